@@ -1,1 +1,19 @@
-//! CloudTrail records.
+//! CloudTrail records and the readers that stream them.
+//!
+//! - [`Record`]: one CloudTrail event, borrowing its text from the read buffer,
+//!   with the common fields parsed and nested objects parsed on demand.
+//! - [`read_object`]: streams any CloudTrail object (S3 delivery file, JSON
+//!   lines, JSON array, EventBridge envelopes; gzip or plain) into a
+//!   [`RecordSink`], with bounded memory and per-record rejects.
+//! - [`key`]: what an S3 key under `AWSLogs/` says about the object.
+//!
+//! This crate is pure: no AWS SDK, no async runtime, no rule logic.
+
+pub mod key;
+pub mod reader;
+pub mod record;
+
+pub use reader::{
+    read_object, Format, ObjectError, ObjectSummary, ReaderOptions, RecordReject, RecordSink,
+};
+pub use record::{parse_event_time, Identity, Record, RecordError, Str};

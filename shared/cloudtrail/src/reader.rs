@@ -1,0 +1,833 @@
+//! Streaming readers for CloudTrail objects.
+//!
+//! [`read_object`] takes any byte stream (a file, standard input, an S3 object
+//! body) and hands each record to a [`RecordSink`]. The format is detected from
+//! the content, never from a name:
+//!
+//! - gzip or plain (gzip magic bytes);
+//! - S3 delivery files, `{"Records":[…]}`;
+//! - a JSON array of records or of EventBridge envelopes;
+//! - JSON lines, or concatenated JSON objects, each a record or an EventBridge
+//!   "AWS API Call via CloudTrail" envelope (the record is its `detail`);
+//! - CloudTrail digest files, which are recognised and skipped.
+//!
+//! Memory is bounded: bytes are decompressed into a chunk buffer (1 MiB by
+//! default) that only grows to hold one record, up to
+//! [`ReaderOptions::max_record_bytes`]. The decompressed size of one object is
+//! capped by [`ReaderOptions::max_object_bytes`], so a gzip bomb is a rejected
+//! object, not an out-of-memory kill.
+//!
+//! A record that cannot be read (not an object, wrong field types, invalid
+//! UTF-8, nested too deep) is reported to the sink with its index and reason
+//! and the records around it go on. An object that cannot be read further
+//! (corrupt gzip, not JSON, truncated) ends with an [`ObjectError`]; the
+//! records before the fault have already been delivered.
+
+use std::io::{self, BufRead, BufReader, Read};
+
+use flate2::bufread::MultiGzDecoder;
+use memchr::{memchr, memchr2};
+use thiserror::Error;
+
+use crate::record::{describe_json_error, parse_wire, Record, RecordError};
+
+/// Limits and sizes for reading one object.
+#[derive(Debug, Clone)]
+pub struct ReaderOptions {
+    /// Most decompressed bytes read from one object before it is rejected.
+    pub max_object_bytes: u64,
+    /// Largest single record, in bytes. A larger record rejects the object.
+    pub max_record_bytes: usize,
+    /// Deepest JSON nesting accepted inside a record.
+    pub max_depth: usize,
+    /// Size of the decompression buffer.
+    pub chunk_bytes: usize,
+}
+
+impl Default for ReaderOptions {
+    fn default() -> Self {
+        ReaderOptions {
+            max_object_bytes: 2 << 30,
+            max_record_bytes: 16 << 20,
+            max_depth: 64,
+            chunk_bytes: 1 << 20,
+        }
+    }
+}
+
+/// The layout an object turned out to have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `{"Records":[…]}`, as CloudTrail delivers to S3.
+    S3Delivery,
+    /// A JSON array of records or EventBridge envelopes.
+    JsonArray,
+    /// One JSON object per line.
+    JsonLines,
+    /// JSON objects one after another, not one per line (for example one
+    /// pretty-printed EventBridge event).
+    Concatenated,
+    /// A CloudTrail digest file (skipped).
+    Digest,
+}
+
+impl Format {
+    /// A short name for summaries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::S3Delivery => "cloudtrail-s3",
+            Format::JsonArray => "json-array",
+            Format::JsonLines => "json-lines",
+            Format::Concatenated => "json-objects",
+            Format::Digest => "cloudtrail-digest",
+        }
+    }
+}
+
+/// What reading one object produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectSummary {
+    /// The detected layout.
+    pub format: Format,
+    /// Whether the object was gzip-compressed.
+    pub compressed: bool,
+    /// Records handed to [`RecordSink::record`].
+    pub records: u64,
+    /// Records handed to [`RecordSink::reject`].
+    pub rejected: u64,
+    /// Decompressed bytes read.
+    pub bytes: u64,
+    /// Why the object was skipped without reading records, if it was.
+    pub skipped: Option<String>,
+}
+
+/// A record that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordReject {
+    /// Position of the record in its object (0-based; line number minus one
+    /// for JSON lines).
+    pub index: u64,
+    /// Byte offset of the record in the decompressed object.
+    pub offset: u64,
+    /// Why it was rejected.
+    pub reason: String,
+}
+
+/// Receives what a reader finds.
+pub trait RecordSink {
+    /// One record, in file order. The record borrows the reader's buffer.
+    fn record(&mut self, index: u64, record: &Record<'_>);
+    /// One record that could not be read.
+    fn reject(&mut self, reject: RecordReject);
+}
+
+/// Why an object could not be read (further).
+#[derive(Debug, Error)]
+pub enum ObjectError {
+    /// Zero bytes, or only white space.
+    #[error("the object is empty: there is nothing to read (a CloudTrail log file always holds a JSON document)")]
+    Empty,
+    /// The gzip stream is corrupt or ends early.
+    #[error("gzip data is corrupt or truncated after {bytes} decompressed bytes ({source}); re-fetch the object or check how it was written")]
+    Decompress {
+        /// Decompressed bytes read before the fault.
+        bytes: u64,
+        /// The decoder's error.
+        source: io::Error,
+    },
+    /// Reading the underlying stream failed.
+    #[error("reading failed after {bytes} bytes: {source}")]
+    Io {
+        /// Bytes read before the fault.
+        bytes: u64,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The decompressed size passed the cap.
+    #[error("decompressed size passed the cap of {cap} bytes, so reading stopped (a gzip bomb, or an unusually large file: raise the cap if the file is genuine)")]
+    TooLarge {
+        /// The cap in bytes.
+        cap: u64,
+    },
+    /// The content is not JSON.
+    #[error("not JSON: expected '{{' or '[' at byte {offset} but found {found}; CloudTrail files are JSON (optionally gzip-compressed)")]
+    NotJson {
+        /// Offset of the offending byte.
+        offset: u64,
+        /// What was found there.
+        found: String,
+    },
+    /// Valid JSON that is not a CloudTrail layout.
+    #[error("not CloudTrail data: {0}")]
+    Shape(String),
+    /// Invalid JSON between records, where the reader cannot find the next record.
+    #[error("malformed JSON at byte {offset}: {reason}; the records before it were read, the rest of the object was not")]
+    Malformed {
+        /// Offset of the fault.
+        offset: u64,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The data ends inside a value.
+    #[error("truncated: the data ends inside a JSON value that starts at byte {offset}; the records before it were read")]
+    Truncated {
+        /// Offset where the unfinished value starts.
+        offset: u64,
+    },
+    /// One record is larger than the record cap.
+    #[error("a record starting at byte {offset} is larger than {max} bytes; raise the record size cap if this is genuine")]
+    RecordTooLarge {
+        /// Offset where the record starts.
+        offset: u64,
+        /// The cap.
+        max: usize,
+    },
+}
+
+/// Read one object from `input`, handing records to `sink`.
+pub fn read_object<R: Read, S: RecordSink + ?Sized>(
+    input: R,
+    options: &ReaderOptions,
+    sink: &mut S,
+) -> Result<ObjectSummary, ObjectError> {
+    let mut raw = BufReader::with_capacity(64 << 10, input);
+    let head = raw
+        .fill_buf()
+        .map_err(|source| ObjectError::Io { bytes: 0, source })?;
+    let compressed = head.starts_with(&[0x1f, 0x8b]);
+    let source: Box<dyn Read + '_> = if compressed {
+        Box::new(MultiGzDecoder::new(raw))
+    } else {
+        Box::new(raw)
+    };
+    let mut reader = Reader {
+        buf: Buffer::new(source, options, compressed),
+        options,
+        summary: ObjectSummary {
+            format: Format::S3Delivery,
+            compressed,
+            records: 0,
+            rejected: 0,
+            bytes: 0,
+            skipped: None,
+        },
+    };
+    let result = reader.run(sink);
+    reader.summary.bytes = reader.buf.total;
+    result.map(|()| reader.summary)
+}
+
+/// The chunk buffer over the decompressed stream.
+struct Buffer<'r> {
+    source: Box<dyn Read + 'r>,
+    data: Vec<u8>,
+    /// Next unread byte.
+    pos: usize,
+    /// End of valid data.
+    end: usize,
+    /// Bytes dropped from the front of `data` so far (for offsets).
+    dropped: u64,
+    /// Decompressed bytes read in all.
+    total: u64,
+    eof: bool,
+    cap: u64,
+    max_record: usize,
+    chunk: usize,
+    compressed: bool,
+}
+
+impl<'r> Buffer<'r> {
+    fn new(source: Box<dyn Read + 'r>, options: &ReaderOptions, compressed: bool) -> Self {
+        Buffer {
+            source,
+            data: Vec::new(),
+            pos: 0,
+            end: 0,
+            dropped: 0,
+            total: 0,
+            eof: false,
+            cap: options.max_object_bytes,
+            max_record: options.max_record_bytes.max(1024),
+            chunk: options.chunk_bytes.max(4096),
+            compressed,
+        }
+    }
+
+    fn offset(&self, at: usize) -> u64 {
+        self.dropped + at as u64
+    }
+
+    fn rest(&self) -> &[u8] {
+        &self.data[self.pos..self.end]
+    }
+
+    /// Read more data, keeping `data[pos..end]`. Returns false at end of input.
+    fn fill(&mut self) -> Result<bool, ObjectError> {
+        if self.eof {
+            return Ok(false);
+        }
+        if self.pos > 0 {
+            self.data.copy_within(self.pos..self.end, 0);
+            self.dropped += self.pos as u64;
+            self.end -= self.pos;
+            self.pos = 0;
+        }
+        if self.data.len() < self.chunk {
+            self.data.resize(self.chunk, 0);
+        }
+        if self.end == self.data.len() {
+            // One value fills the buffer: grow, up to the record cap.
+            if self.data.len() >= self.max_record + 1 {
+                return Err(ObjectError::RecordTooLarge {
+                    offset: self.dropped,
+                    max: self.max_record,
+                });
+            }
+            let grown = (self.data.len() * 2).min(self.max_record + 1);
+            self.data.resize(grown, 0);
+        }
+        let start_end = self.end;
+        while self.end < self.data.len() {
+            let want = (self.data.len() - self.end).min(((self.cap - self.total) + 1) as usize);
+            let n = match self.source.read(&mut self.data[self.end..self.end + want]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(source) if self.compressed => {
+                    return Err(ObjectError::Decompress {
+                        bytes: self.total,
+                        source,
+                    })
+                }
+                Err(source) => {
+                    return Err(ObjectError::Io {
+                        bytes: self.total,
+                        source,
+                    })
+                }
+            };
+            if n == 0 {
+                self.eof = true;
+                break;
+            }
+            self.end += n;
+            self.total += n as u64;
+            if self.total > self.cap {
+                return Err(ObjectError::TooLarge { cap: self.cap });
+            }
+        }
+        Ok(self.end > start_end)
+    }
+
+    /// Skip white space (and a UTF-8 byte order mark at the very start).
+    /// Returns the next byte, or None at end of input.
+    fn peek_non_ws(&mut self) -> Result<Option<u8>, ObjectError> {
+        loop {
+            while self.pos < self.end {
+                let c = self.data[self.pos];
+                if matches!(c, b' ' | b'\n' | b'\r' | b'\t') {
+                    self.pos += 1;
+                } else if c == 0xEF && self.dropped == 0 && self.pos == 0 {
+                    if self.end < 3 && self.fill()? {
+                        continue;
+                    }
+                    if self.data[..self.end].starts_with(&[0xEF, 0xBB, 0xBF]) {
+                        self.pos = 3;
+                    } else {
+                        return Ok(Some(c));
+                    }
+                } else {
+                    return Ok(Some(c));
+                }
+            }
+            if !self.fill()? {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Frame the JSON value starting at `pos`, reading more as needed.
+    /// Returns its length, or the scan error.
+    fn frame(&mut self, max_depth: usize) -> Result<Scan, ObjectError> {
+        loop {
+            match scan_value(self.rest(), max_depth) {
+                Scan::Incomplete => {
+                    if !self.fill()? {
+                        return Ok(Scan::Incomplete);
+                    }
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// Frame one line starting at `pos`; returns its length without the newline.
+    fn line(&mut self) -> Result<usize, ObjectError> {
+        let mut searched = 0;
+        loop {
+            if let Some(i) = memchr(b'\n', &self.rest()[searched..]) {
+                return Ok(searched + i);
+            }
+            searched = self.end - self.pos;
+            if !self.fill()? {
+                return Ok(self.end - self.pos);
+            }
+        }
+    }
+}
+
+/// The result of framing one JSON value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scan {
+    /// The value is complete and this many bytes long.
+    Complete(usize),
+    /// The data ends inside the value.
+    Incomplete,
+    /// The value nests deeper than allowed at this offset (relative).
+    TooDeep,
+    /// The value is malformed at this offset (relative).
+    Invalid(usize),
+}
+
+/// Find the end of the JSON value at the start of `b` without parsing it.
+///
+/// Strings are skipped with a SIMD search for the closing quote; brackets
+/// are counted; scalars end at the next delimiter. Nothing recurses, so any
+/// depth is safe to frame.
+fn scan_value(b: &[u8], max_depth: usize) -> Scan {
+    match b.first() {
+        None => Scan::Incomplete,
+        Some(b'{' | b'[') => scan_brackets(b, max_depth),
+        Some(_) => scan_scalar(b),
+    }
+}
+
+fn scan_brackets(b: &[u8], max_depth: usize) -> Scan {
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'"' => {
+                i += 1;
+                loop {
+                    match memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+                        None => return Scan::Incomplete,
+                        Some(p) if b[i + p] == b'\\' => i += p + 2,
+                        Some(p) => {
+                            i += p + 1;
+                            break;
+                        }
+                    }
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Scan::TooDeep;
+                }
+                i += 1;
+            }
+            b'}' | b']' => {
+                if depth == 0 {
+                    return Scan::Invalid(i);
+                }
+                depth -= 1;
+                i += 1;
+                if depth == 0 {
+                    return Scan::Complete(i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Scan::Incomplete
+}
+
+fn scan_scalar(b: &[u8]) -> Scan {
+    if b[0] == b'"' {
+        let mut i = 1;
+        loop {
+            match memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
+                None => return Scan::Incomplete,
+                Some(p) if b[i + p] == b'\\' => i += p + 2,
+                Some(p) => return Scan::Complete(i + p + 1),
+            }
+        }
+    }
+    match b
+        .iter()
+        .position(|c| matches!(c, b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t'))
+    {
+        Some(0) => Scan::Invalid(0),
+        Some(n) => Scan::Complete(n),
+        None => Scan::Incomplete,
+    }
+}
+
+fn describe_start(c: u8) -> &'static str {
+    match c {
+        b'[' => "an array",
+        b'"' => "a string",
+        b't' | b'f' => "a boolean",
+        b'n' => "null",
+        b'-' | b'0'..=b'9' => "a number",
+        _ => "invalid JSON",
+    }
+}
+
+fn describe_byte(c: u8) -> String {
+    if c.is_ascii_graphic() {
+        format!("'{}'", c as char)
+    } else {
+        format!("byte 0x{c:02x}")
+    }
+}
+
+struct Reader<'o, 'r> {
+    buf: Buffer<'r>,
+    options: &'o ReaderOptions,
+    summary: ObjectSummary,
+}
+
+/// What to do with a framed value.
+enum Item {
+    /// A record to parse (`len` bytes at `pos`).
+    Value(usize),
+    /// A value rejected before parsing, with its length and reason.
+    Reject(usize, String),
+}
+
+impl Reader<'_, '_> {
+    fn run<S: RecordSink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ObjectError> {
+        let Some(first) = self.buf.peek_non_ws()? else {
+            return Err(ObjectError::Empty);
+        };
+        match first {
+            b'[' => {
+                self.summary.format = Format::JsonArray;
+                self.buf.pos += 1;
+                self.array(sink)
+            }
+            b'{' => {
+                if self.first_key_is_records()? {
+                    self.summary.format = Format::S3Delivery;
+                    self.array(sink)
+                } else {
+                    self.stream(sink)
+                }
+            }
+            c => Err(ObjectError::NotJson {
+                offset: self.buf.offset(self.buf.pos),
+                found: describe_byte(c),
+            }),
+        }
+    }
+
+    /// At `{`: if the first key is "Records" and its value an array, move past
+    /// the `[` and return true; otherwise leave `pos` at the `{`.
+    fn first_key_is_records(&mut self) -> Result<bool, ObjectError> {
+        const PREFIX: &[u8] = b"\"Records\"";
+        // Enough bytes for `{`, white space, the key, `:` and `[`.
+        while self.buf.rest().len() < 256 && self.buf.fill()? {}
+        let rest = self.buf.rest();
+        let mut i = 1;
+        let skip_ws = |i: &mut usize| {
+            while rest
+                .get(*i)
+                .is_some_and(|c| matches!(c, b' ' | b'\n' | b'\r' | b'\t'))
+            {
+                *i += 1;
+            }
+        };
+        skip_ws(&mut i);
+        if !rest[i..].starts_with(PREFIX) {
+            return Ok(false);
+        }
+        i += PREFIX.len();
+        skip_ws(&mut i);
+        if rest.get(i) != Some(&b':') {
+            return Ok(false);
+        }
+        i += 1;
+        skip_ws(&mut i);
+        match rest.get(i) {
+            Some(b'[') => {
+                self.buf.pos += i + 1;
+                Ok(true)
+            }
+            Some(&c) => Err(ObjectError::Shape(format!(
+                "\"Records\" holds {} where a list of records was expected",
+                describe_start(c)
+            ))),
+            None => Err(ObjectError::Truncated {
+                offset: self.buf.offset(self.buf.pos),
+            }),
+        }
+    }
+
+    /// Elements of an array, after its `[`.
+    fn array<S: RecordSink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ObjectError> {
+        let mut index = 0u64;
+        loop {
+            let Some(c) = self.buf.peek_non_ws()? else {
+                return Err(ObjectError::Truncated {
+                    offset: self.buf.offset(self.buf.pos),
+                });
+            };
+            if c == b']' {
+                self.buf.pos += 1;
+                return Ok(());
+            }
+            if index > 0 {
+                if c != b',' {
+                    return Err(ObjectError::Malformed {
+                        offset: self.buf.offset(self.buf.pos),
+                        reason: format!(
+                            "expected ',' or ']' after record {}, found {}",
+                            index - 1,
+                            describe_byte(c)
+                        ),
+                    });
+                }
+                self.buf.pos += 1;
+                if self.buf.peek_non_ws()?.is_none() {
+                    return Err(ObjectError::Truncated {
+                        offset: self.buf.offset(self.buf.pos),
+                    });
+                }
+            }
+            let item = self.frame_value()?;
+            self.deliver(item, index, sink);
+            index += 1;
+        }
+    }
+
+    /// Frame the value at `pos` (which is not white space).
+    /// Filling the buffer may move data, but `pos` stays at the value's start.
+    fn frame_value(&mut self) -> Result<Item, ObjectError> {
+        match self.buf.frame(self.options.max_depth)? {
+            Scan::Complete(len) => Ok(Item::Value(len)),
+            Scan::Incomplete => Err(ObjectError::Truncated {
+                offset: self.buf.offset(self.buf.pos),
+            }),
+            Scan::Invalid(at) => Err(ObjectError::Malformed {
+                offset: self.buf.offset(self.buf.pos + at),
+                reason: format!(
+                    "unexpected {} in a record",
+                    describe_byte(self.buf.rest()[at])
+                ),
+            }),
+            Scan::TooDeep => {
+                // Find the end regardless of depth (the scan does not recurse).
+                match self.buf.frame(usize::MAX)? {
+                    Scan::Complete(len) => Ok(Item::Reject(
+                        len,
+                        format!(
+                            "JSON nested deeper than {} levels; CloudTrail records are far shallower",
+                            self.options.max_depth
+                        ),
+                    )),
+                    Scan::Invalid(at) => Err(ObjectError::Malformed {
+                        offset: self.buf.offset(self.buf.pos + at),
+                        reason: "unbalanced brackets".into(),
+                    }),
+                    _ => Err(ObjectError::Truncated {
+                        offset: self.buf.offset(self.buf.pos),
+                    }),
+                }
+            }
+        }
+    }
+
+    /// Parse and hand over (or reject) the framed item at `pos`, then move past it.
+    fn deliver<S: RecordSink + ?Sized>(&mut self, item: Item, index: u64, sink: &mut S) {
+        let offset = self.buf.offset(self.buf.pos);
+        let (len, outcome) = match item {
+            Item::Reject(len, reason) => (len, Err(reason)),
+            Item::Value(len) => {
+                let bytes = &self.buf.data[self.buf.pos..self.buf.pos + len];
+                (len, parse_record(bytes, sink, index))
+            }
+        };
+        self.buf.pos += len;
+        match outcome {
+            Ok(()) => self.summary.records += 1,
+            Err(reason) => {
+                self.summary.rejected += 1;
+                sink.reject(RecordReject {
+                    index,
+                    offset,
+                    reason,
+                });
+            }
+        }
+    }
+
+    /// JSON lines or concatenated objects, starting at a `{`.
+    fn stream<S: RecordSink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ObjectError> {
+        // The first value decides: a digest file, an object holding Records
+        // somewhere other than first, or records (one per line or not).
+        let first_len = match self.frame_value()? {
+            Item::Value(len) => len,
+            Item::Reject(_, reason) => return Err(ObjectError::Shape(reason)),
+        };
+        let start = self.buf.pos;
+        let first = &self.buf.data[start..start + first_len];
+        let text = simdutf8::basic::from_utf8(first)
+            .map_err(|_| ObjectError::Shape("the first JSON object is not valid UTF-8".into()))?;
+        let wire = parse_wire(text).map_err(|e| ObjectError::Malformed {
+            offset: self.buf.offset(start),
+            reason: e.to_string(),
+        })?;
+        if wire.digest_start_time.is_some() {
+            self.summary.format = Format::Digest;
+            self.summary.skipped =
+                Some("CloudTrail digest file (integrity hashes, no events)".into());
+            return Ok(());
+        }
+        if !wire.has_event_name() && wire.detail.is_none() {
+            if let Ok(records) = sonic_rs::get_from_str(text, ["Records"]) {
+                self.summary.format = Format::S3Delivery;
+                let base = self.buf.offset(start);
+                return records_in_memory(records.as_raw_str(), base, &mut self.summary, sink);
+            }
+            let keys: Vec<String> = sonic_rs::to_object_iter(text)
+                .filter_map(|kv| kv.ok().map(|(k, _)| k.to_string()))
+                .take(8)
+                .collect();
+            return Err(ObjectError::Shape(format!(
+                "the top-level object is neither a {{\"Records\":[…]}} file, a CloudTrail record, nor an EventBridge event (its keys: {})",
+                keys.join(", ")
+            )));
+        }
+        let lines = !first.contains(&b'\n') && {
+            let after = &self.buf.data[start + first_len..self.buf.end];
+            let ws = after
+                .iter()
+                .position(|c| !matches!(c, b' ' | b'\t' | b'\r'))
+                .unwrap_or(after.len());
+            ws == after.len() || after[ws] == b'\n'
+        };
+        self.summary.format = if lines {
+            Format::JsonLines
+        } else {
+            Format::Concatenated
+        };
+        self.deliver(Item::Value(first_len), 0, sink);
+        let mut index = 1u64;
+        loop {
+            let Some(c) = self.buf.peek_non_ws()? else {
+                return Ok(());
+            };
+            if lines {
+                let len = self.buf.line()?;
+                let line = &self.buf.rest()[..len];
+                let trimmed = line.trim_ascii_end().len();
+                let item = if c != b'{' {
+                    Item::Reject(
+                        len,
+                        format!("line is not a JSON object (found {})", describe_start(c)),
+                    )
+                } else {
+                    match scan_value(&line[..trimmed], self.options.max_depth) {
+                        Scan::Complete(n) if n == trimmed => Item::Value(trimmed),
+                        Scan::TooDeep => Item::Reject(
+                            len,
+                            format!("JSON nested deeper than {} levels", self.options.max_depth),
+                        ),
+                        _ => Item::Reject(len, "malformed JSON on this line".into()),
+                    }
+                };
+                let consumed = match item {
+                    Item::Value(n) => n,
+                    Item::Reject(n, _) => n,
+                };
+                self.deliver(item, index, sink);
+                // Move past the rest of the line.
+                self.buf.pos += len - consumed;
+            } else {
+                if c != b'{' {
+                    return Err(ObjectError::Malformed {
+                        offset: self.buf.offset(self.buf.pos),
+                        reason: format!("expected a JSON object, found {}", describe_byte(c)),
+                    });
+                }
+                let item = self.frame_value()?;
+                self.deliver(item, index, sink);
+            }
+            index += 1;
+        }
+    }
+}
+
+/// A `Records` array found inside a fully framed top-level object.
+fn records_in_memory<S: RecordSink + ?Sized>(
+    array: &str,
+    base_offset: u64,
+    summary: &mut ObjectSummary,
+    sink: &mut S,
+) -> Result<(), ObjectError> {
+    for (index, element) in sonic_rs::to_array_iter(array).enumerate() {
+        let index = index as u64;
+        let element = element.map_err(|e| ObjectError::Malformed {
+            offset: base_offset,
+            reason: describe_json_error(&e),
+        })?;
+        match parse_record(element.as_raw_str().as_bytes(), sink, index) {
+            Ok(()) => summary.records += 1,
+            Err(reason) => {
+                summary.rejected += 1;
+                sink.reject(RecordReject {
+                    index,
+                    offset: base_offset,
+                    reason,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Parse one framed value and hand it to the sink.
+fn parse_record<S: RecordSink + ?Sized>(
+    bytes: &[u8],
+    sink: &mut S,
+    index: u64,
+) -> Result<(), String> {
+    if bytes.first() != Some(&b'{') {
+        return Err(format!(
+            "record is not a JSON object (found {})",
+            describe_start(bytes.first().copied().unwrap_or(b' '))
+        ));
+    }
+    let text = simdutf8::basic::from_utf8(bytes).map_err(|_| {
+        let at = std::str::from_utf8(bytes)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        format!("record is not valid UTF-8 (bad byte at offset {at} within the record)")
+    })?;
+    match Record::parse(text) {
+        Ok(record) => {
+            sink.record(index, &record);
+            Ok(())
+        }
+        Err(RecordError::NotARecord) => Err(RecordError::NotARecord.to_string()),
+        Err(RecordError::Parse(e)) => Err(format!("invalid record: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_frames_values() {
+        assert_eq!(scan_value(br#"{"a":"}"}, "#, 8), Scan::Complete(9));
+        assert_eq!(scan_value(br#"{"a":"\"}"}"#, 8), Scan::Complete(11));
+        assert_eq!(scan_value(br#"{"a":[1,{"b":2}]}x"#, 8), Scan::Complete(17));
+        assert_eq!(scan_value(br#"{"a":"#, 8), Scan::Incomplete);
+        assert_eq!(scan_value(br#"[[[[1]]]]"#, 3), Scan::TooDeep);
+        assert_eq!(scan_value(b"123,", 3), Scan::Complete(3));
+        assert_eq!(scan_value(b"\"x\\\"\",", 3), Scan::Complete(5));
+        assert_eq!(scan_value(b"{\"a\":\"\\", 3), Scan::Incomplete);
+    }
+}
