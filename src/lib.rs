@@ -2,4 +2,8 @@
 //! output formats and the synthetic CloudTrail generator used by `simulate`,
 //! the benchmarks and the sample data.
 
+pub mod builtin;
+pub mod output;
+pub mod ruletest;
+pub mod scan;
 pub mod synth;

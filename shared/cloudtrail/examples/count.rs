@@ -39,7 +39,7 @@ fn main() {
                 summary.bytes,
                 summary.records as f64 / secs
             ),
-            Err(e) => println!("{path}: error after {} records: {e}", count.records),
+            Err(e) => println!("{path}: error after {} records: {e}", e.summary.records),
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod reader;
 pub mod record;
 
 pub use reader::{
-    read_object, Format, ObjectError, ObjectSummary, ReaderOptions, RecordReject, RecordSink,
+    read_object, Format, ObjectError, ObjectSummary, ReadFailure, ReaderOptions, RecordReject,
+    RecordSink,
 };
 pub use record::{parse_event_time, Identity, Record, RecordError, Str};

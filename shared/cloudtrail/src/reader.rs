@@ -184,16 +184,42 @@ pub enum ObjectError {
     },
 }
 
+/// An object that could not be read to the end: the error, and what was
+/// read before it (those records were delivered to the sink).
+#[derive(Debug, Error)]
+#[error("{error}")]
+pub struct ReadFailure {
+    /// What went wrong.
+    #[source]
+    pub error: ObjectError,
+    /// The counts up to the fault.
+    pub summary: ObjectSummary,
+}
+
 /// Read one object from `input`, handing records to `sink`.
 pub fn read_object<R: Read, S: RecordSink + ?Sized>(
     input: R,
     options: &ReaderOptions,
     sink: &mut S,
-) -> Result<ObjectSummary, ObjectError> {
+) -> Result<ObjectSummary, ReadFailure> {
     let mut raw = BufReader::with_capacity(64 << 10, input);
-    let head = raw
-        .fill_buf()
-        .map_err(|source| ObjectError::Io { bytes: 0, source })?;
+    let empty = ObjectSummary {
+        format: Format::S3Delivery,
+        compressed: false,
+        records: 0,
+        rejected: 0,
+        bytes: 0,
+        skipped: None,
+    };
+    let head = match raw.fill_buf() {
+        Ok(head) => head,
+        Err(source) => {
+            return Err(ReadFailure {
+                error: ObjectError::Io { bytes: 0, source },
+                summary: empty,
+            })
+        }
+    };
     let compressed = head.starts_with(&[0x1f, 0x8b]);
     let source: Box<dyn Read + '_> = if compressed {
         Box::new(MultiGzDecoder::new(raw))
@@ -204,17 +230,19 @@ pub fn read_object<R: Read, S: RecordSink + ?Sized>(
         buf: Buffer::new(source, options, compressed),
         options,
         summary: ObjectSummary {
-            format: Format::S3Delivery,
             compressed,
-            records: 0,
-            rejected: 0,
-            bytes: 0,
-            skipped: None,
+            ..empty
         },
     };
     let result = reader.run(sink);
     reader.summary.bytes = reader.buf.total;
-    result.map(|()| reader.summary)
+    match result {
+        Ok(()) => Ok(reader.summary),
+        Err(error) => Err(ReadFailure {
+            error,
+            summary: reader.summary,
+        }),
+    }
 }
 
 /// The chunk buffer over the decompressed stream.

@@ -1,0 +1,180 @@
+//! The bridge between a CloudTrail [`Record`] and rsigma's [`Event`] trait.
+//!
+//! Fields the record model parses eagerly are answered without touching JSON;
+//! a nested object is parsed once, the first time a rule looks inside it, and
+//! the whole record only when a rule asks for a field the model does not name.
+//! Path semantics follow rsigma's `JsonEvent`: dotted paths, and a path that
+//! crosses an array fans out over its elements (any element may match).
+
+use std::borrow::Cow;
+
+use rsigma_eval::{Event, EventValue};
+use serde_json::Value;
+use trailwarden_cloudtrail::record::NESTED_FIELDS;
+use trailwarden_cloudtrail::Record;
+
+/// Deepest nesting walked when collecting strings for keyword rules.
+const MAX_WALK_DEPTH: usize = 64;
+
+/// A record seen as a Sigma event.
+pub struct RecordEvent<'r, 'a>(pub &'r Record<'a>);
+
+fn text(s: Option<&str>) -> Option<EventValue<'_>> {
+    s.map(|s| EventValue::Str(Cow::Borrowed(s)))
+}
+
+impl Event for RecordEvent<'_, '_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        let r = self.0;
+        let (top, rest) = match path.split_once('.') {
+            Some((top, rest)) => (top, Some(rest)),
+            None => (path, None),
+        };
+        if rest.is_none() {
+            let scalar = match top {
+                "eventName" => Some(text(r.event_name())),
+                "eventSource" => Some(text(r.event_source())),
+                "eventTime" => Some(text(r.event_time())),
+                "awsRegion" => Some(text(r.aws_region())),
+                "sourceIPAddress" => Some(text(r.source_ip_address())),
+                "userAgent" => Some(text(r.user_agent())),
+                "errorCode" => Some(text(r.error_code())),
+                "errorMessage" => Some(text(r.error_message())),
+                "eventID" => Some(text(r.event_id())),
+                "eventType" => Some(text(r.event_type())),
+                "recipientAccountId" => Some(text(r.recipient_account_id())),
+                "requestID" => Some(text(r.request_id())),
+                "eventVersion" => Some(text(r.event_version())),
+                "eventCategory" => Some(text(r.event_category())),
+                "readOnly" => Some(r.read_only().map(EventValue::Bool)),
+                "managementEvent" => Some(r.management_event().map(EventValue::Bool)),
+                _ => None,
+            };
+            if let Some(value) = scalar {
+                return value;
+            }
+        }
+        let root = if NESTED_FIELDS.contains(&top) {
+            r.nested(top)?
+        } else {
+            r.whole()?.get(top)?
+        };
+        match rest {
+            None => Some(EventValue::from(root)),
+            Some(rest) => {
+                let mut found = Vec::new();
+                collect(root, rest, &mut found);
+                match found.len() {
+                    0 => None,
+                    1 => found.pop(),
+                    _ => Some(EventValue::Array(found)),
+                }
+            }
+        }
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        let mut hit = false;
+        if let Some(whole) = self.0.whole() {
+            walk_strings(whole, MAX_WALK_DEPTH, &mut |s| hit = hit || pred(s));
+        }
+        hit
+    }
+
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        let mut out = Vec::new();
+        if let Some(whole) = self.0.whole() {
+            walk_strings(whole, MAX_WALK_DEPTH, &mut |s| {
+                out.push(Cow::Owned(s.to_owned()))
+            });
+        }
+        out
+    }
+
+    fn to_json(&self) -> Value {
+        self.0.whole().cloned().unwrap_or(Value::Null)
+    }
+}
+
+/// Follow a dotted path from `value`, fanning out across arrays.
+fn collect<'v>(value: &'v Value, path: &str, out: &mut Vec<EventValue<'v>>) {
+    match value {
+        Value::Array(items) => {
+            for item in items {
+                collect(item, path, out);
+            }
+        }
+        Value::Object(map) => {
+            // A key that itself contains dots wins over nested traversal.
+            if let Some(v) = map.get(path) {
+                out.push(EventValue::from(v));
+                return;
+            }
+            let (head, rest) = match path.split_once('.') {
+                Some((h, r)) => (h, Some(r)),
+                None => (path, None),
+            };
+            let Some(next) = map.get(head) else {
+                return;
+            };
+            match rest {
+                None => out.push(EventValue::from(next)),
+                Some(rest) => collect(next, rest, out),
+            }
+        }
+        _ => {}
+    }
+}
+
+fn walk_strings(value: &Value, depth: usize, f: &mut dyn FnMut(&str)) {
+    if depth == 0 {
+        return;
+    }
+    match value {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter().for_each(|v| walk_strings(v, depth - 1, f)),
+        Value::Object(map) => map.values().for_each(|v| walk_strings(v, depth - 1, f)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_resolve_like_json_events() {
+        let raw = r#"{"eventName":"PutBucketPolicy","eventSource":"s3.amazonaws.com","readOnly":false,
+            "requestParameters":{"bucketName":"b","policy":{"Statement":[{"Effect":"Allow"},{"Effect":"Deny"}]}},
+            "resources":[{"ARN":"arn:1"},{"ARN":"arn:2"}],"custom":{"x":{"y":"z"}}}"#;
+        let record = Record::parse(raw).unwrap();
+        let e = RecordEvent(&record);
+        assert_eq!(
+            e.get_field("eventName"),
+            Some(EventValue::Str("PutBucketPolicy".into()))
+        );
+        assert_eq!(e.get_field("readOnly"), Some(EventValue::Bool(false)));
+        assert_eq!(e.get_field("errorCode"), None);
+        assert_eq!(
+            e.get_field("requestParameters.bucketName"),
+            Some(EventValue::Str("b".into()))
+        );
+        assert_eq!(
+            e.get_field("requestParameters.policy.Statement.Effect"),
+            Some(EventValue::Array(vec![
+                EventValue::Str("Allow".into()),
+                EventValue::Str("Deny".into())
+            ]))
+        );
+        assert_eq!(
+            e.get_field("resources.ARN"),
+            Some(EventValue::Array(vec![
+                EventValue::Str("arn:1".into()),
+                EventValue::Str("arn:2".into())
+            ]))
+        );
+        assert_eq!(e.get_field("custom.x.y"), Some(EventValue::Str("z".into())));
+        assert_eq!(e.get_field("custom.missing"), None);
+        assert!(e.any_string_value(&|s| s == "arn:2"));
+    }
+}

@@ -1,0 +1,199 @@
+//! Findings: what a rule match produces, with a deterministic id.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use trailwarden_cloudtrail::Record;
+
+use crate::rules::Rule;
+
+/// Severity, ordered from least to most severe (Sigma's levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Worth recording, not worth a look on its own.
+    Informational,
+    /// Low.
+    Low,
+    /// Medium.
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+impl Level {
+    /// All levels, least severe first.
+    pub const ALL: [Level; 5] = [
+        Level::Informational,
+        Level::Low,
+        Level::Medium,
+        Level::High,
+        Level::Critical,
+    ];
+
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Informational => "informational",
+            Level::Low => "low",
+            Level::Medium => "medium",
+            Level::High => "high",
+            Level::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown level {s:?}: use informational, low, medium, high or critical")
+            })
+    }
+}
+
+impl From<rsigma_parser::Level> for Level {
+    fn from(l: rsigma_parser::Level) -> Self {
+        match l {
+            rsigma_parser::Level::Informational => Level::Informational,
+            rsigma_parser::Level::Low => Level::Low,
+            rsigma_parser::Level::Medium => Level::Medium,
+            rsigma_parser::Level::High => Level::High,
+            rsigma_parser::Level::Critical => Level::Critical,
+        }
+    }
+}
+
+/// A rule match: who did what, where and when, and which rule says it matters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    /// Deterministic: derived from the rule id and the event ids, so the same
+    /// event(s) never make two findings.
+    pub id: String,
+    /// The rule's id.
+    pub rule_id: String,
+    /// The rule's title.
+    pub rule_title: String,
+    /// Severity.
+    pub level: Level,
+    /// The rule's tags (ATT&CK and others).
+    pub tags: Vec<String>,
+    /// The rule's description.
+    pub description: String,
+    /// `eventTime` of the (first) event.
+    pub event_time: String,
+    /// The account the event happened in (`recipientAccountId`, else the caller's).
+    pub account: Option<String>,
+    /// `awsRegion`.
+    pub region: Option<String>,
+    /// The caller's ARN (or the invoking service).
+    pub principal: Option<String>,
+    /// `userIdentity.type`.
+    pub principal_type: Option<String>,
+    /// `userIdentity.accessKeyId`.
+    pub access_key_id: Option<String>,
+    /// `sourceIPAddress`.
+    pub source_ip: Option<String>,
+    /// `userAgent`. Attacker-controlled text: escape before display.
+    pub user_agent: Option<String>,
+    /// `eventSource`.
+    pub event_source: String,
+    /// `eventName`.
+    pub event_name: String,
+    /// `errorCode`, when the call failed.
+    pub error_code: Option<String>,
+    /// The ids of the events that caused the finding.
+    pub event_ids: Vec<String>,
+}
+
+/// The id of a finding of `rule_id` caused by `event_ids` (order-independent).
+pub fn finding_id(rule_id: &str, event_ids: &[String]) -> String {
+    let mut ids: Vec<&str> = event_ids.iter().map(String::as_str).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut h = Sha256::new();
+    h.update(rule_id.as_bytes());
+    for id in ids {
+        h.update(b"\n");
+        h.update(id.as_bytes());
+    }
+    let digest = h.finalize();
+    format!("tw-{}", hex::encode(&digest[..16]))
+}
+
+/// The id CloudTrail gave an event, or, where it gave none, a stable hash of
+/// the record's text.
+pub fn event_id(record: &Record<'_>) -> String {
+    match record.event_id() {
+        Some(id) if !id.is_empty() => id.to_owned(),
+        _ => {
+            let digest = Sha256::digest(record.raw().as_bytes());
+            format!("sha256:{}", hex::encode(&digest[..16]))
+        }
+    }
+}
+
+impl Finding {
+    /// The finding `rule` makes of one `record`.
+    pub fn from_record(rule: &Rule, record: &Record<'_>) -> Finding {
+        let identity = record.identity();
+        let event_ids = vec![event_id(record)];
+        Finding {
+            id: finding_id(&rule.id, &event_ids),
+            rule_id: rule.id.clone(),
+            rule_title: rule.title.clone(),
+            level: rule.level,
+            tags: rule.tags.clone(),
+            description: rule.description.clone(),
+            event_time: record.event_time().unwrap_or_default().to_owned(),
+            account: record
+                .recipient_account_id()
+                .map(str::to_owned)
+                .or(identity.account_id),
+            region: record.aws_region().map(str::to_owned),
+            principal: identity.arn,
+            principal_type: identity.kind,
+            access_key_id: identity.access_key_id,
+            source_ip: record.source_ip_address().map(str::to_owned),
+            user_agent: record.user_agent().map(str::to_owned),
+            event_source: record.event_source().unwrap_or_default().to_owned(),
+            event_name: record.event_name().unwrap_or_default().to_owned(),
+            error_code: record.error_code().map(str::to_owned),
+            event_ids,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_deterministic_and_order_free() {
+        let a = finding_id("r1", &["e1".into(), "e2".into()]);
+        assert_eq!(a, finding_id("r1", &["e2".into(), "e1".into()]));
+        assert_ne!(a, finding_id("r2", &["e1".into(), "e2".into()]));
+        assert_ne!(a, finding_id("r1", &["e1".into()]));
+        assert_eq!(a.len(), 3 + 32);
+    }
+
+    #[test]
+    fn levels_order_and_parse() {
+        assert!(Level::Critical > Level::High && Level::Low > Level::Informational);
+        assert_eq!("HIGH".parse::<Level>(), Ok(Level::High));
+        assert!("urgent".parse::<Level>().is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! Rule test events: each rule file `x.yml` may have `x.test.json` beside it,
+//!
+//! ```json
+//! {"cases": [
+//!   {"name": "what it shows", "expect": 1, "events": [ {CloudTrail record}, … ]}
+//! ]}
+//! ```
+//!
+//! where `expect` is how many findings the rule must make from the events.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use trailwarden_cloudtrail::Record;
+use trailwarden_engine::{Engine, RuleSetBuilder};
+
+/// A rule's test file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TestFile {
+    /// The cases.
+    pub cases: Vec<Case>,
+}
+
+/// One case: events in, a number of findings out.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// What the case shows.
+    pub name: String,
+    /// Findings the rule must make.
+    pub expect: u64,
+    /// CloudTrail records, in order.
+    pub events: Vec<serde_json::Value>,
+}
+
+/// The outcome of one case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CaseResult {
+    /// The case's name.
+    pub name: String,
+    /// Findings expected.
+    pub expected: u64,
+    /// Findings made.
+    pub got: u64,
+}
+
+impl CaseResult {
+    /// Whether the case passed.
+    pub fn passed(&self) -> bool {
+        self.expected == self.got
+    }
+}
+
+/// The outcome of one rule file's tests.
+#[derive(Debug, Clone)]
+pub struct RuleTestReport {
+    /// The rule file.
+    pub rule_file: String,
+    /// The rule's title (of the first rule in the file).
+    pub title: String,
+    /// Per-case results; empty when `error` is set.
+    pub cases: Vec<CaseResult>,
+    /// A problem that stopped the tests (missing test file, bad rule, bad JSON).
+    pub error: Option<String>,
+}
+
+impl RuleTestReport {
+    /// Whether every case passed and nothing stopped the tests.
+    pub fn passed(&self) -> bool {
+        self.error.is_none() && self.cases.iter().all(CaseResult::passed)
+    }
+}
+
+/// The test file beside a rule file: `x.yml` → `x.test.json`.
+pub fn test_file_for(rule_file: &Path) -> PathBuf {
+    let stem = rule_file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    rule_file.with_file_name(format!("{stem}.test.json"))
+}
+
+/// Run the test cases of one rule file.
+pub fn run_rule_file(rule_file: &Path) -> RuleTestReport {
+    let mut report = RuleTestReport {
+        rule_file: rule_file.display().to_string(),
+        title: String::new(),
+        cases: Vec::new(),
+        error: None,
+    };
+    let mut builder = RuleSetBuilder::new();
+    builder.add_path(rule_file);
+    let (rules, problems, notes) = builder.finish();
+    if let Some(p) = problems.first() {
+        report.error = Some(p.to_string());
+        return report;
+    }
+    let Some(first) = rules.first() else {
+        report.error = Some(match notes.first() {
+            Some(n) => format!("no rule to test: {} ({})", n.rule, n.reason),
+            None => "no rule to test".into(),
+        });
+        return report;
+    };
+    report.title = first.title.clone();
+    let test_path = test_file_for(rule_file);
+    let text = match std::fs::read_to_string(&test_path) {
+        Ok(t) => t,
+        Err(e) => {
+            report.error = Some(format!(
+                "no test events: cannot read {} ({e}); every rule needs a positive and a negative case",
+                test_path.display()
+            ));
+            return report;
+        }
+    };
+    let tests: TestFile = match serde_json::from_str(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            report.error = Some(format!(
+                "{}: not a valid test file: {e}",
+                test_path.display()
+            ));
+            return report;
+        }
+    };
+    let engine = Engine::new(rules);
+    for case in tests.cases {
+        let mut got = 0u64;
+        for event in &case.events {
+            let text = event.to_string();
+            match Record::parse(&text) {
+                Ok(record) => engine.evaluate(&record, |_| got += 1),
+                Err(e) => {
+                    report.error = Some(format!(
+                        "{}: case {:?}: an event is not a CloudTrail record: {e}",
+                        test_path.display(),
+                        case.name
+                    ));
+                    return report;
+                }
+            }
+        }
+        report.cases.push(CaseResult {
+            name: case.name,
+            expected: case.expect,
+            got,
+        });
+    }
+    if report.cases.is_empty() {
+        report.error = Some(format!("{}: no cases", test_path.display()));
+    }
+    report
+}
