@@ -1,1 +1,244 @@
-fn main() {}
+//! Throughput and memory of the reader and the engine, on one core.
+//!
+//! `cargo bench --bench throughput` generates (once) a realistic 200,000-record
+//! gzip CloudTrail file with the project's own generator, then measures, each
+//! in a fresh child process so that peak memory is its own:
+//!
+//! - `decompress`: gzip inflate alone (the floor under any reader);
+//! - `reader`: decompress, frame and parse every record;
+//! - `builtin-all`: reader + built-in rules, every rule tried on every record;
+//! - `builtin`: reader + built-in rules through the dispatch index;
+//! - `sigmahq-all` / `sigmahq`: the same with the 57 SigmaHQ CloudTrail rules
+//!   (when `../shared/corpus` is present).
+//!
+//! Figures are records per second (best of three runs) and peak RSS, with
+//! ratios against the reader measured in the same run: machines are noisy,
+//! ratios less so. Options: `--records N` (default 200000), `--runs N`.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use trailwarden::builtin::builtin_rules;
+use trailwarden::synth::{write_log_file, Synth, SynthConfig};
+use trailwarden_cloudtrail::{read_object, ReaderOptions, Record, RecordReject, RecordSink};
+use trailwarden_engine::{Engine, RuleSetBuilder};
+
+const SIGMAHQ: &str = "../shared/corpus/sigmahq-cloudtrail-rules";
+
+struct Count<'e> {
+    engine: Option<(&'e Engine, bool)>,
+    records: u64,
+    matches: u64,
+}
+
+impl RecordSink for Count<'_> {
+    fn record(&mut self, _index: u64, record: &Record<'_>) {
+        self.records += 1;
+        if let Some((engine, dispatch)) = self.engine {
+            let mut n = 0;
+            if dispatch {
+                engine.evaluate(record, |_| n += 1);
+            } else {
+                engine.evaluate_all(record, |_| n += 1);
+            }
+            self.matches += n;
+        }
+    }
+    fn reject(&mut self, reject: RecordReject) {
+        panic!("benchmark input has a bad record: {reject:?}");
+    }
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn engine_for(which: &str) -> Engine {
+    let mut builder = RuleSetBuilder::new();
+    if which.starts_with("builtin") {
+        for (path, text) in builtin_rules() {
+            builder.add_yaml(path, text);
+        }
+    } else {
+        builder.add_path(Path::new(SIGMAHQ));
+    }
+    let (rules, problems, _) = builder.finish();
+    assert!(problems.is_empty(), "rule problems: {problems:?}");
+    Engine::new(rules)
+}
+
+/// Child: run one measurement and print `records seconds peak_kib matches`.
+fn child(mode: &str, file: &Path) {
+    let engine = match mode {
+        "decompress" | "reader" => None,
+        other => Some(engine_for(other)),
+    };
+    let start = Instant::now();
+    let (records, matches) = if mode == "decompress" {
+        let mut dec = flate2::read::MultiGzDecoder::new(std::fs::File::open(file).unwrap());
+        let mut buf = vec![0u8; 1 << 20];
+        let mut total = 0u64;
+        loop {
+            let n = dec.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            total += n as u64;
+        }
+        (total, 0)
+    } else {
+        let mut sink = Count {
+            engine: engine.as_ref().map(|e| (e, !mode.ends_with("-all"))),
+            records: 0,
+            matches: 0,
+        };
+        let f = std::fs::File::open(file).unwrap();
+        read_object(f, &ReaderOptions::default(), &mut sink).unwrap();
+        (sink.records, sink.matches)
+    };
+    let secs = start.elapsed().as_secs_f64();
+    println!("{records} {secs} {} {matches}", peak_rss_kib());
+}
+
+struct Measure {
+    per_sec: f64,
+    peak_kib: u64,
+    matches: u64,
+}
+
+fn measure(mode: &str, file: &Path, runs: usize) -> Measure {
+    let exe = std::env::current_exe().unwrap();
+    let mut best = Measure {
+        per_sec: 0.0,
+        peak_kib: 0,
+        matches: 0,
+    };
+    for _ in 0..runs {
+        let out = Command::new(&exe)
+            .args(["--child", mode])
+            .arg(file)
+            .output()
+            .expect("run child");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        let f: Vec<&str> = text.split_whitespace().collect();
+        let (n, secs, kib, matches): (f64, f64, u64, u64) = (
+            f[0].parse().unwrap(),
+            f[1].parse().unwrap(),
+            f[2].parse().unwrap(),
+            f[3].parse().unwrap(),
+        );
+        let per_sec = n / secs;
+        if per_sec > best.per_sec {
+            best.per_sec = per_sec;
+        }
+        best.peak_kib = best.peak_kib.max(kib);
+        best.matches = matches;
+    }
+    best
+}
+
+fn input_file(records: usize) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("benign-{records}.json.gz"));
+    if !path.exists() {
+        eprintln!("generating {} …", path.display());
+        let mut synth = Synth::new(SynthConfig::default());
+        let tmp = path.with_extension("tmp");
+        write_log_file(&tmp, (0..records).map(|_| synth.benign()), true).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    path
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--child") {
+        child(&args[i + 1], Path::new(&args[i + 2]));
+        return;
+    }
+    let opt = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let records = opt("--records", 200_000);
+    let runs = opt("--runs", 3);
+    let file = input_file(records);
+    let compressed = std::fs::metadata(&file).unwrap().len();
+
+    let decompress = measure("decompress", &file, runs);
+    let reader = measure("reader", &file, runs);
+    let raw_bytes = {
+        let mut dec = flate2::read::MultiGzDecoder::new(std::fs::File::open(&file).unwrap());
+        std::io::copy(&mut dec, &mut std::io::sink()).unwrap()
+    };
+    println!(
+        "input: {} ({records} records, {:.2} KB/record, {:.0} MB decompressed, {:.1} MB gzip)",
+        file.display(),
+        raw_bytes as f64 / records as f64 / 1000.0,
+        raw_bytes as f64 / 1e6,
+        compressed as f64 / 1e6
+    );
+    let decompress_records = decompress.per_sec / (raw_bytes as f64 / records as f64);
+    println!(
+        "{:<28}{:>14}{:>14}{:>12}{:>10}",
+        "mode", "records/s", "vs reader", "peak RSS", "matches"
+    );
+    let row = |name: &str, m: &Measure, per_sec: f64| {
+        println!(
+            "{:<28}{:>14.0}{:>14.2}{:>9.1} MiB{:>10}",
+            name,
+            per_sec,
+            per_sec / reader.per_sec,
+            m.peak_kib as f64 / 1024.0,
+            m.matches
+        );
+    };
+    row("decompress (equivalent)", &decompress, decompress_records);
+    row("reader", &reader, reader.per_sec);
+    let mut modes = vec!["builtin-all", "builtin"];
+    if Path::new(SIGMAHQ).is_dir() {
+        modes.extend(["sigmahq-all", "sigmahq"]);
+    } else {
+        println!("(sigmahq rows skipped: {SIGMAHQ} is absent)");
+    }
+    let mut results = Vec::new();
+    for mode in modes {
+        let m = measure(mode, &file, runs);
+        row(mode, &m, m.per_sec);
+        results.push((mode, m));
+    }
+    for pair in results.chunks(2) {
+        if let [(all, a), (dispatch, d)] = pair {
+            println!(
+                "dispatch index gain ({dispatch} vs {all}): {:.2}x",
+                d.per_sec / a.per_sec
+            );
+        }
+    }
+    println!(
+        "reader target: >= 380000 records/s and <= 64 MiB peak: {} ({:.0} records/s, {:.1} MiB)",
+        if reader.per_sec >= 380_000.0 && reader.peak_kib <= 64 * 1024 {
+            "met"
+        } else {
+            "NOT met"
+        },
+        reader.per_sec,
+        reader.peak_kib as f64 / 1024.0
+    );
+}

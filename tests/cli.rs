@@ -1,0 +1,253 @@
+//! The `trailwarden` command end to end: files in, findings and summary out,
+//! exit codes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trailwarden"))
+}
+
+fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+fn run(cmd: &mut Command) -> (Output, String, String) {
+    let out = cmd.output().expect("run trailwarden");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out, stdout, stderr)
+}
+
+fn findings(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("jsonl line"))
+        .collect()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = GzEncoder::new(Vec::new(), Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+#[test]
+fn scan_reports_findings_as_jsonl_with_the_documented_keys() {
+    let (out, stdout, stderr) = run(bin().args(["scan"]).arg(data("tampering.json")));
+    assert!(out.status.success(), "{stderr}");
+    let found = findings(&stdout);
+    let stop: Vec<_> = found
+        .iter()
+        .filter(|f| f["event_name"] == "StopLogging")
+        .collect();
+    assert_eq!(stop.len(), 1, "{stdout}");
+    let f = stop[0];
+    for key in [
+        "id",
+        "rule_id",
+        "rule_title",
+        "level",
+        "event_time",
+        "event_ids",
+        "account",
+        "region",
+        "principal",
+        "source_ip",
+        "event_source",
+        "event_name",
+    ] {
+        assert!(f.get(key).is_some(), "missing {key} in {f}");
+    }
+    assert_eq!(f["event_ids"][0], "3a7d1b2e-0000-4000-8000-000000000001");
+    assert_eq!(f["account"], "111122223333");
+    assert_eq!(
+        f["principal"],
+        "arn:aws:sts::111122223333:assumed-role/ops/mallory"
+    );
+    assert!(f["id"].as_str().unwrap().starts_with("tw-"));
+    // The benign read in the same file makes no finding.
+    assert!(found.iter().all(|f| f["event_name"] != "DescribeTrails"));
+    assert!(
+        stderr.contains("records: 3 evaluated, 0 rejected"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_same_event_twice_makes_one_finding() {
+    let file = data("tampering.json");
+    let (out, stdout, _) = run(bin().arg("scan").arg(&file).arg(&file));
+    assert!(out.status.success());
+    let stop = findings(&stdout)
+        .into_iter()
+        .filter(|f| f["event_name"] == "StopLogging")
+        .count();
+    assert_eq!(stop, 1);
+}
+
+#[test]
+fn min_level_and_fail_on() {
+    let file = data("tampering.json");
+    let (out, stdout, _) = run(bin().args(["scan", "--min-level", "critical"]).arg(&file));
+    assert!(out.status.success());
+    assert!(findings(&stdout).iter().all(|f| f["level"] == "critical"));
+
+    let (out, _, _) = run(bin().args(["scan", "--fail-on", "high"]).arg(&file));
+    assert_eq!(out.status.code(), Some(1));
+    let (out, _, _) = run(bin()
+        .args(["scan", "--fail-on", "high", "--min-level", "critical"])
+        .arg(&file));
+    let critical = findings(&String::from_utf8_lossy(&out.stdout)).len();
+    assert_eq!(out.status.code(), Some(if critical > 0 { 1 } else { 0 }));
+    let (out, _, _) = run(bin()
+        .args(["scan", "--no-builtin", "--rules"])
+        .arg(data("low-rule.yml"))
+        .args(["--fail-on", "medium"])
+        .arg(&file));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a low finding does not fail --fail-on medium"
+    );
+}
+
+#[test]
+fn usage_errors_and_unreadable_inputs_exit_2() {
+    let (out, _, stderr) = run(bin().args(["scan", "--format", "xml", "x"]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (out, _, stderr) = run(bin().args(["scan", "/nonexistent/trail.json.gz"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("/nonexistent/trail.json.gz"), "{stderr}");
+    let (out, _, stderr) = run(bin().args(["scan", "--no-builtin", "x"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr.contains("no rules to run"), "{stderr}");
+}
+
+#[test]
+fn bad_files_are_rejected_by_name_and_the_others_are_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = std::fs::read(data("tampering.json")).unwrap();
+    let write = |name: &str, bytes: &[u8]| std::fs::write(dir.path().join(name), bytes).unwrap();
+    write("a-empty.json", b"");
+    write("b-notjson.json.gz", &gzip(b"this is not json"));
+    let gz = gzip(&good);
+    write("c-truncated.json.gz", &gz[..gz.len() / 2]);
+    write("d-good.json.gz", &gz);
+    write("e-wrongshape.json", br#"{"Records": "none"}"#);
+    let mut bad_record =
+        b"{\"Records\":[5, {\"eventName\":\"X\",\"userAgent\":\"\xff\"}, ".to_vec();
+    bad_record.extend(br#"{"eventVersion":"1.08","eventTime":"2026-11-02T08:00:00Z","eventSource":"cloudtrail.amazonaws.com","eventName":"DeleteTrail","awsRegion":"us-east-1","eventID":"3a7d1b2e-0000-4000-8000-000000000009","requestParameters":{"name":"org-trail"},"userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:root","accountId":"111122223333"},"recipientAccountId":"111122223333"}]}"#);
+    write("f-badrecords.json", &bad_record);
+
+    let (out, stdout, stderr) = run(bin().arg("scan").arg(dir.path()));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let found = findings(&stdout);
+    assert!(
+        found.iter().any(|f| f["event_name"] == "StopLogging"),
+        "the good file was read"
+    );
+    assert!(
+        found.iter().any(|f| f["event_name"] == "DeleteTrail"),
+        "good records of a file with bad ones were read"
+    );
+    for (file, reason) in [
+        ("a-empty.json", "empty"),
+        ("b-notjson.json.gz", "not JSON"),
+        ("c-truncated.json.gz", "corrupt or truncated"),
+        ("e-wrongshape.json", "\"Records\" holds a string"),
+    ] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(file) && l.contains(reason)),
+            "{file}: {reason} not in:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains("f-badrecords.json: record 0 (byte 12): record is not a JSON object"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("f-badrecords.json: record 1"), "{stderr}");
+    assert!(stderr.contains("not valid UTF-8"), "{stderr}");
+    assert!(
+        stderr.contains("files: 6 (2 read, 0 skipped, 4 rejected)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn gzip_bomb_is_rejected_with_the_cap_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut enc = GzEncoder::new(Vec::new(), Compression::best());
+    enc.write_all(b"[").unwrap();
+    let zeros = vec![b' '; 1 << 20];
+    for _ in 0..8 {
+        enc.write_all(&zeros).unwrap();
+    }
+    std::fs::write(dir.path().join("bomb.json.gz"), enc.finish().unwrap()).unwrap();
+    std::fs::copy(data("tampering.json"), dir.path().join("good.json")).unwrap();
+    let (out, stdout, stderr) = run(bin()
+        .args(["scan", "--max-object-bytes", "1000000"])
+        .arg(dir.path()));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr
+            .contains("bomb.json.gz: rejected: decompressed size passed the cap of 1000000 bytes"),
+        "{stderr}"
+    );
+    assert!(!findings(&stdout).is_empty());
+}
+
+#[test]
+fn stdin_and_table_format() {
+    let mut child = bin()
+        .args(["scan", "--format", "table", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let text = std::fs::read(data("tampering.json")).unwrap();
+    child.stdin.take().unwrap().write_all(&gzip(&text)).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.starts_with("TIME"), "{table}");
+    assert!(table.contains("cloudtrail:StopLogging"), "{table}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("<stdin>") || stderr.contains("files: 1 (1 read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_bad_rule_file_is_named_and_the_others_still_load() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("broken.yml"), "title: [unclosed\n").unwrap();
+    std::fs::write(
+        dir.path().join("good.yml"),
+        "title: Any StopLogging\nid: 0f0f0f0f-0000-4000-8000-000000000001\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: StopLogging\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    let (out, stdout, stderr) = run(bin()
+        .args(["scan", "--no-builtin", "--rules"])
+        .arg(dir.path())
+        .arg(data("tampering.json")));
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("broken.yml"), "{stderr}");
+    let found = findings(&stdout);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0]["rule_title"], "Any StopLogging");
+
+    let (out, stdout, _) = run(bin().args(["rules", "validate"]).arg(dir.path()));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout.contains("broken.yml"), "{stdout}");
+}
