@@ -1,0 +1,188 @@
+//! The rule packs: every built-in rule passes its own test events, has a
+//! positive and a near-miss negative case, and the dispatch index never hides
+//! a match. The corpus checks (SigmaHQ rules, real CloudTrail files) read
+//! `../shared/corpus` and say so when it is absent.
+
+use std::path::{Path, PathBuf};
+
+use trailwarden::builtin::builtin_rules;
+use trailwarden::ruletest::{run_rule_file, test_file_for, TestFile};
+use trailwarden_cloudtrail::{read_object, ReaderOptions, Record, RecordReject, RecordSink};
+use trailwarden_engine::{rules::rule_files, Engine, RuleSetBuilder};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn corpus(name: &str) -> Option<PathBuf> {
+    let path = root().join("../shared/corpus").join(name);
+    if path.is_dir() {
+        Some(path)
+    } else {
+        eprintln!(
+            "SKIPPED: {} is absent (the shared corpus is not part of a clone)",
+            path.display()
+        );
+        None
+    }
+}
+
+fn builtin_engine() -> Engine {
+    let mut b = RuleSetBuilder::new();
+    for (path, text) in builtin_rules() {
+        b.add_yaml(path, text);
+    }
+    let (rules, problems, notes) = b.finish();
+    assert!(problems.is_empty(), "built-in rule problems: {problems:#?}");
+    assert!(notes.is_empty(), "built-in rules set aside: {notes:#?}");
+    Engine::new(rules)
+}
+
+#[test]
+fn every_builtin_rule_passes_its_test_events() {
+    let files = rule_files(&root().join("rules")).unwrap();
+    assert!(files.len() >= 20, "the pack has {} rules", files.len());
+    let mut failures = Vec::new();
+    for file in &files {
+        let report = run_rule_file(file);
+        if !report.passed() {
+            failures.push(format!("{report:#?}"));
+        }
+        let tests: TestFile =
+            serde_json::from_str(&std::fs::read_to_string(test_file_for(file)).unwrap()).unwrap();
+        assert!(
+            tests.cases.iter().any(|c| c.expect > 0),
+            "{}: no positive case",
+            file.display()
+        );
+        assert!(
+            tests.cases.iter().any(|c| c.expect == 0),
+            "{}: no near-miss negative case",
+            file.display()
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn builtin_rules_are_complete_and_unique() {
+    let engine = builtin_engine();
+    let mut ids = std::collections::HashSet::new();
+    for rule in engine.rules() {
+        assert!(ids.insert(rule.id.clone()), "duplicate id {}", rule.id);
+        assert!(!rule.description.is_empty(), "{}: no description", rule.source);
+        assert!(rule.response.is_some(), "{}: no response guide", rule.source);
+        assert!(!rule.tags.is_empty(), "{}: no tags", rule.source);
+        assert!(
+            !matches!(rule.route, trailwarden_engine::Route::Always),
+            "{}: not routed by eventName or eventSource",
+            rule.source
+        );
+    }
+}
+
+/// Every record of the input, collected as text (for comparing engines).
+struct Texts(Vec<String>);
+
+impl RecordSink for Texts {
+    fn record(&mut self, _: u64, record: &Record<'_>) {
+        self.0.push(record.raw().to_owned());
+    }
+    fn reject(&mut self, reject: RecordReject) {
+        panic!("unexpected reject {reject:?}");
+    }
+}
+
+fn records_in(dir: &Path) -> Vec<String> {
+    let mut texts = Texts(Vec::new());
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy();
+        if name.ends_with(".json") || name.ends_with(".json.gz") {
+            let file = std::fs::File::open(&path).unwrap();
+            read_object(file, &ReaderOptions::default(), &mut texts).unwrap();
+        }
+    }
+    texts.0
+}
+
+/// Matches (rule id, event index) with and without the index must be equal.
+fn assert_dispatch_hides_nothing(engine: &Engine, records: &[String]) -> usize {
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for (i, text) in records.iter().enumerate() {
+        let record = Record::parse(text).unwrap();
+        engine.evaluate(&record, |r| with.push((r.id.clone(), i)));
+        engine.evaluate_all(&record, |r| without.push((r.id.clone(), i)));
+    }
+    with.sort();
+    without.sort();
+    assert_eq!(with, without);
+    with.len()
+}
+
+#[test]
+fn dispatch_index_hides_no_match_on_the_samples() {
+    let records = records_in(&root().join("events"));
+    assert!(!records.is_empty(), "events/ has sample files");
+    let matches = assert_dispatch_hides_nothing(&builtin_engine(), &records);
+    assert!(matches > 0, "the samples show findings");
+}
+
+#[test]
+fn sigmahq_rules_load_and_find_the_corpus_trail_tampering() {
+    let (Some(rules), Some(data)) = (
+        corpus("sigmahq-cloudtrail-rules"),
+        corpus("invictus-aws-dataset"),
+    ) else {
+        return;
+    };
+    let mut b = RuleSetBuilder::new();
+    b.add_path(&rules);
+    let (rules, problems, notes) = b.finish();
+    assert!(problems.is_empty(), "{problems:#?}");
+    assert!(notes.is_empty(), "{notes:#?}");
+    assert_eq!(rules.len(), 57);
+    let engine = Engine::new(rules);
+    let records = records_in(&data);
+    assert_eq!(records.len(), 2900);
+    assert_dispatch_hides_nothing(&engine, &records);
+
+    let mut important = Vec::new();
+    for text in &records {
+        let record = Record::parse(text).unwrap();
+        for f in engine.findings(&record) {
+            if f.rule_title == "AWS CloudTrail Important Change" {
+                important.push(f.event_name);
+            }
+        }
+    }
+    important.sort();
+    assert_eq!(
+        important,
+        ["DeleteTrail", "DeleteTrail", "DeleteTrail", "StopLogging", "StopLogging", "StopLogging"]
+    );
+}
+
+#[test]
+fn builtin_pack_finds_the_corpus_trail_tampering() {
+    let Some(data) = corpus("invictus-aws-dataset") else {
+        return;
+    };
+    let engine = builtin_engine();
+    let records = records_in(&data);
+    assert_dispatch_hides_nothing(&engine, &records);
+    let mut names = Vec::new();
+    for text in &records {
+        let record = Record::parse(text).unwrap();
+        for f in engine.findings(&record) {
+            names.push(f.event_name);
+        }
+    }
+    for name in ["StopLogging", "DeleteTrail"] {
+        assert_eq!(
+            names.iter().filter(|n| *n == name).count(),
+            3,
+            "{name} in {names:?}"
+        );
+    }
+}
