@@ -12,6 +12,7 @@
 pub mod key;
 pub mod reader;
 pub mod record;
+mod scan;
 
 pub use reader::{
     read_object, Format, ObjectError, ObjectSummary, ReadFailure, ReaderOptions, RecordReject,

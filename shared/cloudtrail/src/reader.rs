@@ -26,10 +26,13 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 use flate2::bufread::MultiGzDecoder;
-use memchr::{memchr, memchr2};
+use memchr::memchr;
 use thiserror::Error;
 
-use crate::record::{describe_json_error, parse_wire, Record, RecordError};
+use crate::record::{Record, RecordError};
+use crate::scan::{
+    parse_object, scan_value, Fields, Kind, ParseError, Scan, DIGEST, EVENT_NAME, RECORDS,
+};
 
 /// Limits and sizes for reading one object.
 #[derive(Debug, Clone)]
@@ -305,7 +308,7 @@ impl<'r> Buffer<'r> {
         }
         if self.end == self.data.len() {
             // One value fills the buffer: grow, up to the record cap.
-            if self.data.len() >= self.max_record + 1 {
+            if self.data.len() > self.max_record {
                 return Err(ObjectError::RecordTooLarge {
                     offset: self.dropped,
                     max: self.max_record,
@@ -388,6 +391,23 @@ impl<'r> Buffer<'r> {
         }
     }
 
+    /// Parse the object starting at `pos` (a `{`), reading more as needed.
+    fn parse(
+        &mut self,
+        max_depth: usize,
+    ) -> Result<Result<(usize, Fields), ParseError>, ObjectError> {
+        loop {
+            match parse_object(self.rest(), max_depth) {
+                Err(ParseError::Incomplete) => {
+                    if !self.fill()? {
+                        return Ok(Err(ParseError::Incomplete));
+                    }
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
     /// Frame one line starting at `pos`; returns its length without the newline.
     fn line(&mut self) -> Result<usize, ObjectError> {
         let mut searched = 0;
@@ -400,94 +420,6 @@ impl<'r> Buffer<'r> {
                 return Ok(self.end - self.pos);
             }
         }
-    }
-}
-
-/// The result of framing one JSON value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Scan {
-    /// The value is complete and this many bytes long.
-    Complete(usize),
-    /// The data ends inside the value.
-    Incomplete,
-    /// The value nests deeper than allowed at this offset (relative).
-    TooDeep,
-    /// The value is malformed at this offset (relative).
-    Invalid(usize),
-}
-
-/// Find the end of the JSON value at the start of `b` without parsing it.
-///
-/// Strings are skipped with a SIMD search for the closing quote; brackets
-/// are counted; scalars end at the next delimiter. Nothing recurses, so any
-/// depth is safe to frame.
-fn scan_value(b: &[u8], max_depth: usize) -> Scan {
-    match b.first() {
-        None => Scan::Incomplete,
-        Some(b'{' | b'[') => scan_brackets(b, max_depth),
-        Some(_) => scan_scalar(b),
-    }
-}
-
-fn scan_brackets(b: &[u8], max_depth: usize) -> Scan {
-    let mut depth = 0usize;
-    let mut i = 0usize;
-    while i < b.len() {
-        match b[i] {
-            b'"' => {
-                i += 1;
-                loop {
-                    match memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
-                        None => return Scan::Incomplete,
-                        Some(p) if b[i + p] == b'\\' => i += p + 2,
-                        Some(p) => {
-                            i += p + 1;
-                            break;
-                        }
-                    }
-                }
-            }
-            b'{' | b'[' => {
-                depth += 1;
-                if depth > max_depth {
-                    return Scan::TooDeep;
-                }
-                i += 1;
-            }
-            b'}' | b']' => {
-                if depth == 0 {
-                    return Scan::Invalid(i);
-                }
-                depth -= 1;
-                i += 1;
-                if depth == 0 {
-                    return Scan::Complete(i);
-                }
-            }
-            _ => i += 1,
-        }
-    }
-    Scan::Incomplete
-}
-
-fn scan_scalar(b: &[u8]) -> Scan {
-    if b[0] == b'"' {
-        let mut i = 1;
-        loop {
-            match memchr2(b'"', b'\\', &b[i.min(b.len())..]) {
-                None => return Scan::Incomplete,
-                Some(p) if b[i + p] == b'\\' => i += p + 2,
-                Some(p) => return Scan::Complete(i + p + 1),
-            }
-        }
-    }
-    match b
-        .iter()
-        .position(|c| matches!(c, b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t'))
-    {
-        Some(0) => Scan::Invalid(0),
-        Some(n) => Scan::Complete(n),
-        None => Scan::Incomplete,
     }
 }
 
@@ -517,9 +449,11 @@ struct Reader<'o, 'r> {
 }
 
 /// What to do with a framed value.
+// Moved once per record; boxing the fields would allocate per record.
+#[allow(clippy::large_enum_variant)]
 enum Item {
-    /// A record to parse (`len` bytes at `pos`).
-    Value(usize),
+    /// An object (`len` bytes at `pos`) and its fields.
+    Object(usize, Fields),
     /// A value rejected before parsing, with its length and reason.
     Reject(usize, String),
 }
@@ -629,51 +563,68 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// Frame the value at `pos` (which is not white space).
+    /// Frame the value at `pos` (which is not white space): parse it if it
+    /// is an object, otherwise find its end to reject it.
     /// Filling the buffer may move data, but `pos` stays at the value's start.
     fn frame_value(&mut self) -> Result<Item, ObjectError> {
-        match self.buf.frame(self.options.max_depth)? {
-            Scan::Complete(len) => Ok(Item::Value(len)),
+        let max_depth = self.options.max_depth;
+        if self.buf.rest().first() == Some(&b'{') {
+            let reason = match self.buf.parse(max_depth)? {
+                Ok((len, fields)) => return Ok(Item::Object(len, fields)),
+                Err(ParseError::Incomplete) => {
+                    return Err(ObjectError::Truncated {
+                        offset: self.buf.offset(self.buf.pos),
+                    })
+                }
+                Err(ParseError::TooDeep) => format!(
+                    "JSON nested deeper than {max_depth} levels; CloudTrail records are far shallower"
+                ),
+                Err(ParseError::Invalid(at, what)) => {
+                    format!("malformed JSON: {what} at byte {at} of the record")
+                }
+            };
+            // Find the end regardless of depth (the scan does not recurse) to
+            // reject this record alone.
+            return match self.buf.frame(usize::MAX)? {
+                Scan::Complete(len) => Ok(Item::Reject(len, reason)),
+                Scan::Invalid(at) => Err(ObjectError::Malformed {
+                    offset: self.buf.offset(self.buf.pos + at),
+                    reason: format!("{reason}; the end of the record cannot be found"),
+                }),
+                _ => Err(ObjectError::Truncated {
+                    offset: self.buf.offset(self.buf.pos),
+                }),
+            };
+        }
+        match self.buf.frame(usize::MAX)? {
+            Scan::Complete(len) => {
+                let found = describe_start(self.buf.rest()[0]);
+                Ok(Item::Reject(
+                    len,
+                    format!("record is not a JSON object (found {found})"),
+                ))
+            }
             Scan::Incomplete => Err(ObjectError::Truncated {
                 offset: self.buf.offset(self.buf.pos),
             }),
-            Scan::Invalid(at) => Err(ObjectError::Malformed {
-                offset: self.buf.offset(self.buf.pos + at),
+            _ => Err(ObjectError::Malformed {
+                offset: self.buf.offset(self.buf.pos),
                 reason: format!(
-                    "unexpected {} in a record",
-                    describe_byte(self.buf.rest()[at])
+                    "unexpected {} where a record was expected",
+                    describe_byte(self.buf.rest()[0])
                 ),
             }),
-            Scan::TooDeep => {
-                // Find the end regardless of depth (the scan does not recurse).
-                match self.buf.frame(usize::MAX)? {
-                    Scan::Complete(len) => Ok(Item::Reject(
-                        len,
-                        format!(
-                            "JSON nested deeper than {} levels; CloudTrail records are far shallower",
-                            self.options.max_depth
-                        ),
-                    )),
-                    Scan::Invalid(at) => Err(ObjectError::Malformed {
-                        offset: self.buf.offset(self.buf.pos + at),
-                        reason: "unbalanced brackets".into(),
-                    }),
-                    _ => Err(ObjectError::Truncated {
-                        offset: self.buf.offset(self.buf.pos),
-                    }),
-                }
-            }
         }
     }
 
-    /// Parse and hand over (or reject) the framed item at `pos`, then move past it.
+    /// Hand over (or reject) the framed item at `pos`, then move past it.
     fn deliver<S: RecordSink + ?Sized>(&mut self, item: Item, index: u64, sink: &mut S) {
         let offset = self.buf.offset(self.buf.pos);
         let (len, outcome) = match item {
             Item::Reject(len, reason) => (len, Err(reason)),
-            Item::Value(len) => {
+            Item::Object(len, fields) => {
                 let bytes = &self.buf.data[self.buf.pos..self.buf.pos + len];
-                (len, parse_record(bytes, sink, index))
+                (len, deliver_object(bytes, &fields, sink, index))
             }
         };
         self.buf.pos += len;
@@ -694,38 +645,47 @@ impl Reader<'_, '_> {
     fn stream<S: RecordSink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ObjectError> {
         // The first value decides: a digest file, an object holding Records
         // somewhere other than first, or records (one per line or not).
-        let first_len = match self.frame_value()? {
-            Item::Value(len) => len,
+        let (first_len, fields) = match self.frame_value()? {
+            Item::Object(len, fields) => (len, fields),
             Item::Reject(_, reason) => return Err(ObjectError::Shape(reason)),
         };
         let start = self.buf.pos;
         let first = &self.buf.data[start..start + first_len];
-        let text = simdutf8::basic::from_utf8(first)
-            .map_err(|_| ObjectError::Shape("the first JSON object is not valid UTF-8".into()))?;
-        let wire = parse_wire(text).map_err(|e| ObjectError::Malformed {
-            offset: self.buf.offset(start),
-            reason: e.to_string(),
-        })?;
-        if wire.digest_start_time.is_some() {
-            self.summary.format = Format::Digest;
-            self.summary.skipped =
-                Some("CloudTrail digest file (integrity hashes, no events)".into());
-            return Ok(());
-        }
-        if !wire.has_event_name() && wire.detail.is_none() {
-            if let Ok(records) = sonic_rs::get_from_str(text, ["Records"]) {
-                self.summary.format = Format::S3Delivery;
-                let base = self.buf.offset(start);
-                return records_in_memory(records.as_raw_str(), base, &mut self.summary, sink);
+        if fields.spans[EVENT_NAME].is_none() {
+            if fields.spans[DIGEST].is_some() {
+                self.summary.format = Format::Digest;
+                self.summary.skipped =
+                    Some("CloudTrail digest file (integrity hashes, no events)".into());
+                return Ok(());
             }
-            let keys: Vec<String> = sonic_rs::to_object_iter(text)
-                .filter_map(|kv| kv.ok().map(|(k, _)| k.to_string()))
-                .take(8)
-                .collect();
-            return Err(ObjectError::Shape(format!(
-                "the top-level object is neither a {{\"Records\":[…]}} file, a CloudTrail record, nor an EventBridge event (its keys: {})",
-                keys.join(", ")
-            )));
+            if let Some((span, Kind::Array)) = fields.spans[RECORDS] {
+                self.summary.format = Format::S3Delivery;
+                let array = &first[span.start as usize + 1..span.end as usize];
+                let base = self.buf.offset(start) + u64::from(span.start) + 1;
+                let mut inner = Reader {
+                    buf: Buffer::new(Box::new(array), self.options, false),
+                    options: self.options,
+                    summary: self.summary.clone(),
+                };
+                inner.buf.dropped = base;
+                let result = inner.array(sink);
+                self.summary = inner.summary;
+                return result;
+            }
+            if fields.spans[crate::scan::DETAIL].is_none() {
+                let keys: Vec<String> = fields
+                    .first_keys()
+                    .iter()
+                    .map(|k| {
+                        String::from_utf8_lossy(&first[k.start as usize..k.end as usize])
+                            .into_owned()
+                    })
+                    .collect();
+                return Err(ObjectError::Shape(format!(
+                    "the top-level object is neither a {{\"Records\":[…]}} file, a CloudTrail record, nor an EventBridge event (its keys: {})",
+                    keys.join(", ")
+                )));
+            }
         }
         let lines = !first.contains(&b'\n') && {
             let after = &self.buf.data[start + first_len..self.buf.end];
@@ -740,7 +700,7 @@ impl Reader<'_, '_> {
         } else {
             Format::Concatenated
         };
-        self.deliver(Item::Value(first_len), 0, sink);
+        self.deliver(Item::Object(first_len, fields), 0, sink);
         let mut index = 1u64;
         loop {
             let Some(c) = self.buf.peek_non_ws()? else {
@@ -756,18 +716,26 @@ impl Reader<'_, '_> {
                         format!("line is not a JSON object (found {})", describe_start(c)),
                     )
                 } else {
-                    match scan_value(&line[..trimmed], self.options.max_depth) {
-                        Scan::Complete(n) if n == trimmed => Item::Value(trimmed),
-                        Scan::TooDeep => Item::Reject(
+                    match parse_object(&line[..trimmed], self.options.max_depth) {
+                        Ok((n, fields)) if n == trimmed => Item::Object(n, fields),
+                        Ok(_) => Item::Reject(len, "unexpected text after the JSON object".into()),
+                        Err(ParseError::TooDeep) => Item::Reject(
                             len,
                             format!("JSON nested deeper than {} levels", self.options.max_depth),
                         ),
-                        _ => Item::Reject(len, "malformed JSON on this line".into()),
+                        Err(ParseError::Incomplete) => Item::Reject(
+                            len,
+                            "malformed JSON: the line ends inside the object".into(),
+                        ),
+                        Err(ParseError::Invalid(at, what)) => Item::Reject(
+                            len,
+                            format!("malformed JSON: {what} at byte {at} of the line"),
+                        ),
                     }
                 };
-                let consumed = match item {
-                    Item::Value(n) => n,
-                    Item::Reject(n, _) => n,
+                let consumed = match &item {
+                    Item::Object(n, _) => *n,
+                    Item::Reject(n, _) => *n,
                 };
                 self.deliver(item, index, sink);
                 // Move past the rest of the line.
@@ -787,75 +755,25 @@ impl Reader<'_, '_> {
     }
 }
 
-/// A `Records` array found inside a fully framed top-level object.
-fn records_in_memory<S: RecordSink + ?Sized>(
-    array: &str,
-    base_offset: u64,
-    summary: &mut ObjectSummary,
-    sink: &mut S,
-) -> Result<(), ObjectError> {
-    for (index, element) in sonic_rs::to_array_iter(array).enumerate() {
-        let index = index as u64;
-        let element = element.map_err(|e| ObjectError::Malformed {
-            offset: base_offset,
-            reason: describe_json_error(&e),
-        })?;
-        match parse_record(element.as_raw_str().as_bytes(), sink, index) {
-            Ok(()) => summary.records += 1,
-            Err(reason) => {
-                summary.rejected += 1;
-                sink.reject(RecordReject {
-                    index,
-                    offset: base_offset,
-                    reason,
-                });
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Parse one framed value and hand it to the sink.
-fn parse_record<S: RecordSink + ?Sized>(
+/// Check one parsed object's text and hand the record to the sink.
+fn deliver_object<S: RecordSink + ?Sized>(
     bytes: &[u8],
+    fields: &Fields,
     sink: &mut S,
     index: u64,
 ) -> Result<(), String> {
-    if bytes.first() != Some(&b'{') {
-        return Err(format!(
-            "record is not a JSON object (found {})",
-            describe_start(bytes.first().copied().unwrap_or(b' '))
-        ));
-    }
     let text = simdutf8::basic::from_utf8(bytes).map_err(|_| {
         let at = std::str::from_utf8(bytes)
             .err()
             .map_or(0, |e| e.valid_up_to());
         format!("record is not valid UTF-8 (bad byte at offset {at} within the record)")
     })?;
-    match Record::parse(text) {
+    match Record::from_fields(text, fields) {
         Ok(record) => {
             sink.record(index, &record);
             Ok(())
         }
         Err(RecordError::NotARecord) => Err(RecordError::NotARecord.to_string()),
         Err(RecordError::Parse(e)) => Err(format!("invalid record: {e}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scan_frames_values() {
-        assert_eq!(scan_value(br#"{"a":"}"}, "#, 8), Scan::Complete(9));
-        assert_eq!(scan_value(br#"{"a":"\"}"}"#, 8), Scan::Complete(11));
-        assert_eq!(scan_value(br#"{"a":[1,{"b":2}]}x"#, 8), Scan::Complete(17));
-        assert_eq!(scan_value(br#"{"a":"#, 8), Scan::Incomplete);
-        assert_eq!(scan_value(br#"[[[[1]]]]"#, 3), Scan::TooDeep);
-        assert_eq!(scan_value(b"123,", 3), Scan::Complete(3));
-        assert_eq!(scan_value(b"\"x\\\"\",", 3), Scan::Complete(5));
-        assert_eq!(scan_value(b"{\"a\":\"\\", 3), Scan::Incomplete);
     }
 }

@@ -2,9 +2,10 @@
 //!
 //! A [`Record`] borrows from the buffer it was parsed from. The fields every
 //! detection or finding needs (`eventSource`, `eventName`, `eventTime`, who and
-//! where) are parsed eagerly into borrowed strings; nested objects
-//! (`userIdentity`, `requestParameters`, …) are kept as unparsed JSON text and
-//! turned into values only when a rule asks for a field inside them. Fields the
+//! where) are found in one pass (see `scan.rs`) and kept as borrowed strings;
+//! nested objects (`userIdentity`, `requestParameters`, …) are kept as
+//! unparsed JSON text and turned into values by `serde_json` only when a rule
+//! asks for a field inside them. Fields the
 //! model does not name are still reachable through [`Record::raw`], so a rule
 //! can read any field CloudTrail writes.
 
@@ -14,7 +15,11 @@ use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
-use sonic_rs::LazyValue;
+
+use crate::scan::{
+    parse_object, Fields, Kind, ParseError, Span, BOOLS, DETAIL, EVENT_NAME, FIELDS, NESTED,
+    STRINGS,
+};
 
 /// A string that borrows from the input when it can (no escapes) and owns its
 /// text otherwise.
@@ -69,72 +74,6 @@ pub const NESTED_FIELDS: [&str; 7] = [
     "serviceEventDetails",
 ];
 
-/// The wire shape of a record: what serde reads in one pass.
-#[derive(Deserialize, Default)]
-#[serde(default)]
-pub(crate) struct Wire<'a> {
-    #[serde(borrow, rename = "eventVersion")]
-    event_version: Option<Str<'a>>,
-    #[serde(borrow, rename = "eventTime")]
-    event_time: Option<Str<'a>>,
-    #[serde(borrow, rename = "eventSource")]
-    event_source: Option<Str<'a>>,
-    #[serde(borrow, rename = "eventName")]
-    event_name: Option<Str<'a>>,
-    #[serde(borrow, rename = "awsRegion")]
-    aws_region: Option<Str<'a>>,
-    #[serde(borrow, rename = "sourceIPAddress")]
-    source_ip_address: Option<Str<'a>>,
-    #[serde(borrow, rename = "userAgent")]
-    user_agent: Option<Str<'a>>,
-    #[serde(borrow, rename = "errorCode")]
-    error_code: Option<Str<'a>>,
-    #[serde(borrow, rename = "errorMessage")]
-    error_message: Option<Str<'a>>,
-    #[serde(borrow, rename = "requestID")]
-    request_id: Option<Str<'a>>,
-    #[serde(borrow, rename = "eventID")]
-    event_id: Option<Str<'a>>,
-    #[serde(borrow, rename = "eventType")]
-    event_type: Option<Str<'a>>,
-    #[serde(borrow, rename = "recipientAccountId")]
-    recipient_account_id: Option<Str<'a>>,
-    #[serde(borrow, rename = "eventCategory")]
-    event_category: Option<Str<'a>>,
-    #[serde(rename = "readOnly")]
-    read_only: Option<bool>,
-    #[serde(rename = "managementEvent")]
-    management_event: Option<bool>,
-    #[serde(borrow, rename = "userIdentity")]
-    user_identity: Option<LazyValue<'a>>,
-    #[serde(borrow, rename = "requestParameters")]
-    request_parameters: Option<LazyValue<'a>>,
-    #[serde(borrow, rename = "responseElements")]
-    response_elements: Option<LazyValue<'a>>,
-    #[serde(borrow, rename = "additionalEventData")]
-    additional_event_data: Option<LazyValue<'a>>,
-    #[serde(borrow)]
-    resources: Option<LazyValue<'a>>,
-    #[serde(borrow, rename = "tlsDetails")]
-    tls_details: Option<LazyValue<'a>>,
-    #[serde(borrow, rename = "serviceEventDetails")]
-    service_event_details: Option<LazyValue<'a>>,
-    // EventBridge envelope ("AWS API Call via CloudTrail"): the record is `detail`.
-    #[serde(borrow)]
-    pub(crate) detail: Option<LazyValue<'a>>,
-    #[serde(borrow, rename = "detail-type")]
-    pub(crate) detail_type: Option<Str<'a>>,
-    // CloudTrail digest files.
-    #[serde(borrow, rename = "digestStartTime")]
-    pub(crate) digest_start_time: Option<Str<'a>>,
-}
-
-impl<'a> Wire<'a> {
-    pub(crate) fn has_event_name(&self) -> bool {
-        self.event_name.is_some()
-    }
-}
-
 /// Identity fields of `userIdentity` that findings report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
@@ -155,7 +94,9 @@ pub struct Identity {
 /// One CloudTrail record.
 pub struct Record<'a> {
     raw: &'a str,
-    wire: Wire<'a>,
+    strs: [Option<Str<'a>>; STRINGS],
+    bools: [Option<bool>; 2],
+    nested_raw: [Option<&'a str>; NESTED_FIELDS.len()],
     nested: [OnceCell<Option<serde_json::Value>>; NESTED_FIELDS.len()],
     whole: OnceCell<Option<serde_json::Value>>,
 }
@@ -180,36 +121,102 @@ impl fmt::Display for RecordError {
     }
 }
 
+/// Deepest nesting [`Record::parse`] accepts.
+const PARSE_MAX_DEPTH: usize = 64;
+
 impl<'a> Record<'a> {
     /// Parse one record (or one EventBridge envelope whose `detail` is a
     /// record) from its JSON text.
     pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
-        let wire = parse_wire(raw)?;
-        Self::from_wire(raw, wire)
+        let text = raw.trim_ascii();
+        if !text.starts_with('{') {
+            return Err(RecordError::Parse("a record must be a JSON object".into()));
+        }
+        let (len, fields) = parse_object(text.as_bytes(), PARSE_MAX_DEPTH).map_err(|e| {
+            RecordError::Parse(match e {
+                ParseError::Incomplete => "the JSON object is not closed".into(),
+                ParseError::TooDeep => format!("JSON nested deeper than {PARSE_MAX_DEPTH} levels"),
+                ParseError::Invalid(at, reason) => format!("{reason} at byte {at}"),
+            })
+        })?;
+        if len != text.len() {
+            return Err(RecordError::Parse(format!(
+                "unexpected text after the record at byte {len}"
+            )));
+        }
+        Self::from_fields(text, &fields)
     }
 
-    pub(crate) fn from_wire(raw: &'a str, wire: Wire<'a>) -> Result<Self, RecordError> {
-        if wire.event_name.is_none() {
-            if let Some(std::borrow::Cow::Borrowed(inner)) =
-                wire.detail.as_ref().map(LazyValue::as_raw_cow)
-            {
-                let inner_wire = parse_wire(inner)?;
-                if inner_wire.event_name.is_some() {
-                    return Ok(Self::new(inner, inner_wire));
+    /// Build a record from the text of one object and the spans found in it.
+    pub(crate) fn from_fields(raw: &'a str, fields: &Fields) -> Result<Self, RecordError> {
+        if fields.spans[EVENT_NAME].is_none() {
+            if let Some((span, Kind::Object)) = fields.spans[DETAIL] {
+                let inner = &raw[span.start as usize..span.end as usize];
+                let (_, inner_fields) =
+                    parse_object(inner.as_bytes(), PARSE_MAX_DEPTH).map_err(|_| {
+                        RecordError::Parse("the EventBridge detail is malformed".into())
+                    })?;
+                if inner_fields.spans[EVENT_NAME].is_some() {
+                    return Self::from_fields(inner, &inner_fields);
                 }
             }
             return Err(RecordError::NotARecord);
         }
-        Ok(Self::new(raw, wire))
-    }
-
-    fn new(raw: &'a str, wire: Wire<'a>) -> Self {
-        Record {
+        let text = |span: Span| &raw[span.start as usize..span.end as usize];
+        let mut strs: [Option<Str<'a>>; STRINGS] = Default::default();
+        for (i, slot) in strs.iter_mut().enumerate() {
+            *slot = match fields.spans[i] {
+                None | Some((_, Kind::Null)) => None,
+                Some((span, Kind::String)) if !span.escaped => Some(Str(Cow::Borrowed(
+                    &raw[span.start as usize + 1..span.end as usize - 1],
+                ))),
+                Some((span, Kind::String)) => {
+                    let owned: String = serde_json::from_str(text(span)).map_err(|e| {
+                        RecordError::Parse(format!("{} is not a valid JSON string: {e}", FIELDS[i]))
+                    })?;
+                    Some(Str(Cow::Owned(owned)))
+                }
+                Some((_, kind)) => {
+                    return Err(RecordError::Parse(format!(
+                        "{} is {}, expected a string",
+                        FIELDS[i],
+                        kind.describe()
+                    )))
+                }
+            };
+        }
+        let mut bools = [None; 2];
+        for (i, slot) in bools.iter_mut().enumerate() {
+            *slot = match fields.spans[BOOLS + i] {
+                Some((_, Kind::Bool(b))) => Some(b),
+                // Lenient: CloudTrail writes booleans, but accept their text.
+                Some((span, Kind::String)) => match text(span) {
+                    "\"true\"" => Some(true),
+                    "\"false\"" => Some(false),
+                    _ => None,
+                },
+                _ => None,
+            };
+        }
+        let mut nested_raw = [None; NESTED_FIELDS.len()];
+        for (i, slot) in nested_raw.iter_mut().enumerate() {
+            *slot = match fields.spans[NESTED + i] {
+                None | Some((_, Kind::Null)) => None,
+                Some((span, _)) => Some(text(span)),
+            };
+        }
+        Ok(Record {
             raw,
-            wire,
+            strs,
+            bools,
+            nested_raw,
             nested: Default::default(),
             whole: OnceCell::new(),
-        }
+        })
+    }
+
+    fn str_field(&self, slot: usize) -> Option<&str> {
+        self.strs[slot].as_ref().map(Str::as_str)
     }
 
     /// The record's JSON text, as it was read.
@@ -218,11 +225,11 @@ impl<'a> Record<'a> {
     }
     /// `eventVersion`.
     pub fn event_version(&self) -> Option<&str> {
-        self.wire.event_version.as_ref().map(Str::as_str)
+        self.str_field(0)
     }
     /// `eventTime`, as written (ISO 8601, UTC).
     pub fn event_time(&self) -> Option<&str> {
-        self.wire.event_time.as_ref().map(Str::as_str)
+        self.str_field(1)
     }
     /// `eventTime` as milliseconds since the Unix epoch, if it parses.
     pub fn event_time_millis(&self) -> Option<i64> {
@@ -230,73 +237,59 @@ impl<'a> Record<'a> {
     }
     /// `eventSource`, for example `bedrock.amazonaws.com`.
     pub fn event_source(&self) -> Option<&str> {
-        self.wire.event_source.as_ref().map(Str::as_str)
+        self.str_field(2)
     }
     /// `eventName`, for example `InvokeModel`.
     pub fn event_name(&self) -> Option<&str> {
-        self.wire.event_name.as_ref().map(Str::as_str)
+        self.str_field(3)
     }
     /// `awsRegion`.
     pub fn aws_region(&self) -> Option<&str> {
-        self.wire.aws_region.as_ref().map(Str::as_str)
+        self.str_field(4)
     }
     /// `sourceIPAddress` (an address, or a service name such as `bedrock.amazonaws.com`).
     pub fn source_ip_address(&self) -> Option<&str> {
-        self.wire.source_ip_address.as_ref().map(Str::as_str)
+        self.str_field(5)
     }
     /// `userAgent`. Attacker-controlled text.
     pub fn user_agent(&self) -> Option<&str> {
-        self.wire.user_agent.as_ref().map(Str::as_str)
+        self.str_field(6)
     }
     /// `errorCode`, present when the call failed.
     pub fn error_code(&self) -> Option<&str> {
-        self.wire.error_code.as_ref().map(Str::as_str)
+        self.str_field(7)
     }
     /// `errorMessage`.
     pub fn error_message(&self) -> Option<&str> {
-        self.wire.error_message.as_ref().map(Str::as_str)
+        self.str_field(8)
     }
     /// `requestID`; absent on console sign-in events.
     pub fn request_id(&self) -> Option<&str> {
-        self.wire.request_id.as_ref().map(Str::as_str)
+        self.str_field(9)
     }
     /// `eventID`, CloudTrail's unique id for the event.
     pub fn event_id(&self) -> Option<&str> {
-        self.wire.event_id.as_ref().map(Str::as_str)
+        self.str_field(10)
     }
     /// `eventType` (AwsApiCall, AwsServiceEvent, AwsConsoleSignIn, …).
     pub fn event_type(&self) -> Option<&str> {
-        self.wire.event_type.as_ref().map(Str::as_str)
+        self.str_field(11)
     }
     /// `recipientAccountId`: the account the event was delivered for.
     pub fn recipient_account_id(&self) -> Option<&str> {
-        self.wire.recipient_account_id.as_ref().map(Str::as_str)
+        self.str_field(12)
     }
     /// `eventCategory` (Management, Data, Insight).
     pub fn event_category(&self) -> Option<&str> {
-        self.wire.event_category.as_ref().map(Str::as_str)
+        self.str_field(13)
     }
     /// `readOnly`.
     pub fn read_only(&self) -> Option<bool> {
-        self.wire.read_only
+        self.bools[0]
     }
     /// `managementEvent`.
     pub fn management_event(&self) -> Option<bool> {
-        self.wire.management_event
-    }
-
-    fn lazy(&self, index: usize) -> Option<&LazyValue<'a>> {
-        let w = &self.wire;
-        match index {
-            0 => w.user_identity.as_ref(),
-            1 => w.request_parameters.as_ref(),
-            2 => w.response_elements.as_ref(),
-            3 => w.additional_event_data.as_ref(),
-            4 => w.resources.as_ref(),
-            5 => w.tls_details.as_ref(),
-            6 => w.service_event_details.as_ref(),
-            _ => None,
-        }
+        self.bools[1]
     }
 
     /// A nested object named in [`NESTED_FIELDS`], parsed on first use and
@@ -304,10 +297,7 @@ impl<'a> Record<'a> {
     pub fn nested(&self, name: &str) -> Option<&serde_json::Value> {
         let index = NESTED_FIELDS.iter().position(|n| *n == name)?;
         self.nested[index]
-            .get_or_init(|| {
-                let lazy = self.lazy(index)?;
-                serde_json::from_str(lazy.as_raw_str()).ok()
-            })
+            .get_or_init(|| serde_json::from_str(self.nested_raw[index]?).ok())
             .as_ref()
     }
 
@@ -347,27 +337,6 @@ impl fmt::Debug for Record<'_> {
             .field("eventID", &self.event_id())
             .finish_non_exhaustive()
     }
-}
-
-pub(crate) fn parse_wire(raw: &str) -> Result<Wire<'_>, RecordError> {
-    sonic_rs::from_str::<Wire<'_>>(raw).map_err(|e| RecordError::Parse(describe_json_error(&e)))
-}
-
-/// A short, single-line description of a JSON error.
-pub(crate) fn describe_json_error(e: &sonic_rs::Error) -> String {
-    let text = e.to_string();
-    // sonic-rs appends a multi-line excerpt of the input; the first line is the reason.
-    let first = text.lines().next().unwrap_or("invalid JSON");
-    let mut out = first.trim().to_owned();
-    if out.len() > 200 {
-        let mut cut = 200;
-        while !out.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        out.truncate(cut);
-        out.push('…');
-    }
-    out
 }
 
 /// Parse CloudTrail's `eventTime` (`2023-07-10T11:45:12Z`, optionally with
@@ -459,7 +428,7 @@ mod tests {
         let r = Record::parse(raw).unwrap();
         assert_eq!(r.event_name(), Some("GetObject"));
         assert!(matches!(
-            r.wire.event_name.as_ref().unwrap().0,
+            r.strs[EVENT_NAME].as_ref().unwrap().0,
             Cow::Borrowed(_)
         ));
         assert_eq!(r.user_agent(), Some("a\"b"));

@@ -1,0 +1,474 @@
+//! One-pass framing and top-level parsing of a record.
+//!
+//! Reading a record used to take two passes: one to find where it ends in
+//! the buffer, one to parse it. [`parse_object`] does both at once: it walks
+//! the top-level object key by key, notes where each value the model names
+//! lies (a byte range), and skips nested objects and arrays with
+//! [`scan_value`] (strings skipped with a SIMD search, brackets counted, no
+//! recursion). Nested values are parsed later, by `serde_json`, only if a
+//! rule reads them; string values with escapes are unescaped by `serde_json`.
+//!
+//! The top level is checked strictly (keys, colons, commas, literals,
+//! numbers); inside nested values only strings and bracket balance are
+//! checked here, the rest when `serde_json` parses them.
+
+use memchr::memchr2;
+
+/// The result of framing one JSON value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scan {
+    /// The value is complete and this many bytes long.
+    Complete(usize),
+    /// The data ends inside the value.
+    Incomplete,
+    /// The value nests deeper than allowed.
+    TooDeep,
+    /// The value is malformed at this offset (relative).
+    Invalid(usize),
+}
+
+/// Find the end of the JSON value at the start of `b` without parsing it.
+pub(crate) fn scan_value(b: &[u8], max_depth: usize) -> Scan {
+    match b.first() {
+        None => Scan::Incomplete,
+        Some(b'{' | b'[') => scan_brackets(b, max_depth),
+        Some(b'"') => match skip_string(b, 0) {
+            Some((end, _)) => Scan::Complete(end),
+            None => Scan::Incomplete,
+        },
+        Some(_) => match b.iter().position(|c| is_delimiter(*c)) {
+            Some(0) => Scan::Invalid(0),
+            Some(n) => Scan::Complete(n),
+            None => Scan::Incomplete,
+        },
+    }
+}
+
+#[inline]
+fn is_delimiter(c: u8) -> bool {
+    matches!(c, b',' | b']' | b'}' | b' ' | b'\n' | b'\r' | b'\t' | b':')
+}
+
+#[inline]
+fn is_ws(c: u8) -> bool {
+    matches!(c, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+/// Skip the string whose opening quote is at `at`. Returns the offset just
+/// past the closing quote and whether the string has escapes.
+#[inline]
+fn skip_string(b: &[u8], at: usize) -> Option<(usize, bool)> {
+    let mut i = at + 1;
+    let mut escaped = false;
+    loop {
+        let p = memchr2(b'"', b'\\', b.get(i..)?)?;
+        if b[i + p] == b'\\' {
+            escaped = true;
+            i += p + 2;
+        } else {
+            return Some((i + p + 1, escaped));
+        }
+    }
+}
+
+fn scan_brackets(b: &[u8], max_depth: usize) -> Scan {
+    let mut depth = 0usize;
+    let mut i = 0usize;
+    while i < b.len() {
+        match b[i] {
+            b'"' => match skip_string(b, i) {
+                Some((end, _)) => i = end,
+                None => return Scan::Incomplete,
+            },
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Scan::TooDeep;
+                }
+                i += 1;
+            }
+            b'}' | b']' => {
+                if depth == 0 {
+                    return Scan::Invalid(i);
+                }
+                depth -= 1;
+                i += 1;
+                if depth == 0 {
+                    return Scan::Complete(i);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    Scan::Incomplete
+}
+
+/// A byte range of a value in the record text. Strings include their quotes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Span {
+    pub start: u32,
+    pub end: u32,
+    /// A string with backslash escapes (needs unescaping).
+    pub escaped: bool,
+}
+
+/// The kind of JSON value a span holds, from its first byte.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    String,
+    Object,
+    Array,
+    Bool(bool),
+    Null,
+    Number,
+}
+
+impl Kind {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Kind::String => "a string",
+            Kind::Object => "an object",
+            Kind::Array => "an array",
+            Kind::Bool(_) => "a boolean",
+            Kind::Null => "null",
+            Kind::Number => "a number",
+        }
+    }
+}
+
+/// The top-level fields the record model names, in slot order.
+pub(crate) const FIELDS: [&str; 28] = [
+    // Strings.
+    "eventVersion",
+    "eventTime",
+    "eventSource",
+    "eventName",
+    "awsRegion",
+    "sourceIPAddress",
+    "userAgent",
+    "errorCode",
+    "errorMessage",
+    "requestID",
+    "eventID",
+    "eventType",
+    "recipientAccountId",
+    "eventCategory",
+    "detail-type",
+    // Booleans.
+    "readOnly",
+    "managementEvent",
+    // Nested values kept raw.
+    "userIdentity",
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "resources",
+    "tlsDetails",
+    "serviceEventDetails",
+    // EventBridge envelope body.
+    "detail",
+    // Digest and S3 delivery files.
+    "digestStartTime",
+    "Records",
+    "logFiles",
+];
+
+/// Number of string slots (the first fields of [`FIELDS`]).
+pub(crate) const STRINGS: usize = 15;
+/// Slot of the first boolean.
+pub(crate) const BOOLS: usize = 15;
+/// Slot of the first nested value.
+pub(crate) const NESTED: usize = 17;
+/// Slot of `detail`.
+pub(crate) const DETAIL: usize = 24;
+/// Slot of `digestStartTime`.
+pub(crate) const DIGEST: usize = 25;
+/// Slot of `Records`.
+pub(crate) const RECORDS: usize = 26;
+/// Slot of `eventName`.
+pub(crate) const EVENT_NAME: usize = 3;
+
+#[inline]
+fn slot(key: &[u8]) -> Option<usize> {
+    Some(match key {
+        b"eventVersion" => 0,
+        b"eventTime" => 1,
+        b"eventSource" => 2,
+        b"eventName" => 3,
+        b"awsRegion" => 4,
+        b"sourceIPAddress" => 5,
+        b"userAgent" => 6,
+        b"errorCode" => 7,
+        b"errorMessage" => 8,
+        b"requestID" => 9,
+        b"eventID" => 10,
+        b"eventType" => 11,
+        b"recipientAccountId" => 12,
+        b"eventCategory" => 13,
+        b"detail-type" => 14,
+        b"readOnly" => 15,
+        b"managementEvent" => 16,
+        b"userIdentity" => 17,
+        b"requestParameters" => 18,
+        b"responseElements" => 19,
+        b"additionalEventData" => 20,
+        b"resources" => 21,
+        b"tlsDetails" => 22,
+        b"serviceEventDetails" => 23,
+        b"detail" => 24,
+        b"digestStartTime" => 25,
+        b"Records" => 26,
+        b"logFiles" => 27,
+        _ => return None,
+    })
+}
+
+/// Where the named fields of one object lie, and their kinds.
+#[derive(Debug, Clone)]
+pub(crate) struct Fields {
+    pub spans: [Option<(Span, Kind)>; FIELDS.len()],
+    /// Top-level keys seen (the first 8), for messages about unknown shapes.
+    keys: [Span; 8],
+    key_count: usize,
+}
+
+impl Fields {
+    /// The first top-level keys (up to 8).
+    pub fn first_keys(&self) -> &[Span] {
+        &self.keys[..self.key_count]
+    }
+}
+
+/// Why an object could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ParseError {
+    /// The data ends inside the object.
+    Incomplete,
+    /// Nested deeper than allowed.
+    TooDeep,
+    /// Malformed at this offset.
+    Invalid(usize, &'static str),
+}
+
+/// Parse the object at the start of `b` (which starts with `{`): its length
+/// and where its named fields are.
+pub(crate) fn parse_object(b: &[u8], max_depth: usize) -> Result<(usize, Fields), ParseError> {
+    use ParseError::{Incomplete, Invalid};
+    let mut fields = Fields {
+        spans: [None; FIELDS.len()],
+        keys: [Span::default(); 8],
+        key_count: 0,
+    };
+    let ws = |i: &mut usize| {
+        while *i < b.len() && is_ws(b[*i]) {
+            *i += 1;
+        }
+    };
+    let mut i = 1;
+    ws(&mut i);
+    if b.get(i) == Some(&b'}') {
+        return Ok((i + 1, fields));
+    }
+    loop {
+        ws(&mut i);
+        match b.get(i) {
+            None => return Err(Incomplete),
+            Some(b'"') => {}
+            Some(_) => return Err(Invalid(i, "expected a quoted key")),
+        }
+        let (key_end, key_escaped) = skip_string(b, i).ok_or(Incomplete)?;
+        let key = &b[i + 1..key_end - 1];
+        if fields.key_count < fields.keys.len() {
+            fields.keys[fields.key_count] = span(i + 1, key_end - 1, key_escaped);
+            fields.key_count += 1;
+        }
+        i = key_end;
+        ws(&mut i);
+        match b.get(i) {
+            None => return Err(Incomplete),
+            Some(b':') => i += 1,
+            Some(_) => return Err(Invalid(i, "expected ':' after a key")),
+        }
+        ws(&mut i);
+        let start = i;
+        let (end, kind, escaped) = match b.get(i) {
+            None => return Err(Incomplete),
+            Some(b'"') => {
+                let (end, escaped) = skip_string(b, i).ok_or(Incomplete)?;
+                (end, Kind::String, escaped)
+            }
+            Some(c @ (b'{' | b'[')) => {
+                let kind = if *c == b'{' {
+                    Kind::Object
+                } else {
+                    Kind::Array
+                };
+                match scan_brackets(&b[i..], max_depth.saturating_sub(1)) {
+                    Scan::Complete(n) => (i + n, kind, false),
+                    Scan::Incomplete => return Err(Incomplete),
+                    Scan::TooDeep => return Err(ParseError::TooDeep),
+                    Scan::Invalid(at) => return Err(Invalid(i + at, "unbalanced brackets")),
+                }
+            }
+            Some(b't') => (literal(b, i, b"true")?, Kind::Bool(true), false),
+            Some(b'f') => (literal(b, i, b"false")?, Kind::Bool(false), false),
+            Some(b'n') => (literal(b, i, b"null")?, Kind::Null, false),
+            Some(b'-' | b'0'..=b'9') => (number(b, i)?, Kind::Number, false),
+            Some(_) => return Err(Invalid(i, "expected a JSON value")),
+        };
+        if !key_escaped {
+            if let Some(s) = slot(key) {
+                fields.spans[s] = Some((span(start, end, escaped), kind));
+            }
+        }
+        i = end;
+        ws(&mut i);
+        match b.get(i) {
+            None => return Err(Incomplete),
+            Some(b',') => i += 1,
+            Some(b'}') => return Ok((i + 1, fields)),
+            Some(_) => return Err(Invalid(i, "expected ',' or '}' after a value")),
+        }
+    }
+}
+
+fn span(start: usize, end: usize, escaped: bool) -> Span {
+    Span {
+        start: start as u32,
+        end: end as u32,
+        escaped,
+    }
+}
+
+fn literal(b: &[u8], i: usize, word: &'static [u8]) -> Result<usize, ParseError> {
+    let have = &b[i..b.len().min(i + word.len())];
+    if have.len() < word.len() {
+        return if word.starts_with(have) {
+            Err(ParseError::Incomplete)
+        } else {
+            Err(ParseError::Invalid(i, "invalid literal"))
+        };
+    }
+    if have != word {
+        return Err(ParseError::Invalid(i, "invalid literal"));
+    }
+    match b.get(i + word.len()) {
+        None => Err(ParseError::Incomplete),
+        Some(&c) if is_delimiter(c) => Ok(i + word.len()),
+        Some(_) => Err(ParseError::Invalid(i, "invalid literal")),
+    }
+}
+
+fn number(b: &[u8], i: usize) -> Result<usize, ParseError> {
+    let mut j = i;
+    if b[j] == b'-' {
+        j += 1;
+    }
+    let digits = |j: &mut usize| {
+        let s = *j;
+        while *j < b.len() && b[*j].is_ascii_digit() {
+            *j += 1;
+        }
+        *j - s
+    };
+    if digits(&mut j) == 0 {
+        return if j >= b.len() {
+            Err(ParseError::Incomplete)
+        } else {
+            Err(ParseError::Invalid(i, "invalid number"))
+        };
+    }
+    if b.get(j) == Some(&b'.') {
+        j += 1;
+        if digits(&mut j) == 0 && j < b.len() {
+            return Err(ParseError::Invalid(i, "invalid number"));
+        }
+    }
+    if matches!(b.get(j), Some(b'e' | b'E')) {
+        j += 1;
+        if matches!(b.get(j), Some(b'+' | b'-')) {
+            j += 1;
+        }
+        if digits(&mut j) == 0 && j < b.len() {
+            return Err(ParseError::Invalid(i, "invalid number"));
+        }
+    }
+    match b.get(j) {
+        None => Err(ParseError::Incomplete),
+        Some(&c) if is_delimiter(c) => Ok(j),
+        Some(_) => Err(ParseError::Invalid(i, "invalid number")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_frames_values() {
+        assert_eq!(scan_value(br#"{"a":"}"}, "#, 8), Scan::Complete(9));
+        assert_eq!(scan_value(br#"{"a":"\"}"}"#, 8), Scan::Complete(11));
+        assert_eq!(scan_value(br#"{"a":[1,{"b":2}]}x"#, 8), Scan::Complete(17));
+        assert_eq!(scan_value(br#"{"a":"#, 8), Scan::Incomplete);
+        assert_eq!(scan_value(br#"[[[[1]]]]"#, 3), Scan::TooDeep);
+        assert_eq!(scan_value(b"123,", 3), Scan::Complete(3));
+        assert_eq!(scan_value(b"\"x\\\"\",", 3), Scan::Complete(5));
+        assert_eq!(scan_value(b"{\"a\":\"\\", 3), Scan::Incomplete);
+    }
+
+    fn text(b: &[u8], f: &Fields, slot: usize) -> Option<String> {
+        f.spans[slot].map(|(s, _)| {
+            String::from_utf8_lossy(&b[s.start as usize..s.end as usize]).into_owned()
+        })
+    }
+
+    #[test]
+    fn parses_the_top_level_in_one_pass() {
+        let b = br#"{ "eventName" : "A\"b", "x": [1, {"eventName": "no"}], "readOnly":true, "n": -1.5e3, "requestParameters": null, "userIdentity": {"a": "}"} } tail"#;
+        let (len, f) = parse_object(b, 64).unwrap();
+        assert_eq!(&b[len..], b" tail");
+        assert_eq!(text(b, &f, EVENT_NAME).as_deref(), Some(r#""A\"b""#));
+        assert!(f.spans[EVENT_NAME].unwrap().0.escaped);
+        assert_eq!(f.spans[BOOLS].unwrap().1, Kind::Bool(true));
+        assert_eq!(f.spans[NESTED + 1].unwrap().1, Kind::Null);
+        assert_eq!(text(b, &f, NESTED).as_deref(), Some(r#"{"a": "}"}"#));
+        assert_eq!(f.first_keys().len(), 6);
+    }
+
+    #[test]
+    fn reports_incomplete_and_invalid() {
+        for cut in [1, 5, 14, 16, 20, 27, 30] {
+            let b = br#"{"eventName":"A","readOnly":true}"#;
+            assert_eq!(
+                parse_object(&b[..cut], 64).unwrap_err(),
+                ParseError::Incomplete,
+                "cut {cut}"
+            );
+        }
+        assert!(matches!(
+            parse_object(br#"{"a" 1}"#, 64),
+            Err(ParseError::Invalid(5, _))
+        ));
+        assert!(matches!(
+            parse_object(br#"{"a":tru}"#, 64),
+            Err(ParseError::Invalid(5, _))
+        ));
+        assert!(matches!(
+            parse_object(br#"{"a":1.2.3}"#, 64),
+            Err(ParseError::Invalid(5, _))
+        ));
+        assert!(matches!(
+            parse_object(br#"{"a":1 "b":2}"#, 64),
+            Err(ParseError::Invalid(7, _))
+        ));
+        assert!(matches!(
+            parse_object(br#"{a:1}"#, 64),
+            Err(ParseError::Invalid(1, _))
+        ));
+        assert_eq!(
+            parse_object(br#"{"a":[[[1]]]}"#, 3).unwrap_err(),
+            ParseError::TooDeep
+        );
+        assert_eq!(parse_object(br#"{}"#, 3).unwrap().0, 2);
+    }
+}
