@@ -70,8 +70,16 @@ fn builtin_rules_are_complete_and_unique() {
     let mut ids = std::collections::HashSet::new();
     for rule in engine.rules() {
         assert!(ids.insert(rule.id.clone()), "duplicate id {}", rule.id);
-        assert!(!rule.description.is_empty(), "{}: no description", rule.source);
-        assert!(rule.response.is_some(), "{}: no response guide", rule.source);
+        assert!(
+            !rule.description.is_empty(),
+            "{}: no description",
+            rule.source
+        );
+        assert!(
+            rule.response.is_some(),
+            "{}: no response guide",
+            rule.source
+        );
         assert!(!rule.tags.is_empty(), "{}: no tags", rule.source);
         assert!(
             !matches!(rule.route, trailwarden_engine::Route::Always),
@@ -159,7 +167,14 @@ fn sigmahq_rules_load_and_find_the_corpus_trail_tampering() {
     important.sort();
     assert_eq!(
         important,
-        ["DeleteTrail", "DeleteTrail", "DeleteTrail", "StopLogging", "StopLogging", "StopLogging"]
+        [
+            "DeleteTrail",
+            "DeleteTrail",
+            "DeleteTrail",
+            "StopLogging",
+            "StopLogging",
+            "StopLogging"
+        ]
     );
 }
 
