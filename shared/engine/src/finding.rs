@@ -1,5 +1,6 @@
 //! Findings: what a rule match produces, with a deterministic id.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -115,9 +116,22 @@ pub struct Finding {
     pub event_name: String,
     /// `errorCode`, when the call failed.
     pub error_code: Option<String>,
-    /// The ids of the events that caused the finding.
+    /// The ids of the events that caused the finding (at most
+    /// [`MAX_EVENT_IDS`]; `count` says how many there were).
     pub event_ids: Vec<String>,
+    /// How many events made the finding (1 for a single-event rule).
+    pub count: u64,
+    /// For correlations and baselines: the group-by fields and their values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub group: BTreeMap<String, String>,
+    /// What the engine adds: the new value for a first-seen rule, the idle
+    /// time for a dormant principal, the window for a correlation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
+
+/// Most event ids a finding lists.
+pub const MAX_EVENT_IDS: usize = 20;
 
 /// The id of a finding of `rule_id` caused by `event_ids` (order-independent).
 pub fn finding_id(rule_id: &str, event_ids: &[String]) -> String {
@@ -173,6 +187,9 @@ impl Finding {
             event_name: record.event_name().unwrap_or_default().to_owned(),
             error_code: record.error_code().map(str::to_owned),
             event_ids,
+            count: 1,
+            group: BTreeMap::new(),
+            note: None,
         }
     }
 }

@@ -16,43 +16,100 @@
 pub mod dispatch;
 pub mod event;
 pub mod finding;
+pub mod policy;
 pub mod rules;
+pub mod session;
+pub mod state;
 
 pub use dispatch::{Dispatch, Route};
 pub use event::RecordEvent;
 pub use finding::{event_id, finding_id, Finding, Level};
-pub use rules::{Rule, RuleNote, RuleProblem, RuleSetBuilder};
+pub use policy::Policy;
+pub use rules::{
+    Baseline, BaselineKind, Correlation, Rule, RuleNote, RuleProblem, RuleSet, RuleSetBuilder,
+};
+pub use session::Session;
+pub use state::{FindingStore, Ledger, MemoryStore, ObjectRef, StateStore, StoreError};
 
 use trailwarden_cloudtrail::Record;
 
-/// Stateless detection: the compiled rules and their dispatch index.
+/// The compiled rules, correlations and the dispatch index.
 #[derive(Debug, Clone, Default)]
 pub struct Engine {
     rules: Vec<Rule>,
+    correlations: Vec<Correlation>,
+    /// Per rule: the correlations it feeds.
+    feeds: Vec<Vec<usize>>,
     dispatch: Dispatch,
 }
 
 impl Engine {
-    /// An engine over these rules.
+    /// An engine over detection rules only.
     pub fn new(rules: Vec<Rule>) -> Self {
-        let dispatch = Dispatch::new(rules.iter().map(|r| &r.route));
-        Engine { rules, dispatch }
+        Self::from_parts(rules, Vec::new())
     }
 
-    /// The rules, in load order.
+    /// An engine over everything a [`RuleSetBuilder`] built.
+    pub fn from_set(set: RuleSet) -> Self {
+        Self::from_parts(set.rules, set.correlations)
+    }
+
+    fn from_parts(rules: Vec<Rule>, correlations: Vec<Correlation>) -> Self {
+        let dispatch = Dispatch::new(rules.iter().map(|r| &r.route));
+        let mut feeds = vec![Vec::new(); rules.len()];
+        for (c, corr) in correlations.iter().enumerate() {
+            for &r in &corr.rules {
+                if !feeds[r].contains(&c) {
+                    feeds[r].push(c);
+                }
+            }
+        }
+        Engine {
+            rules,
+            correlations,
+            feeds,
+            dispatch,
+        }
+    }
+
+    /// The detection rules (baselines included), in load order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
     }
 
+    /// The correlation rules.
+    pub fn correlations(&self) -> &[Correlation] {
+        &self.correlations
+    }
+
+    /// The correlations rule `i` feeds.
+    pub fn feeds(&self, i: usize) -> &[usize] {
+        &self.feeds[i]
+    }
+
+    /// Whether any rule keeps state (correlations or baselines).
+    pub fn is_stateful(&self) -> bool {
+        !self.correlations.is_empty() || self.rules.iter().any(|r| r.baseline.is_some())
+    }
+
     /// Call `on_match` with each rule that matches `record`.
     pub fn evaluate<'e>(&'e self, record: &Record<'_>, mut on_match: impl FnMut(&'e Rule)) {
+        self.evaluate_indexed(record, |_, rule| on_match(rule));
+    }
+
+    /// Call `on_match` with the position and rule of each match.
+    pub fn evaluate_indexed<'e>(
+        &'e self,
+        record: &Record<'_>,
+        mut on_match: impl FnMut(usize, &'e Rule),
+    ) {
         let event = RecordEvent(record);
         let name = record.event_name().unwrap_or("");
         let source = record.event_source().unwrap_or("");
         self.dispatch.candidates(name, source, |i| {
             let rule = &self.rules[i as usize];
             if rsigma_eval::evaluate_rule(&rule.compiled, &event).is_some() {
-                on_match(rule);
+                on_match(i as usize, rule);
             }
         });
     }
@@ -68,10 +125,15 @@ impl Engine {
         }
     }
 
-    /// The findings `record` produces.
+    /// The single-event findings `record` produces (rules that generate
+    /// findings of their own; correlations and baselines need a [`Session`]).
     pub fn findings(&self, record: &Record<'_>) -> Vec<Finding> {
         let mut out = Vec::new();
-        self.evaluate(record, |rule| out.push(Finding::from_record(rule, record)));
+        self.evaluate(record, |rule| {
+            if rule.generate {
+                out.push(Finding::from_record(rule, record))
+            }
+        });
         out
     }
 

@@ -6,14 +6,19 @@
 //! other log sources are set aside with a note, so a mixed rule folder can be
 //! pointed at as it is.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use rsigma_eval::CompiledRule;
-use rsigma_parser::SigmaRule;
+use rsigma_eval::{CompiledCondition, CompiledRule};
+use rsigma_parser::{
+    ConditionExpr, CorrelationRule, CorrelationType, Detection, Modifier, SigmaRule, SigmaString,
+    SigmaValue,
+};
 
 use crate::dispatch::{route, Route};
 use crate::finding::Level;
+use crate::policy::Policy;
 
 /// One compiled detection rule with the metadata findings carry.
 #[derive(Debug, Clone)]
@@ -38,6 +43,77 @@ pub struct Rule {
     pub route: Route,
     /// The compiled form rsigma evaluates.
     pub compiled: CompiledRule,
+    /// The rule's `name`, by which correlations may refer to it.
+    pub name: Option<String>,
+    /// Whether a match makes a finding of its own. False for rules that only
+    /// feed correlations (Sigma's `generate: false`) and for baselines (their
+    /// findings come from the baseline).
+    pub generate: bool,
+    /// The baseline extension, if the rule carries one.
+    pub baseline: Option<Baseline>,
+}
+
+/// Which baseline a rule keeps (a trailwarden extension to Sigma).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BaselineKind {
+    /// A value tuple never seen for its group within the history window.
+    FirstSeen,
+    /// A group active again after being idle at least the idle time.
+    Dormant,
+}
+
+/// The `baseline:` block of a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baseline {
+    /// First seen or dormant.
+    pub kind: BaselineKind,
+    /// Fields whose values make the group key.
+    pub group_by: Vec<String>,
+    /// Fields whose values make the tuple (first seen; may be empty).
+    pub fields: Vec<String>,
+    /// How long a tuple stays known (first seen), or how long a group's last
+    /// activity is kept (dormant), in ms.
+    pub history_ms: i64,
+    /// Idle time that makes a group dormant, in ms.
+    pub idle_ms: i64,
+    /// No first-seen findings until the rule has seen this much event time, in ms.
+    pub learning_ms: i64,
+}
+
+/// A compiled Sigma correlation rule.
+#[derive(Debug, Clone)]
+pub struct Correlation {
+    /// `id` (or one derived from the title).
+    pub id: String,
+    /// `title`.
+    pub title: String,
+    /// `level` (medium when absent).
+    pub level: Level,
+    /// `tags`.
+    pub tags: Vec<String>,
+    /// `description`.
+    pub description: String,
+    /// The `response` guide.
+    pub response: Option<String>,
+    /// `falsepositives`.
+    pub falsepositives: Vec<String>,
+    /// Where it came from.
+    pub source: String,
+    /// `event_count`, `value_count`, `temporal` or `temporal_ordered`.
+    pub kind: CorrelationType,
+    /// Positions (in the engine's rule list) of the referenced rules, in the
+    /// order the correlation lists them.
+    pub rules: Vec<usize>,
+    /// The references as written.
+    pub rule_refs: Vec<String>,
+    /// `group-by` fields.
+    pub group_by: Vec<String>,
+    /// `timespan` in ms.
+    pub timespan_ms: i64,
+    /// The threshold (and, for `value_count`, the field).
+    pub condition: CompiledCondition,
+    /// A boolean condition over the referenced rules (temporal kinds).
+    pub extended: Option<ConditionExpr>,
 }
 
 /// Something wrong with a rule source.
@@ -76,8 +152,25 @@ pub struct RuleNote {
 #[derive(Debug, Default)]
 pub struct RuleSetBuilder {
     rules: Vec<Rule>,
+    correlations: Vec<(String, CorrelationRule)>,
     problems: Vec<RuleProblem>,
     notes: Vec<RuleNote>,
+    policy: Policy,
+    /// Ids and names of rules not run for want of a policy fact.
+    not_run: Vec<String>,
+}
+
+/// Everything loaded: detection rules, correlations, and what went wrong.
+#[derive(Debug, Default)]
+pub struct RuleSet {
+    /// Detection rules (baselines included), in load order.
+    pub rules: Vec<Rule>,
+    /// Correlation rules, referring to `rules` by position.
+    pub correlations: Vec<Correlation>,
+    /// Problems, each with its source.
+    pub problems: Vec<RuleProblem>,
+    /// Rules set aside, with the reason.
+    pub notes: Vec<RuleNote>,
 }
 
 /// Whether a path names a rule file (`.yml`/`.yaml`, not a test file).
@@ -110,9 +203,18 @@ pub fn rule_files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 impl RuleSetBuilder {
-    /// An empty builder.
+    /// An empty builder with an empty policy.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty builder whose rules read their facts, suppressions aside,
+    /// from `policy`.
+    pub fn with_policy(policy: Policy) -> Self {
+        RuleSetBuilder {
+            policy,
+            ..Self::default()
+        }
     }
 
     /// Add every rule in a file, or in every rule file under a directory.
@@ -169,11 +271,7 @@ impl RuleSetBuilder {
             self.problems.push(problem(e.clone(), None));
         }
         for c in &collection.correlations {
-            self.notes.push(RuleNote {
-                source: source.to_owned(),
-                rule: c.title.clone(),
-                reason: "correlation rules are not evaluated by this version".into(),
-            });
+            self.correlations.push((source.to_owned(), c.clone()));
         }
         for f in &collection.filters {
             self.notes.push(RuleNote {
@@ -198,8 +296,34 @@ impl RuleSetBuilder {
                 });
                 continue;
             }
-            match rsigma_eval::compile_rule(rule) {
-                Ok(compiled) => self.push(source, rule, compiled),
+            let mut rule = rule.clone();
+            let missing = fill_placeholders(&mut rule, &self.policy);
+            if !missing.is_empty() {
+                self.not_run
+                    .extend(rule.id.iter().chain(rule.name.iter()).cloned());
+                self.notes.push(RuleNote {
+                    source: source.to_owned(),
+                    rule: rule.title.clone(),
+                    reason: format!(
+                        "not run: the policy gives no value for {}",
+                        missing
+                            .iter()
+                            .map(|m| format!("%{m}%"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                });
+                continue;
+            }
+            let baseline = match parse_baseline(&rule) {
+                Ok(b) => b,
+                Err(reason) => {
+                    self.problems.push(problem(reason, Some(&rule.title)));
+                    continue;
+                }
+            };
+            match rsigma_eval::compile_rule(&rule) {
+                Ok(compiled) => self.push(source, &rule, compiled, baseline),
                 Err(e) => self
                     .problems
                     .push(problem(format!("does not compile: {e}"), Some(&rule.title))),
@@ -208,7 +332,13 @@ impl RuleSetBuilder {
         self
     }
 
-    fn push(&mut self, source: &str, rule: &SigmaRule, compiled: CompiledRule) {
+    fn push(
+        &mut self,
+        source: &str,
+        rule: &SigmaRule,
+        compiled: CompiledRule,
+        baseline: Option<Baseline>,
+    ) {
         let id = rule
             .id
             .clone()
@@ -229,10 +359,17 @@ impl RuleSetBuilder {
             .get("response")
             .and_then(|v| v.as_str())
             .map(|s| s.trim().to_owned());
+        let level = self
+            .policy
+            .level_for(&id)
+            .unwrap_or(rule.level.map_or(Level::Medium, Level::from));
         self.rules.push(Rule {
+            name: rule.name.clone(),
+            generate: baseline.is_none(),
+            baseline,
             id,
             title: rule.title.clone(),
-            level: rule.level.map_or(Level::Medium, Level::from),
+            level,
             tags: rule.tags.clone(),
             description: rule
                 .description
@@ -263,10 +400,323 @@ impl RuleSetBuilder {
         &self.notes
     }
 
-    /// Finish: the rules, the problems and the notes.
+    /// Finish: the rules, the problems and the notes (correlations are
+    /// resolved; use [`RuleSetBuilder::build`] to keep them).
     pub fn finish(self) -> (Vec<Rule>, Vec<RuleProblem>, Vec<RuleNote>) {
-        (self.rules, self.problems, self.notes)
+        let set = self.build();
+        (set.rules, set.problems, set.notes)
     }
+
+    /// Finish: resolve correlation references across everything loaded.
+    pub fn build(mut self) -> RuleSet {
+        let mut correlations = Vec::new();
+        let mut by_ref: HashMap<&str, usize> = HashMap::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            by_ref.insert(r.id.as_str(), i);
+            if let Some(name) = &r.name {
+                by_ref.insert(name.as_str(), i);
+            }
+        }
+        let mut referenced: HashMap<usize, bool> = HashMap::new();
+        for (source, c) in &self.correlations {
+            let problem = |reason: String| RuleProblem {
+                source: source.clone(),
+                rule: Some(c.title.clone()),
+                reason,
+            };
+            let mut rules = Vec::new();
+            let mut missing = Vec::new();
+            for r in &c.rules {
+                match by_ref.get(r.as_str()) {
+                    Some(i) => rules.push(*i),
+                    None => missing.push(r.as_str()),
+                }
+            }
+            if !missing.is_empty() {
+                if missing.iter().all(|m| self.not_run.iter().any(|n| n == m)) {
+                    self.notes.push(RuleNote {
+                        source: source.clone(),
+                        rule: c.title.clone(),
+                        reason: format!(
+                            "not run: it refers to rules that are not run ({})",
+                            missing.join(", ")
+                        ),
+                    });
+                } else {
+                    self.problems.push(problem(format!(
+                        "refers to unknown rule(s) {}: give the id or name of a loaded detection rule",
+                        missing.join(", ")
+                    )));
+                }
+                continue;
+            }
+            if !matches!(
+                c.correlation_type,
+                CorrelationType::EventCount
+                    | CorrelationType::ValueCount
+                    | CorrelationType::Temporal
+                    | CorrelationType::TemporalOrdered
+            ) {
+                self.problems.push(problem(format!(
+                    "correlation type {:?} is not supported (use event_count, value_count, temporal or temporal_ordered)",
+                    c.correlation_type
+                )));
+                continue;
+            }
+            let compiled = match rsigma_eval::correlation::compile_correlation(c) {
+                Ok(compiled) => compiled,
+                Err(e) => {
+                    self.problems
+                        .push(problem(format!("does not compile: {e}")));
+                    continue;
+                }
+            };
+            if compiled.condition.check(0.0) {
+                self.problems.push(problem(
+                    "a condition that holds for zero events (lt, lte, neq) cannot fire on events; use gt or gte".into(),
+                ));
+                continue;
+            }
+            if compiled.timespan_secs == 0 {
+                self.problems
+                    .push(problem("timespan must be greater than zero".into()));
+                continue;
+            }
+            let id =
+                c.id.clone()
+                    .unwrap_or_else(|| format!("title:{}", slug(&c.title)));
+            if self.rules.iter().any(|r| r.id == id)
+                || correlations.iter().any(|x: &Correlation| x.id == id)
+            {
+                self.problems.push(problem(format!(
+                    "duplicate rule id {id}; the first one is kept"
+                )));
+                continue;
+            }
+            for i in &rules {
+                let generate = referenced.entry(*i).or_insert(false);
+                *generate |= c.generate;
+            }
+            let response = c
+                .custom_attributes
+                .get("response")
+                .and_then(|v| v.as_str())
+                .map(|s| s.trim().to_owned());
+            correlations.push(Correlation {
+                level: self
+                    .policy
+                    .level_for(&id)
+                    .unwrap_or(c.level.map_or(Level::Medium, Level::from)),
+                id,
+                title: c.title.clone(),
+                tags: c.tags.clone(),
+                description: c
+                    .description
+                    .as_deref()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned(),
+                response,
+                falsepositives: c.falsepositives.clone(),
+                source: source.clone(),
+                kind: c.correlation_type,
+                rules,
+                rule_refs: c.rules.clone(),
+                group_by: compiled
+                    .group_by
+                    .iter()
+                    .map(|g| g.name().to_owned())
+                    .collect(),
+                timespan_ms: compiled.timespan_secs as i64 * 1000,
+                condition: compiled.condition,
+                extended: compiled.extended_expr,
+            });
+        }
+        for (i, generate) in referenced {
+            if !generate {
+                self.rules[i].generate = false;
+            }
+        }
+        for id in self.policy.overridden_rules() {
+            if !self.rules.iter().any(|r| r.id == id) && !correlations.iter().any(|c| c.id == id) {
+                self.notes.push(RuleNote {
+                    source: "policy".into(),
+                    rule: id.to_owned(),
+                    reason: "the policy sets a level for a rule that is not loaded".into(),
+                });
+            }
+        }
+        RuleSet {
+            rules: self.rules,
+            correlations,
+            problems: self.problems,
+            notes: self.notes,
+        }
+    }
+}
+
+/// Replace `%fact%` placeholders of `|expand` items with the policy's
+/// values. Returns the facts that were needed but empty or undefined.
+fn fill_placeholders(rule: &mut SigmaRule, policy: &Policy) -> Vec<String> {
+    let mut missing = Vec::new();
+    for detection in rule.detection.named.values_mut() {
+        fill_detection(detection, policy, &mut missing);
+    }
+    missing.sort();
+    missing.dedup();
+    missing
+}
+
+fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<String>) {
+    match detection {
+        Detection::AllOf(items) => {
+            for item in items {
+                if !item.field.modifiers.contains(&Modifier::Expand) {
+                    continue;
+                }
+                let mut values = Vec::new();
+                let mut all_filled = true;
+                for value in &item.values {
+                    let name = match value {
+                        SigmaValue::String(s) => placeholder_name(&s.original),
+                        _ => None,
+                    };
+                    match name {
+                        Some(name) => {
+                            let facts = policy.fact(name);
+                            if facts.is_empty() {
+                                missing.push(name.to_owned());
+                            }
+                            values.extend(
+                                facts
+                                    .iter()
+                                    .map(|v| SigmaValue::String(SigmaString::new(v))),
+                            );
+                        }
+                        None => {
+                            all_filled = false;
+                            values.push(value.clone());
+                        }
+                    }
+                }
+                item.values = values;
+                if all_filled {
+                    item.field.modifiers.retain(|m| *m != Modifier::Expand);
+                }
+            }
+        }
+        Detection::AnyOf(parts) | Detection::And(parts) => {
+            for part in parts {
+                fill_detection(part, policy, missing);
+            }
+        }
+        Detection::ArrayMatch { body, .. } => fill_detection(body, policy, missing),
+        Detection::Conditional { named, .. } => {
+            for part in named.values_mut() {
+                fill_detection(part, policy, missing);
+            }
+        }
+        Detection::Keywords(_) => {}
+    }
+}
+
+fn placeholder_name(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix('%')?.strip_suffix('%')?;
+    (!inner.is_empty() && !inner.contains('%')).then_some(inner)
+}
+
+/// Parse a duration such as `90d`, `15m`, `1h`, `30s` into ms.
+pub fn parse_duration_ms(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = num.parse().ok()?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(unit_ms)
+}
+
+/// The `baseline:` block (a trailwarden extension), if the rule has one.
+fn parse_baseline(rule: &SigmaRule) -> Result<Option<Baseline>, String> {
+    let Some(block) = rule.custom_attributes.get("baseline") else {
+        return Ok(None);
+    };
+    let map = block
+        .as_mapping()
+        .ok_or("baseline must be a mapping (type, group-by, fields, history, idle, learning)")?;
+    let get = |key: &str| map.get(yaml_serde::Value::String(key.to_owned()));
+    let text = |key: &str| get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let list = |key: &str| -> Result<Vec<String>, String> {
+        match get(key) {
+            None => Ok(Vec::new()),
+            Some(v) => match v.as_sequence() {
+                Some(items) => items
+                    .iter()
+                    .map(|i| {
+                        i.as_str()
+                            .map(str::to_owned)
+                            .ok_or_else(|| format!("baseline {key} must be a list of field names"))
+                    })
+                    .collect(),
+                None => v
+                    .as_str()
+                    .map(|s| vec![s.to_owned()])
+                    .ok_or_else(|| format!("baseline {key} must be a list of field names")),
+            },
+        }
+    };
+    let duration = |key: &str, default: &str| -> Result<i64, String> {
+        let value = text(key).unwrap_or_else(|| default.to_owned());
+        parse_duration_ms(&value)
+            .ok_or_else(|| format!("baseline {key} {value:?} is not a duration like 30d, 12h, 15m"))
+    };
+    for key in map.keys() {
+        let key = key.as_str().unwrap_or("");
+        if !["type", "group-by", "fields", "history", "idle", "learning"].contains(&key) {
+            return Err(format!(
+                "baseline has an unknown key {key:?} (known: type, group-by, fields, history, idle, learning)"
+            ));
+        }
+    }
+    let kind = match text("type").as_deref() {
+        Some("first_seen") => BaselineKind::FirstSeen,
+        Some("dormant") => BaselineKind::Dormant,
+        other => {
+            return Err(format!(
+                "baseline type {other:?} is not supported: use first_seen or dormant"
+            ))
+        }
+    };
+    let group_by = list("group-by")?;
+    if group_by.is_empty() {
+        return Err(
+            "baseline needs group-by: the fields that identify who or what is tracked".into(),
+        );
+    }
+    let fields = list("fields")?;
+    if kind == BaselineKind::Dormant && !fields.is_empty() {
+        return Err("a dormant baseline tracks groups only; remove fields".into());
+    }
+    Ok(Some(Baseline {
+        kind,
+        group_by,
+        fields,
+        history_ms: duration(
+            "history",
+            if kind == BaselineKind::Dormant {
+                "400d"
+            } else {
+                "90d"
+            },
+        )?,
+        idle_ms: duration("idle", "30d")?,
+        learning_ms: duration("learning", "0d")?,
+    }))
 }
 
 /// Why a rule is not for CloudTrail, if it is not.

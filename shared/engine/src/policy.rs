@@ -1,0 +1,411 @@
+//! The organisation policy: facts rules read as Sigma placeholders,
+//! suppressions, and per-rule level overrides.
+//!
+//! ```yaml
+//! training_buckets: [acme-ml-training-data, "acme-ml-*"]
+//! ai_accounts: ["111122223333"]
+//! approved_principals: ["arn:aws:iam::111122223333:role/ml-training-role"]
+//! allowed_regions: [us-east-1, us-west-2]
+//! approved_models: ["anthropic.claude-3-5-sonnet-*"]
+//! trusted_accounts: ["444455556666"]
+//! suppressions:
+//!   - rule: 5f0c…                      # rule id
+//!     where: {principal: "arn:aws:sts::111122223333:assumed-role/terraform/*"}
+//!     reason: Terraform manages guardrails
+//!     expires: 2027-03-31              # optional; compared with the event time
+//! levels:
+//!   5f0c…: low
+//! ```
+//!
+//! Facts fill `%name%` placeholders in rules (`field|expand: '%training_buckets%'`);
+//! values may use Sigma's `*` and `?` wildcards. A rule that uses a fact the
+//! policy leaves empty or undefined is not run (see [`crate::rules`]), so a
+//! missing fact never turns a rule into match-everything.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::finding::{Finding, Level};
+
+/// The facts rules may refer to, with what each means.
+pub const FACTS: [(&str, &str); 6] = [
+    (
+        "training_buckets",
+        "S3 buckets (names or patterns) that hold training data",
+    ),
+    (
+        "ai_accounts",
+        "account ids where AI workloads are meant to run",
+    ),
+    (
+        "approved_principals",
+        "ARNs (or patterns) allowed to use Bedrock and SageMaker",
+    ),
+    ("allowed_regions", "regions where AI services may be used"),
+    (
+        "approved_models",
+        "model ids (or patterns) that may be invoked",
+    ),
+    (
+        "trusted_accounts",
+        "outside account ids that may be granted access",
+    ),
+];
+
+/// A policy file could not be used.
+#[derive(Debug, Error)]
+pub enum PolicyError {
+    /// The file could not be read.
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The YAML is malformed or has unknown keys.
+    #[error("policy file {path}: {reason}")]
+    Invalid {
+        /// The file (or source name).
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A finding the organisation has decided not to be told about.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Suppression {
+    /// The rule id it applies to (`*` for every rule).
+    pub rule: String,
+    /// Finding fields and the values (exact, or with `*` wildcards) they must
+    /// all have. Keys: principal, account, region, source_ip, user_agent,
+    /// access_key_id, event_name, event_source, or their CloudTrail names
+    /// (userIdentity.arn, recipientAccountId, awsRegion, sourceIPAddress,
+    /// userAgent, userIdentity.accessKeyId, eventName, eventSource).
+    #[serde(default, rename = "where")]
+    pub conditions: BTreeMap<String, String>,
+    /// Why (required: a suppression without a reason is not reviewable).
+    pub reason: String,
+    /// Last day (UTC, inclusive) the suppression applies, by event time.
+    #[serde(default)]
+    pub expires: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    training_buckets: Vec<String>,
+    #[serde(default)]
+    ai_accounts: Vec<String>,
+    #[serde(default)]
+    approved_principals: Vec<String>,
+    #[serde(default)]
+    allowed_regions: Vec<String>,
+    #[serde(default)]
+    approved_models: Vec<String>,
+    #[serde(default)]
+    trusted_accounts: Vec<String>,
+    #[serde(default)]
+    suppressions: Vec<Suppression>,
+    #[serde(default)]
+    levels: BTreeMap<String, String>,
+}
+
+/// The organisation policy, validated.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Policy {
+    facts: BTreeMap<String, Vec<String>>,
+    suppressions: Vec<(Suppression, Option<i64>)>,
+    levels: BTreeMap<String, Level>,
+}
+
+const SUPPRESSION_KEYS: [(&str, &str); 16] = [
+    ("principal", "principal"),
+    ("userIdentity.arn", "principal"),
+    ("account", "account"),
+    ("recipientAccountId", "account"),
+    ("region", "region"),
+    ("awsRegion", "region"),
+    ("source_ip", "source_ip"),
+    ("sourceIPAddress", "source_ip"),
+    ("user_agent", "user_agent"),
+    ("userAgent", "user_agent"),
+    ("access_key_id", "access_key_id"),
+    ("userIdentity.accessKeyId", "access_key_id"),
+    ("event_name", "event_name"),
+    ("eventName", "event_name"),
+    ("event_source", "event_source"),
+    ("eventSource", "event_source"),
+];
+
+impl Policy {
+    /// An empty policy: no facts, no suppressions, no overrides.
+    pub fn empty() -> Self {
+        Policy::default()
+    }
+
+    /// Read and validate a policy file.
+    pub fn from_file(path: &Path) -> Result<Self, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&path.display().to_string(), &text)
+    }
+
+    /// Parse and validate policy YAML (JSON is YAML too).
+    pub fn from_yaml(source: &str, text: &str) -> Result<Self, PolicyError> {
+        let invalid = |reason: String| PolicyError::Invalid {
+            path: source.to_owned(),
+            reason,
+        };
+        let file: PolicyFile = if text.trim().is_empty() {
+            PolicyFile::default()
+        } else {
+            yaml_serde::from_str(text).map_err(|e| invalid(e.to_string()))?
+        };
+        let mut facts = BTreeMap::new();
+        for (name, values) in [
+            ("training_buckets", file.training_buckets),
+            ("ai_accounts", file.ai_accounts),
+            ("approved_principals", file.approved_principals),
+            ("allowed_regions", file.allowed_regions),
+            ("approved_models", file.approved_models),
+            ("trusted_accounts", file.trusted_accounts),
+        ] {
+            if values.iter().any(|v| v.trim().is_empty()) {
+                return Err(invalid(format!("{name} has an empty value")));
+            }
+            facts.insert(name.to_owned(), values);
+        }
+        let mut suppressions = Vec::new();
+        for (i, s) in file.suppressions.into_iter().enumerate() {
+            if s.reason.trim().is_empty() {
+                return Err(invalid(format!("suppressions[{i}] needs a reason")));
+            }
+            if let Some(key) = s
+                .conditions
+                .keys()
+                .find(|k| !SUPPRESSION_KEYS.iter().any(|(name, _)| name == k))
+            {
+                let known: Vec<&str> = SUPPRESSION_KEYS.iter().map(|(n, _)| *n).collect();
+                return Err(invalid(format!(
+                    "suppressions[{i}] uses unknown field {key:?}; use one of {}",
+                    known.join(", ")
+                )));
+            }
+            let expires = match &s.expires {
+                None => None,
+                Some(date) => Some(end_of_day_millis(date).ok_or_else(|| {
+                    invalid(format!(
+                        "suppressions[{i}].expires {date:?} is not a date (YYYY-MM-DD)"
+                    ))
+                })?),
+            };
+            suppressions.push((s, expires));
+        }
+        let mut levels = BTreeMap::new();
+        for (rule, level) in file.levels {
+            let level: Level = level
+                .parse()
+                .map_err(|e| invalid(format!("levels.{rule}: {e}")))?;
+            levels.insert(rule, level);
+        }
+        Ok(Policy {
+            facts,
+            suppressions,
+            levels,
+        })
+    }
+
+    /// Set one fact (used by tests and by configuration from the environment).
+    pub fn set_fact(&mut self, name: &str, values: Vec<String>) {
+        self.facts.insert(name.to_owned(), values);
+    }
+
+    /// The values of a fact; empty when unset.
+    pub fn fact(&self, name: &str) -> &[String] {
+        self.facts.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The level override for a rule, if any.
+    pub fn level_for(&self, rule_id: &str) -> Option<Level> {
+        self.levels.get(rule_id).copied()
+    }
+
+    /// Rule ids named by level overrides (to warn about unknown ones).
+    pub fn overridden_rules(&self) -> impl Iterator<Item = &str> {
+        self.levels.keys().map(String::as_str)
+    }
+
+    /// The reason a finding is suppressed, if a suppression applies.
+    pub fn suppressed(&self, finding: &Finding, event_millis: Option<i64>) -> Option<&str> {
+        self.suppressions
+            .iter()
+            .find(|(s, expires)| {
+                (s.rule == "*" || s.rule == finding.rule_id)
+                    && match (expires, event_millis) {
+                        (Some(until), Some(t)) => t <= *until,
+                        _ => true,
+                    }
+                    && s.conditions.iter().all(|(key, pattern)| {
+                        let field = SUPPRESSION_KEYS
+                            .iter()
+                            .find(|(name, _)| name == key)
+                            .map_or("", |(_, f)| *f);
+                        finding_field(finding, field)
+                            .is_some_and(|value| wildcard_match(pattern, value))
+                    })
+            })
+            .map(|(s, _)| s.reason.as_str())
+    }
+}
+
+fn finding_field<'f>(f: &'f Finding, field: &str) -> Option<&'f str> {
+    match field {
+        "principal" => f.principal.as_deref(),
+        "account" => f.account.as_deref(),
+        "region" => f.region.as_deref(),
+        "source_ip" => f.source_ip.as_deref(),
+        "user_agent" => f.user_agent.as_deref(),
+        "access_key_id" => f.access_key_id.as_deref(),
+        "event_name" => Some(&f.event_name),
+        "event_source" => Some(&f.event_source),
+        _ => None,
+    }
+}
+
+fn end_of_day_millis(date: &str) -> Option<i64> {
+    let start = trailwarden_cloudtrail::parse_event_time(&format!("{}T00:00:00Z", date.trim()))?;
+    Some(start + 86_400_000 - 1)
+}
+
+/// Case-insensitive match with `*` (any run) and `?` (one character).
+pub fn wildcard_match(pattern: &str, value: &str) -> bool {
+    let p: Vec<char> = pattern.to_lowercase().chars().collect();
+    let v: Vec<char> = value.to_lowercase().chars().collect();
+    let (mut pi, mut vi) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while vi < v.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == v[vi]) {
+            pi += 1;
+            vi += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = vi;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            vi = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const YAML: &str = r#"
+training_buckets: [acme-ml-training-data, "acme-ml-*"]
+allowed_regions: [us-east-1]
+suppressions:
+  - rule: r1
+    where: {userIdentity.arn: "arn:aws:sts::1:assumed-role/terraform/*", region: us-east-1}
+    reason: Terraform manages this
+    expires: 2026-12-31
+levels:
+  r2: low
+"#;
+
+    fn finding(rule: &str, principal: &str) -> Finding {
+        Finding {
+            id: "x".into(),
+            rule_id: rule.into(),
+            rule_title: "t".into(),
+            level: Level::High,
+            tags: vec![],
+            description: String::new(),
+            event_time: String::new(),
+            account: None,
+            region: Some("us-east-1".into()),
+            principal: Some(principal.into()),
+            principal_type: None,
+            access_key_id: None,
+            source_ip: None,
+            user_agent: None,
+            event_source: "s".into(),
+            event_name: "n".into(),
+            error_code: None,
+            event_ids: vec![],
+            count: 1,
+            group: Default::default(),
+            note: None,
+        }
+    }
+
+    #[test]
+    fn parses_facts_suppressions_and_levels() {
+        let p = Policy::from_yaml("p.yaml", YAML).unwrap();
+        assert_eq!(p.fact("training_buckets").len(), 2);
+        assert!(p.fact("ai_accounts").is_empty());
+        assert_eq!(p.level_for("r2"), Some(Level::Low));
+        let tf = finding("r1", "arn:aws:sts::1:assumed-role/terraform/run-1");
+        let dec = parse_ms("2026-12-31T23:00:00Z");
+        assert_eq!(p.suppressed(&tf, dec), Some("Terraform manages this"));
+        assert_eq!(p.suppressed(&tf, parse_ms("2027-01-01T00:00:00Z")), None);
+        assert_eq!(
+            p.suppressed(
+                &finding("r2", "arn:aws:sts::1:assumed-role/terraform/x"),
+                dec
+            ),
+            None
+        );
+        assert_eq!(
+            p.suppressed(&finding("r1", "arn:aws:iam::1:user/alice"), dec),
+            None
+        );
+    }
+
+    fn parse_ms(s: &str) -> Option<i64> {
+        trailwarden_cloudtrail::parse_event_time(s)
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_use() {
+        for (yaml, needle) in [
+            ("training_bucket: [x]", "unknown field"),
+            ("levels: {r: urgent}", "unknown level"),
+            ("suppressions: [{rule: r, reason: ''}]", "needs a reason"),
+            (
+                "suppressions: [{rule: r, reason: x, where: {color: red}}]",
+                "unknown field \"color\"",
+            ),
+            (
+                "suppressions: [{rule: r, reason: x, expires: soon}]",
+                "not a date",
+            ),
+        ] {
+            let err = Policy::from_yaml("p.yaml", yaml).unwrap_err().to_string();
+            assert!(err.contains(needle), "{yaml}: {err}");
+            assert!(err.starts_with("policy file p.yaml"), "{err}");
+        }
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("acme-ml-*", "ACME-ML-data"));
+        assert!(wildcard_match("a?c", "abc"));
+        assert!(!wildcard_match("acme-ml-*", "acme-web"));
+        assert!(wildcard_match("*", ""));
+    }
+}

@@ -1,0 +1,705 @@
+//! Stateful detection over one batch of records (one log object).
+//!
+//! A [`Session`] evaluates records as they stream: single-event rules make
+//! findings at once; matches that feed correlations and baselines are
+//! gathered per (rule, group) in memory. At the end of the object,
+//! [`Session::flush`] reads the stored state of exactly those groups, merges
+//! the batch in (one write per group however many events it had), decides
+//! what fires, and writes back with conditional puts, retrying a group whose
+//! item changed underneath.
+//!
+//! Everything runs on **event time**: windows, baselines and idle times use
+//! `eventTime`, so logs that arrive late or out of order give the same
+//! result. Entries carry event ids, so a redelivered object changes nothing.
+//!
+//! The phases are public ([`Session::state_keys`], [`Session::merge`],
+//! [`Session::committed`]) so that an async store can drive them without
+//! this crate knowing about async.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use rsigma_eval::{Event, EventValue};
+use rsigma_parser::{ConditionExpr, CorrelationType, Quantifier, SelectorPattern};
+use trailwarden_cloudtrail::Record;
+
+use crate::finding::{event_id, finding_id, Finding, MAX_EVENT_IDS};
+use crate::rules::{BaselineKind, Correlation, Rule};
+use crate::state::{
+    BaselineBody, Body, Entry, MetaBody, Snapshot, StateItem, StateKey, StateStore, StateWrite,
+    StoreError, WindowBody,
+};
+use crate::{Engine, RecordEvent};
+
+/// How late (in event time) an event may arrive and still join a window.
+pub const LATENESS_MS: i64 = 2 * 3_600_000;
+/// Most events kept per correlation group.
+pub const MAX_ENTRIES: usize = 5_000;
+/// Most value tuples kept per baseline group.
+pub const MAX_TUPLES: usize = 2_000;
+/// Attempts at writing a group whose item keeps changing.
+pub const MAX_ATTEMPTS: usize = 8;
+
+/// What one group gathered in this batch.
+#[derive(Debug, Default, Clone)]
+struct Pending {
+    group: BTreeMap<String, String>,
+    entries: Vec<Entry>,
+    observations: Vec<Observation>,
+    last: Option<(i64, Snapshot)>,
+}
+
+/// One event seen by a baseline rule.
+#[derive(Debug, Clone)]
+struct Observation {
+    t: i64,
+    tuple: String,
+    snapshot: Snapshot,
+}
+
+/// Counts of what a session did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Matches that fed a correlation or baseline.
+    pub stateful_matches: u64,
+    /// Matches skipped because a group-by field, the counted field or the
+    /// event time was missing.
+    pub ungrouped: u64,
+    /// Groups written.
+    pub groups_written: u64,
+    /// Conditional writes that had to be retried.
+    pub retries: u64,
+}
+
+/// Stateful evaluation of one batch.
+pub struct Session<'e> {
+    engine: &'e Engine,
+    pending: BTreeMap<StateKey, Pending>,
+    meta: BTreeMap<String, i64>,
+    /// Counts so far.
+    pub stats: SessionStats,
+}
+
+/// The result of merging loaded state with a batch.
+#[derive(Debug, Default)]
+pub struct Merge {
+    /// Writes to make, one per changed item.
+    pub writes: Vec<StateWrite>,
+    /// Findings per key; emit those whose write succeeded (or that needed none).
+    pub findings: Vec<(StateKey, Vec<Finding>)>,
+}
+
+fn value_text(v: EventValue<'_>) -> Option<String> {
+    match v {
+        EventValue::Null => None,
+        EventValue::Array(items) => {
+            let parts: Vec<String> = items.into_iter().filter_map(value_text).collect();
+            (!parts.is_empty()).then(|| parts.join(","))
+        }
+        EventValue::Map(_) => None,
+        other => other
+            .as_str()
+            .map(|s| s.into_owned())
+            .filter(|s| !s.is_empty()),
+    }
+}
+
+fn field_values(event: &RecordEvent<'_, '_>, fields: &[String]) -> Option<Vec<String>> {
+    fields
+        .iter()
+        .map(|f| event.get_field(f).and_then(value_text))
+        .collect()
+}
+
+fn group_key(values: &[String]) -> String {
+    serde_json::to_string(values).unwrap_or_default()
+}
+
+fn format_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+impl<'e> Session<'e> {
+    /// A session over `engine`'s rules.
+    pub fn new(engine: &'e Engine) -> Self {
+        Session {
+            engine,
+            pending: BTreeMap::new(),
+            meta: BTreeMap::new(),
+            stats: SessionStats::default(),
+        }
+    }
+
+    /// Whether anything waits to be flushed.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty() && self.meta.is_empty()
+    }
+
+    /// Evaluate one record: single-event findings go to `emit` now; stateful
+    /// matches wait for [`Session::flush`].
+    pub fn record(&mut self, record: &Record<'_>, emit: &mut dyn FnMut(Finding)) {
+        let engine = self.engine;
+        let mut matched: Vec<usize> = Vec::new();
+        engine.evaluate_indexed(record, |i, _| matched.push(i));
+        if matched.is_empty() {
+            return;
+        }
+        let event = RecordEvent(record);
+        for i in matched {
+            let rule = &engine.rules()[i];
+            if rule.generate {
+                emit(Finding::from_record(rule, record));
+            }
+            if rule.baseline.is_some() {
+                self.observe(rule, record, &event);
+            }
+            for &c in engine.feeds(i) {
+                self.add_entry(c, i, record, &event);
+            }
+        }
+    }
+
+    fn snapshot(rule: &Rule, record: &Record<'_>) -> Snapshot {
+        Snapshot::of(&Finding::from_record(rule, record))
+    }
+
+    fn observe(&mut self, rule: &Rule, record: &Record<'_>, event: &RecordEvent<'_, '_>) {
+        let spec = rule.baseline.as_ref().expect("baseline rule");
+        let (Some(t), Some(group), Some(tuple)) = (
+            record.event_time_millis(),
+            field_values(event, &spec.group_by),
+            field_values(event, &spec.fields),
+        ) else {
+            self.stats.ungrouped += 1;
+            return;
+        };
+        self.stats.stateful_matches += 1;
+        let key = StateKey {
+            rule: rule.id.clone(),
+            group: group_key(&group),
+        };
+        let meta = self.meta.entry(rule.id.clone()).or_insert(t);
+        *meta = (*meta).min(t);
+        let pending = self.pending.entry(key).or_default();
+        if pending.group.is_empty() {
+            pending.group = spec.group_by.iter().cloned().zip(group).collect();
+        }
+        let snapshot = Self::snapshot(rule, record);
+        if pending.last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
+            pending.last = Some((t, snapshot.clone()));
+        }
+        pending.observations.push(Observation {
+            t,
+            tuple: group_key(&tuple),
+            snapshot,
+        });
+    }
+
+    fn add_entry(
+        &mut self,
+        c: usize,
+        rule_index: usize,
+        record: &Record<'_>,
+        event: &RecordEvent<'_, '_>,
+    ) {
+        let corr = &self.engine.correlations()[c];
+        let value = match corr.kind {
+            CorrelationType::ValueCount => {
+                let fields = corr.condition.field.clone().unwrap_or_default();
+                match field_values(event, &fields) {
+                    Some(v) if !v.is_empty() => Some(group_key(&v)),
+                    _ => {
+                        self.stats.ungrouped += 1;
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
+        let (Some(t), Some(group)) = (
+            record.event_time_millis(),
+            field_values(event, &corr.group_by),
+        ) else {
+            self.stats.ungrouped += 1;
+            return;
+        };
+        self.stats.stateful_matches += 1;
+        let position = corr.rules.iter().position(|r| *r == rule_index);
+        let key = StateKey {
+            rule: corr.id.clone(),
+            group: group_key(&group),
+        };
+        let pending = self.pending.entry(key).or_default();
+        if pending.group.is_empty() {
+            pending.group = corr.group_by.iter().cloned().zip(group).collect();
+        }
+        pending.entries.push(Entry {
+            t,
+            id: event_id(record),
+            r: position.map(|p| p as u16),
+            v: value,
+        });
+        if pending.last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
+            let rule = &self.engine.rules()[rule_index];
+            pending.last = Some((t, Self::snapshot(rule, record)));
+        }
+    }
+
+    /// The items this batch needs: one per touched group, plus each
+    /// baseline rule's bookkeeping item.
+    pub fn state_keys(&self) -> Vec<StateKey> {
+        let mut keys: Vec<StateKey> = self
+            .meta
+            .keys()
+            .map(|rule| StateKey {
+                rule: rule.clone(),
+                group: String::new(),
+            })
+            .collect();
+        keys.extend(self.pending.keys().cloned());
+        keys
+    }
+
+    /// Merge the loaded items (in the order of `keys`) with the batch.
+    pub fn merge(&self, keys: &[StateKey], loaded: Vec<Option<StateItem>>) -> Merge {
+        let items: HashMap<&StateKey, Option<StateItem>> = keys.iter().zip(loaded).collect();
+        let mut out = Merge::default();
+        // Bookkeeping first: baselines need the learning start.
+        let mut first_event: HashMap<&str, i64> = HashMap::new();
+        for (rule, batch_first) in &self.meta {
+            let key = StateKey {
+                rule: rule.clone(),
+                group: String::new(),
+            };
+            let stored = items.get(&key).cloned().flatten();
+            let stored_first = match stored.as_ref().map(|i| &i.body) {
+                Some(Body::Meta(m)) => Some(m.first_event),
+                _ => None,
+            };
+            let first = stored_first.map_or(*batch_first, |s| s.min(*batch_first));
+            first_event.insert(rule.as_str(), first);
+            if stored_first != Some(first) {
+                out.writes.push(StateWrite {
+                    expected: stored.as_ref().map(|i| i.version),
+                    item: StateItem {
+                        key,
+                        version: stored.as_ref().map_or(1, |i| i.version + 1),
+                        expires_at: i64::MAX / 2,
+                        body: Body::Meta(MetaBody { first_event: first }),
+                    },
+                });
+            }
+        }
+        for (key, pending) in &self.pending {
+            if !items.contains_key(key) {
+                continue;
+            }
+            let stored = items.get(key).cloned().flatten();
+            let (write, findings) =
+                if let Some(corr) = self.engine.correlations().iter().find(|c| c.id == key.rule) {
+                    merge_window(corr, key, stored, pending)
+                } else if let Some(rule) = self.engine.rules().iter().find(|r| r.id == key.rule) {
+                    let first = first_event
+                        .get(key.rule.as_str())
+                        .copied()
+                        .unwrap_or(i64::MIN);
+                    merge_baseline(rule, key, stored, pending, first)
+                } else {
+                    continue;
+                };
+            out.writes.extend(write);
+            out.findings.push((key.clone(), findings));
+        }
+        out
+    }
+
+    /// Forget the groups whose state was written (or needed no write).
+    pub fn committed(&mut self, keys: &[StateKey]) {
+        for key in keys {
+            if key.group.is_empty() {
+                self.meta.remove(&key.rule);
+            } else {
+                self.pending.remove(key);
+            }
+        }
+    }
+
+    /// Write the batch's state and return the findings it made.
+    pub fn flush(&mut self, store: &mut dyn StateStore) -> Result<Vec<Finding>, StoreError> {
+        let mut findings = Vec::new();
+        let mut keys = self.state_keys();
+        for attempt in 0..MAX_ATTEMPTS {
+            if keys.is_empty() {
+                return Ok(findings);
+            }
+            if attempt > 0 {
+                self.stats.retries += keys.len() as u64;
+            }
+            let loaded = store.get_many(&keys)?;
+            let merge = self.merge(&keys, loaded);
+            let written = store.put_many(&merge.writes)?;
+            let failed: BTreeSet<&StateKey> = merge
+                .writes
+                .iter()
+                .zip(&written)
+                .filter(|(_, ok)| !**ok)
+                .map(|(w, _)| &w.item.key)
+                .collect();
+            self.stats.groups_written += written.iter().filter(|ok| **ok).count() as u64;
+            let mut done = Vec::new();
+            for (key, group_findings) in merge.findings {
+                if !failed.contains(&key) {
+                    findings.extend(group_findings);
+                    done.push(key);
+                }
+            }
+            let retry: Vec<StateKey> = failed.into_iter().cloned().collect();
+            for key in &keys {
+                if key.group.is_empty() && !retry.contains(key) {
+                    done.push(key.clone());
+                }
+            }
+            self.committed(&done);
+            keys = retry;
+            // Bookkeeping items change learning; re-read them with the retried groups.
+            if !keys.is_empty() {
+                for rule in self.meta.keys() {
+                    let k = StateKey {
+                        rule: rule.clone(),
+                        group: String::new(),
+                    };
+                    if !keys.contains(&k) {
+                        keys.insert(0, k);
+                    }
+                }
+            }
+        }
+        Err(StoreError(format!(
+            "state of {} group(s) kept changing during {MAX_ATTEMPTS} attempts; the batch will be retried",
+            keys.len()
+        )))
+    }
+}
+
+fn correlation_finding(
+    corr: &Correlation,
+    key: &StateKey,
+    group: &BTreeMap<String, String>,
+    window: &[Entry],
+    last: Option<&Snapshot>,
+) -> Finding {
+    let mut ids: Vec<String> = window.iter().map(|e| e.id.clone()).collect();
+    let mut id_seed = vec![key.group.clone()];
+    id_seed.extend(ids.iter().cloned());
+    let count = ids.len() as u64;
+    ids.truncate(MAX_EVENT_IDS);
+    let first_t = window.first().map_or(0, |e| e.t);
+    let last_t = window.last().map_or(0, |e| e.t);
+    let snap = last.cloned().unwrap_or_default();
+    Finding {
+        id: finding_id(&corr.id, &id_seed),
+        rule_id: corr.id.clone(),
+        rule_title: corr.title.clone(),
+        level: corr.level,
+        tags: corr.tags.clone(),
+        description: corr.description.clone(),
+        event_time: format_millis(last_t),
+        account: snap.account,
+        region: snap.region,
+        principal: snap.principal,
+        principal_type: snap.principal_type,
+        access_key_id: snap.access_key_id,
+        source_ip: snap.source_ip,
+        user_agent: snap.user_agent,
+        event_source: snap.event_source,
+        event_name: snap.event_name,
+        error_code: snap.error_code,
+        event_ids: ids,
+        count,
+        group: group.clone(),
+        note: Some(format!(
+            "{count} events from {} to {}",
+            format_millis(first_t),
+            format_millis(last_t)
+        )),
+    }
+}
+
+/// Does the window `entries[i..=j]` satisfy the correlation?
+fn window_fires(corr: &Correlation, window: &[Entry]) -> bool {
+    match corr.kind {
+        CorrelationType::EventCount => corr.condition.check(window.len() as f64),
+        CorrelationType::ValueCount => {
+            let distinct: BTreeSet<&str> = window.iter().filter_map(|e| e.v.as_deref()).collect();
+            corr.condition.check(distinct.len() as f64)
+        }
+        CorrelationType::Temporal => {
+            let present: BTreeSet<u16> = window.iter().filter_map(|e| e.r).collect();
+            match &corr.extended {
+                Some(expr) => eval_present(expr, corr, &present),
+                None => corr.condition.check(present.len() as f64),
+            }
+        }
+        CorrelationType::TemporalOrdered => {
+            let mut next = 0u16;
+            for e in window {
+                if e.r == Some(next) {
+                    next += 1;
+                }
+            }
+            next as usize >= corr.rules.len()
+        }
+        _ => false,
+    }
+}
+
+/// A temporal correlation's boolean condition over which rules appeared.
+fn eval_present(expr: &ConditionExpr, corr: &Correlation, present: &BTreeSet<u16>) -> bool {
+    let has = |name: &str| {
+        corr.rule_refs
+            .iter()
+            .position(|r| r == name)
+            .is_some_and(|p| present.contains(&(p as u16)))
+    };
+    match expr {
+        ConditionExpr::And(parts) => parts.iter().all(|p| eval_present(p, corr, present)),
+        ConditionExpr::Or(parts) => parts.iter().any(|p| eval_present(p, corr, present)),
+        ConditionExpr::Not(inner) => !eval_present(inner, corr, present),
+        ConditionExpr::Identifier(name) => has(name),
+        ConditionExpr::Selector {
+            quantifier,
+            pattern,
+        } => {
+            let names: Vec<&String> = corr
+                .rule_refs
+                .iter()
+                .filter(|r| match pattern {
+                    SelectorPattern::Them => true,
+                    SelectorPattern::Pattern(p) => crate::policy::wildcard_match(p, r),
+                })
+                .collect();
+            let hits = names.iter().filter(|n| has(n)).count();
+            match quantifier {
+                Quantifier::All => hits == names.len(),
+                Quantifier::Any => hits > 0,
+                Quantifier::Count(n) => hits as u64 >= *n,
+            }
+        }
+    }
+}
+
+fn merge_window(
+    corr: &Correlation,
+    key: &StateKey,
+    stored: Option<StateItem>,
+    pending: &Pending,
+) -> (Option<StateWrite>, Vec<Finding>) {
+    let (version, mut body) = match stored {
+        Some(StateItem {
+            version,
+            body: Body::Window(b),
+            ..
+        }) => (Some(version), b),
+        Some(item) => (Some(item.version), WindowBody::default()),
+        None => (None, WindowBody::default()),
+    };
+    let before = body.clone();
+    let known: BTreeSet<&str> = before.entries.iter().map(|e| e.id.as_str()).collect();
+    let fired_until = body.fired_until.unwrap_or(i64::MIN);
+    let mut added = false;
+    let mut seen_in_batch = BTreeSet::new();
+    for e in &pending.entries {
+        if e.t > fired_until
+            && !known.contains(e.id.as_str())
+            && seen_in_batch.insert(e.id.as_str())
+        {
+            body.entries.push(e.clone());
+            added = true;
+        }
+    }
+    if let Some((t, snap)) = &pending.last {
+        let newer = body
+            .last
+            .as_ref()
+            .and_then(|s| trailwarden_cloudtrail::parse_event_time(&s.event_time))
+            .is_none_or(|lt| lt <= *t);
+        if newer {
+            body.last = Some(snap.clone());
+        }
+    }
+    if !added && body == before {
+        return (None, Vec::new());
+    }
+    body.entries.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
+    let span = corr.timespan_ms;
+    let mut findings = Vec::new();
+    let mut start = 0;
+    while start < body.entries.len() {
+        let t0 = body.entries[start].t;
+        if corr.kind == CorrelationType::TemporalOrdered && body.entries[start].r != Some(0) {
+            start += 1;
+            continue;
+        }
+        let end = body.entries[start..].partition_point(|e| e.t <= t0 + span) + start;
+        let window = &body.entries[start..end];
+        let fires = match corr.kind {
+            // Counts only grow with the window: test the whole of it.
+            CorrelationType::EventCount => corr.condition.check(window.len() as f64),
+            _ => window_fires(corr, window),
+        };
+        if fires {
+            // Sequences end at the event that completes them.
+            let used = match corr.kind {
+                CorrelationType::Temporal | CorrelationType::TemporalOrdered => (1..=window.len())
+                    .find(|&n| window_fires(corr, &window[..n]))
+                    .unwrap_or(window.len()),
+                _ => window.len(),
+            };
+            findings.push(correlation_finding(
+                corr,
+                key,
+                &pending.group,
+                &window[..used],
+                body.last.as_ref(),
+            ));
+            body.fired_until = Some(t0 + span);
+            start = end;
+        } else {
+            start += 1;
+        }
+    }
+    let max_t = body.entries.last().map_or(0, |e| e.t);
+    let fired = body.fired_until.unwrap_or(i64::MIN);
+    body.entries
+        .retain(|e| e.t > fired && e.t >= max_t - span - LATENESS_MS);
+    if body.entries.len() > MAX_ENTRIES {
+        let drop = body.entries.len() - MAX_ENTRIES;
+        body.entries.drain(..drop);
+    }
+    let horizon = max_t.max(body.fired_until.unwrap_or(0));
+    let item = StateItem {
+        key: key.clone(),
+        version: version.map_or(1, |v| v + 1),
+        expires_at: (horizon + span + LATENESS_MS) / 1000,
+        body: Body::Window(body),
+    };
+    (
+        Some(StateWrite {
+            item,
+            expected: version,
+        }),
+        findings,
+    )
+}
+
+fn merge_baseline(
+    rule: &Rule,
+    key: &StateKey,
+    stored: Option<StateItem>,
+    pending: &Pending,
+    first_event: i64,
+) -> (Option<StateWrite>, Vec<Finding>) {
+    let spec = rule.baseline.as_ref().expect("baseline rule");
+    let (version, mut body) = match stored {
+        Some(StateItem {
+            version,
+            body: Body::Baseline(b),
+            ..
+        }) => (Some(version), b),
+        Some(item) => (Some(item.version), BaselineBody::default()),
+        None => (None, BaselineBody::default()),
+    };
+    let before = body.clone();
+    let mut observations: Vec<&Observation> = pending.observations.iter().collect();
+    observations.sort_by(|a, b| (a.t, &a.snapshot.event_id).cmp(&(b.t, &b.snapshot.event_id)));
+    let mut findings = Vec::new();
+    for obs in observations {
+        let (t, tuple) = (obs.t, obs.tuple.clone());
+        let known = body.seen.get(&tuple).copied();
+        let note = match spec.kind {
+            BaselineKind::FirstSeen => {
+                let new = known.is_none_or(|k| k < t && t - k > spec.history_ms);
+                (new && t - first_event >= spec.learning_ms).then(|| {
+                    let values: Vec<String> = serde_json::from_str(&tuple).unwrap_or_default();
+                    if spec.fields.is_empty() {
+                        "first activity of this group".to_owned()
+                    } else {
+                        let pairs: Vec<String> = spec
+                            .fields
+                            .iter()
+                            .zip(values)
+                            .map(|(f, v)| format!("{f}={v}"))
+                            .collect();
+                        format!("first seen: {}", pairs.join(", "))
+                    }
+                })
+            }
+            BaselineKind::Dormant => known.filter(|k| t - k >= spec.idle_ms).map(|k| {
+                format!(
+                    "active again after {} days idle (last activity {})",
+                    (t - k) / 86_400_000,
+                    format_millis(k)
+                )
+            }),
+        };
+        if let Some(note) = note {
+            let snap = obs.snapshot.clone();
+            let event_ids = vec![snap.event_id.clone()];
+            findings.push(Finding {
+                id: finding_id(&rule.id, &event_ids),
+                rule_id: rule.id.clone(),
+                rule_title: rule.title.clone(),
+                level: rule.level,
+                tags: rule.tags.clone(),
+                description: rule.description.clone(),
+                event_time: format_millis(t),
+                account: snap.account,
+                region: snap.region,
+                principal: snap.principal,
+                principal_type: snap.principal_type,
+                access_key_id: snap.access_key_id,
+                source_ip: snap.source_ip,
+                user_agent: snap.user_agent,
+                event_source: snap.event_source,
+                event_name: snap.event_name,
+                error_code: snap.error_code,
+                event_ids,
+                count: 1,
+                group: pending.group.clone(),
+                note: Some(note),
+            });
+        }
+        let entry = body.seen.entry(tuple).or_insert(t);
+        *entry = (*entry).max(t);
+    }
+    if let Some((_, snap)) = &pending.last {
+        body.last = Some(snap.clone());
+    }
+    let max_t = body.seen.values().copied().max().unwrap_or(0);
+    body.seen.retain(|_, t| *t >= max_t - spec.history_ms);
+    if body.seen.len() > MAX_TUPLES {
+        let mut by_age: Vec<(i64, String)> =
+            body.seen.iter().map(|(k, t)| (*t, k.clone())).collect();
+        by_age.sort();
+        for (_, k) in by_age.iter().take(body.seen.len() - MAX_TUPLES) {
+            body.seen.remove(k);
+        }
+    }
+    if body == before {
+        return (None, findings);
+    }
+    let item = StateItem {
+        key: key.clone(),
+        version: version.map_or(1, |v| v + 1),
+        expires_at: (max_t + spec.history_ms) / 1000,
+        body: Body::Baseline(body),
+    };
+    (
+        Some(StateWrite {
+            item,
+            expected: version,
+        }),
+        findings,
+    )
+}
