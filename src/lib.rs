@@ -6,4 +6,5 @@ pub mod builtin;
 pub mod output;
 pub mod ruletest;
 pub mod scan;
+pub mod store;
 pub mod synth;

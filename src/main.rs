@@ -11,9 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use trailwarden::builtin::builtin_rules;
 use trailwarden::output::{self, FindingWriter};
 use trailwarden::ruletest;
-use trailwarden::scan::{expand_inputs, Input, ScanStats, Scanner};
+use trailwarden::scan::{expand_inputs, file_ref, Input, ScanStats, Scanner, Stores};
+use trailwarden::store::{self, SqliteStore};
 use trailwarden_cloudtrail::ReaderOptions;
-use trailwarden_engine::{rules::rule_files, Engine, Level, RuleSetBuilder};
+use trailwarden_engine::{rules::rule_files, Engine, Level, Policy, RuleSetBuilder};
 
 /// CloudTrail analyzer for AI governance: Sigma rules over Bedrock, SageMaker,
 /// training data, IAM, KMS and CloudTrail activity.
@@ -42,6 +43,30 @@ struct RuleArgs {
     /// Do not load the built-in rule pack.
     #[arg(long)]
     no_builtin: bool,
+    /// The organisation policy (facts for rule placeholders, suppressions,
+    /// level overrides). YAML; see policy.example.yaml.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct StoreArgs {
+    /// The local store file (state, ledger, findings), or `memory` for a
+    /// store that is dropped at exit [default: $TRAILWARDEN_STORE, else
+    /// ~/.local/share/trailwarden/trailwarden.db].
+    #[arg(long, value_name = "PATH")]
+    store: Option<PathBuf>,
+}
+
+impl StoreArgs {
+    fn open(&self) -> anyhow::Result<SqliteStore> {
+        let path = self.store.clone().unwrap_or_else(store::default_path);
+        Ok(if path.as_os_str() == "memory" {
+            SqliteStore::in_memory()?
+        } else {
+            SqliteStore::open(&path)?
+        })
+    }
 }
 
 #[derive(Args)]
@@ -67,6 +92,11 @@ struct ScanArgs {
     /// No progress bar and no summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Read files again even if the store's ledger says they were processed.
+    #[arg(long)]
+    rescan: bool,
+    #[command(flatten)]
+    store: StoreArgs,
 }
 
 #[derive(Subcommand)]
@@ -103,9 +133,16 @@ fn main() -> ExitCode {
     }
 }
 
+fn load_policy(args: &RuleArgs) -> anyhow::Result<Policy> {
+    Ok(match &args.policy {
+        Some(path) => Policy::from_file(path)?,
+        None => Policy::empty(),
+    })
+}
+
 /// Load the built-in pack and/or extra rules, printing problems to stderr.
-fn load_engine(args: &RuleArgs, quiet: bool) -> anyhow::Result<Engine> {
-    let mut builder = RuleSetBuilder::new();
+fn load_engine(args: &RuleArgs, policy: &Policy, quiet: bool) -> anyhow::Result<Engine> {
+    let mut builder = RuleSetBuilder::with_policy(policy.clone());
     if !args.no_builtin {
         for (path, text) in builtin_rules() {
             builder.add_yaml(&format!("builtin:{path}"), text);
@@ -135,7 +172,9 @@ fn load_engine(args: &RuleArgs, quiet: bool) -> anyhow::Result<Engine> {
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
-    let engine = load_engine(&args.rules, args.quiet)?;
+    let policy = load_policy(&args.rules)?;
+    let engine = load_engine(&args.rules, &policy, args.quiet)?;
+    let mut store = args.store.open()?;
     let (inputs, missing) = expand_inputs(&args.paths);
     for (path, reason) in &missing {
         eprintln!("trailwarden: {path}: {reason}");
@@ -155,7 +194,10 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         max_object_bytes: args.max_object_bytes,
         ..ReaderOptions::default()
     };
-    let mut scanner = Scanner::new(&engine, reader, args.min_level);
+    let store_name = store.path().to_owned();
+    let stores: &mut dyn Stores = &mut store;
+    let mut scanner =
+        Scanner::new(&engine, reader, args.min_level, policy, stores).rescan(args.rescan);
     let progress = progress_bar(&inputs, args.quiet);
     let started = Instant::now();
     let mut write_error = None;
@@ -171,18 +213,27 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let result = match input {
-            Input::Stdin => scanner.scan_object(&name, io::stdin().lock(), &mut emit),
-            Input::File(path) => match std::fs::File::open(path) {
-                Ok(file) => scanner.scan_object(&name, file, &mut emit),
-                Err(e) => {
-                    scanner
-                        .stats
-                        .failed
-                        .push((name.clone(), format!("cannot open: {e}")));
-                    unreadable += 1;
-                    continue;
+            Input::Stdin => scanner.scan_object(&name, None, io::stdin().lock(), &mut emit),
+            Input::File(path) => {
+                let object = file_ref(path);
+                if let Some(object) = &object {
+                    if scanner.already_done(object)? {
+                        scanner.stats.already_done += 1;
+                        continue;
+                    }
                 }
-            },
+                match std::fs::File::open(path) {
+                    Ok(file) => scanner.scan_object(&name, object.as_ref(), file, &mut emit),
+                    Err(e) => {
+                        scanner
+                            .stats
+                            .failed
+                            .push((name.clone(), format!("cannot open: {e}")));
+                        unreadable += 1;
+                        continue;
+                    }
+                }
+            }
         };
         if let Err(failure) = result {
             progress.suspend(|| eprintln!("trailwarden: {name}: rejected: {failure}"));
@@ -214,6 +265,12 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
             unrouted
         );
         print_summary(stats, inputs.len(), started.elapsed().as_secs_f64());
+        if stats.already_done > 0 {
+            eprintln!(
+                "already processed: {} file(s) skipped, as recorded in {store_name} (use --rescan to read them again)",
+                stats.already_done
+            );
+        }
     }
     if unreadable == inputs.len() && stats.objects == 0 {
         eprintln!("trailwarden: error: none of the inputs could be read");
@@ -253,10 +310,11 @@ fn print_summary(stats: &ScanStats, inputs: usize, secs: f64) {
     let mut err = io::stderr().lock();
     let _ = writeln!(
         err,
-        "files: {inputs} ({} read, {} skipped, {} rejected)",
+        "files: {inputs} ({} read, {} skipped, {} rejected, {} already processed)",
         stats.objects - stats.skipped.len() as u64,
         stats.skipped.len(),
-        stats.failed.len()
+        stats.failed.len(),
+        stats.already_done
     );
     for (name, reason) in &stats.skipped {
         let _ = writeln!(err, "  skipped {name}: {reason}");
@@ -300,6 +358,9 @@ fn print_summary(stats: &ScanStats, inputs: usize, secs: f64) {
             format!(" ({})", by_level.join(", "))
         }
     );
+    for (reason, n) in &stats.suppressed {
+        let _ = writeln!(err, "  {n} suppressed by policy: {reason}");
+    }
     let secs = secs.max(1e-9);
     let _ = writeln!(
         err,
@@ -311,15 +372,47 @@ fn print_summary(stats: &ScanStats, inputs: usize, secs: f64) {
 }
 
 fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
-    let engine = load_engine(&args, false)?;
+    let policy = load_policy(&args)?;
+    let mut builder = RuleSetBuilder::with_policy(policy);
+    if !args.no_builtin {
+        for (path, text) in builtin_rules() {
+            builder.add_yaml(&format!("builtin:{path}"), text);
+        }
+    }
+    for path in &args.rules {
+        builder.add_path(path);
+    }
+    let set = builder.build();
     let mut out = io::stdout().lock();
     writeln!(out, "ID\tLEVEL\tKIND\tTITLE\tSOURCE")?;
-    for r in engine.rules() {
+    for r in &set.rules {
+        let kind = match (&r.baseline, r.generate) {
+            (Some(b), _) => match b.kind {
+                trailwarden_engine::BaselineKind::FirstSeen => "first_seen",
+                trailwarden_engine::BaselineKind::Dormant => "dormant",
+            },
+            (None, true) => "detection",
+            (None, false) => "detection (feeds a correlation)",
+        };
         writeln!(
             out,
-            "{}\t{}\tdetection\t{}\t{}",
+            "{}\t{}\t{kind}\t{}\t{}",
             r.id, r.level, r.title, r.source
         )?;
+    }
+    for c in &set.correlations {
+        let kind = format!("{:?}", c.kind).to_lowercase();
+        writeln!(
+            out,
+            "{}\t{}\tcorrelation ({kind})\t{}\t{}",
+            c.id, c.level, c.title, c.source
+        )?;
+    }
+    for n in &set.notes {
+        writeln!(out, "-\t-\tskipped: {}\t{}\t{}", n.reason, n.rule, n.source)?;
+    }
+    for p in &set.problems {
+        eprintln!("trailwarden: rule problem: {p}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,18 +6,25 @@
 //! ]}
 //! ```
 //!
-//! where `expect` is how many findings the rule must make from the events.
+//! where `expect` is how many findings the file's rules make from the events
+//! (single-event rules, correlations and baselines; rules that only feed a
+//! correlation make none of their own). Each case runs on fresh state, its
+//! events in order, as one batch. An optional top-level `"policy"` gives the
+//! organisation facts the rules' placeholders need.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use trailwarden_cloudtrail::Record;
-use trailwarden_engine::{Engine, RuleSetBuilder};
+use trailwarden_engine::{Engine, MemoryStore, Policy, RuleSetBuilder, Session};
 
 /// A rule's test file.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TestFile {
+    /// Organisation facts for the rules' placeholders (policy file keys).
+    #[serde(default)]
+    pub policy: Option<serde_json::Value>,
     /// The cases.
     pub cases: Vec<Case>,
 }
@@ -89,21 +96,6 @@ pub fn run_rule_file(rule_file: &Path) -> RuleTestReport {
         cases: Vec::new(),
         error: None,
     };
-    let mut builder = RuleSetBuilder::new();
-    builder.add_path(rule_file);
-    let (rules, problems, notes) = builder.finish();
-    if let Some(p) = problems.first() {
-        report.error = Some(p.to_string());
-        return report;
-    }
-    let Some(first) = rules.first() else {
-        report.error = Some(match notes.first() {
-            Some(n) => format!("no rule to test: {} ({})", n.rule, n.reason),
-            None => "no rule to test".into(),
-        });
-        return report;
-    };
-    report.title = first.title.clone();
     let test_path = test_file_for(rule_file);
     let text = match std::fs::read_to_string(&test_path) {
         Ok(t) => t,
@@ -125,13 +117,46 @@ pub fn run_rule_file(rule_file: &Path) -> RuleTestReport {
             return report;
         }
     };
-    let engine = Engine::new(rules);
+    let policy = match &tests.policy {
+        None => Policy::empty(),
+        Some(p) => match Policy::from_yaml(&test_path.display().to_string(), &p.to_string()) {
+            Ok(p) => p,
+            Err(e) => {
+                report.error = Some(e.to_string());
+                return report;
+            }
+        },
+    };
+    let mut builder = RuleSetBuilder::with_policy(policy);
+    builder.add_path(rule_file);
+    let set = builder.build();
+    if let Some(p) = set.problems.first() {
+        report.error = Some(p.to_string());
+        return report;
+    }
+    if let Some(n) = set.notes.first() {
+        report.error = Some(format!("rule {:?} not run: {}", n.rule, n.reason));
+        return report;
+    }
+    report.title = set
+        .correlations
+        .last()
+        .map(|c| c.title.clone())
+        .or_else(|| set.rules.last().map(|r| r.title.clone()))
+        .unwrap_or_default();
+    if report.title.is_empty() {
+        report.error = Some("no rule to test".into());
+        return report;
+    }
+    let engine = Engine::from_set(set);
     for case in tests.cases {
+        let mut store = MemoryStore::new();
+        let mut session = Session::new(&engine);
         let mut got = 0u64;
         for event in &case.events {
             let text = event.to_string();
             match Record::parse(&text) {
-                Ok(record) => engine.evaluate(&record, |_| got += 1),
+                Ok(record) => session.record(&record, &mut |_| got += 1),
                 Err(e) => {
                     report.error = Some(format!(
                         "{}: case {:?}: an event is not a CloudTrail record: {e}",
@@ -140,6 +165,13 @@ pub fn run_rule_file(rule_file: &Path) -> RuleTestReport {
                     ));
                     return report;
                 }
+            }
+        }
+        match session.flush(&mut store) {
+            Ok(findings) => got += findings.len() as u64,
+            Err(e) => {
+                report.error = Some(format!("case {:?}: state store: {e}", case.name));
+                return report;
             }
         }
         report.cases.push(CaseResult {

@@ -1,14 +1,17 @@
 //! `trailwarden scan`: inputs in, findings out, with a summary of everything
 //! read, skipped and rejected.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use trailwarden_cloudtrail::{
     read_object, ObjectSummary, ReadFailure, ReaderOptions, Record, RecordReject, RecordSink,
 };
-use trailwarden_engine::{Engine, Finding, Level};
+use trailwarden_engine::{
+    Engine, Finding, FindingStore, Ledger, Level, ObjectRef, Policy, Session, StateStore,
+    StoreError,
+};
 
 /// One input to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,6 +90,8 @@ pub struct Rejected {
 pub struct ScanStats {
     /// Objects read to the end.
     pub objects: u64,
+    /// Objects not read again because the ledger says they were processed.
+    pub already_done: u64,
     /// Objects skipped, with the reason (digest files).
     pub skipped: Vec<(String, String)>,
     /// Objects that could not be read (fully), with the error.
@@ -103,6 +108,10 @@ pub struct ScanStats {
     pub findings: [u64; 5],
     /// Findings dropped because the same finding was already reported.
     pub duplicates: u64,
+    /// Findings suppressed by the policy, per reason.
+    pub suppressed: BTreeMap<String, u64>,
+    /// Findings below `--min-level`.
+    pub below_level: u64,
 }
 
 /// How many rejects the summary lists one by one.
@@ -125,42 +134,75 @@ impl ScanStats {
     }
 }
 
+/// Everything a scan keeps: correlation state, the ledger, findings.
+pub trait Stores: StateStore + Ledger + FindingStore {}
+impl<T: StateStore + Ledger + FindingStore> Stores for T {}
+
+/// What happens to a finding once made: filtered by level and policy,
+/// de-duplicated, stored, then emitted.
+struct Outlet<'s, F> {
+    min_level: Level,
+    policy: &'s Policy,
+    seen: &'s mut HashSet<String>,
+    stats: &'s mut ScanStats,
+    store: &'s mut dyn Stores,
+    store_error: &'s mut Option<StoreError>,
+    emit: &'s mut F,
+}
+
+impl<F: FnMut(Finding)> Outlet<'_, F> {
+    fn take(&mut self, finding: Finding) {
+        if finding.level < self.min_level {
+            self.stats.below_level += 1;
+            return;
+        }
+        let t = trailwarden_cloudtrail::parse_event_time(&finding.event_time);
+        if let Some(reason) = self.policy.suppressed(&finding, t) {
+            *self.stats.suppressed.entry(reason.to_owned()).or_default() += 1;
+            return;
+        }
+        if !self.seen.insert(finding.id.clone()) {
+            self.stats.duplicates += 1;
+            return;
+        }
+        // Stored before it is reported.
+        if let Err(e) = self.store.put_finding(&finding) {
+            if self.store_error.is_none() {
+                *self.store_error = Some(e);
+            }
+        }
+        self.stats.findings[finding.level as usize] += 1;
+        (self.emit)(finding);
+    }
+}
+
 /// Runs the engine over objects and reports findings.
 pub struct Scanner<'e> {
     engine: &'e Engine,
     reader: ReaderOptions,
     min_level: Level,
+    policy: Policy,
+    store: &'e mut dyn Stores,
+    rescan: bool,
     seen: HashSet<String>,
     /// Counts so far.
     pub stats: ScanStats,
 }
 
-struct Sink<'s, 'e, F> {
-    scanner: &'s mut Scanner<'e>,
-    object: &'s str,
-    emit: &'s mut F,
+struct Sink<'a, 'e, F> {
+    session: &'a mut Session<'e>,
+    outlet: Outlet<'a, F>,
+    object: &'a str,
 }
 
 impl<F: FnMut(Finding)> RecordSink for Sink<'_, '_, F> {
     fn record(&mut self, _index: u64, record: &Record<'_>) {
-        let scanner = &mut *self.scanner;
-        let emit = &mut *self.emit;
-        scanner.engine.evaluate(record, |rule| {
-            if rule.level < scanner.min_level {
-                return;
-            }
-            let finding = Finding::from_record(rule, record);
-            if !scanner.seen.insert(finding.id.clone()) {
-                scanner.stats.duplicates += 1;
-                return;
-            }
-            scanner.stats.findings[finding.level as usize] += 1;
-            emit(finding);
-        });
+        let outlet = &mut self.outlet;
+        self.session.record(record, &mut |f| outlet.take(f));
     }
 
     fn reject(&mut self, reject: RecordReject) {
-        let stats = &mut self.scanner.stats;
+        let stats = &mut *self.outlet.stats;
         if stats.reject_samples.len() < REJECT_SAMPLES {
             stats.reject_samples.push(Rejected {
                 object: self.object.to_owned(),
@@ -170,49 +212,120 @@ impl<F: FnMut(Finding)> RecordSink for Sink<'_, '_, F> {
     }
 }
 
+/// Why an object was not fully processed.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectFailure {
+    /// The object could not be read to the end.
+    #[error(transparent)]
+    Read(#[from] ReadFailure),
+    /// State or findings could not be written.
+    #[error("store: {0}; the object is not marked done and will be read again next time")]
+    Store(#[from] StoreError),
+}
+
 impl<'e> Scanner<'e> {
-    /// A scanner reporting findings at or above `min_level`.
-    pub fn new(engine: &'e Engine, reader: ReaderOptions, min_level: Level) -> Self {
+    /// A scanner reporting findings at or above `min_level`, keeping state in `store`.
+    pub fn new(
+        engine: &'e Engine,
+        reader: ReaderOptions,
+        min_level: Level,
+        policy: Policy,
+        store: &'e mut dyn Stores,
+    ) -> Self {
         Scanner {
             engine,
             reader,
             min_level,
+            policy,
+            store,
+            rescan: false,
             seen: HashSet::new(),
             stats: ScanStats::default(),
         }
     }
 
-    /// Read one object, calling `emit` for each new finding. Errors are
-    /// recorded in the stats and returned.
+    /// Read objects again even when the ledger says they were processed.
+    pub fn rescan(mut self, rescan: bool) -> Self {
+        self.rescan = rescan;
+        self
+    }
+
+    /// Whether the ledger says this object was processed (and `--rescan` is off).
+    pub fn already_done(&mut self, object: &ObjectRef) -> Result<bool, StoreError> {
+        Ok(!self.rescan && self.store.is_done(object)?)
+    }
+
+    /// Read one object, calling `emit` for each new finding; then write its
+    /// state and, when everything succeeded, mark it done in the ledger.
+    /// Errors are recorded in the stats and returned.
     pub fn scan_object<R: Read>(
         &mut self,
         name: &str,
+        object: Option<&ObjectRef>,
         input: R,
         emit: &mut impl FnMut(Finding),
-    ) -> Result<(), ReadFailure> {
+    ) -> Result<(), ObjectFailure> {
         let options = self.reader.clone();
-        let mut sink = Sink {
-            scanner: self,
-            object: name,
+        let mut session = Session::new(self.engine);
+        let mut store_error = None;
+        let result = {
+            let mut sink = Sink {
+                session: &mut session,
+                outlet: Outlet {
+                    min_level: self.min_level,
+                    policy: &self.policy,
+                    seen: &mut self.seen,
+                    stats: &mut self.stats,
+                    store: &mut *self.store,
+                    store_error: &mut store_error,
+                    emit,
+                },
+                object: name,
+            };
+            read_object(input, &options, &mut sink)
+        };
+        // The records before a fault were evaluated: their state counts too.
+        let flushed = session.flush(&mut *self.store);
+        let mut outlet = Outlet {
+            min_level: self.min_level,
+            policy: &self.policy,
+            seen: &mut self.seen,
+            stats: &mut self.stats,
+            store: &mut *self.store,
+            store_error: &mut store_error,
             emit,
         };
-        let result = read_object(input, &options, &mut sink);
-        match result {
-            Ok(summary) => {
+        let flush_error = match flushed {
+            Ok(findings) => {
+                findings.into_iter().for_each(|f| outlet.take(f));
+                None
+            }
+            Err(e) => Some(e),
+        };
+        let summary = match &result {
+            Ok(summary) => summary.clone(),
+            Err(failure) => failure.summary.clone(),
+        };
+        self.count(&summary);
+        let failure = match (result, flush_error.or(store_error)) {
+            (Err(read), _) => Some(ObjectFailure::Read(read)),
+            (Ok(_), Some(store)) => Some(ObjectFailure::Store(store)),
+            (Ok(summary), None) => {
                 self.stats.objects += 1;
-                self.count(&summary);
                 if let Some(reason) = summary.skipped {
                     self.stats.skipped.push((name.to_owned(), reason));
                 }
-                Ok(())
+                match object.map(|o| self.store.mark_done(o, summary.records)) {
+                    Some(Err(e)) => Some(ObjectFailure::Store(e)),
+                    _ => None,
+                }
             }
-            Err(failure) => {
-                // The records before the fault were evaluated; count them.
-                self.count(&failure.summary);
-                self.stats
-                    .failed
-                    .push((name.to_owned(), failure.error.to_string()));
-                Err(failure)
+        };
+        match failure {
+            None => Ok(()),
+            Some(f) => {
+                self.stats.failed.push((name.to_owned(), f.to_string()));
+                Err(f)
             }
         }
     }
@@ -222,4 +335,25 @@ impl<'e> Scanner<'e> {
         self.stats.rejected += summary.rejected;
         self.stats.bytes += summary.bytes;
     }
+}
+
+/// The ledger identity of a local file: its canonical path, size and
+/// modification time.
+pub fn file_ref(path: &Path) -> Option<ObjectRef> {
+    let meta = std::fs::metadata(path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()?
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let canonical = std::fs::canonicalize(path).ok()?;
+    Some(ObjectRef {
+        id: canonical.display().to_string(),
+        version: format!(
+            "{}:{}.{:09}",
+            meta.len(),
+            modified.as_secs(),
+            modified.subsec_nanos()
+        ),
+    })
 }

@@ -8,8 +8,12 @@ use std::process::{Command, Output, Stdio};
 use flate2::write::GzEncoder;
 use flate2::Compression;
 
+/// The command with a store that is dropped at exit (tests that need a
+/// lasting store pass `--store`).
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_trailwarden"))
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailwarden"));
+    cmd.env("TRAILWARDEN_STORE", "memory");
+    cmd
 }
 
 fn data(name: &str) -> PathBuf {
@@ -177,7 +181,7 @@ fn bad_files_are_rejected_by_name_and_the_others_are_still_read() {
     assert!(stderr.contains("f-badrecords.json: record 1"), "{stderr}");
     assert!(stderr.contains("not valid UTF-8"), "{stderr}");
     assert!(
-        stderr.contains("files: 6 (2 read, 0 skipped, 4 rejected)"),
+        stderr.contains("files: 6 (2 read, 0 skipped, 4 rejected, 0 already processed)"),
         "{stderr}"
     );
 }
