@@ -33,6 +33,76 @@ enum Command {
     /// List, validate and test rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// List AI principals idle for N days or more (from the dormant
+    /// baselines' state), as findings.
+    Sweep(SweepArgs),
+    /// Query stored findings; show or acknowledge one.
+    Findings(FindingsArgs),
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// The time to measure idleness from (RFC 3339 or YYYY-MM-DD) [default: now].
+    #[arg(long, value_name = "TIME")]
+    as_of: Option<String>,
+    /// Idle days that make a principal stale.
+    #[arg(long, value_name = "N", default_value_t = 90)]
+    idle_days: u32,
+    #[command(flatten)]
+    rules: RuleArgs,
+    #[command(flatten)]
+    store: StoreArgs,
+    /// Output format [default: table on a terminal, jsonl otherwise].
+    #[arg(long, value_enum)]
+    format: Option<output::Format>,
+}
+
+#[derive(Args)]
+struct FindingsArgs {
+    #[command(subcommand)]
+    action: Option<FindingsAction>,
+    /// The local store to read [default: as for scan].
+    #[arg(long, value_name = "PATH", global = true)]
+    local: Option<PathBuf>,
+    /// Only findings whose event time is within this long (24h, 7d) or since
+    /// this time (RFC 3339, YYYY-MM-DD).
+    #[arg(long, value_name = "WHEN")]
+    since: Option<String>,
+    /// Only findings at or above this level.
+    #[arg(long, value_name = "LEVEL")]
+    level: Option<Level>,
+    /// Only findings of this rule id.
+    #[arg(long, value_name = "ID")]
+    rule: Option<String>,
+    /// Only findings of this principal ARN.
+    #[arg(long, value_name = "ARN")]
+    principal: Option<String>,
+    /// Only findings in this account.
+    #[arg(long, value_name = "ID")]
+    account: Option<String>,
+    /// Output format [default: table on a terminal, jsonl otherwise].
+    #[arg(long, value_enum)]
+    format: Option<output::Format>,
+}
+
+#[derive(Subcommand)]
+enum FindingsAction {
+    /// Show one finding in full.
+    Show {
+        /// The finding id.
+        id: String,
+    },
+    /// Mark a finding acknowledged (or resolved).
+    Ack {
+        /// The finding id.
+        id: String,
+        /// Why, or what was done.
+        #[arg(long)]
+        note: Option<String>,
+        /// Mark it resolved rather than acknowledged.
+        #[arg(long)]
+        resolve: bool,
+    },
 }
 
 #[derive(Args)]
@@ -123,6 +193,8 @@ fn main() -> ExitCode {
         Command::Rules(RulesCommand::List(args)) => rules_list(args),
         Command::Rules(RulesCommand::Validate { paths }) => rules_validate(paths),
         Command::Rules(RulesCommand::Test { paths }) => rules_test(paths),
+        Command::Sweep(args) => sweep(args),
+        Command::Findings(args) => findings(args),
     };
     match result {
         Ok(code) => code,
@@ -478,4 +550,136 @@ fn rules_test(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Parse a point in time: RFC 3339, YYYY-MM-DD, or a duration back from now (24h, 7d).
+fn parse_when(text: &str, now_ms: i64) -> anyhow::Result<i64> {
+    if let Some(ms) = trailwarden_engine::rules::parse_duration_ms(text) {
+        return Ok(now_ms - ms);
+    }
+    let full = if text.len() == 10 {
+        format!("{text}T00:00:00Z")
+    } else {
+        text.to_owned()
+    };
+    trailwarden_cloudtrail::parse_event_time(&full).with_context(|| {
+        format!("{text:?} is not a time: use RFC 3339 (2026-11-02T08:00:00Z), a date (2026-11-02) or a duration (24h, 7d)")
+    })
+}
+
+fn format_millis(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+fn default_format() -> output::Format {
+    if io::stdout().is_terminal() {
+        output::Format::Table
+    } else {
+        output::Format::Jsonl
+    }
+}
+
+fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
+    let policy = load_policy(&args.rules)?;
+    let engine = load_engine(&args.rules, &policy, true)?;
+    let mut store = args.store.open()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    let as_of = match &args.as_of {
+        Some(t) => parse_when(t, now)?,
+        None => now,
+    };
+    let idle_ms = i64::from(args.idle_days) * 86_400_000;
+    let stale = trailwarden_engine::sweep::stale_principals(&engine, &mut store, as_of, idle_ms)?;
+    let mut writer = FindingWriter::new(
+        io::BufWriter::new(io::stdout().lock()),
+        args.format.unwrap_or_else(default_format),
+    );
+    for f in &stale {
+        trailwarden_engine::FindingStore::put_finding(&mut store, f)?;
+    }
+    let n = stale.len();
+    for f in stale {
+        writer.push(f)?;
+    }
+    writer.finish()?;
+    eprintln!(
+        "{n} AI principal(s) idle for {} days or more as of {} (store {})",
+        args.idle_days,
+        format_millis(as_of),
+        store.path()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
+    let store_args = StoreArgs {
+        store: args.local.clone(),
+    };
+    let mut store = store_args.open()?;
+    match args.action {
+        Some(FindingsAction::Show { id }) => {
+            let rows = store.query_findings(&store::FindingFilter {
+                id: Some(id.clone()),
+                ..Default::default()
+            })?;
+            let Some(row) = rows.first() else {
+                eprintln!("trailwarden: no finding {id} in {}", store.path());
+                return Ok(ExitCode::from(1));
+            };
+            serde_json::to_writer_pretty(io::stdout().lock(), row)?;
+            println!();
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(FindingsAction::Ack { id, note, resolve }) => {
+            let status = if resolve { "resolved" } else { "acknowledged" };
+            if store.set_status(&id, status, note.as_deref())? {
+                eprintln!("{id}: {status}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("trailwarden: no finding {id} in {}", store.path());
+                Ok(ExitCode::from(1))
+            }
+        }
+        None => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let since = match &args.since {
+                Some(s) => Some(format_millis(parse_when(s, now)?)),
+                None => None,
+            };
+            let rows = store.query_findings(&store::FindingFilter {
+                since,
+                min_level: args.level,
+                rule: args.rule,
+                principal: args.principal,
+                account: args.account,
+                id: None,
+            })?;
+            let format = args.format.unwrap_or_else(default_format);
+            let n = rows.len();
+            if format == output::Format::Table {
+                let mut writer =
+                    FindingWriter::new(io::BufWriter::new(io::stdout().lock()), format);
+                for row in rows {
+                    writer.push(row.finding)?;
+                }
+                writer.finish()?;
+            } else {
+                let mut out = io::BufWriter::new(io::stdout().lock());
+                if format == output::Format::Json {
+                    serde_json::to_writer_pretty(&mut out, &rows)?;
+                    writeln!(out)?;
+                } else {
+                    for row in &rows {
+                        serde_json::to_writer(&mut out, row)?;
+                        writeln!(out)?;
+                    }
+                }
+                out.flush()?;
+            }
+            eprintln!("{n} finding(s) in {}", store.path());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
 }

@@ -255,3 +255,235 @@ fn a_bad_rule_file_is_named_and_the_others_still_load() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stdout.contains("broken.yml"), "{stdout}");
 }
+
+fn store_in(dir: &Path) -> PathBuf {
+    dir.join("store.db")
+}
+
+#[test]
+fn a_second_scan_of_the_same_files_is_a_no_op_unless_rescan() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let scan = |extra: &[&str]| {
+        run(bin()
+            .args(["scan", "--store"])
+            .arg(&store)
+            .args(extra)
+            .arg(data("tampering.json")))
+    };
+    let (out, first, _) = scan(&[]);
+    assert!(out.status.success());
+    let first = findings(&first);
+    assert!(!first.is_empty());
+
+    let (out, second, stderr) = scan(&[]);
+    assert!(out.status.success());
+    assert!(second.is_empty(), "{second}");
+    assert!(
+        stderr.contains("already processed: 1 file(s) skipped"),
+        "{stderr}"
+    );
+
+    let (_, third, _) = scan(&["--rescan"]);
+    let ids = |f: &[serde_json::Value]| -> Vec<String> {
+        let mut v: Vec<String> = f
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(
+        ids(&findings(&third)),
+        ids(&first),
+        "finding ids are deterministic"
+    );
+
+    // The store kept one row per finding, seen twice.
+    let (out, listed, _) = run(bin()
+        .args(["findings", "--format", "jsonl", "--local"])
+        .arg(&store));
+    assert!(out.status.success());
+    let listed = findings(&listed);
+    assert_eq!(listed.len(), first.len());
+    assert!(listed.iter().all(|f| f["times_seen"] == 2), "{listed:?}");
+}
+
+#[test]
+fn findings_can_be_filtered_shown_and_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let (_, out, _) = run(bin()
+        .args(["scan", "--store"])
+        .arg(&store)
+        .arg(data("tampering.json")));
+    let found = findings(&out);
+    let stop = found
+        .iter()
+        .find(|f| f["event_name"] == "StopLogging")
+        .unwrap();
+    let id = stop["id"].as_str().unwrap();
+    let rule = stop["rule_id"].as_str().unwrap();
+
+    let list = |args: &[&str]| {
+        let (out, stdout, stderr) = run(bin()
+            .args(["findings", "--format", "jsonl", "--local"])
+            .arg(&store)
+            .args(args));
+        assert!(out.status.success(), "{stderr}");
+        findings(&stdout)
+    };
+    assert_eq!(list(&["--rule", rule]).len(), 1);
+    assert_eq!(
+        list(&["--since", "2026-11-02T08:02:00Z"]).len(),
+        found.len()
+    );
+    assert!(list(&["--since", "2026-11-03"]).is_empty());
+    assert!(list(&["--account", "999999999999"]).is_empty());
+    assert_eq!(
+        list(&[
+            "--principal",
+            "arn:aws:sts::111122223333:assumed-role/ops/mallory"
+        ])
+        .len(),
+        found.len()
+    );
+    assert!(list(&["--level", "critical"])
+        .iter()
+        .all(|f| f["level"] == "critical"));
+
+    let (out, shown, _) = run(bin()
+        .args(["findings", "--local"])
+        .arg(&store)
+        .args(["show", id]));
+    assert!(out.status.success());
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["status"], "open");
+
+    let (out, _, _) = run(bin().args(["findings", "--local"]).arg(&store).args([
+        "ack",
+        id,
+        "--note",
+        "trail restarted by on-call",
+    ]));
+    assert!(out.status.success());
+    let (_, shown, _) = run(bin()
+        .args(["findings", "--local"])
+        .arg(&store)
+        .args(["show", id]));
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["status"], "acknowledged");
+    assert_eq!(shown["status_note"], "trail restarted by on-call");
+
+    let (out, _, stderr) = run(bin()
+        .args(["findings", "--local"])
+        .arg(&store)
+        .args(["show", "tw-nope"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr.contains("no finding tw-nope"));
+}
+
+#[test]
+fn the_policy_suppresses_findings_and_overrides_levels() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, out, _) = run(bin().arg("scan").arg(data("tampering.json")));
+    let found = findings(&out);
+    let stop = found
+        .iter()
+        .find(|f| f["event_name"] == "StopLogging")
+        .unwrap();
+    let bedrock = found
+        .iter()
+        .find(|f| f["event_name"] == "DeleteModelInvocationLoggingConfiguration")
+        .unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        format!(
+            "suppressions:\n  - rule: {}\n    where: {{principal: \"arn:aws:sts::111122223333:assumed-role/ops/*\"}}\n    reason: ops rotates the trail\nlevels:\n  {}: critical\n",
+            stop["rule_id"].as_str().unwrap(),
+            bedrock["rule_id"].as_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let (out, stdout, stderr) = run(bin()
+        .args(["scan", "--policy"])
+        .arg(&policy)
+        .arg(data("tampering.json")));
+    assert!(out.status.success(), "{stderr}");
+    let found = findings(&stdout);
+    assert!(found.iter().all(|f| f["event_name"] != "StopLogging"));
+    assert!(
+        stderr.contains("1 suppressed by policy: ops rotates the trail"),
+        "{stderr}"
+    );
+    let b = found
+        .iter()
+        .find(|f| f["event_name"] == "DeleteModelInvocationLoggingConfiguration")
+        .unwrap();
+    assert_eq!(b["level"], "critical");
+
+    std::fs::write(&policy, "suppressions:\n  - rule: x\n    reason: ''\n").unwrap();
+    let (out, _, stderr) = run(bin()
+        .args(["scan", "--policy"])
+        .arg(&policy)
+        .arg(data("tampering.json")));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("policy.yaml") && stderr.contains("needs a reason"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sweep_lists_idle_ai_principals_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let rules = [
+        "--no-builtin",
+        "--rules",
+        data("dormant-rule.yml").to_str().unwrap(),
+    ]
+    .map(String::from);
+    let (out, _, stderr) = run(bin()
+        .args(["scan", "--store"])
+        .arg(&store)
+        .args(&rules)
+        .arg(data("ai-activity.json")));
+    assert!(out.status.success(), "{stderr}");
+    let (out, stdout, stderr) = run(bin()
+        .args([
+            "sweep",
+            "--as-of",
+            "2026-11-20",
+            "--idle-days",
+            "90",
+            "--store",
+        ])
+        .arg(&store)
+        .args(&rules));
+    assert!(out.status.success(), "{stderr}");
+    let stale = findings(&stdout);
+    assert_eq!(stale.len(), 1, "{stdout}");
+    assert_eq!(
+        stale[0]["principal"],
+        "arn:aws:iam::111122223333:user/carol"
+    );
+    assert_eq!(stale[0]["rule_title"], "Stale AI Principal");
+    assert!(
+        stderr.contains("1 AI principal(s) idle for 90 days or more"),
+        "{stderr}"
+    );
+    let (_, stdout, _) = run(bin()
+        .args([
+            "sweep",
+            "--as-of",
+            "2026-11-20",
+            "--idle-days",
+            "20",
+            "--store",
+        ])
+        .arg(&store)
+        .args(&rules));
+    assert_eq!(findings(&stdout).len(), 2);
+}

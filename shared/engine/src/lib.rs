@@ -20,6 +20,7 @@ pub mod policy;
 pub mod rules;
 pub mod session;
 pub mod state;
+pub mod sweep;
 
 pub use dispatch::{Dispatch, Route};
 pub use event::RecordEvent;
