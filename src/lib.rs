@@ -6,5 +6,6 @@ pub mod builtin;
 pub mod output;
 pub mod ruletest;
 pub mod scan;
+pub mod simulate;
 pub mod store;
 pub mod synth;

@@ -38,6 +38,37 @@ enum Command {
     Sweep(SweepArgs),
     /// Query stored findings; show or acknowledge one.
     Findings(FindingsArgs),
+    /// Write a realistic CloudTrail log file (S3 delivery format, gzip) for an
+    /// attack scenario woven into benign background activity.
+    Simulate(SimulateArgs),
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// The scenario (see --list).
+    #[arg(required_unless_present = "list")]
+    scenario: Option<String>,
+    /// List the scenarios and exit.
+    #[arg(long)]
+    list: bool,
+    /// Output file [default: trailwarden-<scenario>.json.gz].
+    #[arg(short, long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// The account the activity happens in.
+    #[arg(long, value_name = "ID", default_value = "111122223333")]
+    account: String,
+    /// The region.
+    #[arg(long, value_name = "REGION", default_value = "us-east-1")]
+    region: String,
+    /// Benign background records to mix in.
+    #[arg(long, value_name = "N", default_value_t = 2000)]
+    background: usize,
+    /// Random seed (the same seed writes the same file).
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    seed: u64,
+    /// When the simulated activity starts (RFC 3339) [default: 2026-11-02T08:00:00Z].
+    #[arg(long, value_name = "TIME")]
+    start: Option<String>,
 }
 
 #[derive(Args)]
@@ -195,6 +226,7 @@ fn main() -> ExitCode {
         Command::Rules(RulesCommand::Test { paths }) => rules_test(paths),
         Command::Sweep(args) => sweep(args),
         Command::Findings(args) => findings(args),
+        Command::Simulate(args) => simulate(args),
     };
     match result {
         Ok(code) => code,
@@ -681,5 +713,53 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{n} finding(s) in {}", store.path());
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
+    use trailwarden::simulate::{self, SimOptions, SCENARIOS};
+    if args.list {
+        for (name, description) in SCENARIOS {
+            println!("{name:<32}{description}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let scenario = args.scenario.expect("required by clap");
+    let mut options = SimOptions {
+        account: args.account,
+        region: args.region,
+        seed: args.seed,
+        background: args.background,
+        ..SimOptions::default()
+    };
+    anyhow::ensure!(
+        options.account.len() == 12 && options.account.bytes().all(|c| c.is_ascii_digit()),
+        "--account {:?} is not a 12-digit AWS account id",
+        options.account
+    );
+    if let Some(start) = &args.start {
+        let ms = parse_when(start, 0)?;
+        options.start = chrono::DateTime::from_timestamp_millis(ms)
+            .with_context(|| format!("--start {start:?} is out of range"))?;
+    }
+    let output = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(format!("trailwarden-{scenario}.json.gz")));
+    let started = Instant::now();
+    match simulate::write(&scenario, &options, &output) {
+        Ok(records) => {
+            eprintln!(
+                "wrote {records} records ({scenario}, {} background) to {} in {:.1}s",
+                options.background,
+                output.display(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(simulate::SimError::UnknownScenario(e)) => {
+            eprintln!("trailwarden: error: {e}");
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("writing {}", output.display()))),
     }
 }

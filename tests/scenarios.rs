@@ -1,0 +1,75 @@
+//! Every simulated attack is found by the built-in pack at medium or higher;
+//! benign activity, even a lot of it, makes no finding at medium or higher.
+
+use trailwarden::builtin::builtin_rules;
+use trailwarden::simulate::{example_policy_yaml, records, SimOptions, SCENARIOS};
+use trailwarden::synth::record_to_string;
+use trailwarden_cloudtrail::Record;
+use trailwarden_engine::{Engine, Finding, Level, MemoryStore, Policy, RuleSetBuilder, Session};
+
+fn engine() -> Engine {
+    let policy = Policy::from_yaml("policy.example.yaml", example_policy_yaml()).unwrap();
+    let mut b = RuleSetBuilder::with_policy(policy);
+    for (path, text) in builtin_rules() {
+        b.add_yaml(path, text);
+    }
+    let set = b.build();
+    assert!(set.problems.is_empty(), "{:#?}", set.problems);
+    assert!(
+        set.notes.is_empty(),
+        "every rule runs with the example policy: {:#?}",
+        set.notes
+    );
+    Engine::from_set(set)
+}
+
+/// The findings of one scenario, processed as one log object.
+fn findings(engine: &Engine, scenario: &str, background: usize) -> Vec<Finding> {
+    let options = SimOptions {
+        background,
+        ..SimOptions::default()
+    };
+    let mut out = Vec::new();
+    let mut session = Session::new(engine);
+    for value in records(scenario, &options).unwrap() {
+        let text = record_to_string(&value);
+        let record = Record::parse(&text).unwrap();
+        session.record(&record, &mut |f| out.push(f));
+    }
+    out.extend(session.flush(&mut MemoryStore::new()).unwrap());
+    out
+}
+
+#[test]
+fn every_attack_scenario_is_detected_at_medium_or_higher() {
+    let engine = engine();
+    let mut missed = Vec::new();
+    for (name, _) in SCENARIOS.iter().filter(|(n, _)| *n != "benign") {
+        let found = findings(&engine, name, 500);
+        let serious: Vec<String> = found
+            .iter()
+            .filter(|f| f.level >= Level::Medium)
+            .map(|f| format!("{} ({})", f.rule_title, f.level))
+            .collect();
+        eprintln!("{name}: {serious:?}");
+        if serious.is_empty() {
+            missed.push(*name);
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "not detected at medium or higher: {missed:?}"
+    );
+}
+
+#[test]
+fn benign_background_makes_no_finding_at_medium_or_higher() {
+    let engine = engine();
+    let found = findings(&engine, "benign", 30_000);
+    let serious: Vec<String> = found
+        .iter()
+        .filter(|f| f.level >= Level::Medium)
+        .map(|f| format!("{}: {} {:?}", f.rule_title, f.event_name, f.principal))
+        .collect();
+    assert!(serious.is_empty(), "{serious:#?}");
+}
