@@ -6,10 +6,16 @@
 //!
 //! - `decompress`: gzip inflate alone (the floor under any reader);
 //! - `reader`: decompress, frame and parse every record;
-//! - `builtin-all`: reader + built-in rules, every rule tried on every record;
-//! - `builtin`: reader + built-in rules through the dispatch index;
-//! - `sigmahq-all` / `sigmahq`: the same with the 57 SigmaHQ CloudTrail rules
-//!   (when `../shared/corpus` is present).
+//! - `pack-all`: reader + the full built-in pack (single-event rules,
+//!   correlations, baselines; the example policy so every rule runs), every
+//!   rule tried on every record, state in memory;
+//! - `pack`: the same through the dispatch index;
+//! - `pack-sqlite`: `pack` with state, ledger and findings in the embedded
+//!   SQLite store, as `trailwarden scan` runs it;
+//! - `sigmahq-all` / `sigmahq`: the 57 SigmaHQ CloudTrail rules (when
+//!   `../shared/corpus` is present).
+//!
+//! The input is `trailwarden simulate benign --background N`.
 //!
 //! Figures are records per second (best of three runs) and peak RSS, with
 //! ratios against the reader measured in the same run: machines are noisy,
@@ -21,14 +27,15 @@ use std::process::Command;
 use std::time::Instant;
 
 use trailwarden::builtin::builtin_rules;
-use trailwarden::synth::{write_log_file, Synth, SynthConfig};
+use trailwarden::simulate::{self, example_policy_yaml, SimOptions};
+use trailwarden::store::SqliteStore;
 use trailwarden_cloudtrail::{read_object, ReaderOptions, Record, RecordReject, RecordSink};
-use trailwarden_engine::{Engine, RuleSetBuilder};
+use trailwarden_engine::{Engine, FindingStore, Policy, RuleSetBuilder, Session, StateStore};
 
 const SIGMAHQ: &str = "../shared/corpus/sigmahq-cloudtrail-rules";
 
 struct Count<'e> {
-    engine: Option<(&'e Engine, bool)>,
+    session: Option<Session<'e>>,
     records: u64,
     matches: u64,
 }
@@ -36,13 +43,9 @@ struct Count<'e> {
 impl RecordSink for Count<'_> {
     fn record(&mut self, _index: u64, record: &Record<'_>) {
         self.records += 1;
-        if let Some((engine, dispatch)) = self.engine {
+        if let Some(session) = &mut self.session {
             let mut n = 0;
-            if dispatch {
-                engine.evaluate(record, |_| n += 1);
-            } else {
-                engine.evaluate_all(record, |_| n += 1);
-            }
+            session.record(record, &mut |_| n += 1);
             self.matches += n;
         }
     }
@@ -61,17 +64,23 @@ fn peak_rss_kib() -> u64 {
 }
 
 fn engine_for(which: &str) -> Engine {
-    let mut builder = RuleSetBuilder::new();
-    if which.starts_with("builtin") {
+    let policy = Policy::from_yaml("policy.example.yaml", example_policy_yaml()).unwrap();
+    let mut builder = RuleSetBuilder::with_policy(policy);
+    if which.starts_with("pack") {
         for (path, text) in builtin_rules() {
             builder.add_yaml(path, text);
         }
     } else {
         builder.add_path(Path::new(SIGMAHQ));
     }
-    let (rules, problems, _) = builder.finish();
-    assert!(problems.is_empty(), "rule problems: {problems:?}");
-    Engine::new(rules)
+    let set = builder.build();
+    assert!(set.problems.is_empty(), "rule problems: {:?}", set.problems);
+    let engine = Engine::from_set(set);
+    if which.ends_with("-all") {
+        engine.without_index()
+    } else {
+        engine
+    }
 }
 
 /// Child: run one measurement and print `records seconds peak_kib matches`.
@@ -95,12 +104,29 @@ fn child(mode: &str, file: &Path) {
         (total, 0)
     } else {
         let mut sink = Count {
-            engine: engine.as_ref().map(|e| (e, !mode.ends_with("-all"))),
+            session: engine.as_ref().map(Session::new),
             records: 0,
             matches: 0,
         };
         let f = std::fs::File::open(file).unwrap();
         read_object(f, &ReaderOptions::default(), &mut sink).unwrap();
+        if let Some(mut session) = sink.session.take() {
+            let found = if mode == "pack-sqlite" {
+                let path = file.with_extension("bench.db");
+                let _ = std::fs::remove_file(&path);
+                let mut store = SqliteStore::open(&path).unwrap();
+                let found = session.flush(&mut store as &mut dyn StateStore).unwrap();
+                for f in &found {
+                    store.put_finding(f).unwrap();
+                }
+                found
+            } else {
+                session
+                    .flush(&mut trailwarden_engine::MemoryStore::new())
+                    .unwrap()
+            };
+            sink.matches += found.len() as u64;
+        }
         (sink.records, sink.matches)
     };
     let secs = start.elapsed().as_secs_f64();
@@ -154,10 +180,13 @@ fn input_file(records: usize) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("benign-{records}.json.gz"));
     if !path.exists() {
-        eprintln!("generating {} …", path.display());
-        let mut synth = Synth::new(SynthConfig::default());
+        eprintln!("generating {} (simulate benign --background {records}) …", path.display());
+        let options = SimOptions {
+            background: records,
+            ..SimOptions::default()
+        };
         let tmp = path.with_extension("tmp");
-        write_log_file(&tmp, (0..records).map(|_| synth.benign()), true).unwrap();
+        simulate::write("benign", &options, &tmp).unwrap();
         std::fs::rename(&tmp, &path).unwrap();
     }
     path
@@ -211,7 +240,7 @@ fn main() {
     };
     row("decompress (equivalent)", &decompress, decompress_records);
     row("reader", &reader, reader.per_sec);
-    let mut modes = vec!["builtin-all", "builtin"];
+    let mut modes = vec!["pack-all", "pack", "pack-sqlite"];
     if Path::new(SIGMAHQ).is_dir() {
         modes.extend(["sigmahq-all", "sigmahq"]);
     } else {
@@ -223,12 +252,10 @@ fn main() {
         row(mode, &m, m.per_sec);
         results.push((mode, m));
     }
-    for pair in results.chunks(2) {
-        if let [(all, a), (dispatch, d)] = pair {
-            println!(
-                "dispatch index gain ({dispatch} vs {all}): {:.2}x",
-                d.per_sec / a.per_sec
-            );
+    let get = |name: &str| results.iter().find(|(m, _)| *m == name).map(|(_, m)| m.per_sec);
+    for (all, dispatch) in [("pack-all", "pack"), ("sigmahq-all", "sigmahq")] {
+        if let (Some(a), Some(d)) = (get(all), get(dispatch)) {
+            println!("dispatch index gain ({dispatch} vs {all}): {:.2}x", d / a);
         }
     }
     println!(

@@ -73,6 +73,15 @@ impl Engine {
         }
     }
 
+    /// The same rules with a dispatch index that routes nothing: every rule
+    /// is tried on every record. For measuring the index.
+    pub fn without_index(&self) -> Engine {
+        let mut e = self.clone();
+        let always: Vec<Route> = vec![Route::Always; e.rules.len()];
+        e.dispatch = Dispatch::new(&always);
+        e
+    }
+
     /// The detection rules (baselines included), in load order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
