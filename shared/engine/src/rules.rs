@@ -10,6 +10,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use rsigma_eval::{CompiledCondition, CompiledRule};
 use rsigma_parser::{
     ConditionExpr, CorrelationRule, CorrelationType, Detection, Modifier, SigmaRule, SigmaString,
@@ -297,6 +299,9 @@ impl RuleSetBuilder {
                 continue;
             }
             let mut rule = rule.clone();
+            for detection in rule.detection.named.values_mut() {
+                fix_base64offset(detection);
+            }
             let missing = fill_placeholders(&mut rule, &self.policy);
             if !missing.is_empty() {
                 self.not_run
@@ -620,6 +625,71 @@ fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<
     }
 }
 
+/// Expand `|base64offset` values ourselves, the way pySigma does: for each
+/// of the three alignments, the base64 of the value with the characters
+/// that depend on the unknown neighbouring bytes trimmed off. (rsigma 0.23
+/// keeps a partly-determined last character, so a needle only matches when
+/// the byte after it happens to fit.)
+fn fix_base64offset(detection: &mut Detection) {
+    match detection {
+        Detection::AllOf(items) => {
+            for item in items {
+                if !item.field.modifiers.contains(&Modifier::Base64Offset) {
+                    continue;
+                }
+                let plain: Option<Vec<String>> = item
+                    .values
+                    .iter()
+                    .map(|v| match v {
+                        SigmaValue::String(s) => s.as_plain(),
+                        _ => None,
+                    })
+                    .collect();
+                let Some(plain) = plain else {
+                    continue;
+                };
+                item.values = plain
+                    .iter()
+                    .flat_map(|v| base64_offsets(v.as_bytes()))
+                    .map(|enc| SigmaValue::String(SigmaString::from_raw(&enc)))
+                    .collect();
+                item.field
+                    .modifiers
+                    .retain(|m| *m != Modifier::Base64Offset);
+                if !item.field.modifiers.iter().any(|m| {
+                    matches!(
+                        m,
+                        Modifier::Contains | Modifier::StartsWith | Modifier::EndsWith
+                    )
+                }) {
+                    item.field.modifiers.push(Modifier::Contains);
+                }
+            }
+        }
+        Detection::AnyOf(parts) | Detection::And(parts) => {
+            parts.iter_mut().for_each(fix_base64offset)
+        }
+        Detection::ArrayMatch { body, .. } => fix_base64offset(body),
+        Detection::Conditional { named, .. } => named.values_mut().for_each(fix_base64offset),
+        Detection::Keywords(_) => {}
+    }
+}
+
+/// The three base64 forms of `value` at byte offsets 0, 1 and 2.
+fn base64_offsets(value: &[u8]) -> Vec<String> {
+    const START: [usize; 3] = [0, 2, 3];
+    const END_TRIM: [usize; 3] = [0, 3, 2];
+    (0..3)
+        .map(|i| {
+            let mut shifted = vec![b' '; i];
+            shifted.extend_from_slice(value);
+            let encoded = BASE64.encode(&shifted);
+            let end = encoded.len() - END_TRIM[(value.len() + i) % 3];
+            encoded[START[i].min(end)..end].to_owned()
+        })
+        .collect()
+}
+
 fn placeholder_name(s: &str) -> Option<&str> {
     let inner = s.strip_prefix('%')?.strip_suffix('%')?;
     (!inner.is_empty() && !inner.contains('%')).then_some(inner)
@@ -752,6 +822,16 @@ mod tests {
     use super::*;
 
     const GOOD: &str = "title: Trail stopped\nid: 11111111-1111-4111-8111-111111111111\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  selection:\n    eventName: StopLogging\n  condition: selection\nlevel: high\nresponse: |\n  Restart logging.\n";
+
+    #[test]
+    fn base64offset_matches_pysigma() {
+        assert_eq!(base64_offsets(b"curl "), ["Y3VybC", "N1cmwg", "jdXJsI"]);
+        // http:// as in Sigma's own documentation.
+        assert_eq!(
+            base64_offsets(b"http://"),
+            ["aHR0cDovL", "h0dHA6Ly", "odHRwOi8v"]
+        );
+    }
 
     #[test]
     fn loads_and_reports_problems_per_source() {
