@@ -180,7 +180,10 @@ fn input_file(records: usize) -> PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("benign-{records}.json.gz"));
     if !path.exists() {
-        eprintln!("generating {} (simulate benign --background {records}) …", path.display());
+        eprintln!(
+            "generating {} (simulate benign --background {records}) …",
+            path.display()
+        );
         let options = SimOptions {
             background: records,
             ..SimOptions::default()
@@ -252,7 +255,12 @@ fn main() {
         row(mode, &m, m.per_sec);
         results.push((mode, m));
     }
-    let get = |name: &str| results.iter().find(|(m, _)| *m == name).map(|(_, m)| m.per_sec);
+    let get = |name: &str| {
+        results
+            .iter()
+            .find(|(m, _)| *m == name)
+            .map(|(_, m)| m.per_sec)
+    };
     for (all, dispatch) in [("pack-all", "pack"), ("sigmahq-all", "sigmahq")] {
         if let (Some(a), Some(d)) = (get(all), get(dispatch)) {
             println!("dispatch index gain ({dispatch} vs {all}): {:.2}x", d / a);
