@@ -30,12 +30,13 @@ use trailwarden::builtin::builtin_rules;
 use trailwarden::simulate::{self, example_policy_yaml, SimOptions};
 use trailwarden::store::SqliteStore;
 use trailwarden_cloudtrail::{read_object, ReaderOptions, Record, RecordReject, RecordSink};
-use trailwarden_engine::{Engine, FindingStore, Policy, RuleSetBuilder, Session, StateStore};
+use trailwarden_engine::{Engine, Policy, RuleSetBuilder, Session, StateStore};
 
 const SIGMAHQ: &str = "../shared/corpus/sigmahq-cloudtrail-rules";
 
 struct Count<'e> {
     session: Option<Session<'e>>,
+    store: Box<dyn StateStore>,
     records: u64,
     matches: u64,
 }
@@ -47,6 +48,10 @@ impl RecordSink for Count<'_> {
             let mut n = 0;
             session.record(record, &mut |_| n += 1);
             self.matches += n;
+            // As the scanner does: bounded memory on a large object.
+            if session.should_flush() {
+                self.matches += session.flush(self.store.as_mut()).unwrap().len() as u64;
+            }
         }
     }
     fn reject(&mut self, reject: RecordReject) {
@@ -103,28 +108,23 @@ fn child(mode: &str, file: &Path) {
         }
         (total, 0)
     } else {
+        let store: Box<dyn StateStore> = if mode == "pack-sqlite" {
+            let path = file.with_extension("bench.db");
+            let _ = std::fs::remove_file(&path);
+            Box::new(SqliteStore::open(&path).unwrap())
+        } else {
+            Box::new(trailwarden_engine::MemoryStore::new())
+        };
         let mut sink = Count {
             session: engine.as_ref().map(Session::new),
+            store,
             records: 0,
             matches: 0,
         };
         let f = std::fs::File::open(file).unwrap();
         read_object(f, &ReaderOptions::default(), &mut sink).unwrap();
         if let Some(mut session) = sink.session.take() {
-            let found = if mode == "pack-sqlite" {
-                let path = file.with_extension("bench.db");
-                let _ = std::fs::remove_file(&path);
-                let mut store = SqliteStore::open(&path).unwrap();
-                let found = session.flush(&mut store as &mut dyn StateStore).unwrap();
-                for f in &found {
-                    store.put_finding(f).unwrap();
-                }
-                found
-            } else {
-                session
-                    .flush(&mut trailwarden_engine::MemoryStore::new())
-                    .unwrap()
-            };
+            let found = session.flush(sink.store.as_mut()).unwrap();
             sink.matches += found.len() as u64;
         }
         (sink.records, sink.matches)

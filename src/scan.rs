@@ -135,8 +135,15 @@ impl ScanStats {
 }
 
 /// Everything a scan keeps: correlation state, the ledger, findings.
-pub trait Stores: StateStore + Ledger + FindingStore {}
-impl<T: StateStore + Ledger + FindingStore> Stores for T {}
+pub trait Stores: StateStore + Ledger + FindingStore {
+    /// This store as a state store.
+    fn as_state(&mut self) -> &mut dyn StateStore;
+}
+impl<T: StateStore + Ledger + FindingStore> Stores for T {
+    fn as_state(&mut self) -> &mut dyn StateStore {
+        self
+    }
+}
 
 /// What happens to a finding once made: filtered by level and policy,
 /// de-duplicated, stored, then emitted.
@@ -199,6 +206,13 @@ impl<F: FnMut(Finding)> RecordSink for Sink<'_, '_, F> {
     fn record(&mut self, _index: u64, record: &Record<'_>) {
         let outlet = &mut self.outlet;
         self.session.record(record, &mut |f| outlet.take(f));
+        // A very large object: write what was gathered so memory stays bounded.
+        if self.session.should_flush() && outlet.store_error.is_none() {
+            match self.session.flush(outlet.store.as_state()) {
+                Ok(findings) => findings.into_iter().for_each(|f| outlet.take(f)),
+                Err(e) => *outlet.store_error = Some(e),
+            }
+        }
     }
 
     fn reject(&mut self, reject: RecordReject) {
@@ -285,7 +299,7 @@ impl<'e> Scanner<'e> {
             read_object(input, &options, &mut sink)
         };
         // The records before a fault were evaluated: their state counts too.
-        let flushed = session.flush(&mut *self.store);
+        let flushed = session.flush(self.store.as_state());
         let mut outlet = Outlet {
             min_level: self.min_level,
             policy: &self.policy,

@@ -18,4 +18,4 @@ pub use reader::{
     read_object, Format, ObjectError, ObjectSummary, ReadFailure, ReaderOptions, RecordReject,
     RecordSink,
 };
-pub use record::{parse_event_time, Identity, Record, RecordError, Str};
+pub use record::{parse_event_time, Identity, Lookup, Record, RecordError, Str};

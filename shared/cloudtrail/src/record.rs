@@ -17,8 +17,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::scan::{
-    parse_object, Fields, Kind, ParseError, Span, BOOLS, DETAIL, EVENT_NAME, FIELDS, NESTED,
-    STRINGS,
+    find_key, parse_object, Fields, Kind, ParseError, Span, BOOLS, DETAIL, EVENT_NAME, FIELDS,
+    NESTED, STRINGS,
 };
 
 /// A string that borrows from the input when it can (no escapes) and owns its
@@ -73,6 +73,24 @@ pub const NESTED_FIELDS: [&str; 7] = [
     "tlsDetails",
     "serviceEventDetails",
 ];
+
+/// A value found by [`Record::lookup`] without parsing the record.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lookup<'a> {
+    /// Nothing at that path.
+    Missing,
+    /// `null`.
+    Null,
+    /// A string (borrowed when it has no escapes).
+    Str(Cow<'a, str>),
+    /// `true` or `false`.
+    Bool(bool),
+    /// A number, as written.
+    Number(&'a str),
+    /// An object or an array (its JSON text): the caller parses it, or the
+    /// path went through an array, which needs the caller's fan-out rules.
+    Compound(&'a str),
+}
 
 /// Identity fields of `userIdentity` that findings report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -219,6 +237,14 @@ impl<'a> Record<'a> {
         self.strs[slot].as_ref().map(Str::as_str)
     }
 
+    /// A top-level string field the model parses eagerly: `Some(value)` when
+    /// `name` is one of them (the value itself may be absent), `None` when
+    /// the model does not hold `name`.
+    pub fn known_str(&self, name: &str) -> Option<Option<&str>> {
+        let slot = FIELDS[..STRINGS].iter().position(|f| *f == name)?;
+        Some(self.str_field(slot))
+    }
+
     /// The record's JSON text, as it was read.
     pub fn raw(&self) -> &'a str {
         self.raw
@@ -301,6 +327,29 @@ impl<'a> Record<'a> {
             .as_ref()
     }
 
+    /// The raw JSON text of a nested object named in [`NESTED_FIELDS`].
+    pub fn nested_raw(&self, name: &str) -> Option<&'a str> {
+        let index = NESTED_FIELDS.iter().position(|n| *n == name)?;
+        self.nested_raw[index]
+    }
+
+    /// Follow a dotted `path` inside the nested object `name` (one of
+    /// [`NESTED_FIELDS`]) over its raw text, without parsing it. Stops with
+    /// [`Lookup::Compound`] at an array (or when the path ends at an object),
+    /// so the caller can apply its own rules there.
+    pub fn lookup(&self, name: &str, path: &str) -> Lookup<'a> {
+        match self.nested_raw(name) {
+            Some(text) => follow(text, path),
+            None => Lookup::Missing,
+        }
+    }
+
+    /// Follow a dotted `path` from the top of the record over its raw text
+    /// (for fields the model does not name), without parsing it.
+    pub fn lookup_path(&self, path: &str) -> Lookup<'a> {
+        follow(self.raw, path)
+    }
+
     /// The whole record as a JSON value, parsed on first use and cached.
     /// Used for fields the model does not name.
     pub fn whole(&self) -> Option<&serde_json::Value> {
@@ -311,21 +360,56 @@ impl<'a> Record<'a> {
 
     /// Identity fields from `userIdentity`.
     pub fn identity(&self) -> Identity {
-        let Some(ui) = self.nested("userIdentity") else {
-            return Identity::default();
+        let text = |path: &str| match self.lookup("userIdentity", path) {
+            Lookup::Str(s) if !s.is_empty() => Some(s.into_owned()),
+            _ => None,
         };
-        let s = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_str()).map(str::to_owned);
-        let issuer = ui.pointer("/sessionContext/sessionIssuer");
-        let arn = s(ui.get("arn")).or_else(|| s(ui.get("invokedBy")));
         Identity {
-            kind: s(ui.get("type")),
-            arn,
-            account_id: s(ui.get("accountId")),
-            access_key_id: s(ui.get("accessKeyId")).filter(|k| !k.is_empty()),
-            user_name: s(ui.get("userName")).or_else(|| s(issuer.and_then(|i| i.get("userName")))),
-            session_issuer_arn: s(issuer.and_then(|i| i.get("arn"))),
+            kind: text("type"),
+            arn: text("arn").or_else(|| text("invokedBy")),
+            account_id: text("accountId"),
+            access_key_id: text("accessKeyId"),
+            user_name: text("userName").or_else(|| text("sessionContext.sessionIssuer.userName")),
+            session_issuer_arn: text("sessionContext.sessionIssuer.arn"),
         }
     }
+}
+
+/// Follow a dotted path through the JSON object `text` without parsing it.
+fn follow<'a>(mut text: &'a str, path: &str) -> Lookup<'a> {
+    let mut segments = path.split('.').peekable();
+    while let Some(segment) = segments.next() {
+        if text.starts_with('[') {
+            return Lookup::Compound(text);
+        }
+        let Some((span, kind)) = find_key(text.as_bytes(), segment.as_bytes()) else {
+            return Lookup::Missing;
+        };
+        let value = &text[span.start as usize..span.end as usize];
+        let last = segments.peek().is_none();
+        match kind {
+            Kind::Object | Kind::Array => {
+                if last || kind == Kind::Array {
+                    return Lookup::Compound(value);
+                }
+                text = value;
+            }
+            _ if !last => return Lookup::Missing,
+            Kind::String if !span.escaped => {
+                return Lookup::Str(Cow::Borrowed(&value[1..value.len() - 1]))
+            }
+            Kind::String => {
+                return match serde_json::from_str::<String>(value) {
+                    Ok(s) => Lookup::Str(Cow::Owned(s)),
+                    Err(_) => Lookup::Missing,
+                }
+            }
+            Kind::Bool(b) => return Lookup::Bool(b),
+            Kind::Null => return Lookup::Null,
+            Kind::Number => return Lookup::Number(value),
+        }
+    }
+    Lookup::Compound(text)
 }
 
 impl fmt::Debug for Record<'_> {
@@ -441,6 +525,37 @@ mod tests {
         let id = r.identity();
         assert_eq!(id.arn.as_deref(), Some("arn:aws:iam::1:user/x"));
         assert_eq!(id.access_key_id.as_deref(), Some("AKIAX"));
+    }
+
+    #[test]
+    fn lookup_follows_paths_over_raw_text() {
+        let raw = r#"{"eventName":"X","userIdentity":{"type":"AssumedRole","arn":"a\"b","sessionContext":{"sessionIssuer":{"arn":"role"},"n":5,"ok":true}},"requestParameters":{"list":[{"a":1}],"empty":null}}"#;
+        let r = Record::parse(raw).unwrap();
+        assert_eq!(
+            r.lookup("userIdentity", "type"),
+            Lookup::Str("AssumedRole".into())
+        );
+        assert_eq!(r.lookup("userIdentity", "arn"), Lookup::Str("a\"b".into()));
+        assert_eq!(
+            r.lookup("userIdentity", "sessionContext.sessionIssuer.arn"),
+            Lookup::Str("role".into())
+        );
+        assert_eq!(
+            r.lookup("userIdentity", "sessionContext.n"),
+            Lookup::Number("5")
+        );
+        assert_eq!(
+            r.lookup("userIdentity", "sessionContext.ok"),
+            Lookup::Bool(true)
+        );
+        assert_eq!(r.lookup("userIdentity", "missing"), Lookup::Missing);
+        assert_eq!(r.lookup("userIdentity", "type.deeper"), Lookup::Missing);
+        assert_eq!(
+            r.lookup("requestParameters", "list.a"),
+            Lookup::Compound(r#"[{"a":1}]"#)
+        );
+        assert_eq!(r.lookup("requestParameters", "empty"), Lookup::Null);
+        assert_eq!(r.lookup("responseElements", "x"), Lookup::Missing);
     }
 
     #[test]

@@ -137,7 +137,7 @@ impl Kind {
 }
 
 /// The top-level fields the record model names, in slot order.
-pub(crate) const FIELDS: [&str; 28] = [
+pub(crate) const FIELDS: [&str; 31] = [
     // Strings.
     "eventVersion",
     "eventTime",
@@ -154,6 +154,9 @@ pub(crate) const FIELDS: [&str; 28] = [
     "recipientAccountId",
     "eventCategory",
     "detail-type",
+    "sessionCredentialFromConsole",
+    "sharedEventID",
+    "vpcEndpointId",
     // Booleans.
     "readOnly",
     "managementEvent",
@@ -174,17 +177,17 @@ pub(crate) const FIELDS: [&str; 28] = [
 ];
 
 /// Number of string slots (the first fields of [`FIELDS`]).
-pub(crate) const STRINGS: usize = 15;
+pub(crate) const STRINGS: usize = 18;
 /// Slot of the first boolean.
-pub(crate) const BOOLS: usize = 15;
+pub(crate) const BOOLS: usize = 18;
 /// Slot of the first nested value.
-pub(crate) const NESTED: usize = 17;
+pub(crate) const NESTED: usize = 20;
 /// Slot of `detail`.
-pub(crate) const DETAIL: usize = 24;
+pub(crate) const DETAIL: usize = 27;
 /// Slot of `digestStartTime`.
-pub(crate) const DIGEST: usize = 25;
+pub(crate) const DIGEST: usize = 28;
 /// Slot of `Records`.
-pub(crate) const RECORDS: usize = 26;
+pub(crate) const RECORDS: usize = 29;
 /// Slot of `eventName`.
 pub(crate) const EVENT_NAME: usize = 3;
 
@@ -206,19 +209,22 @@ fn slot(key: &[u8]) -> Option<usize> {
         b"recipientAccountId" => 12,
         b"eventCategory" => 13,
         b"detail-type" => 14,
-        b"readOnly" => 15,
-        b"managementEvent" => 16,
-        b"userIdentity" => 17,
-        b"requestParameters" => 18,
-        b"responseElements" => 19,
-        b"additionalEventData" => 20,
-        b"resources" => 21,
-        b"tlsDetails" => 22,
-        b"serviceEventDetails" => 23,
-        b"detail" => 24,
-        b"digestStartTime" => 25,
-        b"Records" => 26,
-        b"logFiles" => 27,
+        b"sessionCredentialFromConsole" => 15,
+        b"sharedEventID" => 16,
+        b"vpcEndpointId" => 17,
+        b"readOnly" => 18,
+        b"managementEvent" => 19,
+        b"userIdentity" => 20,
+        b"requestParameters" => 21,
+        b"responseElements" => 22,
+        b"additionalEventData" => 23,
+        b"resources" => 24,
+        b"tlsDetails" => 25,
+        b"serviceEventDetails" => 26,
+        b"detail" => 27,
+        b"digestStartTime" => 28,
+        b"Records" => 29,
+        b"logFiles" => 30,
         _ => return None,
     })
 }
@@ -328,6 +334,71 @@ pub(crate) fn parse_object(b: &[u8], max_depth: usize) -> Result<(usize, Fields)
             Some(b',') => i += 1,
             Some(b'}') => return Ok((i + 1, fields)),
             Some(_) => return Err(Invalid(i, "expected ',' or '}' after a value")),
+        }
+    }
+}
+
+/// Find the value of `key` among the top-level keys of the object at the
+/// start of `b` (which starts with `{`), without building anything.
+/// `None` when the key is absent or the object is malformed.
+pub(crate) fn find_key(b: &[u8], key: &[u8]) -> Option<(Span, Kind)> {
+    let ws = |i: &mut usize| {
+        while *i < b.len() && is_ws(b[*i]) {
+            *i += 1;
+        }
+    };
+    if b.first() != Some(&b'{') {
+        return None;
+    }
+    let mut i = 1;
+    loop {
+        ws(&mut i);
+        match b.get(i)? {
+            b'"' => {}
+            _ => return None,
+        }
+        let (key_end, _) = skip_string(b, i)?;
+        let this = &b[i + 1..key_end - 1];
+        i = key_end;
+        ws(&mut i);
+        if b.get(i)? != &b':' {
+            return None;
+        }
+        i += 1;
+        ws(&mut i);
+        let start = i;
+        let (end, kind, escaped) = match b.get(i)? {
+            b'"' => {
+                let (end, escaped) = skip_string(b, i)?;
+                (end, Kind::String, escaped)
+            }
+            c @ (b'{' | b'[') => {
+                let kind = if *c == b'{' {
+                    Kind::Object
+                } else {
+                    Kind::Array
+                };
+                match scan_brackets(&b[i..], usize::MAX) {
+                    Scan::Complete(n) => (i + n, kind, false),
+                    _ => return None,
+                }
+            }
+            b't' => (i + 4, Kind::Bool(true), false),
+            b'f' => (i + 5, Kind::Bool(false), false),
+            b'n' => (i + 4, Kind::Null, false),
+            _ => {
+                let n = b[i..].iter().position(|c| is_delimiter(*c))?;
+                (i + n, Kind::Number, false)
+            }
+        };
+        if this == key {
+            return Some((span(start, end, escaped), kind));
+        }
+        i = end;
+        ws(&mut i);
+        match b.get(i)? {
+            b',' => i += 1,
+            _ => return None,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use rsigma_eval::{Event, EventValue};
 use serde_json::Value;
 use trailwarden_cloudtrail::record::NESTED_FIELDS;
-use trailwarden_cloudtrail::Record;
+use trailwarden_cloudtrail::{Lookup, Record};
 
 /// Deepest nesting walked when collecting strings for keyword rules.
 const MAX_WALK_DEPTH: usize = 64;
@@ -48,10 +48,33 @@ impl Event for RecordEvent<'_, '_> {
                 "eventCategory" => Some(text(r.event_category())),
                 "readOnly" => Some(r.read_only().map(EventValue::Bool)),
                 "managementEvent" => Some(r.management_event().map(EventValue::Bool)),
-                _ => None,
+                other => r.known_str(other).map(text),
             };
             if let Some(value) = scalar {
                 return value;
+            }
+        }
+        let nested = NESTED_FIELDS.contains(&top);
+        // Fast path: follow the path over the raw text, without parsing.
+        let found = match (nested, rest) {
+            (true, Some(rest)) => Some(r.lookup(top, rest)),
+            (true, None) => None,
+            (false, _) => Some(r.lookup_path(path)),
+        };
+        if let Some(found) = found {
+            match found {
+                Lookup::Missing => return None,
+                Lookup::Null => return Some(EventValue::Null),
+                Lookup::Str(s) => return Some(EventValue::Str(s)),
+                Lookup::Bool(b) => return Some(EventValue::Bool(b)),
+                Lookup::Number(n) => {
+                    return Some(match n.parse::<i64>() {
+                        Ok(i) => EventValue::Int(i),
+                        Err(_) => EventValue::Float(n.parse().unwrap_or(f64::NAN)),
+                    })
+                }
+                // Objects, and paths through arrays: parse and fan out below.
+                Lookup::Compound(_) => {}
             }
         }
         let root = if NESTED_FIELDS.contains(&top) {

@@ -19,7 +19,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rsigma_eval::{Event, EventValue};
-use rsigma_parser::{ConditionExpr, CorrelationType, Quantifier, SelectorPattern};
+use rsigma_parser::{
+    ConditionExpr, ConditionOperator, CorrelationType, Quantifier, SelectorPattern,
+};
 use trailwarden_cloudtrail::Record;
 
 use crate::finding::{event_id, finding_id, Finding, MAX_EVENT_IDS};
@@ -39,21 +41,36 @@ pub const MAX_TUPLES: usize = 2_000;
 /// Attempts at writing a group whose item keeps changing.
 pub const MAX_ATTEMPTS: usize = 8;
 
-/// What one group gathered in this batch.
-#[derive(Debug, Default, Clone)]
-struct Pending {
-    group: BTreeMap<String, String>,
-    entries: Vec<Entry>,
-    observations: Vec<Observation>,
-    last: Option<(i64, Snapshot)>,
+/// Whose state a pending group is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Owner {
+    /// A correlation (index into the engine's correlations).
+    Correlation(u32),
+    /// A baseline rule (index into the engine's rules).
+    Baseline(u32),
 }
 
-/// One event seen by a baseline rule.
+/// What one group gathered in this batch. Per match it costs an entry (or
+/// a tuple update), never a copy of the event: the latest event's text is
+/// kept once per group, and becomes the finding's who-and-where at flush.
+#[derive(Debug, Default, Clone)]
+struct Pending {
+    group: Vec<String>,
+    entries: Vec<Entry>,
+    tuples: HashMap<String, TupleObs>,
+    last: Option<(i64, String)>,
+}
+
+/// A baseline's sightings of one value tuple in this batch.
 #[derive(Debug, Clone)]
-struct Observation {
-    t: i64,
-    tuple: String,
-    snapshot: Snapshot,
+struct TupleObs {
+    /// The earliest sighting: time, and the event's text.
+    first: (i64, String),
+    /// The latest sighting's time.
+    last_t: i64,
+    /// Every sighting (time, event id): a gap inside the batch can matter
+    /// too (a tuple forgotten after `history`, a group idle for `idle`).
+    times: Vec<(i64, String)>,
 }
 
 /// Counts of what a session did.
@@ -73,11 +90,17 @@ pub struct SessionStats {
 /// Stateful evaluation of one batch.
 pub struct Session<'e> {
     engine: &'e Engine,
-    pending: BTreeMap<StateKey, Pending>,
+    pending: HashMap<(Owner, String), Pending>,
     meta: BTreeMap<String, i64>,
+    /// Stateful matches gathered since the last flush.
+    gathered: usize,
     /// Counts so far.
     pub stats: SessionStats,
 }
+
+/// Stateful matches a session gathers before [`Session::should_flush`] says
+/// to write them out, so memory stays bounded on very large objects.
+pub const FLUSH_AFTER: usize = 100_000;
 
 /// The result of merging loaded state with a batch.
 #[derive(Debug, Default)]
@@ -125,8 +148,9 @@ impl<'e> Session<'e> {
     pub fn new(engine: &'e Engine) -> Self {
         Session {
             engine,
-            pending: BTreeMap::new(),
+            pending: HashMap::new(),
             meta: BTreeMap::new(),
+            gathered: 0,
             stats: SessionStats::default(),
         }
     }
@@ -134,6 +158,26 @@ impl<'e> Session<'e> {
     /// Whether anything waits to be flushed.
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty() && self.meta.is_empty()
+    }
+
+    /// Whether enough has been gathered that the caller should flush now
+    /// rather than at the end of the object (bounded memory for huge files).
+    pub fn should_flush(&self) -> bool {
+        self.gathered >= FLUSH_AFTER
+    }
+
+    fn owner_id(&self, owner: Owner) -> &str {
+        match owner {
+            Owner::Correlation(c) => &self.engine.correlations()[c as usize].id,
+            Owner::Baseline(r) => &self.engine.rules()[r as usize].id,
+        }
+    }
+
+    fn state_key(&self, owner: Owner, group: &str) -> StateKey {
+        StateKey {
+            rule: self.owner_id(owner).to_owned(),
+            group: group.to_owned(),
+        }
     }
 
     /// Evaluate one record: single-event findings go to `emit` now; stateful
@@ -152,7 +196,7 @@ impl<'e> Session<'e> {
                 emit(Finding::from_record(rule, record));
             }
             if rule.baseline.is_some() {
-                self.observe(rule, record, &event);
+                self.observe(i, record, &event);
             }
             for &c in engine.feeds(i) {
                 self.add_entry(c, i, record, &event);
@@ -160,11 +204,8 @@ impl<'e> Session<'e> {
         }
     }
 
-    fn snapshot(rule: &Rule, record: &Record<'_>) -> Snapshot {
-        Snapshot::of(&Finding::from_record(rule, record))
-    }
-
-    fn observe(&mut self, rule: &Rule, record: &Record<'_>, event: &RecordEvent<'_, '_>) {
+    fn observe(&mut self, rule_index: usize, record: &Record<'_>, event: &RecordEvent<'_, '_>) {
+        let rule = &self.engine.rules()[rule_index];
         let spec = rule.baseline.as_ref().expect("baseline rule");
         let (Some(t), Some(group), Some(tuple)) = (
             record.event_time_millis(),
@@ -175,25 +216,47 @@ impl<'e> Session<'e> {
             return;
         };
         self.stats.stateful_matches += 1;
-        let key = StateKey {
-            rule: rule.id.clone(),
-            group: group_key(&group),
-        };
+        self.gathered += 1;
         let meta = self.meta.entry(rule.id.clone()).or_insert(t);
         *meta = (*meta).min(t);
-        let pending = self.pending.entry(key).or_default();
+        let pending = self
+            .pending
+            .entry((Owner::Baseline(rule_index as u32), group_key(&group)))
+            .or_default();
         if pending.group.is_empty() {
-            pending.group = spec.group_by.iter().cloned().zip(group).collect();
+            pending.group = group;
         }
-        let snapshot = Self::snapshot(rule, record);
+        let tuple = group_key(&tuple);
+        match pending.tuples.get_mut(&tuple) {
+            Some(obs) => {
+                if t < obs.first.0 {
+                    obs.first = (t, record.raw().to_owned());
+                }
+                obs.last_t = obs.last_t.max(t);
+                obs.times.push((t, event_id(record)));
+            }
+            None => {
+                let times = vec![(t, event_id(record))];
+                pending.tuples.insert(
+                    tuple,
+                    TupleObs {
+                        first: (t, record.raw().to_owned()),
+                        last_t: t,
+                        times,
+                    },
+                );
+            }
+        }
         if pending.last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
-            pending.last = Some((t, snapshot.clone()));
+            match &mut pending.last {
+                Some((lt, raw)) => {
+                    *lt = t;
+                    raw.clear();
+                    raw.push_str(record.raw());
+                }
+                None => pending.last = Some((t, record.raw().to_owned())),
+            }
         }
-        pending.observations.push(Observation {
-            t,
-            tuple: group_key(&tuple),
-            snapshot,
-        });
     }
 
     fn add_entry(
@@ -206,8 +269,8 @@ impl<'e> Session<'e> {
         let corr = &self.engine.correlations()[c];
         let value = match corr.kind {
             CorrelationType::ValueCount => {
-                let fields = corr.condition.field.clone().unwrap_or_default();
-                match field_values(event, &fields) {
+                let fields = corr.condition.field.as_deref().unwrap_or_default();
+                match field_values(event, fields) {
                     Some(v) if !v.is_empty() => Some(group_key(&v)),
                     _ => {
                         self.stats.ungrouped += 1;
@@ -225,14 +288,14 @@ impl<'e> Session<'e> {
             return;
         };
         self.stats.stateful_matches += 1;
+        self.gathered += 1;
         let position = corr.rules.iter().position(|r| *r == rule_index);
-        let key = StateKey {
-            rule: corr.id.clone(),
-            group: group_key(&group),
-        };
-        let pending = self.pending.entry(key).or_default();
+        let pending = self
+            .pending
+            .entry((Owner::Correlation(c as u32), group_key(&group)))
+            .or_default();
         if pending.group.is_empty() {
-            pending.group = corr.group_by.iter().cloned().zip(group).collect();
+            pending.group = group;
         }
         pending.entries.push(Entry {
             t,
@@ -241,8 +304,14 @@ impl<'e> Session<'e> {
             v: value,
         });
         if pending.last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
-            let rule = &self.engine.rules()[rule_index];
-            pending.last = Some((t, Self::snapshot(rule, record)));
+            match &mut pending.last {
+                Some((lt, raw)) => {
+                    *lt = t;
+                    raw.clear();
+                    raw.push_str(record.raw());
+                }
+                None => pending.last = Some((t, record.raw().to_owned())),
+            }
         }
     }
 
@@ -257,7 +326,13 @@ impl<'e> Session<'e> {
                 group: String::new(),
             })
             .collect();
-        keys.extend(self.pending.keys().cloned());
+        let mut groups: Vec<StateKey> = self
+            .pending
+            .keys()
+            .map(|(owner, group)| self.state_key(*owner, group))
+            .collect();
+        groups.sort();
+        keys.extend(groups);
         keys
     }
 
@@ -291,37 +366,54 @@ impl<'e> Session<'e> {
                 });
             }
         }
-        for (key, pending) in &self.pending {
-            if !items.contains_key(key) {
-                continue;
-            }
-            let stored = items.get(key).cloned().flatten();
-            let (write, findings) =
-                if let Some(corr) = self.engine.correlations().iter().find(|c| c.id == key.rule) {
-                    merge_window(corr, key, stored, pending)
-                } else if let Some(rule) = self.engine.rules().iter().find(|r| r.id == key.rule) {
+        let mut pending: Vec<(StateKey, Owner, &Pending)> = self
+            .pending
+            .iter()
+            .map(|((owner, group), p)| (self.state_key(*owner, group), *owner, p))
+            .filter(|(key, _, _)| items.contains_key(key))
+            .collect();
+        pending.sort_by(|a, b| a.0.cmp(&b.0));
+        for (key, owner, pending) in pending {
+            let stored = items.get(&key).cloned().flatten();
+            let (write, findings) = match owner {
+                Owner::Correlation(c) => {
+                    let corr = &self.engine.correlations()[c as usize];
+                    merge_window(corr, &key, stored, pending)
+                }
+                Owner::Baseline(r) => {
+                    let rule = &self.engine.rules()[r as usize];
                     let first = first_event
                         .get(key.rule.as_str())
                         .copied()
                         .unwrap_or(i64::MIN);
-                    merge_baseline(rule, key, stored, pending, first)
-                } else {
-                    continue;
-                };
+                    merge_baseline(rule, &key, stored, pending, first)
+                }
+            };
             out.writes.extend(write);
-            out.findings.push((key.clone(), findings));
+            out.findings.push((key, findings));
         }
         out
     }
 
     /// Forget the groups whose state was written (or needed no write).
     pub fn committed(&mut self, keys: &[StateKey]) {
-        for key in keys {
-            if key.group.is_empty() {
-                self.meta.remove(&key.rule);
-            } else {
-                self.pending.remove(key);
-            }
+        let done: BTreeSet<&StateKey> = keys.iter().collect();
+        for key in keys.iter().filter(|k| k.group.is_empty()) {
+            self.meta.remove(&key.rule);
+        }
+        let engine = self.engine;
+        self.pending.retain(|(owner, group), _| {
+            let rule = match owner {
+                Owner::Correlation(c) => &engine.correlations()[*c as usize].id,
+                Owner::Baseline(r) => &engine.rules()[*r as usize].id,
+            };
+            !done.contains(&StateKey {
+                rule: rule.clone(),
+                group: group.clone(),
+            })
+        });
+        if self.pending.is_empty() {
+            self.gathered = 0;
         }
     }
 
@@ -426,32 +518,45 @@ fn correlation_finding(
     }
 }
 
-/// Does the window `entries[i..=j]` satisfy the correlation?
-fn window_fires(corr: &Correlation, window: &[Entry]) -> bool {
-    match corr.kind {
-        CorrelationType::EventCount => corr.condition.check(window.len() as f64),
-        CorrelationType::ValueCount => {
-            let distinct: BTreeSet<&str> = window.iter().filter_map(|e| e.v.as_deref()).collect();
-            corr.condition.check(distinct.len() as f64)
+/// Whether a temporal correlation holds for the rules present.
+fn temporal_holds(corr: &Correlation, present: &BTreeSet<u16>) -> bool {
+    match &corr.extended {
+        Some(expr) => eval_present(expr, corr, present),
+        // Without a condition (the parser's default, gte 1), every
+        // referenced rule must appear, as the Sigma specification says.
+        None if corr.condition.predicates == [(ConditionOperator::Gte, 1.0)] => {
+            present.len() >= corr.rules.len()
         }
-        CorrelationType::Temporal => {
-            let present: BTreeSet<u16> = window.iter().filter_map(|e| e.r).collect();
-            match &corr.extended {
-                Some(expr) => eval_present(expr, corr, &present),
-                None => corr.condition.check(present.len() as f64),
-            }
-        }
-        CorrelationType::TemporalOrdered => {
-            let mut next = 0u16;
-            for e in window {
-                if e.r == Some(next) {
-                    next += 1;
-                }
-            }
-            next as usize >= corr.rules.len()
-        }
-        _ => false,
+        None => corr.condition.check(present.len() as f64),
     }
+}
+
+/// How many entries of `window` an unordered sequence needs to hold.
+fn unordered_completion(corr: &Correlation, window: &[Entry]) -> Option<usize> {
+    let mut present = BTreeSet::new();
+    for (i, e) in window.iter().enumerate() {
+        if let Some(r) = e.r {
+            present.insert(r);
+        }
+        if temporal_holds(corr, &present) {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// How many entries of `window` the ordered sequence needs to complete.
+fn ordered_completion(corr: &Correlation, window: &[Entry]) -> Option<usize> {
+    let mut next = 0u16;
+    for (i, e) in window.iter().enumerate() {
+        if e.r == Some(next) {
+            next += 1;
+            if next as usize >= corr.rules.len() {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
 }
 
 /// A temporal correlation's boolean condition over which rules appeared.
@@ -518,57 +623,107 @@ fn merge_window(
             added = true;
         }
     }
-    if let Some((t, snap)) = &pending.last {
+    if let Some((t, raw)) = &pending.last {
         let newer = body
             .last
             .as_ref()
             .and_then(|s| trailwarden_cloudtrail::parse_event_time(&s.event_time))
             .is_none_or(|lt| lt <= *t);
         if newer {
-            body.last = Some(snap.clone());
+            body.last = Snapshot::from_raw(raw);
         }
     }
+    let group: BTreeMap<String, String> = corr
+        .group_by
+        .iter()
+        .cloned()
+        .zip(pending.group.iter().cloned())
+        .collect();
     if !added && body == before {
         return (None, Vec::new());
     }
     body.entries.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
     let span = corr.timespan_ms;
     let mut findings = Vec::new();
-    let mut start = 0;
-    while start < body.entries.len() {
-        let t0 = body.entries[start].t;
-        if corr.kind == CorrelationType::TemporalOrdered && body.entries[start].r != Some(0) {
-            start += 1;
-            continue;
+    // Sliding windows over the sorted entries, two pointers: each entry
+    // enters and leaves the running counts once.
+    let entries = &body.entries;
+    let n = entries.len();
+    let mut fired_until = body.fired_until;
+    let (mut start, mut end) = (0usize, 0usize);
+    let mut values: HashMap<&str, usize> = HashMap::new();
+    let mut present: HashMap<u16, usize> = HashMap::new();
+    while start < n {
+        let t0 = entries[start].t;
+        if end < start {
+            end = start;
+            values.clear();
+            present.clear();
         }
-        let end = body.entries[start..].partition_point(|e| e.t <= t0 + span) + start;
-        let window = &body.entries[start..end];
+        while end < n && entries[end].t <= t0 + span {
+            let e = &entries[end];
+            if let Some(v) = e.v.as_deref() {
+                *values.entry(v).or_default() += 1;
+            }
+            if let Some(r) = e.r {
+                *present.entry(r).or_default() += 1;
+            }
+            end += 1;
+        }
+        let window = &entries[start..end];
         let fires = match corr.kind {
-            // Counts only grow with the window: test the whole of it.
             CorrelationType::EventCount => corr.condition.check(window.len() as f64),
-            _ => window_fires(corr, window),
+            CorrelationType::ValueCount => corr.condition.check(values.len() as f64),
+            CorrelationType::Temporal => {
+                let set: BTreeSet<u16> = present.keys().copied().collect();
+                temporal_holds(corr, &set)
+            }
+            CorrelationType::TemporalOrdered => {
+                window[0].r == Some(0) && ordered_completion(corr, window).is_some()
+            }
+            _ => false,
         };
         if fires {
             // Sequences end at the event that completes them.
             let used = match corr.kind {
-                CorrelationType::Temporal | CorrelationType::TemporalOrdered => (1..=window.len())
-                    .find(|&n| window_fires(corr, &window[..n]))
-                    .unwrap_or(window.len()),
-                _ => window.len(),
-            };
+                CorrelationType::Temporal => unordered_completion(corr, window),
+                CorrelationType::TemporalOrdered => ordered_completion(corr, window),
+                _ => None,
+            }
+            .unwrap_or(window.len());
             findings.push(correlation_finding(
                 corr,
                 key,
-                &pending.group,
+                &group,
                 &window[..used],
                 body.last.as_ref(),
             ));
-            body.fired_until = Some(t0 + span);
+            fired_until = Some(t0 + span);
             start = end;
+            values.clear();
+            present.clear();
         } else {
+            let e = &entries[start];
+            if let Some(v) = e.v.as_deref() {
+                if let Some(c) = values.get_mut(v) {
+                    *c -= 1;
+                    if *c == 0 {
+                        values.remove(v);
+                    }
+                }
+            }
+            if let Some(r) = e.r {
+                if let Some(c) = present.get_mut(&r) {
+                    *c -= 1;
+                    if *c == 0 {
+                        present.remove(&r);
+                    }
+                }
+            }
             start += 1;
         }
     }
+    body.fired_until = fired_until;
     let max_t = body.entries.last().map_or(0, |e| e.t);
     let fired = body.fired_until.unwrap_or(i64::MIN);
     body.entries
@@ -611,70 +766,94 @@ fn merge_baseline(
         None => (None, BaselineBody::default()),
     };
     let before = body.clone();
-    let mut observations: Vec<&Observation> = pending.observations.iter().collect();
-    observations.sort_by(|a, b| (a.t, &a.snapshot.event_id).cmp(&(b.t, &b.snapshot.event_id)));
+    let group: BTreeMap<String, String> = spec
+        .group_by
+        .iter()
+        .cloned()
+        .zip(pending.group.iter().cloned())
+        .collect();
+    let mut tuples: Vec<(&String, &TupleObs)> = pending.tuples.iter().collect();
+    tuples.sort_by(|a, b| (a.1.first.0, a.0).cmp(&(b.1.first.0, b.0)));
     let mut findings = Vec::new();
-    for obs in observations {
-        let (t, tuple) = (obs.t, obs.tuple.clone());
-        let known = body.seen.get(&tuple).copied();
-        let note = match spec.kind {
-            BaselineKind::FirstSeen => {
-                let new = known.is_none_or(|k| k < t && t - k > spec.history_ms);
-                (new && t - first_event >= spec.learning_ms).then(|| {
-                    let values: Vec<String> = serde_json::from_str(&tuple).unwrap_or_default();
-                    if spec.fields.is_empty() {
-                        "first activity of this group".to_owned()
-                    } else {
-                        let pairs: Vec<String> = spec
-                            .fields
-                            .iter()
-                            .zip(values)
-                            .map(|(f, v)| format!("{f}={v}"))
-                            .collect();
-                        format!("first seen: {}", pairs.join(", "))
-                    }
-                })
-            }
-            BaselineKind::Dormant => known.filter(|k| t - k >= spec.idle_ms).map(|k| {
-                format!(
-                    "active again after {} days idle (last activity {})",
-                    (t - k) / 86_400_000,
-                    format_millis(k)
-                )
-            }),
-        };
-        if let Some(note) = note {
-            let snap = obs.snapshot.clone();
-            let event_ids = vec![snap.event_id.clone()];
-            findings.push(Finding {
-                id: finding_id(&rule.id, &event_ids),
-                rule_id: rule.id.clone(),
-                rule_title: rule.title.clone(),
-                level: rule.level,
-                tags: rule.tags.clone(),
-                description: rule.description.clone(),
-                event_time: format_millis(t),
-                account: snap.account,
-                region: snap.region,
-                principal: snap.principal,
-                principal_type: snap.principal_type,
-                access_key_id: snap.access_key_id,
-                source_ip: snap.source_ip,
-                user_agent: snap.user_agent,
-                event_source: snap.event_source,
-                event_name: snap.event_name,
-                error_code: snap.error_code,
-                event_ids,
-                count: 1,
-                group: pending.group.clone(),
-                note: Some(note),
-            });
+    let finding = |snap: Snapshot, t: i64, event_id: String, note: String| {
+        let event_ids = vec![event_id];
+        Finding {
+            id: finding_id(&rule.id, &event_ids),
+            rule_id: rule.id.clone(),
+            rule_title: rule.title.clone(),
+            level: rule.level,
+            tags: rule.tags.clone(),
+            description: rule.description.clone(),
+            event_time: format_millis(t),
+            account: snap.account,
+            region: snap.region,
+            principal: snap.principal,
+            principal_type: snap.principal_type,
+            access_key_id: snap.access_key_id,
+            source_ip: snap.source_ip,
+            user_agent: snap.user_agent,
+            event_source: snap.event_source,
+            event_name: snap.event_name,
+            error_code: snap.error_code,
+            event_ids,
+            count: 1,
+            group: group.clone(),
+            note: Some(note),
         }
-        let entry = body.seen.entry(tuple).or_insert(t);
-        *entry = (*entry).max(t);
+    };
+    for (tuple, obs) in tuples {
+        let known = body.seen.get(tuple).copied();
+        let raw = &obs.first.1;
+        let mut times = obs.times.clone();
+        times.sort();
+        let mut previous = known;
+        let mut base: Option<Snapshot> = None;
+        for (t, id) in times {
+            let note =
+                match spec.kind {
+                    BaselineKind::FirstSeen => {
+                        let new = previous.is_none_or(|p| p < t && t - p > spec.history_ms);
+                        (new && t - first_event >= spec.learning_ms).then(|| {
+                            if spec.fields.is_empty() {
+                                "first activity of this group".to_owned()
+                            } else {
+                                let values: Vec<String> =
+                                    serde_json::from_str(tuple).unwrap_or_default();
+                                let pairs: Vec<String> = spec
+                                    .fields
+                                    .iter()
+                                    .zip(values)
+                                    .map(|(f, v)| format!("{f}={v}"))
+                                    .collect();
+                                format!("first seen: {}", pairs.join(", "))
+                            }
+                        })
+                    }
+                    BaselineKind::Dormant => previous
+                        .filter(|p| *p < t && t - p >= spec.idle_ms)
+                        .map(|p| {
+                            format!(
+                                "active again after {} days idle (last activity {})",
+                                (t - p) / 86_400_000,
+                                format_millis(p)
+                            )
+                        }),
+                };
+            if let Some(note) = note {
+                let snap = base
+                    .get_or_insert_with(|| Snapshot::from_raw(raw).unwrap_or_default())
+                    .clone();
+                findings.push(finding(snap, t, id, note));
+            }
+            previous = Some(previous.map_or(t, |p| p.max(t)));
+        }
+        let entry = body.seen.entry(tuple.clone()).or_insert(obs.last_t);
+        *entry = (*entry).max(obs.last_t);
     }
-    if let Some((_, snap)) = &pending.last {
-        body.last = Some(snap.clone());
+    if let Some((_, raw)) = &pending.last {
+        if let Some(snap) = Snapshot::from_raw(raw) {
+            body.last = Some(snap);
+        }
     }
     let max_t = body.seen.values().copied().max().unwrap_or(0);
     body.seen.retain(|_, t| *t >= max_t - spec.history_ms);

@@ -148,6 +148,32 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The snapshot of a record, from its text.
+    pub fn from_raw(raw: &str) -> Option<Snapshot> {
+        let record = trailwarden_cloudtrail::Record::parse(raw).ok()?;
+        Some(Snapshot::of_record(&record))
+    }
+
+    /// The snapshot of a record.
+    pub fn of_record(record: &trailwarden_cloudtrail::Record<'_>) -> Snapshot {
+        let identity = record.identity();
+        let s = |v: Option<&str>| v.map(str::to_owned);
+        Snapshot {
+            event_time: record.event_time().unwrap_or_default().to_owned(),
+            event_id: crate::finding::event_id(record),
+            account: s(record.recipient_account_id()).or(identity.account_id),
+            region: s(record.aws_region()),
+            principal: identity.arn,
+            principal_type: identity.kind,
+            access_key_id: identity.access_key_id,
+            source_ip: s(record.source_ip_address()),
+            user_agent: s(record.user_agent()),
+            event_source: record.event_source().unwrap_or_default().to_owned(),
+            event_name: record.event_name().unwrap_or_default().to_owned(),
+            error_code: s(record.error_code()),
+        }
+    }
+
     /// The snapshot of a single-event finding.
     pub fn of(f: &Finding) -> Snapshot {
         Snapshot {

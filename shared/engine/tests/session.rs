@@ -516,3 +516,26 @@ fn an_unreachable_store_fails_the_flush_and_keeps_the_batch() {
     store.fail = false;
     assert_eq!(session.flush(&mut store).unwrap().len(), 1);
 }
+
+#[test]
+fn temporal_needs_every_rule_in_any_order() {
+    let yaml = SEQUENCE.replace("type: temporal_ordered", "type: temporal");
+    let e = engine(&yaml);
+    let mut store = MemoryStore::new();
+    let only_one = run(
+        &e,
+        &mut store,
+        &[vec![
+            rec("00:00", "InvokeModel", "AKIA1", "m"),
+            rec("01:00", "InvokeModel", "AKIA1", "m"),
+        ]],
+    );
+    assert!(only_one.is_empty(), "{only_one:#?}");
+    let both = run(
+        &e,
+        &mut store,
+        &[vec![rec("02:00", "ListFoundationModels", "AKIA1", "m")]],
+    );
+    assert_eq!(both.len(), 1);
+    assert_eq!(both[0].count, 3, "the window ends at the completing event");
+}
