@@ -285,30 +285,14 @@ impl<'e> Scanner<'e> {
         let result = {
             let mut sink = Sink {
                 session: &mut session,
-                outlet: Outlet {
-                    min_level: self.min_level,
-                    policy: &self.policy,
-                    seen: &mut self.seen,
-                    stats: &mut self.stats,
-                    store: &mut *self.store,
-                    store_error: &mut store_error,
-                    emit,
-                },
+                outlet: self.outlet(&mut store_error, emit),
                 object: name,
             };
             read_object(input, &options, &mut sink)
         };
         // The records before a fault were evaluated: their state counts too.
         let flushed = session.flush(self.store.as_state());
-        let mut outlet = Outlet {
-            min_level: self.min_level,
-            policy: &self.policy,
-            seen: &mut self.seen,
-            stats: &mut self.stats,
-            store: &mut *self.store,
-            store_error: &mut store_error,
-            emit,
-        };
+        let mut outlet = self.outlet(&mut store_error, emit);
         let flush_error = match flushed {
             Ok(findings) => {
                 findings.into_iter().for_each(|f| outlet.take(f));
@@ -341,6 +325,22 @@ impl<'e> Scanner<'e> {
                 self.stats.failed.push((name.to_owned(), f.to_string()));
                 Err(f)
             }
+        }
+    }
+
+    fn outlet<'s, F>(
+        &'s mut self,
+        store_error: &'s mut Option<StoreError>,
+        emit: &'s mut F,
+    ) -> Outlet<'s, F> {
+        Outlet {
+            min_level: self.min_level,
+            policy: &self.policy,
+            seen: &mut self.seen,
+            stats: &mut self.stats,
+            store: &mut *self.store,
+            store_error,
+            emit,
         }
     }
 

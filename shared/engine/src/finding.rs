@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use trailwarden_cloudtrail::Record;
 
 use crate::rules::Rule;
+use crate::state::Snapshot;
 
 /// Severity, ordered from least to most severe (Sigma's levels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -160,37 +161,53 @@ pub fn event_id(record: &Record<'_>) -> String {
     }
 }
 
+/// What a finding takes from the rule that made it.
+#[derive(Debug, Clone, Copy)]
+pub struct RuleHeader<'r> {
+    /// Rule id.
+    pub id: &'r str,
+    /// Title.
+    pub title: &'r str,
+    /// Level.
+    pub level: Level,
+    /// Tags.
+    pub tags: &'r [String],
+    /// Description.
+    pub description: &'r str,
+}
+
+impl Rule {
+    /// What this rule's findings carry.
+    pub fn header(&self) -> RuleHeader<'_> {
+        RuleHeader {
+            id: &self.id,
+            title: &self.title,
+            level: self.level,
+            tags: &self.tags,
+            description: &self.description,
+        }
+    }
+}
+
+impl crate::rules::Correlation {
+    /// What this correlation's findings carry.
+    pub fn header(&self) -> RuleHeader<'_> {
+        RuleHeader {
+            id: &self.id,
+            title: &self.title,
+            level: self.level,
+            tags: &self.tags,
+            description: &self.description,
+        }
+    }
+}
+
 impl Finding {
     /// The finding `rule` makes of one `record`.
     pub fn from_record(rule: &Rule, record: &Record<'_>) -> Finding {
-        let identity = record.identity();
-        let event_ids = vec![event_id(record)];
-        Finding {
-            id: finding_id(&rule.id, &event_ids),
-            rule_id: rule.id.clone(),
-            rule_title: rule.title.clone(),
-            level: rule.level,
-            tags: rule.tags.clone(),
-            description: rule.description.clone(),
-            event_time: record.event_time().unwrap_or_default().to_owned(),
-            account: record
-                .recipient_account_id()
-                .map(str::to_owned)
-                .or(identity.account_id),
-            region: record.aws_region().map(str::to_owned),
-            principal: identity.arn,
-            principal_type: identity.kind,
-            access_key_id: identity.access_key_id,
-            source_ip: record.source_ip_address().map(str::to_owned),
-            user_agent: record.user_agent().map(str::to_owned),
-            event_source: record.event_source().unwrap_or_default().to_owned(),
-            event_name: record.event_name().unwrap_or_default().to_owned(),
-            error_code: record.error_code().map(str::to_owned),
-            event_ids,
-            count: 1,
-            group: BTreeMap::new(),
-            note: None,
-        }
+        let mut finding = Snapshot::of_record(record).into_finding(rule.header());
+        finding.id = finding_id(&rule.id, &finding.event_ids);
+        finding
     }
 }
 

@@ -488,34 +488,21 @@ fn correlation_finding(
     ids.truncate(MAX_EVENT_IDS);
     let first_t = window.first().map_or(0, |e| e.t);
     let last_t = window.last().map_or(0, |e| e.t);
-    let snap = last.cloned().unwrap_or_default();
-    Finding {
-        id: finding_id(&corr.id, &id_seed),
-        rule_id: corr.id.clone(),
-        rule_title: corr.title.clone(),
-        level: corr.level,
-        tags: corr.tags.clone(),
-        description: corr.description.clone(),
-        event_time: format_millis(last_t),
-        account: snap.account,
-        region: snap.region,
-        principal: snap.principal,
-        principal_type: snap.principal_type,
-        access_key_id: snap.access_key_id,
-        source_ip: snap.source_ip,
-        user_agent: snap.user_agent,
-        event_source: snap.event_source,
-        event_name: snap.event_name,
-        error_code: snap.error_code,
-        event_ids: ids,
-        count,
-        group: group.clone(),
-        note: Some(format!(
-            "{count} events from {} to {}",
-            format_millis(first_t),
-            format_millis(last_t)
-        )),
-    }
+    let mut finding = last
+        .cloned()
+        .unwrap_or_default()
+        .into_finding(corr.header());
+    finding.id = finding_id(&corr.id, &id_seed);
+    finding.event_time = format_millis(last_t);
+    finding.event_ids = ids;
+    finding.count = count;
+    finding.group = group.clone();
+    finding.note = Some(format!(
+        "{count} events from {} to {}",
+        format_millis(first_t),
+        format_millis(last_t)
+    ));
+    finding
 }
 
 /// Whether a temporal correlation holds for the rules present.
@@ -776,30 +763,13 @@ fn merge_baseline(
     tuples.sort_by(|a, b| (a.1.first.0, a.0).cmp(&(b.1.first.0, b.0)));
     let mut findings = Vec::new();
     let finding = |snap: Snapshot, t: i64, event_id: String, note: String| {
-        let event_ids = vec![event_id];
-        Finding {
-            id: finding_id(&rule.id, &event_ids),
-            rule_id: rule.id.clone(),
-            rule_title: rule.title.clone(),
-            level: rule.level,
-            tags: rule.tags.clone(),
-            description: rule.description.clone(),
-            event_time: format_millis(t),
-            account: snap.account,
-            region: snap.region,
-            principal: snap.principal,
-            principal_type: snap.principal_type,
-            access_key_id: snap.access_key_id,
-            source_ip: snap.source_ip,
-            user_agent: snap.user_agent,
-            event_source: snap.event_source,
-            event_name: snap.event_name,
-            error_code: snap.error_code,
-            event_ids,
-            count: 1,
-            group: group.clone(),
-            note: Some(note),
-        }
+        let mut finding = snap.into_finding(rule.header());
+        finding.event_ids = vec![event_id];
+        finding.id = finding_id(&rule.id, &finding.event_ids);
+        finding.event_time = format_millis(t);
+        finding.group = group.clone();
+        finding.note = Some(note);
+        finding
     };
     for (tuple, obs) in tuples {
         let known = body.seen.get(tuple).copied();

@@ -174,6 +174,39 @@ impl Snapshot {
         }
     }
 
+    /// A finding about this event by the rule `rule_id`: who and where from
+    /// the snapshot, the rest from the rule. The caller sets the id, and the
+    /// count, group and note where they differ from a single event's.
+    pub fn into_finding(self, rule: crate::finding::RuleHeader<'_>) -> Finding {
+        Finding {
+            id: String::new(),
+            rule_id: rule.id.to_owned(),
+            rule_title: rule.title.to_owned(),
+            level: rule.level,
+            tags: rule.tags.to_vec(),
+            description: rule.description.to_owned(),
+            event_time: self.event_time,
+            account: self.account,
+            region: self.region,
+            principal: self.principal,
+            principal_type: self.principal_type,
+            access_key_id: self.access_key_id,
+            source_ip: self.source_ip,
+            user_agent: self.user_agent,
+            event_source: self.event_source,
+            event_name: self.event_name,
+            error_code: self.error_code,
+            event_ids: if self.event_id.is_empty() {
+                Vec::new()
+            } else {
+                vec![self.event_id]
+            },
+            count: 1,
+            group: BTreeMap::new(),
+            note: None,
+        }
+    }
+
     /// The snapshot of a single-event finding.
     pub fn of(f: &Finding) -> Snapshot {
         Snapshot {

@@ -5,7 +5,7 @@
 //! Run on a schedule, it lists the AI credentials nobody uses any more:
 //! the keys and roles an intruder would most like to find.
 
-use crate::finding::{finding_id, Finding, Level};
+use crate::finding::{finding_id, Finding, Level, RuleHeader};
 use crate::rules::BaselineKind;
 use crate::state::{Body, StateStore, StoreError};
 use crate::Engine;
@@ -23,6 +23,7 @@ pub fn stale_principals(
     idle_ms: i64,
 ) -> Result<Vec<Finding>, StoreError> {
     let mut out = Vec::new();
+    let tags = vec!["ai.governance".to_owned(), "attack.t1078.004".to_owned()];
     for rule in engine.rules() {
         let Some(spec) = &rule.baseline else {
             continue;
@@ -49,36 +50,23 @@ pub fn stale_principals(
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_default();
             let days = (as_of_ms - last) / 86_400_000;
-            out.push(Finding {
-                id: finding_id(SWEEP_RULE_ID, &[item.key.group.clone(), last.to_string()]),
-                rule_id: SWEEP_RULE_ID.to_owned(),
-                rule_title: SWEEP_TITLE.to_owned(),
+            let header = RuleHeader {
+                id: SWEEP_RULE_ID,
+                title: SWEEP_TITLE,
                 level: Level::Low,
-                tags: vec!["ai.governance".into(), "attack.t1078.004".into()],
-                description: format!(
+                tags: &tags,
+                description: &format!(
                     "An identity that used AI services has been idle for {days} days. Unused AI credentials are what LLMjacking runs on: remove them or rotate their keys. Tracked by the rule {:?}.",
                     rule.title
                 ),
-                event_time: last_time.clone(),
-                account: snap.account,
-                region: snap.region,
-                principal: snap.principal,
-                principal_type: snap.principal_type,
-                access_key_id: snap.access_key_id,
-                source_ip: snap.source_ip,
-                user_agent: snap.user_agent,
-                event_source: snap.event_source,
-                event_name: snap.event_name,
-                error_code: None,
-                event_ids: if snap.event_id.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![snap.event_id]
-                },
-                count: 1,
-                group,
-                note: Some(format!("idle {days} days; last AI activity {last_time}")),
-            });
+            };
+            let mut finding = snap.into_finding(header);
+            finding.id = finding_id(SWEEP_RULE_ID, &[item.key.group.clone(), last.to_string()]);
+            finding.event_time = last_time.clone();
+            finding.error_code = None;
+            finding.group = group;
+            finding.note = Some(format!("idle {days} days; last AI activity {last_time}"));
+            out.push(finding);
         }
     }
     out.sort_by(|a, b| a.event_time.cmp(&b.event_time));
