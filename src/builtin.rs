@@ -1,8 +1,3 @@
-//! The built-in rule pack, embedded at build time from `rules/`.
+//! The built-in rule pack (embedded in the engine crate from `rules/`).
 
-include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
-
-/// The built-in rules as (path under `rules/`, YAML text).
-pub fn builtin_rules() -> impl Iterator<Item = (&'static str, &'static str)> {
-    BUILTIN_RULES.iter().copied()
-}
+pub use trailwarden_engine::builtin::builtin_rules;

@@ -13,10 +13,21 @@
 //! This crate is pure: no AWS SDK, no async runtime, no I/O beyond reading
 //! rule files.
 
+pub mod builtin {
+    //! The built-in rule pack, embedded at build time from `rules/`.
+
+    include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+
+    /// The built-in rules as (path under `rules/`, YAML text).
+    pub fn builtin_rules() -> impl Iterator<Item = (&'static str, &'static str)> {
+        BUILTIN_RULES.iter().copied()
+    }
+}
 pub mod dispatch;
 pub mod event;
 pub mod finding;
 pub mod policy;
+pub mod render;
 pub mod rules;
 pub mod session;
 pub mod state;

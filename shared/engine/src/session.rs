@@ -417,61 +417,80 @@ impl<'e> Session<'e> {
         }
     }
 
-    /// Write the batch's state and return the findings it made.
+    /// After the writes of a [`Merge`] (whether each was stored, in order):
+    /// forget what was written, return its findings, and the keys to read
+    /// and merge again (their items changed underneath).
+    pub fn settle(
+        &mut self,
+        keys: &[StateKey],
+        merge: Merge,
+        written: &[bool],
+    ) -> (Vec<Finding>, Vec<StateKey>) {
+        let failed: BTreeSet<&StateKey> = merge
+            .writes
+            .iter()
+            .zip(written)
+            .filter(|(_, ok)| !**ok)
+            .map(|(w, _)| &w.item.key)
+            .collect();
+        self.stats.groups_written += written.iter().filter(|ok| **ok).count() as u64;
+        let mut findings = Vec::new();
+        let mut done = Vec::new();
+        for (key, group_findings) in merge.findings {
+            if !failed.contains(&key) {
+                findings.extend(group_findings);
+                done.push(key);
+            }
+        }
+        let mut retry: Vec<StateKey> = failed.into_iter().cloned().collect();
+        for key in keys {
+            if key.group.is_empty() && !retry.contains(key) {
+                done.push(key.clone());
+            }
+        }
+        self.committed(&done);
+        // Bookkeeping items change learning; re-read them with the retried groups.
+        if !retry.is_empty() {
+            for rule in self.meta.keys() {
+                let k = StateKey {
+                    rule: rule.clone(),
+                    group: String::new(),
+                };
+                if !retry.contains(&k) {
+                    retry.insert(0, k);
+                }
+            }
+            self.stats.retries += retry.len() as u64;
+        }
+        (findings, retry)
+    }
+
+    /// Write the batch's state and return the findings it made. The same
+    /// loop as [`Session::state_keys`], [`Session::merge`] and
+    /// [`Session::settle`] give an async store.
     pub fn flush(&mut self, store: &mut dyn StateStore) -> Result<Vec<Finding>, StoreError> {
         let mut findings = Vec::new();
         let mut keys = self.state_keys();
-        for attempt in 0..MAX_ATTEMPTS {
+        for _ in 0..MAX_ATTEMPTS {
             if keys.is_empty() {
                 return Ok(findings);
-            }
-            if attempt > 0 {
-                self.stats.retries += keys.len() as u64;
             }
             let loaded = store.get_many(&keys)?;
             let merge = self.merge(&keys, loaded);
             let written = store.put_many(&merge.writes)?;
-            let failed: BTreeSet<&StateKey> = merge
-                .writes
-                .iter()
-                .zip(&written)
-                .filter(|(_, ok)| !**ok)
-                .map(|(w, _)| &w.item.key)
-                .collect();
-            self.stats.groups_written += written.iter().filter(|ok| **ok).count() as u64;
-            let mut done = Vec::new();
-            for (key, group_findings) in merge.findings {
-                if !failed.contains(&key) {
-                    findings.extend(group_findings);
-                    done.push(key);
-                }
-            }
-            let retry: Vec<StateKey> = failed.into_iter().cloned().collect();
-            for key in &keys {
-                if key.group.is_empty() && !retry.contains(key) {
-                    done.push(key.clone());
-                }
-            }
-            self.committed(&done);
+            let (found, retry) = self.settle(&keys, merge, &written);
+            findings.extend(found);
             keys = retry;
-            // Bookkeeping items change learning; re-read them with the retried groups.
-            if !keys.is_empty() {
-                for rule in self.meta.keys() {
-                    let k = StateKey {
-                        rule: rule.clone(),
-                        group: String::new(),
-                    };
-                    if !keys.contains(&k) {
-                        keys.insert(0, k);
-                    }
-                }
-            }
         }
-        Err(StoreError(format!(
-            "state of {} group(s) kept changing during {MAX_ATTEMPTS} attempts; the batch will be retried",
-            keys.len()
-        )))
+        Err(attempts_exhausted(keys.len()))
     }
+}
+
+/// The error when groups kept changing during every attempt.
+pub fn attempts_exhausted(groups: usize) -> StoreError {
+    StoreError(format!(
+        "state of {groups} group(s) kept changing during {MAX_ATTEMPTS} attempts; the batch will be retried"
+    ))
 }
 
 fn correlation_finding(

@@ -6,14 +6,23 @@
 //! the keys and roles an intruder would most like to find.
 
 use crate::finding::{finding_id, Finding, Level, RuleHeader};
-use crate::rules::BaselineKind;
-use crate::state::{Body, StateStore, StoreError};
+use crate::rules::{BaselineKind, Rule};
+use crate::state::{Body, StateItem, StateStore, StoreError};
 use crate::Engine;
 
 /// The id of the sweep's findings.
 pub const SWEEP_RULE_ID: &str = "3f1b6c2e-9a4d-4e8b-b7a1-5c2d8e9f0a13";
 /// The title of the sweep's findings.
 pub const SWEEP_TITLE: &str = "Stale AI Principal";
+
+/// The rules whose state the sweep reads (dormant baselines).
+pub fn dormant_rules(engine: &Engine) -> impl Iterator<Item = &Rule> {
+    engine.rules().iter().filter(|r| {
+        r.baseline
+            .as_ref()
+            .is_some_and(|b| b.kind == BaselineKind::Dormant)
+    })
+}
 
 /// Idle AI principals as of `as_of_ms`, idle for at least `idle_ms`.
 pub fn stale_principals(
@@ -23,15 +32,27 @@ pub fn stale_principals(
     idle_ms: i64,
 ) -> Result<Vec<Finding>, StoreError> {
     let mut out = Vec::new();
+    for rule in dormant_rules(engine) {
+        out.extend(stale_in(
+            rule,
+            store.scan_rule(&rule.id)?,
+            as_of_ms,
+            idle_ms,
+        ));
+    }
+    out.sort_by(|a, b| a.event_time.cmp(&b.event_time));
+    Ok(out)
+}
+
+/// The stale groups among one dormant rule's items.
+pub fn stale_in(rule: &Rule, items: Vec<StateItem>, as_of_ms: i64, idle_ms: i64) -> Vec<Finding> {
+    let mut out = Vec::new();
     let tags = vec!["ai.governance".to_owned(), "attack.t1078.004".to_owned()];
-    for rule in engine.rules() {
-        let Some(spec) = &rule.baseline else {
-            continue;
-        };
-        if spec.kind != BaselineKind::Dormant {
-            continue;
-        }
-        for item in store.scan_rule(&rule.id)? {
+    let Some(spec) = &rule.baseline else {
+        return out;
+    };
+    {
+        for item in items {
             let Body::Baseline(body) = item.body else {
                 continue;
             };
@@ -69,6 +90,5 @@ pub fn stale_principals(
             out.push(finding);
         }
     }
-    out.sort_by(|a, b| a.event_time.cmp(&b.event_time));
-    Ok(out)
+    out
 }

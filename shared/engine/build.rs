@@ -1,5 +1,6 @@
-//! Embeds the built-in rule pack (`rules/**/*.yml`) into the binary, so the
-//! `trailwarden` command needs no files beside it.
+//! Embeds the built-in rule pack (`rules/**/*.yml` at the workspace root)
+//! into the crate, so the command and the Lambda functions need no files
+//! beside them.
 
 use std::path::{Path, PathBuf};
 
@@ -18,9 +19,9 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 fn main() {
-    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
-    let rules = root.join("rules");
-    println!("cargo:rerun-if-changed=rules");
+    let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let rules = manifest.join("../../rules");
+    println!("cargo:rerun-if-changed=../../rules");
     let mut files = Vec::new();
     collect(&rules, &mut files);
     files.sort();

@@ -1,0 +1,146 @@
+//! The alert function: the findings table's stream is the outbox. A new
+//! finding (INSERT) at or above the minimum level is sent by email (SNS),
+//! and to Chatbot and Slack when configured; a repeat (MODIFY: its count
+//! went up) does not alert again. A failed send fails its record, which the
+//! stream retries (then the on-failure destination keeps it).
+
+use serde::Serialize;
+use serde_json::Value;
+use trailwarden_aws::notify::Notifier;
+use trailwarden_aws::{emf_line, Service};
+use trailwarden_engine::Finding;
+
+/// The partial batch response for stream sources.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    /// The records to retry.
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+/// One stream record to retry (by sequence number).
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFailure {
+    /// The record's sequence number.
+    pub item_identifier: String,
+}
+
+/// The finding in a stream record's new image, if the record is an INSERT.
+pub fn inserted_finding(record: &Value) -> Result<Option<Finding>, String> {
+    if record.get("eventName").and_then(Value::as_str) != Some("INSERT") {
+        return Ok(None);
+    }
+    let body = record
+        .pointer("/dynamodb/NewImage/body/S")
+        .and_then(Value::as_str)
+        .ok_or("an INSERT without NewImage.body; the stream must include new images")?;
+    serde_json::from_str(body)
+        .map(Some)
+        .map_err(|e| format!("the finding body does not parse: {e}"))
+}
+
+/// Handle one batch of stream records (as JSON, the shape Lambda delivers).
+pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> BatchResponse {
+    let started = std::time::Instant::now();
+    let mut response = BatchResponse::default();
+    let (mut sent, mut failed) = (0u64, 0u64);
+    let records = event
+        .get("Records")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for record in &records {
+        let sequence = record
+            .pointer("/dynamodb/SequenceNumber")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        let finding = match inserted_finding(record) {
+            Ok(Some(f)) => f,
+            Ok(None) => continue,
+            Err(e) => {
+                // A record that can never be sent is logged and skipped,
+                // not retried for ever; the finding stays in the table.
+                tracing::error!(sequence = %sequence, error = %e, "stream record not understood");
+                continue;
+            }
+        };
+        if !service.should_alert(finding.level) {
+            continue;
+        }
+        match notifier
+            .send(&finding, service.response_for(&finding.rule_id))
+            .await
+        {
+            Ok(()) => {
+                sent += 1;
+                tracing::info!(finding = %finding.id, rule = %finding.rule_id, level = %finding.level, "alert sent");
+            }
+            Err(e) => {
+                failed += 1;
+                tracing::error!(finding = %finding.id, error = %e, "alert not sent; the record will be retried");
+                response.batch_item_failures.push(ItemFailure {
+                    item_identifier: sequence,
+                });
+                // Later records must wait for this one: stop here.
+                break;
+            }
+        }
+    }
+    println!(
+        "{}",
+        emf_line(
+            "alert",
+            &[
+                ("AlertsSent", sent as f64, "Count"),
+                ("AlertFailures", failed as f64, "Count"),
+                (
+                    "Duration",
+                    started.elapsed().as_secs_f64() * 1000.0,
+                    "Milliseconds"
+                ),
+            ]
+        )
+    );
+    response
+}
+
+/// Build the notifier from the configuration (reads the Slack secret once).
+pub async fn notifier(service: &Service, sdk: &aws_config::SdkConfig) -> Result<Notifier, String> {
+    let topic = service
+        .config
+        .alert_topic_arn
+        .clone()
+        .ok_or("TRAILWARDEN_ALERT_TOPIC_ARN is not set")?;
+    let slack = match &service.config.slack_secret_arn {
+        None => None,
+        Some(arn) => {
+            let sm = aws_sdk_secretsmanager::Client::new(sdk);
+            let out = sm
+                .get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "Slack webhook secret {arn}: {}",
+                        trailwarden_aws::dynamo::error_chain(&e)
+                    )
+                })?;
+            Some(
+                out.secret_string
+                    .ok_or(format!("Slack webhook secret {arn} has no string value"))?
+                    .trim()
+                    .to_owned(),
+            )
+        }
+    };
+    Notifier::new(
+        aws_sdk_sns::Client::new(sdk),
+        topic,
+        service.config.chatbot_topic_arn.clone(),
+        slack,
+    )
+    .map_err(|e| e.to_string())
+}

@@ -1,0 +1,288 @@
+//! Configuration from the environment, read once at cold start into a typed
+//! struct. Every bad or missing variable is named in the error.
+
+use std::collections::HashMap;
+
+use thiserror::Error;
+use trailwarden_engine::Level;
+
+/// A configuration problem: which variable, and what is wrong.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[error("configuration: {variable}: {reason}")]
+pub struct ConfigError {
+    /// The environment variable.
+    pub variable: String,
+    /// What is wrong and what to set.
+    pub reason: String,
+}
+
+/// Where an optional document comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// `s3://bucket/key` (or a prefix, for rules).
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key or prefix.
+        key: String,
+    },
+    /// `ssm:/parameter/name`.
+    Ssm(String),
+}
+
+impl Location {
+    /// Parse `s3://bucket/key` or `ssm:/name`.
+    pub fn parse(text: &str) -> Option<Location> {
+        if let Some(rest) = text.strip_prefix("s3://") {
+            let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+            (!bucket.is_empty()).then(|| Location::S3 {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+            })
+        } else {
+            text.strip_prefix("ssm:")
+                .filter(|n| !n.is_empty())
+                .map(|n| Location::Ssm(n.to_owned()))
+        }
+    }
+}
+
+/// Everything a function needs, from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// `TRAILWARDEN_FINDINGS_TABLE`.
+    pub findings_table: String,
+    /// `TRAILWARDEN_STATE_TABLE` (state and ledger).
+    pub state_table: String,
+    /// `TRAILWARDEN_ALERT_TOPIC_ARN` (alert function).
+    pub alert_topic_arn: Option<String>,
+    /// `TRAILWARDEN_CHATBOT_TOPIC_ARN`.
+    pub chatbot_topic_arn: Option<String>,
+    /// `TRAILWARDEN_SLACK_SECRET_ARN`: a secret whose string is the webhook URL.
+    pub slack_secret_arn: Option<String>,
+    /// `TRAILWARDEN_MIN_ALERT_LEVEL` (default medium).
+    pub min_alert_level: Level,
+    /// `TRAILWARDEN_POLICY`: the policy file.
+    pub policy: Option<Location>,
+    /// `TRAILWARDEN_EXTRA_RULES`: extra Sigma rules (an S3 prefix).
+    pub extra_rules: Option<Location>,
+    /// Facts from `TRAILWARDEN_<FACT>` (comma-separated), over the policy's.
+    pub facts: Vec<(String, Vec<String>)>,
+    /// `TRAILWARDEN_EXPECTED_BUCKET_OWNER`.
+    pub expected_bucket_owner: Option<String>,
+    /// `TRAILWARDEN_MAX_OBJECT_BYTES` (default 2 GiB).
+    pub max_object_bytes: u64,
+    /// `TRAILWARDEN_IDLE_DAYS` (sweeper; default 90).
+    pub idle_days: u32,
+}
+
+/// Which tables and topics a function needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Tables only (ingest, realtime, sweeper).
+    Tables,
+    /// Tables and the alert topic (alert).
+    Alerts,
+}
+
+impl Config {
+    /// Read the process environment.
+    pub fn from_env(needs: Needs) -> Result<Config, Vec<ConfigError>> {
+        Self::from_map(&std::env::vars().collect(), needs)
+    }
+
+    /// Read from a map (for tests); all problems at once.
+    pub fn from_map(
+        env: &HashMap<String, String>,
+        needs: Needs,
+    ) -> Result<Config, Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let get = |name: &str| {
+            env.get(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let mut required = |name: &str, what: &str| {
+            get(name).unwrap_or_else(|| {
+                errors.push(ConfigError {
+                    variable: name.into(),
+                    reason: format!("missing: set it to {what}"),
+                });
+                String::new()
+            })
+        };
+        let findings_table = required("TRAILWARDEN_FINDINGS_TABLE", "the findings table's name");
+        let state_table = required("TRAILWARDEN_STATE_TABLE", "the state table's name");
+        let alert_topic_arn = match needs {
+            Needs::Alerts => Some(required(
+                "TRAILWARDEN_ALERT_TOPIC_ARN",
+                "the ARN of the SNS topic for email alerts",
+            )),
+            Needs::Tables => get("TRAILWARDEN_ALERT_TOPIC_ARN"),
+        };
+        let mut arn = |name: &str, prefix: &str| {
+            let v = get(name)?;
+            if v.starts_with(prefix) {
+                Some(v)
+            } else {
+                errors.push(ConfigError {
+                    variable: name.into(),
+                    reason: format!("{v:?} is not an ARN starting with {prefix}"),
+                });
+                None
+            }
+        };
+        let chatbot_topic_arn = arn("TRAILWARDEN_CHATBOT_TOPIC_ARN", "arn:aws:sns:");
+        let slack_secret_arn = arn("TRAILWARDEN_SLACK_SECRET_ARN", "arn:aws:secretsmanager:");
+        if let Some(a) = &alert_topic_arn {
+            if !a.is_empty() && !a.starts_with("arn:aws") {
+                errors.push(ConfigError {
+                    variable: "TRAILWARDEN_ALERT_TOPIC_ARN".into(),
+                    reason: format!("{a:?} is not an SNS topic ARN"),
+                });
+            }
+        }
+        let min_alert_level = match get("TRAILWARDEN_MIN_ALERT_LEVEL") {
+            None => Level::Medium,
+            Some(v) => v.parse().unwrap_or_else(|e: String| {
+                errors.push(ConfigError {
+                    variable: "TRAILWARDEN_MIN_ALERT_LEVEL".into(),
+                    reason: e,
+                });
+                Level::Medium
+            }),
+        };
+        let mut location = |name: &str| {
+            let v = get(name)?;
+            let parsed = Location::parse(&v);
+            if parsed.is_none() {
+                errors.push(ConfigError {
+                    variable: name.into(),
+                    reason: format!("{v:?} is neither s3://bucket/key nor ssm:/parameter-name"),
+                });
+            }
+            parsed
+        };
+        let policy = location("TRAILWARDEN_POLICY");
+        let extra_rules = location("TRAILWARDEN_EXTRA_RULES");
+        let facts = trailwarden_engine::policy::FACTS
+            .iter()
+            .filter_map(|(fact, _)| {
+                let name = format!("TRAILWARDEN_{}", fact.to_uppercase());
+                let values: Vec<String> = get(&name)?
+                    .split(',')
+                    .map(|v| v.trim().to_owned())
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                (!values.is_empty()).then(|| (fact.to_string(), values))
+            })
+            .collect();
+        let mut number = |name: &str, default: u64| match get(name) {
+            None => default,
+            Some(v) => v.parse().unwrap_or_else(|_| {
+                errors.push(ConfigError {
+                    variable: name.into(),
+                    reason: format!("{v:?} is not a whole number"),
+                });
+                default
+            }),
+        };
+        let max_object_bytes = number("TRAILWARDEN_MAX_OBJECT_BYTES", 2 << 30);
+        let idle_days = number("TRAILWARDEN_IDLE_DAYS", 90) as u32;
+        let expected_bucket_owner = get("TRAILWARDEN_EXPECTED_BUCKET_OWNER");
+        if let Some(owner) = &expected_bucket_owner {
+            if owner.len() != 12 || !owner.bytes().all(|c| c.is_ascii_digit()) {
+                errors.push(ConfigError {
+                    variable: "TRAILWARDEN_EXPECTED_BUCKET_OWNER".into(),
+                    reason: format!("{owner:?} is not a 12-digit account id"),
+                });
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Config {
+            findings_table,
+            state_table,
+            alert_topic_arn,
+            chatbot_topic_arn,
+            slack_secret_arn,
+            min_alert_level,
+            policy,
+            extra_rules,
+            facts,
+            expected_bucket_owner,
+            max_object_bytes,
+            idle_days,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn reads_a_full_configuration() {
+        let c = Config::from_map(
+            &env(&[
+                ("TRAILWARDEN_FINDINGS_TABLE", "f"),
+                ("TRAILWARDEN_STATE_TABLE", "s"),
+                ("TRAILWARDEN_ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+                ("TRAILWARDEN_MIN_ALERT_LEVEL", "high"),
+                ("TRAILWARDEN_POLICY", "s3://cfg/policy.yaml"),
+                ("TRAILWARDEN_TRAINING_BUCKETS", "a, b,,"),
+            ]),
+            Needs::Alerts,
+        )
+        .unwrap();
+        assert_eq!(c.min_alert_level, Level::High);
+        assert_eq!(
+            c.policy,
+            Some(Location::S3 {
+                bucket: "cfg".into(),
+                key: "policy.yaml".into()
+            })
+        );
+        assert_eq!(
+            c.facts,
+            vec![(
+                "training_buckets".to_string(),
+                vec!["a".to_string(), "b".to_string()]
+            )]
+        );
+    }
+
+    #[test]
+    fn names_every_bad_or_missing_variable() {
+        let errors = Config::from_map(
+            &env(&[
+                ("TRAILWARDEN_MIN_ALERT_LEVEL", "urgent"),
+                ("TRAILWARDEN_POLICY", "http://x"),
+                ("TRAILWARDEN_SLACK_SECRET_ARN", "hooks.slack.com"),
+                ("TRAILWARDEN_IDLE_DAYS", "ninety"),
+            ]),
+            Needs::Alerts,
+        )
+        .unwrap_err();
+        let names: Vec<&str> = errors.iter().map(|e| e.variable.as_str()).collect();
+        for n in [
+            "TRAILWARDEN_FINDINGS_TABLE",
+            "TRAILWARDEN_STATE_TABLE",
+            "TRAILWARDEN_ALERT_TOPIC_ARN",
+            "TRAILWARDEN_MIN_ALERT_LEVEL",
+            "TRAILWARDEN_POLICY",
+            "TRAILWARDEN_SLACK_SECRET_ARN",
+            "TRAILWARDEN_IDLE_DAYS",
+        ] {
+            assert!(names.contains(&n), "{n} not in {names:?}");
+        }
+    }
+}

@@ -1,0 +1,408 @@
+//! DynamoDB stores: correlation state, the processed-object ledger (both in
+//! the state table), and findings.
+//!
+//! Every expression uses `#name` aliases: DynamoDB rejects reserved words
+//! (`count`, `status`, `level`, …) that a local server may accept.
+//!
+//! State table: `pk` = rule id, `sk` = `g#` + group key, attributes
+//! `version`, `expires_at` (TTL), `body` (our JSON). Ledger items:
+//! `pk` = `ledger#` + bucket, `sk` = key, attributes `etag`, `records`,
+//! `done_at`, `expires_at`.
+//!
+//! Findings table: `id`; `rule_id`, `level`, `event_time`, `day`, `account`,
+//! `principal` (each also a GSI key: `by_day`, `by_rule`, `by_level`,
+//! `by_account`, `by_principal`, sorted by `event_time`), `count`,
+//! `first_seen`, `last_seen`, `status`, `body` (the finding as JSON). A
+//! finding is put with a condition on its id; a repeat increments `count`
+//! and `last_seen` instead of writing a second item.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::Client;
+use trailwarden_engine::session::{attempts_exhausted, MAX_ATTEMPTS};
+use trailwarden_engine::state::{StateItem, StateKey, StateWrite};
+use trailwarden_engine::{Finding, Session, StoreError};
+
+/// How long a ledger entry is kept (CloudTrail redelivers within days).
+const LEDGER_DAYS: i64 = 30;
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, k: &str) -> Option<i64> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// An SDK error with its sources (the top level alone says "service error").
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
+}
+
+/// The DynamoDB-backed stores.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    state_table: String,
+    findings_table: String,
+}
+
+impl DynamoStore {
+    /// Stores over these tables.
+    pub fn new(client: Client, state_table: &str, findings_table: &str) -> Self {
+        DynamoStore {
+            client,
+            state_table: state_table.to_owned(),
+            findings_table: findings_table.to_owned(),
+        }
+    }
+
+    /// The client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The findings table's name.
+    pub fn findings_table(&self) -> &str {
+        &self.findings_table
+    }
+
+    fn key(k: &StateKey) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".into(), s(&k.rule)),
+            ("sk".into(), s(&format!("g#{}", k.group))),
+        ])
+    }
+
+    fn item_from(
+        k: StateKey,
+        item: &HashMap<String, AttributeValue>,
+        table: &str,
+    ) -> Result<StateItem, StoreError> {
+        let body = get_s(item, "body").unwrap_or("null");
+        let body = serde_json::from_str(body)
+            .map_err(|e| StoreError(format!("table {table}: unreadable state item {k:?}: {e}")))?;
+        Ok(StateItem {
+            key: k,
+            version: get_n(item, "version").unwrap_or(0) as u64,
+            expires_at: get_n(item, "expires_at").unwrap_or(0),
+            body,
+        })
+    }
+
+    /// Read state items, in the order of `keys`.
+    pub async fn get_many(&self, keys: &[StateKey]) -> Result<Vec<Option<StateItem>>, StoreError> {
+        let mut found: HashMap<(String, String), HashMap<String, AttributeValue>> = HashMap::new();
+        for chunk in keys.chunks(100) {
+            let mut request = KeysAndAttributes::builder().consistent_read(true);
+            for k in chunk {
+                request = request.keys(Self::key(k));
+            }
+            let mut pending = Some(HashMap::from([(
+                self.state_table.clone(),
+                request.build().map_err(|e| StoreError(e.to_string()))?,
+            )]));
+            let mut rounds = 0;
+            while let Some(items) = pending.take().filter(|m| !m.is_empty()) {
+                rounds += 1;
+                if rounds > 10 {
+                    return Err(StoreError(format!(
+                        "DynamoDB BatchGetItem on table {} kept returning unprocessed keys",
+                        self.state_table
+                    )));
+                }
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StoreError(format!(
+                            "DynamoDB BatchGetItem on table {}: {}",
+                            self.state_table,
+                            error_chain(&e)
+                        ))
+                    })?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.state_table)
+                    .unwrap_or_default()
+                {
+                    let pk = get_s(&item, "pk").unwrap_or_default().to_owned();
+                    let sk = get_s(&item, "sk").unwrap_or_default().to_owned();
+                    found.insert((pk, sk), item);
+                }
+                pending = out.unprocessed_keys;
+            }
+        }
+        keys.iter()
+            .map(|k| {
+                found
+                    .remove(&(k.rule.clone(), format!("g#{}", k.group)))
+                    .map(|item| Self::item_from(k.clone(), &item, &self.state_table))
+                    .transpose()
+            })
+            .collect()
+    }
+
+    /// Conditional writes; per write, whether it was stored.
+    pub async fn put_many(&self, writes: &[StateWrite]) -> Result<Vec<bool>, StoreError> {
+        let mut out = Vec::with_capacity(writes.len());
+        for w in writes {
+            let mut item = Self::key(&w.item.key);
+            item.insert("version".into(), n(w.item.version as i64));
+            item.insert("expires_at".into(), n(w.item.expires_at));
+            item.insert(
+                "body".into(),
+                s(&serde_json::to_string(&w.item.body).expect("state serialises")),
+            );
+            let mut put = self
+                .client
+                .put_item()
+                .table_name(&self.state_table)
+                .set_item(Some(item))
+                .expression_attribute_names("#pk", "pk");
+            put = match w.expected {
+                None => put.condition_expression("attribute_not_exists(#pk)"),
+                Some(v) => put
+                    .condition_expression("#version = :expected")
+                    .expression_attribute_names("#version", "version")
+                    .expression_attribute_values(":expected", n(v as i64)),
+            };
+            match put.send().await {
+                Ok(_) => out.push(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                {
+                    out.push(false)
+                }
+                Err(e) => {
+                    return Err(StoreError(format!(
+                        "DynamoDB PutItem on table {}: {}",
+                        self.state_table,
+                        error_chain(&e)
+                    )))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every state item of one rule.
+    pub async fn scan_rule(&self, rule: &str) -> Result<Vec<StateItem>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.state_table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :g)")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":pk", s(rule))
+                .expression_attribute_values(":g", s("g#"))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| {
+                    StoreError(format!(
+                        "DynamoDB Query on table {}: {}",
+                        self.state_table,
+                        error_chain(&e)
+                    ))
+                })?;
+            for item in out.items.unwrap_or_default() {
+                let group = get_s(&item, "sk")
+                    .unwrap_or("g#")
+                    .trim_start_matches("g#")
+                    .to_owned();
+                let key = StateKey {
+                    rule: rule.to_owned(),
+                    group,
+                };
+                items.push(Self::item_from(key, &item, &self.state_table)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// Write a session's gathered state: the same rounds as
+    /// `Session::flush`, against DynamoDB.
+    pub async fn flush(&self, session: &mut Session<'_>) -> Result<Vec<Finding>, StoreError> {
+        let mut findings = Vec::new();
+        let mut keys = session.state_keys();
+        for _ in 0..MAX_ATTEMPTS {
+            if keys.is_empty() {
+                return Ok(findings);
+            }
+            let loaded = self.get_many(&keys).await?;
+            let merge = session.merge(&keys, loaded);
+            let written = self.put_many(&merge.writes).await?;
+            let (found, retry) = session.settle(&keys, merge, &written);
+            findings.extend(found);
+            keys = retry;
+        }
+        Err(attempts_exhausted(keys.len()))
+    }
+
+    fn ledger_key(bucket: &str, key: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("pk".into(), s(&format!("ledger#{bucket}"))),
+            ("sk".into(), s(key)),
+        ])
+    }
+
+    /// Whether this object (at this ETag) was processed to the end.
+    pub async fn is_done(&self, bucket: &str, key: &str, etag: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.state_table)
+            .set_key(Some(Self::ledger_key(bucket, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError(format!(
+                    "DynamoDB GetItem on table {}: {}",
+                    self.state_table,
+                    error_chain(&e)
+                ))
+            })?;
+        Ok(out
+            .item
+            .as_ref()
+            .and_then(|i| get_s(i, "etag"))
+            .is_some_and(|e| e == etag))
+    }
+
+    /// Record that this object was processed.
+    pub async fn mark_done(
+        &self,
+        bucket: &str,
+        key: &str,
+        etag: &str,
+        records: u64,
+    ) -> Result<(), StoreError> {
+        let now = chrono::Utc::now();
+        let mut item = Self::ledger_key(bucket, key);
+        item.insert("etag".into(), s(etag));
+        item.insert("records".into(), n(records as i64));
+        item.insert(
+            "done_at".into(),
+            s(&now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        );
+        item.insert(
+            "expires_at".into(),
+            n(now.timestamp() + LEDGER_DAYS * 86_400),
+        );
+        self.client
+            .put_item()
+            .table_name(&self.state_table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError(format!(
+                    "DynamoDB PutItem on table {}: {}",
+                    self.state_table,
+                    error_chain(&e)
+                ))
+            })?;
+        Ok(())
+    }
+
+    /// Store a finding; true when it is new. A repeat increments its count.
+    pub async fn put_finding(&self, f: &Finding) -> Result<bool, StoreError> {
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut item = HashMap::from([
+            ("id".to_owned(), s(&f.id)),
+            ("rule_id".to_owned(), s(&f.rule_id)),
+            ("level".to_owned(), s(f.level.as_str())),
+            ("event_time".to_owned(), s(&f.event_time)),
+            ("count".to_owned(), n(1)),
+            ("first_seen".to_owned(), s(&now)),
+            ("last_seen".to_owned(), s(&now)),
+            ("status".to_owned(), s("open")),
+            (
+                "body".to_owned(),
+                s(&serde_json::to_string(f).expect("finding serialises")),
+            ),
+        ]);
+        if f.event_time.len() >= 10 {
+            item.insert("day".into(), s(&f.event_time[..10]));
+        }
+        // Index keys cannot be empty strings: leave absent ones out.
+        for (k, v) in [("account", &f.account), ("principal", &f.principal)] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                item.insert(k.into(), s(v));
+            }
+        }
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.findings_table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#id)")
+            .expression_attribute_names("#id", "id")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                self.client
+                    .update_item()
+                    .table_name(&self.findings_table)
+                    .key("id", s(&f.id))
+                    .update_expression("SET #count = #count + :one, #last_seen = :now")
+                    .expression_attribute_names("#count", "count")
+                    .expression_attribute_names("#last_seen", "last_seen")
+                    .expression_attribute_values(":one", n(1))
+                    .expression_attribute_values(":now", s(&now))
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StoreError(format!(
+                            "DynamoDB UpdateItem on table {}: {}",
+                            self.findings_table,
+                            error_chain(&e)
+                        ))
+                    })?;
+                Ok(false)
+            }
+            Err(e) => Err(StoreError(format!(
+                "DynamoDB PutItem on table {}: {}",
+                self.findings_table,
+                error_chain(&e)
+            ))),
+        }
+    }
+}

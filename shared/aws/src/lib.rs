@@ -1,0 +1,410 @@
+//! The AWS side of trailwarden.
+//!
+//! - [`config`]: configuration from the environment, read once.
+//! - [`dynamo`]: DynamoDB state, ledger and findings stores.
+//! - [`s3`]: queue messages → objects; object bodies streamed into the reader.
+//! - [`notify`]: SNS, Chatbot and Slack delivery.
+//! - [`Service`]: everything a function builds at cold start (clients,
+//!   engine, stores), and the work each function does with it: process an
+//!   object, evaluate an EventBridge event, alert on a stored finding, sweep.
+//!
+//! Functions stay thin: `main.rs` builds a [`Service`] once and lends it to
+//! the handler.
+
+pub mod config;
+pub mod dynamo;
+pub mod notify;
+pub mod s3;
+
+use std::collections::HashMap;
+
+use trailwarden_cloudtrail::key::{parse_key, KeyKind};
+use trailwarden_cloudtrail::{ObjectSummary, ReaderOptions, Record, RecordReject, RecordSink};
+use trailwarden_engine::builtin::builtin_rules;
+use trailwarden_engine::{Engine, Finding, Level, Policy, RuleSetBuilder, Session, StoreError};
+
+pub use config::{Config, ConfigError, Location, Needs};
+pub use dynamo::DynamoStore;
+pub use s3::{parse_notice, ObjectNotice};
+
+/// Everything built once at cold start.
+pub struct Service {
+    /// The configuration.
+    pub config: Config,
+    /// The rules.
+    pub engine: Engine,
+    /// The organisation policy (suppressions).
+    pub policy: Policy,
+    /// DynamoDB stores.
+    pub store: DynamoStore,
+    /// S3 client.
+    pub s3: aws_sdk_s3::Client,
+    /// Rule response guides by rule id, for alerts.
+    pub responses: HashMap<String, String>,
+}
+
+/// A cold-start failure: configuration, policy or rules.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StartError(pub String);
+
+/// The SDK configuration from the environment (credentials, region,
+/// `AWS_ENDPOINT_URL`).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// An S3 client; path-style addressing when an endpoint is overridden.
+pub fn s3_client(sdk: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    let mut b = aws_sdk_s3::config::Builder::from(sdk);
+    if sdk.endpoint_url().is_some() {
+        b = b.force_path_style(true);
+    }
+    aws_sdk_s3::Client::from_conf(b.build())
+}
+
+async fn fetch_text(
+    location: &Location,
+    s3: &aws_sdk_s3::Client,
+    ssm: &aws_sdk_ssm::Client,
+) -> Result<String, String> {
+    match location {
+        Location::S3 { bucket, key } => {
+            let out = s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!("GetObject s3://{bucket}/{key}: {}", dynamo::error_chain(&e))
+                })?;
+            let bytes = out
+                .body
+                .collect()
+                .await
+                .map_err(|e| format!("reading s3://{bucket}/{key}: {e}"))?;
+            String::from_utf8(bytes.to_vec())
+                .map_err(|_| format!("s3://{bucket}/{key} is not UTF-8 text"))
+        }
+        Location::Ssm(name) => {
+            let out = ssm
+                .get_parameter()
+                .name(name)
+                .with_decryption(true)
+                .send()
+                .await
+                .map_err(|e| format!("GetParameter {name}: {}", dynamo::error_chain(&e)))?;
+            out.parameter
+                .and_then(|p| p.value)
+                .ok_or_else(|| format!("SSM parameter {name} has no value"))
+        }
+    }
+}
+
+impl Service {
+    /// Build everything from the configuration: the policy (file, then the
+    /// facts from the environment over it), the built-in pack plus extra
+    /// rules, the stores.
+    pub async fn start(config: Config, sdk: &aws_config::SdkConfig) -> Result<Service, StartError> {
+        let s3 = s3_client(sdk);
+        let ssm = aws_sdk_ssm::Client::new(sdk);
+        let mut policy = match &config.policy {
+            None => Policy::empty(),
+            Some(location) => {
+                let text = fetch_text(location, &s3, &ssm)
+                    .await
+                    .map_err(|e| StartError(format!("policy: {e}")))?;
+                Policy::from_yaml(&format!("{location:?}"), &text)
+                    .map_err(|e| StartError(e.to_string()))?
+            }
+        };
+        for (fact, values) in &config.facts {
+            policy.set_fact(fact, values.clone());
+        }
+        let mut builder = RuleSetBuilder::with_policy(policy.clone());
+        for (path, text) in builtin_rules() {
+            builder.add_yaml(&format!("builtin:{path}"), text);
+        }
+        if let Some(Location::S3 { bucket, key }) = &config.extra_rules {
+            let mut token = None;
+            loop {
+                let out = s3
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(key)
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StartError(format!(
+                            "extra rules: ListObjectsV2 s3://{bucket}/{key}: {}",
+                            dynamo::error_chain(&e)
+                        ))
+                    })?;
+                for object in out.contents() {
+                    let Some(k) = object
+                        .key()
+                        .filter(|k| k.ends_with(".yml") || k.ends_with(".yaml"))
+                    else {
+                        continue;
+                    };
+                    let location = Location::S3 {
+                        bucket: bucket.clone(),
+                        key: k.to_owned(),
+                    };
+                    match fetch_text(&location, &s3, &ssm).await {
+                        Ok(text) => {
+                            builder.add_yaml(&format!("s3://{bucket}/{k}"), &text);
+                        }
+                        Err(e) => {
+                            tracing::error!(rule_file = %k, error = %e, "extra rule file not read")
+                        }
+                    }
+                }
+                match out.next_continuation_token {
+                    Some(t) => token = Some(t),
+                    None => break,
+                }
+            }
+        }
+        let set = builder.build();
+        for p in &set.problems {
+            // One bad rule file does not stop the others; it is logged with its source.
+            tracing::error!(source = %p.source, rule = ?p.rule, reason = %p.reason, "rule problem");
+        }
+        for n in &set.notes {
+            tracing::info!(source = %n.source, rule = %n.rule, reason = %n.reason, "rule not run");
+        }
+        if set.rules.is_empty() {
+            return Err(StartError("no rules loaded".into()));
+        }
+        let mut responses = HashMap::new();
+        for r in &set.rules {
+            if let Some(text) = &r.response {
+                responses.insert(r.id.clone(), text.clone());
+            }
+        }
+        for c in &set.correlations {
+            if let Some(text) = &c.response {
+                responses.insert(c.id.clone(), text.clone());
+            }
+        }
+        let engine = Engine::from_set(set);
+        let store = DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &config.state_table,
+            &config.findings_table,
+        );
+        Ok(Service {
+            config,
+            engine,
+            policy,
+            store,
+            s3,
+            responses,
+        })
+    }
+
+    fn reader_options(&self) -> ReaderOptions {
+        ReaderOptions {
+            max_object_bytes: self.config.max_object_bytes,
+            ..ReaderOptions::default()
+        }
+    }
+
+    /// Store findings (stored before anything alerts on them: the alert
+    /// function reads the table's stream), dropping suppressed ones.
+    async fn store_findings(
+        &self,
+        findings: Vec<Finding>,
+        counts: &mut Counts,
+    ) -> Result<(), StoreError> {
+        for f in findings {
+            let t = trailwarden_cloudtrail::parse_event_time(&f.event_time);
+            if let Some(reason) = self.policy.suppressed(&f, t) {
+                tracing::info!(finding = %f.id, rule = %f.rule_id, reason, "suppressed by policy");
+                counts.suppressed += 1;
+                continue;
+            }
+            if self.store.put_finding(&f).await? {
+                counts.findings_new += 1;
+            } else {
+                counts.findings_repeat += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Process one S3 object named by a notification: ledger check, stream,
+    /// detect, write state and findings, mark done. Objects that are not
+    /// CloudTrail logs are skipped with a reason.
+    pub async fn process_object(
+        &self,
+        notice: &ObjectNotice,
+    ) -> Result<ObjectOutcome, ObjectError> {
+        let kind = parse_key(&notice.key).kind;
+        if !kind.has_records() {
+            let reason = match kind {
+                KeyKind::Digest => "CloudTrail digest file",
+                KeyKind::WritabilityCheck => "CloudTrail writability check",
+                _ => "not a CloudTrail log key (AWSLogs/<account>/CloudTrail/…)",
+            };
+            return Ok(ObjectOutcome::Skipped(reason.into()));
+        }
+        let store_err = |e: StoreError| ObjectError::Store(e.to_string());
+        if self
+            .store
+            .is_done(&notice.bucket, &notice.key, &notice.version)
+            .await
+            .map_err(store_err)?
+        {
+            return Ok(ObjectOutcome::AlreadyDone);
+        }
+        let mut sink = SessionSink {
+            session: Session::new(&self.engine),
+            findings: Vec::new(),
+            rejects: Vec::new(),
+        };
+        let summary = s3::read_s3_object(
+            &self.s3,
+            notice,
+            self.config.expected_bucket_owner.as_deref(),
+            &self.reader_options(),
+            &mut sink,
+        )
+        .await;
+        // State and findings of the records read before any fault are
+        // written either way: state merges are idempotent per event, so the
+        // retry of a failed object changes nothing that was already written.
+        let mut counts = Counts::default();
+        let mut findings = std::mem::take(&mut sink.findings);
+        findings.extend(
+            self.store
+                .flush(&mut sink.session)
+                .await
+                .map_err(store_err)?,
+        );
+        self.store_findings(findings, &mut counts)
+            .await
+            .map_err(store_err)?;
+        for r in &sink.rejects {
+            tracing::warn!(bucket = %notice.bucket, key = %notice.key, record = r.index, offset = r.offset, reason = %r.reason, "record rejected");
+        }
+        let summary = summary.map_err(|e| ObjectError::Read(e.to_string()))?;
+        self.store
+            .mark_done(
+                &notice.bucket,
+                &notice.key,
+                &notice.version,
+                summary.records,
+            )
+            .await
+            .map_err(store_err)?;
+        counts.records = summary.records;
+        counts.rejected = summary.rejected;
+        Ok(ObjectOutcome::Done(summary, counts))
+    }
+
+    /// Evaluate one CloudTrail record from EventBridge with the single-event
+    /// rules (finding ids equal the S3 path's, so both paths make one finding).
+    pub async fn process_event(&self, record_json: &str) -> Result<Counts, String> {
+        let record =
+            Record::parse(record_json).map_err(|e| format!("not a CloudTrail event: {e}"))?;
+        let findings = self.engine.findings(&record);
+        let mut counts = Counts {
+            records: 1,
+            ..Counts::default()
+        };
+        self.store_findings(findings, &mut counts)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(counts)
+    }
+
+    /// The response guide of a rule, for alerts.
+    pub fn response_for(&self, rule_id: &str) -> Option<&str> {
+        self.responses.get(rule_id).map(String::as_str)
+    }
+
+    /// Whether a finding is at or above the alert threshold.
+    pub fn should_alert(&self, level: Level) -> bool {
+        level >= self.config.min_alert_level
+    }
+}
+
+/// Counts for logs and metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Records evaluated.
+    pub records: u64,
+    /// Records rejected.
+    pub rejected: u64,
+    /// New findings stored.
+    pub findings_new: u64,
+    /// Findings seen again (count incremented).
+    pub findings_repeat: u64,
+    /// Findings suppressed by policy.
+    pub suppressed: u64,
+}
+
+/// What happened to an object.
+#[derive(Debug)]
+pub enum ObjectOutcome {
+    /// Processed.
+    Done(ObjectSummary, Counts),
+    /// The ledger says it was processed before.
+    AlreadyDone,
+    /// Not a log object.
+    Skipped(String),
+}
+
+/// Why an object failed (its message is retried, then goes to the DLQ).
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectError {
+    /// The object could not be read (fully).
+    #[error("{0}")]
+    Read(String),
+    /// State or findings could not be written.
+    #[error("store: {0}")]
+    Store(String),
+}
+
+struct SessionSink<'e> {
+    session: Session<'e>,
+    findings: Vec<Finding>,
+    rejects: Vec<RecordReject>,
+}
+
+impl RecordSink for SessionSink<'_> {
+    fn record(&mut self, _index: u64, record: &Record<'_>) {
+        let findings = &mut self.findings;
+        self.session.record(record, &mut |f| findings.push(f));
+    }
+
+    fn reject(&mut self, reject: RecordReject) {
+        self.rejects.push(reject);
+    }
+}
+
+/// A CloudWatch Embedded Metric Format line for per-invocation counts.
+pub fn emf_line(function: &str, metrics: &[(&str, f64, &str)]) -> String {
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut root = serde_json::Map::new();
+    let defs: Vec<serde_json::Value> = metrics
+        .iter()
+        .map(|(name, _, unit)| serde_json::json!({"Name": name, "Unit": unit}))
+        .collect();
+    root.insert(
+        "_aws".into(),
+        serde_json::json!({
+            "Timestamp": now,
+            "CloudWatchMetrics": [{"Namespace": "trailwarden", "Dimensions": [["Function"]], "Metrics": defs}],
+        }),
+    );
+    root.insert("Function".into(), function.into());
+    for (name, value, _) in metrics {
+        root.insert((*name).into(), (*value).into());
+    }
+    serde_json::Value::Object(root).to_string()
+}

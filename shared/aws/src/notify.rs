@@ -1,0 +1,139 @@
+//! Alert delivery: SNS (email), an optional AWS Chatbot topic, and an
+//! optional Slack incoming webhook. The texts come from
+//! `trailwarden_engine::render`, which escapes attacker-controlled text.
+
+use aws_sdk_sns::types::MessageAttributeValue;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::client::legacy::Client as HttpClient;
+use hyper_util::rt::TokioExecutor;
+use trailwarden_engine::render;
+use trailwarden_engine::Finding;
+
+use crate::dynamo::error_chain;
+
+/// A delivery failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{channel}: {reason}")]
+pub struct NotifyError {
+    /// sns, chatbot or slack.
+    pub channel: &'static str,
+    /// Why.
+    pub reason: String,
+}
+
+type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// Sends alerts. Built once at cold start.
+#[derive(Clone)]
+pub struct Notifier {
+    sns: aws_sdk_sns::Client,
+    topic_arn: String,
+    chatbot_topic_arn: Option<String>,
+    slack: Option<(String, HttpClient<Https, Full<Bytes>>)>,
+}
+
+/// Whether a webhook URL may be used: https, or plain http to loopback only
+/// (for tests).
+pub fn webhook_allowed(url: &str) -> bool {
+    url.starts_with("https://")
+        || url.starts_with("http://127.0.0.1:")
+        || url.starts_with("http://[::1]:")
+}
+
+impl Notifier {
+    /// A notifier; `slack_url` is the webhook read from Secrets Manager.
+    pub fn new(
+        sns: aws_sdk_sns::Client,
+        topic_arn: String,
+        chatbot_topic_arn: Option<String>,
+        slack_url: Option<String>,
+    ) -> Result<Self, NotifyError> {
+        let slack = match slack_url {
+            None => None,
+            Some(url) if !webhook_allowed(&url) => {
+                return Err(NotifyError {
+                    channel: "slack",
+                    reason: "the webhook URL in the secret must start with https://".into(),
+                })
+            }
+            Some(url) => {
+                let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                    .with_provider_and_native_roots(rustls::crypto::aws_lc_rs::default_provider())
+                    .map_err(|e| NotifyError {
+                        channel: "slack",
+                        reason: format!("no TLS root certificates: {e}"),
+                    })?
+                    .https_or_http()
+                    .enable_http1()
+                    .build();
+                let client = HttpClient::builder(TokioExecutor::new()).build(connector);
+                Some((url, client))
+            }
+        };
+        Ok(Notifier {
+            sns,
+            topic_arn,
+            chatbot_topic_arn,
+            slack,
+        })
+    }
+
+    /// Send one finding to every configured channel.
+    pub async fn send(&self, f: &Finding, response: Option<&str>) -> Result<(), NotifyError> {
+        let attr = |v: &str| {
+            MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(v)
+                .build()
+                .expect("data type and value are set")
+        };
+        self.sns
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(render::subject(f))
+            .message(render::email_body(f, response))
+            .message_attributes("level", attr(f.level.as_str()))
+            .message_attributes("rule_id", attr(&f.rule_id))
+            .message_attributes("account", attr(f.account.as_deref().unwrap_or("unknown")))
+            .send()
+            .await
+            .map_err(|e| NotifyError {
+                channel: "sns",
+                reason: format!("Publish to {}: {}", self.topic_arn, error_chain(&e)),
+            })?;
+        if let Some(topic) = &self.chatbot_topic_arn {
+            self.sns
+                .publish()
+                .topic_arn(topic)
+                .message(render::chatbot_message(f).to_string())
+                .send()
+                .await
+                .map_err(|e| NotifyError {
+                    channel: "chatbot",
+                    reason: format!("Publish to {topic}: {}", error_chain(&e)),
+                })?;
+        }
+        if let Some((url, client)) = &self.slack {
+            let body = render::slack_message(f, response).to_string();
+            let request = hyper::Request::post(url.as_str())
+                .header("content-type", "application/json")
+                .body(Full::new(Bytes::from(body)))
+                .map_err(|e| NotifyError {
+                    channel: "slack",
+                    reason: e.to_string(),
+                })?;
+            let response = client.request(request).await.map_err(|e| NotifyError {
+                channel: "slack",
+                reason: format!("POST to the webhook: {}", error_chain(&e)),
+            })?;
+            if !response.status().is_success() {
+                return Err(NotifyError {
+                    channel: "slack",
+                    reason: format!("the webhook answered {}", response.status()),
+                });
+            }
+        }
+        Ok(())
+    }
+}

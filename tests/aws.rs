@@ -1,0 +1,520 @@
+//! End to end on AWS APIs served locally (moto server, started by `.ci/run`
+//! and named by `AWS_ENDPOINT_URL`): a gzip log object in a bucket → an SQS
+//! message in each of the three body shapes → the ingest handler → findings
+//! and state in DynamoDB → the findings' stream records → the alert handler
+//! → the message read back from an SQS queue subscribed to the topic.
+//!
+//! Every test makes its own bucket, tables, topic and queue, so tests share
+//! the server without sharing state. Without `AWS_ENDPOINT_URL` the tests
+//! say they were skipped.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+};
+use serde_json::{json, Value};
+use trailwarden_aws::{Config, Needs, Service};
+
+fn endpoint() -> Option<String> {
+    match std::env::var("AWS_ENDPOINT_URL") {
+        Ok(url) if url.starts_with("http://127.0.0.1") => Some(url),
+        _ => {
+            eprintln!("SKIPPED: AWS_ENDPOINT_URL does not name a local AWS API server (run .ci/run, which starts one)");
+            None
+        }
+    }
+}
+
+fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+struct World {
+    sdk: aws_config::SdkConfig,
+    s3: aws_sdk_s3::Client,
+    ddb: aws_sdk_dynamodb::Client,
+    sqs: aws_sdk_sqs::Client,
+    bucket: String,
+    state_table: String,
+    findings_table: String,
+    topic_arn: String,
+    alerts_queue: String,
+}
+
+const KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/02/111122223333_CloudTrail_us-east-1_20261102T0805Z_test file.json.gz";
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .unwrap()
+}
+
+fn attr(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .unwrap()
+}
+
+impl World {
+    async fn new() -> World {
+        let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let s3 = trailwarden_aws::s3_client(&sdk);
+        let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let bucket = unique("trail").to_lowercase();
+        s3.create_bucket().bucket(&bucket).send().await.unwrap();
+        let state_table = unique("state");
+        ddb.create_table()
+            .table_name(&state_table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .attribute_definitions(attr("pk"))
+            .attribute_definitions(attr("sk"))
+            .send()
+            .await
+            .unwrap();
+        let findings_table = unique("findings");
+        let mut create = ddb
+            .create_table()
+            .table_name(&findings_table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("id", KeyType::Hash))
+            .stream_specification(
+                StreamSpecification::builder()
+                    .stream_enabled(true)
+                    .stream_view_type(StreamViewType::NewAndOldImages)
+                    .build()
+                    .unwrap(),
+            );
+        for a in [
+            "id",
+            "day",
+            "rule_id",
+            "principal",
+            "account",
+            "level",
+            "event_time",
+        ] {
+            create = create.attribute_definitions(attr(a));
+        }
+        for (index, pk) in [
+            ("by_day", "day"),
+            ("by_rule", "rule_id"),
+            ("by_principal", "principal"),
+            ("by_account", "account"),
+            ("by_level", "level"),
+        ] {
+            create = create.global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(index)
+                    .key_schema(key(pk, KeyType::Hash))
+                    .key_schema(key("event_time", KeyType::Range))
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .unwrap(),
+            );
+        }
+        create.send().await.unwrap();
+        let topic_arn = sns
+            .create_topic()
+            .name(unique("alerts"))
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let alerts_queue = sqs
+            .create_queue()
+            .queue_name(unique("alerts-read"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&alerts_queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+            .clone();
+        sns.subscribe()
+            .topic_arn(&topic_arn)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .unwrap();
+        World {
+            sdk,
+            s3,
+            ddb,
+            sqs,
+            bucket,
+            state_table,
+            findings_table,
+            topic_arn,
+            alerts_queue,
+        }
+    }
+
+    fn config(&self) -> Config {
+        let env: HashMap<String, String> = [
+            ("TRAILWARDEN_FINDINGS_TABLE", self.findings_table.as_str()),
+            ("TRAILWARDEN_STATE_TABLE", self.state_table.as_str()),
+            ("TRAILWARDEN_ALERT_TOPIC_ARN", self.topic_arn.as_str()),
+            ("TRAILWARDEN_MIN_ALERT_LEVEL", "high"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        Config::from_map(&env, Needs::Alerts).unwrap()
+    }
+
+    async fn service(&self) -> Service {
+        Service::start(self.config(), &self.sdk).await.unwrap()
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>) {
+        self.s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(body.into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    async fn findings(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.ddb
+            .scan()
+            .table_name(&self.findings_table)
+            .send()
+            .await
+            .unwrap()
+            .items
+            .unwrap_or_default()
+    }
+}
+
+fn s3_notification(bucket: &str, key: &str, etag: &str) -> Value {
+    let encoded = key.replace(' ', "+");
+    json!({"Records": [{"eventVersion": "2.1", "eventSource": "aws:s3", "awsRegion": "us-east-1",
+        "eventTime": "2026-11-02T08:05:30.000Z", "eventName": "ObjectCreated:Put",
+        "s3": {"s3SchemaVersion": "1.0", "bucket": {"name": bucket, "arn": format!("arn:aws:s3:::{bucket}")},
+               "object": {"key": encoded, "size": 1000, "eTag": etag, "sequencer": "0055AED6DCD90281E5"}}}]})
+}
+
+fn sqs_event(bodies: &[(&str, String)]) -> aws_lambda_events::sqs::SqsEvent {
+    let records: Vec<Value> = bodies
+        .iter()
+        .map(|(id, body)| {
+            json!({"messageId": id, "receiptHandle": "r", "body": body, "attributes": {}, "messageAttributes": {},
+                   "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:111122223333:ingest", "awsRegion": "us-east-1"})
+        })
+        .collect();
+    serde_json::from_value(json!({ "Records": records })).unwrap()
+}
+
+fn log_object() -> Vec<u8> {
+    let text = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/tampering.json"
+    ))
+    .unwrap();
+    gzip(&text)
+}
+
+/// The stream record Lambda would deliver for an item (an INSERT).
+fn stream_record(item: &HashMap<String, AttributeValue>, sequence: &str) -> Value {
+    let mut image = serde_json::Map::new();
+    for (k, v) in item {
+        let value = match v {
+            AttributeValue::S(s) => json!({ "S": s }),
+            AttributeValue::N(n) => json!({ "N": n }),
+            other => panic!("unexpected attribute {other:?}"),
+        };
+        image.insert(k.clone(), value);
+    }
+    json!({"eventID": sequence, "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+           "dynamodb": {"Keys": {"id": image["id"]}, "NewImage": image, "SequenceNumber": sequence, "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES"}})
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn object_to_findings_to_alert_for_each_notification_shape() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let key = KEY.to_owned();
+    world.put(&key, log_object()).await;
+
+    let direct = s3_notification(&world.bucket, &key, "etag-1").to_string();
+    let sns = json!({"Type": "Notification", "MessageId": "m1", "TopicArn": "arn:aws:sns:us-east-1:111122223333:trail", "Message": direct, "Timestamp": "2026-11-02T08:05:31Z"}).to_string();
+    let eventbridge = json!({"version": "0", "id": "e1", "detail-type": "Object Created", "source": "aws.s3", "account": "111122223333",
+        "time": "2026-11-02T08:05:30Z", "region": "us-east-1", "resources": [format!("arn:aws:s3:::{}", world.bucket)],
+        "detail": {"version": "0", "bucket": {"name": world.bucket}, "object": {"key": key.replace(' ', "+"), "size": 1000, "etag": "etag-1", "sequencer": "s"},
+                   "request-id": "r", "requester": "cloudtrail.amazonaws.com", "reason": "PutObject"}}).to_string();
+
+    // Each shape alone, on fresh tables: the same findings.
+    let mut shapes_findings = Vec::new();
+    for body in [direct.clone(), sns, eventbridge] {
+        let w = World::new().await;
+        w.put(&key, log_object()).await;
+        let body = body.replace(&world.bucket, &w.bucket);
+        let svc = w.service().await;
+        let response = trailwarden_ingest::handle(&svc, sqs_event(&[("m1", body)])).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+        let mut ids: Vec<String> = w
+            .findings()
+            .await
+            .iter()
+            .map(|i| i["id"].as_s().unwrap().clone())
+            .collect();
+        ids.sort();
+        shapes_findings.push(ids);
+    }
+    assert!(!shapes_findings[0].is_empty());
+    assert!(
+        shapes_findings.windows(2).all(|w| w[0] == w[1]),
+        "{shapes_findings:?}"
+    );
+
+    // Delivered twice: one finding each, one alert each.
+    for _ in 0..2 {
+        let response =
+            trailwarden_ingest::handle(&service, sqs_event(&[("m1", direct.clone())])).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let items = world.findings().await;
+    assert_eq!(items.len(), shapes_findings[0].len());
+    assert!(
+        items.iter().all(|i| i["count"].as_n().unwrap() == "1"),
+        "the ledger made the redelivery a no-op"
+    );
+
+    // The stream → the alert handler → SNS → the subscribed queue.
+    let notifier = trailwarden_alert::notifier(&service, &world.sdk)
+        .await
+        .unwrap();
+    let records: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| stream_record(item, &format!("{:021}", i + 1)))
+        .collect();
+    let response =
+        trailwarden_alert::handle(&service, &notifier, json!({ "Records": records })).await;
+    assert!(response.batch_item_failures.is_empty());
+    let high = items
+        .iter()
+        .filter(|i| ["high", "critical"].contains(&i["level"].as_s().unwrap().as_str()))
+        .count();
+    assert!(high > 0);
+    let mut messages = Vec::new();
+    for _ in 0..10 {
+        let out = world
+            .sqs
+            .receive_message()
+            .queue_url(&world.alerts_queue)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        messages.extend(out.messages.unwrap_or_default());
+        if messages.len() >= high {
+            break;
+        }
+    }
+    assert_eq!(
+        messages.len(),
+        high,
+        "one alert per high or critical finding"
+    );
+    let envelope: Value = serde_json::from_str(messages[0].body().unwrap()).unwrap();
+    let subject = envelope["Subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("[trailwarden ")
+            && subject.contains("(111122223333)")
+            && subject.len() < 100,
+        "{subject}"
+    );
+    let body = envelope["Message"].as_str().unwrap();
+    for part in [
+        "WHAT HAPPENED",
+        "WHO",
+        "arn:aws:sts::111122223333:assumed-role/ops/mallory",
+        "203.0.113.50",
+        "WHAT TO DO",
+        "EVENTS",
+    ] {
+        assert!(body.contains(part), "{part} not in {body}");
+    }
+    let attrs = &envelope["MessageAttributes"];
+    assert_eq!(attrs["account"]["Value"], "111122223333");
+    assert!(["high", "critical"].contains(&attrs["level"]["Value"].as_str().unwrap()));
+    assert!(attrs["rule_id"]["Value"].is_string());
+
+    // A repeat of a finding (MODIFY) does not alert again.
+    let mut repeat = records[0].clone();
+    repeat["eventName"] = json!("MODIFY");
+    trailwarden_alert::handle(&service, &notifier, json!({ "Records": [repeat] })).await;
+    let out = world
+        .sqs
+        .receive_message()
+        .queue_url(&world.alerts_queue)
+        .send()
+        .await
+        .unwrap();
+    assert!(out.messages.unwrap_or_default().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_event_by_eventbridge_and_s3_is_one_finding() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let file: Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/tampering.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let stop = file["Records"][1].clone();
+    assert_eq!(stop["eventName"], "StopLogging");
+    let event = json!({"version": "0", "id": "x", "detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudtrail",
+        "account": "111122223333", "time": "2026-11-02T08:02:13Z", "region": "us-east-1", "resources": [], "detail": stop});
+    trailwarden_realtime::handle(&service, event).await.unwrap();
+    let after_realtime = world.findings().await.len();
+    assert!(after_realtime >= 1);
+    world.put(KEY, log_object()).await;
+    let response = trailwarden_ingest::handle(
+        &service,
+        sqs_event(&[("m1", s3_notification(&world.bucket, KEY, "e").to_string())]),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let items = world.findings().await;
+    let stop_items: Vec<_> = items
+        .iter()
+        .filter(|i| {
+            i["body"]
+                .as_s()
+                .unwrap()
+                .contains("\"event_name\":\"StopLogging\"")
+        })
+        .collect();
+    assert_eq!(
+        stop_items.len(),
+        1,
+        "one finding for the event seen both ways"
+    );
+    assert_eq!(stop_items[0]["count"].as_n().unwrap(), "2");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_malformed_object_fails_only_its_own_message() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    world.put(KEY, log_object()).await;
+    let bad_key = KEY.replace("test file", "broken");
+    world
+        .put(&bad_key, gzip(b"{\"Records\": [ this is not json"))
+        .await;
+    let digest = "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/02/x.json.gz";
+    let event = sqs_event(&[
+        (
+            "good",
+            s3_notification(&world.bucket, KEY, "e1").to_string(),
+        ),
+        (
+            "bad",
+            s3_notification(&world.bucket, &bad_key, "e2").to_string(),
+        ),
+        (
+            "digest",
+            s3_notification(&world.bucket, digest, "e3").to_string(),
+        ),
+        ("garbage", "hello".to_owned()),
+        (
+            "test",
+            json!({"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": world.bucket})
+                .to_string(),
+        ),
+    ]);
+    let response = trailwarden_ingest::handle(&service, event).await;
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["bad", "garbage"]);
+    assert!(
+        !world.findings().await.is_empty(),
+        "the good object's findings are stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_store_fails_the_messages_so_they_are_retried() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    world.put(KEY, log_object()).await;
+    let mut config = world.config();
+    config.state_table = "no-such-table".into();
+    config.findings_table = "no-such-table-either".into();
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    let response = trailwarden_ingest::handle(
+        &service,
+        sqs_event(&[("m1", s3_notification(&world.bucket, KEY, "e1").to_string())]),
+    )
+    .await;
+    assert_eq!(
+        response.batch_item_failures.len(),
+        1,
+        "the message comes back"
+    );
+    // Once the store is there, the retry processes the object in full.
+    let service = world.service().await;
+    let response = trailwarden_ingest::handle(
+        &service,
+        sqs_event(&[("m1", s3_notification(&world.bucket, KEY, "e1").to_string())]),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(!world.findings().await.is_empty());
+}
