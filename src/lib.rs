@@ -3,6 +3,7 @@
 //! the benchmarks and the sample data.
 
 pub mod builtin;
+pub mod cloud;
 pub mod output;
 pub mod ruletest;
 pub mod scan;

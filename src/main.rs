@@ -41,6 +41,26 @@ enum Command {
     /// Write a realistic CloudTrail log file (S3 delivery format, gzip) for an
     /// attack scenario woven into benign background activity.
     Simulate(SimulateArgs),
+    /// Backfill history: run CloudTrail objects under an S3 prefix through
+    /// a deployment's engine and tables (for a new rule or deployment).
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// s3://BUCKET/PREFIX (CloudTrail log keys under it are read).
+    source: String,
+    /// Only objects delivered on or after this date (YYYY-MM-DD, from the key).
+    #[arg(long, value_name = "DATE")]
+    since: Option<String>,
+    /// The deployment's findings table.
+    #[arg(long, value_name = "NAME")]
+    table: String,
+    /// The deployment's state table.
+    #[arg(long, value_name = "NAME")]
+    state_table: String,
+    #[command(flatten)]
+    rules: RuleArgs,
 }
 
 #[derive(Args)]
@@ -93,8 +113,12 @@ struct FindingsArgs {
     #[command(subcommand)]
     action: Option<FindingsAction>,
     /// The local store to read [default: as for scan].
-    #[arg(long, value_name = "PATH", global = true)]
+    #[arg(long, value_name = "PATH", global = true, conflicts_with = "table")]
     local: Option<PathBuf>,
+    /// Read a deployment's DynamoDB findings table instead (standard AWS
+    /// credential chain).
+    #[arg(long, value_name = "NAME", global = true)]
+    table: Option<String>,
     /// Only findings whose event time is within this long (24h, 7d) or since
     /// this time (RFC 3339, YYYY-MM-DD).
     #[arg(long, value_name = "WHEN")]
@@ -227,6 +251,7 @@ fn main() -> ExitCode {
         Command::Sweep(args) => sweep(args),
         Command::Findings(args) => findings(args),
         Command::Simulate(args) => simulate(args),
+        Command::Replay(args) => replay(args),
     };
     match result {
         Ok(code) => code,
@@ -645,7 +670,16 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
+    if let Some(table) = args.table.clone() {
+        return runtime()?.block_on(findings_in_table(args, table));
+    }
     let store_args = StoreArgs {
         store: args.local.clone(),
     };
@@ -762,4 +796,153 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("writing {}", output.display()))),
     }
+}
+
+async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<ExitCode> {
+    use trailwarden::cloud;
+    let sdk = trailwarden_aws::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    match args.action {
+        Some(FindingsAction::Show { id }) => match cloud::get(&client, &table, &id)
+            .await
+            .map_err(anyhow::Error::msg)?
+        {
+            Some(row) => {
+                serde_json::to_writer_pretty(io::stdout().lock(), &row)?;
+                println!();
+                Ok(ExitCode::SUCCESS)
+            }
+            None => {
+                eprintln!("trailwarden: no finding {id} in table {table}");
+                Ok(ExitCode::from(1))
+            }
+        },
+        Some(FindingsAction::Ack { id, note, resolve }) => {
+            let status = if resolve { "resolved" } else { "acknowledged" };
+            if cloud::set_status(&client, &table, &id, status, note.as_deref())
+                .await
+                .map_err(anyhow::Error::msg)?
+            {
+                eprintln!("{id}: {status}");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprintln!("trailwarden: no finding {id} in table {table}");
+                Ok(ExitCode::from(1))
+            }
+        }
+        None => {
+            let now = chrono::Utc::now();
+            let since = format_millis(parse_when(
+                args.since.as_deref().unwrap_or("24h"),
+                now.timestamp_millis(),
+            )?);
+            let rows = cloud::query(
+                &client,
+                &table,
+                &cloud::TableQuery {
+                    since,
+                    min_level: args.level,
+                    rule: args.rule,
+                    principal: args.principal,
+                    account: args.account,
+                },
+                now,
+            )
+            .await
+            .map_err(anyhow::Error::msg)?;
+            let n = rows.len();
+            let format = args.format.unwrap_or_else(default_format);
+            if format == output::Format::Table {
+                let mut writer =
+                    FindingWriter::new(io::BufWriter::new(io::stdout().lock()), format);
+                for r in rows {
+                    writer.push(r.finding)?;
+                }
+                writer.finish()?;
+            } else {
+                let mut out = io::BufWriter::new(io::stdout().lock());
+                if format == output::Format::Json {
+                    serde_json::to_writer_pretty(&mut out, &rows)?;
+                    writeln!(out)?;
+                } else {
+                    for r in &rows {
+                        serde_json::to_writer(&mut out, r)?;
+                        writeln!(out)?;
+                    }
+                }
+                out.flush()?;
+            }
+            eprintln!("{n} finding(s) in table {table}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(replay_async(args))
+}
+
+async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let rest = args
+        .source
+        .strip_prefix("s3://")
+        .with_context(|| format!("{:?} is not s3://BUCKET/PREFIX", args.source))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    anyhow::ensure!(!bucket.is_empty(), "{:?} names no bucket", args.source);
+    if let Some(since) = &args.since {
+        parse_when(since, 0)?;
+    }
+    let sdk = trailwarden_aws::sdk_config().await;
+    let mut env: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    env.insert("TRAILWARDEN_FINDINGS_TABLE".into(), args.table.clone());
+    env.insert("TRAILWARDEN_STATE_TABLE".into(), args.state_table.clone());
+    let config = trailwarden_aws::Config::from_map(&env, trailwarden_aws::Needs::Tables)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut service = trailwarden_aws::Service::start(config, &sdk).await?;
+    // The same rules as the deployment plus any given here.
+    let policy = load_policy(&args.rules)?;
+    if args.rules.policy.is_some() || !args.rules.rules.is_empty() || args.rules.no_builtin {
+        service.engine = load_engine(&args.rules, &policy, false)?;
+        service.policy = policy;
+    }
+    let objects =
+        trailwarden::cloud::list_objects(&service.s3, bucket, prefix, args.since.as_deref())
+            .await
+            .map_err(anyhow::Error::msg)?;
+    let bar = if io::stderr().is_terminal() {
+        let bar = ProgressBar::new(objects.len() as u64);
+        bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} objects (eta {eta}) {msg:.dim}").expect("valid template"));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let (mut done, mut skipped, mut failed, mut records, mut findings) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    for notice in &objects {
+        bar.set_message(notice.key.clone());
+        match service.process_object(notice).await {
+            Ok(trailwarden_aws::ObjectOutcome::Done(_, counts)) => {
+                done += 1;
+                records += counts.records;
+                findings += counts.findings_new;
+            }
+            Ok(_) => skipped += 1,
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| {
+                    eprintln!("trailwarden: s3://{}/{}: {e}", notice.bucket, notice.key)
+                });
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    eprintln!(
+        "replayed {done} object(s) ({records} records, {findings} new findings); {skipped} already processed or skipped; {failed} failed"
+    );
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -518,3 +518,100 @@ async fn an_unreachable_store_fails_the_messages_so_they_are_retried() {
     assert!(response.batch_item_failures.is_empty());
     assert!(!world.findings().await.is_empty());
 }
+
+fn cli(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trailwarden"))
+        .args(args)
+        .env("TRAILWARDEN_STORE", "memory")
+        .output()
+        .unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_backfills_and_findings_query_the_table_by_index() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    world.put(KEY, log_object()).await;
+    world
+        .put("other/prefix/readme.txt", b"not a log".to_vec())
+        .await;
+    let source = format!("s3://{}/AWSLogs/", world.bucket);
+    let (status, _, stderr) = cli(&[
+        "replay",
+        &source,
+        "--since",
+        "2026-11-01",
+        "--table",
+        &world.findings_table,
+        "--state-table",
+        &world.state_table,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("replayed 1 object(s)"), "{stderr}");
+    // Replaying again is a no-op (the ledger).
+    let (_, _, stderr) = cli(&[
+        "replay",
+        &source,
+        "--table",
+        &world.findings_table,
+        "--state-table",
+        &world.state_table,
+    ]);
+    assert!(
+        stderr.contains("replayed 0 object(s)") && stderr.contains("1 already processed"),
+        "{stderr}"
+    );
+
+    let query = |extra: &[&str]| {
+        let mut args = vec![
+            "findings",
+            "--table",
+            world.findings_table.as_str(),
+            "--format",
+            "jsonl",
+        ];
+        args.extend_from_slice(extra);
+        let (status, stdout, stderr) = cli(&args);
+        assert!(status.success(), "{stderr}");
+        stdout
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let all = query(&["--since", "2026-11-01"]);
+    assert_eq!(all.len(), world.findings().await.len());
+    let stop = all
+        .iter()
+        .find(|f| f["event_name"] == "StopLogging")
+        .unwrap();
+    let rule = stop["rule_id"].as_str().unwrap();
+    assert_eq!(query(&["--since", "2026-11-01", "--rule", rule]).len(), 1);
+    assert_eq!(
+        query(&["--since", "2026-11-01", "--account", "111122223333"]).len(),
+        all.len()
+    );
+    assert!(query(&["--since", "2026-11-01", "--level", "critical"])
+        .iter()
+        .all(|f| f["level"] == "critical"));
+    assert!(query(&["--since", "2026-11-03"]).is_empty());
+    let id = stop["id"].as_str().unwrap();
+    let (status, _, _) = cli(&[
+        "findings",
+        "--table",
+        &world.findings_table,
+        "ack",
+        id,
+        "--note",
+        "restarted",
+    ]);
+    assert!(status.success());
+    let (_, shown, _) = cli(&["findings", "--table", &world.findings_table, "show", id]);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["status"], "acknowledged");
+    assert_eq!(shown["status_note"], "restarted");
+}

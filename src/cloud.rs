@@ -1,0 +1,233 @@
+//! The command's AWS side: findings in a deployment's DynamoDB table, and
+//! replaying history from S3 through the deployment's engine and stores.
+//! Credentials and region come from the standard AWS chain.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use trailwarden_aws::dynamo::error_chain;
+use trailwarden_engine::{Finding, Level};
+
+/// Which findings to read from the table.
+#[derive(Debug, Default, Clone)]
+pub struct TableQuery {
+    /// Event time at or after (RFC 3339).
+    pub since: String,
+    /// At or above this level.
+    pub min_level: Option<Level>,
+    /// Rule id.
+    pub rule: Option<String>,
+    /// Principal ARN.
+    pub principal: Option<String>,
+    /// Account id.
+    pub account: Option<String>,
+}
+
+/// A finding row from the table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TableFinding {
+    /// The finding.
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// How many times it was produced.
+    pub times_seen: u64,
+    /// open, acknowledged or resolved.
+    pub status: String,
+    /// The note given with the status.
+    pub status_note: Option<String>,
+}
+
+fn row(item: &HashMap<String, AttributeValue>) -> Option<TableFinding> {
+    let body = item.get("body")?.as_s().ok()?;
+    Some(TableFinding {
+        finding: serde_json::from_str(body).ok()?,
+        times_seen: item
+            .get("count")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1),
+        status: item
+            .get("status")
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_else(|| "open".into()),
+        status_note: item.get("note").and_then(|v| v.as_s().ok()).cloned(),
+    })
+}
+
+/// Query findings through the table's indexes (never a scan): by rule,
+/// principal or account when given, else by level, else day by day.
+pub async fn query(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    q: &TableQuery,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<TableFinding>, String> {
+    let mut partitions: Vec<(&str, &str, String)> = Vec::new();
+    if let Some(r) = &q.rule {
+        partitions.push(("by_rule", "rule_id", r.clone()));
+    } else if let Some(p) = &q.principal {
+        partitions.push(("by_principal", "principal", p.clone()));
+    } else if let Some(a) = &q.account {
+        partitions.push(("by_account", "account", a.clone()));
+    } else if let Some(l) = q.min_level {
+        for level in Level::ALL.into_iter().filter(|x| *x >= l) {
+            partitions.push(("by_level", "level", level.as_str().to_owned()));
+        }
+    } else {
+        let since = chrono::DateTime::parse_from_rfc3339(&q.since)
+            .map_err(|e| format!("--since {}: {e}", q.since))?
+            .with_timezone(&chrono::Utc);
+        let mut day = since.date_naive();
+        let mut days = 0;
+        while day <= now.date_naive() {
+            days += 1;
+            if days > 400 {
+                return Err("--since reaches back more than 400 days; add --rule, --principal, --account or --level".into());
+            }
+            partitions.push(("by_day", "day", day.format("%Y-%m-%d").to_string()));
+            day = day.succ_opt().ok_or("date out of range")?;
+        }
+    }
+    let mut out = Vec::new();
+    for (index, key, value) in partitions {
+        let mut start = None;
+        loop {
+            let page = client
+                .query()
+                .table_name(table)
+                .index_name(index)
+                .key_condition_expression("#k = :v AND #t >= :since")
+                .expression_attribute_names("#k", key)
+                .expression_attribute_names("#t", "event_time")
+                .expression_attribute_values(":v", AttributeValue::S(value.clone()))
+                .expression_attribute_values(":since", AttributeValue::S(q.since.clone()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!(
+                        "DynamoDB Query on {table} index {index}: {}",
+                        error_chain(&e)
+                    )
+                })?;
+            out.extend(page.items().iter().filter_map(row));
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+    }
+    out.retain(|r| {
+        let f = &r.finding;
+        q.min_level.is_none_or(|l| f.level >= l)
+            && q.rule.as_ref().is_none_or(|x| &f.rule_id == x)
+            && q.principal
+                .as_ref()
+                .is_none_or(|x| f.principal.as_ref() == Some(x))
+            && q.account
+                .as_ref()
+                .is_none_or(|x| f.account.as_ref() == Some(x))
+    });
+    out.sort_by(|a, b| b.finding.event_time.cmp(&a.finding.event_time));
+    out.dedup_by(|a, b| a.finding.id == b.finding.id);
+    Ok(out)
+}
+
+/// One finding by id.
+pub async fn get(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    id: &str,
+) -> Result<Option<TableFinding>, String> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key("id", AttributeValue::S(id.to_owned()))
+        .send()
+        .await
+        .map_err(|e| format!("DynamoDB GetItem on {table}: {}", error_chain(&e)))?;
+    Ok(out.item.as_ref().and_then(row))
+}
+
+/// Set a finding's status and note (only if it exists).
+pub async fn set_status(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    id: &str,
+    status: &str,
+    note: Option<&str>,
+) -> Result<bool, String> {
+    let mut update = client
+        .update_item()
+        .table_name(table)
+        .key("id", AttributeValue::S(id.to_owned()))
+        .condition_expression("attribute_exists(#id)")
+        .expression_attribute_names("#id", "id")
+        .expression_attribute_names("#status", "status")
+        .expression_attribute_values(":status", AttributeValue::S(status.to_owned()));
+    update = match note {
+        Some(n) => update
+            .update_expression("SET #status = :status, #note = :note")
+            .expression_attribute_names("#note", "note")
+            .expression_attribute_values(":note", AttributeValue::S(n.to_owned())),
+        None => update.update_expression("SET #status = :status"),
+    };
+    match update.send().await {
+        Ok(_) => Ok(true),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(format!(
+            "DynamoDB UpdateItem on {table}: {}",
+            error_chain(&e)
+        )),
+    }
+}
+
+/// Objects under `s3://bucket/prefix` whose CloudTrail key date (or, for
+/// other keys, last-modified time) is on or after `since` (YYYY-MM-DD).
+pub async fn list_objects(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+    since: Option<&str>,
+) -> Result<Vec<trailwarden_aws::ObjectNotice>, String> {
+    let since = since.map(|s| s.replace('-', "/"));
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_continuation_token(token)
+            .send()
+            .await
+            .map_err(|e| format!("ListObjectsV2 s3://{bucket}/{prefix}: {}", error_chain(&e)))?;
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            let parsed = trailwarden_cloudtrail::key::parse_key(key);
+            if !parsed.kind.has_records() {
+                continue;
+            }
+            if let (Some(since), Some(date)) = (&since, parsed.date) {
+                if date < since.as_str() {
+                    continue;
+                }
+            }
+            out.push(trailwarden_aws::ObjectNotice {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                version: object.e_tag().unwrap_or_default().to_owned(),
+            });
+        }
+        match page.next_continuation_token {
+            Some(t) => token = Some(t),
+            None => return Ok(out),
+        }
+    }
+}
