@@ -615,3 +615,109 @@ async fn replay_backfills_and_findings_query_the_table_by_index() {
     assert_eq!(shown["status"], "acknowledged");
     assert_eq!(shown["status_note"], "restarted");
 }
+
+/// A one-request HTTP server on loopback that answers 200 and hands back
+/// the request body.
+fn webhook_server() -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/services/T000/B000/XXXX",
+        listener.local_addr().unwrap()
+    );
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut length = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        let mut stream = stream;
+        stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+            .unwrap();
+        String::from_utf8(body).unwrap()
+    });
+    (url, handle)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slack_gets_an_escaped_message_from_a_hostile_user_agent() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let (url, server) = webhook_server();
+    let notifier = trailwarden_aws::notify::Notifier::new(
+        aws_sdk_sns::Client::new(&world.sdk),
+        world.topic_arn.clone(),
+        None,
+        Some(url),
+    )
+    .unwrap();
+    let mut finding: trailwarden_engine::Finding = serde_json::from_value(json!({
+        "id": "tw-slack", "rule_id": "r", "rule_title": "Bedrock Guardrail Deleted", "level": "high", "tags": [],
+        "description": "A guardrail was deleted.", "event_time": "2026-11-02T08:00:00Z", "account": "111122223333",
+        "region": "us-east-1", "principal": "arn:aws:iam::111122223333:user/mallory", "principal_type": "IAMUser",
+        "access_key_id": "AKIA1", "source_ip": "192.0.2.1", "user_agent": "", "event_source": "bedrock.amazonaws.com",
+        "event_name": "DeleteGuardrail", "error_code": null, "event_ids": ["e1"], "count": 1
+    }))
+    .unwrap();
+    finding.user_agent =
+        Some("x <!channel> <https://evil.example|Reset your password> @here".into());
+    notifier
+        .send(&finding, Some("Recreate the guardrail."))
+        .await
+        .unwrap();
+    let body = server.join().unwrap();
+    let message: Value = serde_json::from_str(&body).unwrap();
+    let text = message.to_string();
+    assert!(
+        text.contains("&lt;!channel&gt;") && !text.contains("<!channel>"),
+        "{text}"
+    );
+    assert!(!text.contains("<https://evil.example"), "{text}");
+    assert!(message["blocks"].as_array().unwrap().len() >= 4);
+    assert_eq!(message["unfurl_links"], false);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweeper_stores_stale_ai_principals_as_findings() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let text = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/ai-activity.json"
+    ))
+    .unwrap();
+    world.put(KEY, gzip(&text)).await;
+    let response = trailwarden_ingest::handle(
+        &service,
+        sqs_event(&[("m", s3_notification(&world.bucket, KEY, "e").to_string())]),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let as_of = trailwarden_cloudtrail::parse_event_time("2026-11-20T00:00:00Z").unwrap();
+    let stale = trailwarden_sweeper::handle(&service, as_of).await.unwrap();
+    assert!(stale >= 1, "carol has been idle since May");
+    let items = world.findings().await;
+    assert!(items
+        .iter()
+        .any(|i| i["body"].as_s().unwrap().contains("Stale AI Principal")
+            && i["body"].as_s().unwrap().contains("user/carol")));
+    // A second sweep finds the same principals and adds no finding.
+    let before = items.len();
+    trailwarden_sweeper::handle(&service, as_of).await.unwrap();
+    assert_eq!(world.findings().await.len(), before);
+}
