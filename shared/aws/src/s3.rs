@@ -2,10 +2,11 @@
 //! into the reader with bounded memory.
 //!
 //! A message body is one of: an S3 event notification (`{"Records":[{"s3":
-//! …}]}`), the same wrapped by SNS (the trail's own topic: `{"Type":
-//! "Notification","Message":"…"}`), or an EventBridge "Object Created"
-//! event. `s3:TestEvent` messages name nothing. Keys arrive URL-encoded
-//! (`+` is a space).
+//! …}]}`), the same wrapped by SNS, CloudTrail's own SNS notification
+//! (`{"s3Bucket":…,"s3ObjectKey":[…]}`, several keys, not URL-encoded), or an
+//! EventBridge "Object Created" event. `s3:TestEvent` messages and other
+//! notifications sharing the trail's topic (AWS Config's) name nothing. S3
+//! notification keys arrive URL-encoded (`+` is a space).
 
 use percent_encoding::percent_decode_str;
 use serde_json::Value;
@@ -52,6 +53,27 @@ fn parse_value(value: &Value, depth: u8) -> Result<Vec<ObjectNotice>, NoticeErro
             .ok_or_else(|| NoticeError("an SNS envelope without a Message".into()))?;
         let inner: Value = serde_json::from_str(message)
             .map_err(|e| NoticeError(format!("the SNS Message is not JSON ({e})")))?;
+        // CloudTrail's own topic: {"s3Bucket": "...", "s3ObjectKey": ["...", ...]}
+        // (several objects a message, keys not URL-encoded, no ETag).
+        if let (Some(bucket), Some(keys)) = (
+            inner.get("s3Bucket").and_then(Value::as_str),
+            inner.get("s3ObjectKey").and_then(Value::as_array),
+        ) {
+            return Ok(keys
+                .iter()
+                .filter_map(Value::as_str)
+                .map(|key| ObjectNotice {
+                    bucket: bucket.to_owned(),
+                    key: key.to_owned(),
+                    version: String::new(),
+                })
+                .collect());
+        }
+        // Other notifications on a shared topic (AWS Config's, on Control
+        // Tower's) are not ours: nothing to do, and not a failure.
+        if inner.get("Records").is_none() && inner.get("Event").is_none() {
+            return Ok(Vec::new());
+        }
         return parse_value(&inner, depth + 1);
     }
     // EventBridge "Object Created".
@@ -197,6 +219,15 @@ mod tests {
             (n[0].key.as_str(), n[0].version.as_str()),
             ("AWSLogs/a b.json.gz", "e1")
         );
+        let cloudtrail = serde_json::json!({"Type": "Notification", "Message": r#"{"s3Bucket":"org-trail","s3ObjectKey":["AWSLogs/1/CloudTrail/us-east-1/2026/11/02/a b.json.gz","AWSLogs/1/CloudTrail/us-east-1/2026/11/02/c.json.gz"]}"#}).to_string();
+        let n = parse_notice(&cloudtrail).unwrap();
+        assert_eq!(n.len(), 2);
+        assert_eq!(
+            n[0].key, "AWSLogs/1/CloudTrail/us-east-1/2026/11/02/a b.json.gz",
+            "not URL-decoded"
+        );
+        let config = serde_json::json!({"Type": "Notification", "Message": r#"{"configurationItemDiff":null,"messageType":"ConfigurationItemChangeNotification"}"#}).to_string();
+        assert!(parse_notice(&config).unwrap().is_empty());
         let test = r#"{"Service":"Amazon S3","Event":"s3:TestEvent","Time":"2026-11-02T08:00:00Z","Bucket":"org-trail","RequestId":"r","HostId":"h"}"#;
         assert!(parse_notice(test).unwrap().is_empty());
         let sns_test = serde_json::json!({"Type": "Notification", "Message": test}).to_string();
