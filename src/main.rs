@@ -670,6 +670,36 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Stored findings out: the table shows the findings; JSON keeps the
+/// bookkeeping (times seen, status) too.
+fn print_rows<T: serde::Serialize>(
+    format: Option<output::Format>,
+    rows: Vec<T>,
+    finding: impl Fn(T) -> trailwarden_engine::Finding,
+) -> anyhow::Result<()> {
+    let format = format.unwrap_or_else(default_format);
+    if format == output::Format::Table {
+        let mut writer = FindingWriter::new(io::BufWriter::new(io::stdout().lock()), format);
+        for row in rows {
+            writer.push(finding(row))?;
+        }
+        writer.finish()?;
+        return Ok(());
+    }
+    let mut out = io::BufWriter::new(io::stdout().lock());
+    if format == output::Format::Json {
+        serde_json::to_writer_pretty(&mut out, &rows)?;
+        writeln!(out)?;
+    } else {
+        for row in &rows {
+            serde_json::to_writer(&mut out, row)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -722,28 +752,8 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
                 account: args.account,
                 id: None,
             })?;
-            let format = args.format.unwrap_or_else(default_format);
             let n = rows.len();
-            if format == output::Format::Table {
-                let mut writer =
-                    FindingWriter::new(io::BufWriter::new(io::stdout().lock()), format);
-                for row in rows {
-                    writer.push(row.finding)?;
-                }
-                writer.finish()?;
-            } else {
-                let mut out = io::BufWriter::new(io::stdout().lock());
-                if format == output::Format::Json {
-                    serde_json::to_writer_pretty(&mut out, &rows)?;
-                    writeln!(out)?;
-                } else {
-                    for row in &rows {
-                        serde_json::to_writer(&mut out, row)?;
-                        writeln!(out)?;
-                    }
-                }
-                out.flush()?;
-            }
+            print_rows(args.format, rows, |r| r.finding)?;
             eprintln!("{n} finding(s) in {}", store.path());
             Ok(ExitCode::SUCCESS)
         }
@@ -851,27 +861,7 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
             .await
             .map_err(anyhow::Error::msg)?;
             let n = rows.len();
-            let format = args.format.unwrap_or_else(default_format);
-            if format == output::Format::Table {
-                let mut writer =
-                    FindingWriter::new(io::BufWriter::new(io::stdout().lock()), format);
-                for r in rows {
-                    writer.push(r.finding)?;
-                }
-                writer.finish()?;
-            } else {
-                let mut out = io::BufWriter::new(io::stdout().lock());
-                if format == output::Format::Json {
-                    serde_json::to_writer_pretty(&mut out, &rows)?;
-                    writeln!(out)?;
-                } else {
-                    for r in &rows {
-                        serde_json::to_writer(&mut out, r)?;
-                        writeln!(out)?;
-                    }
-                }
-                out.flush()?;
-            }
+            print_rows(args.format, rows, |r| r.finding)?;
             eprintln!("{n} finding(s) in table {table}");
             Ok(ExitCode::SUCCESS)
         }

@@ -48,6 +48,37 @@ pub struct Service {
 #[error("{0}")]
 pub struct StartError(pub String);
 
+/// JSON logs for a Lambda function (`RUST_LOG` filters; info by default).
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::from_default_env()
+                .add_directive(tracing::Level::INFO.into()),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+}
+
+/// A function's cold start: logging, configuration (every problem named),
+/// SDK configuration, and the [`Service`].
+pub async fn cold_start(needs: Needs) -> Result<(Service, aws_config::SdkConfig), StartError> {
+    init_logging();
+    let config = Config::from_env(needs).map_err(|errors| {
+        StartError(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let sdk = sdk_config().await;
+    let service = Service::start(config, &sdk).await?;
+    Ok((service, sdk))
+}
+
 /// The SDK configuration from the environment (credentials, region,
 /// `AWS_ENDPOINT_URL`).
 pub async fn sdk_config() -> aws_config::SdkConfig {
