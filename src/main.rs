@@ -14,7 +14,7 @@ use trailwarden::ruletest;
 use trailwarden::scan::{expand_inputs, file_ref, Input, ScanStats, Scanner, Stores};
 use trailwarden::store::{self, SqliteStore};
 use trailwarden_cloudtrail::ReaderOptions;
-use trailwarden_engine::{rules::rule_files, Engine, Level, Policy, RuleSetBuilder};
+use trailwarden_engine::{rules::rule_files, Engine, Level, Policy, RuleSet, RuleSetBuilder};
 
 /// CloudTrail analyzer for AI governance: Sigma rules over Bedrock, SageMaker,
 /// training data, IAM, KMS and CloudTrail activity.
@@ -269,8 +269,9 @@ fn load_policy(args: &RuleArgs) -> anyhow::Result<Policy> {
     })
 }
 
-/// Load the built-in pack and/or extra rules, printing problems to stderr.
-fn load_engine(args: &RuleArgs, policy: &Policy, quiet: bool) -> anyhow::Result<Engine> {
+/// The built-in pack (unless `--no-builtin`) and the extra rule paths, with
+/// the policy's facts: detection rules, correlations and baselines.
+fn rule_set(args: &RuleArgs, policy: &Policy) -> RuleSet {
     let mut builder = RuleSetBuilder::with_policy(policy.clone());
     if !args.no_builtin {
         for (path, text) in builtin_rules() {
@@ -280,12 +281,17 @@ fn load_engine(args: &RuleArgs, policy: &Policy, quiet: bool) -> anyhow::Result<
     for path in &args.rules {
         builder.add_path(path);
     }
-    let (rules, problems, notes) = builder.finish();
-    for p in &problems {
+    builder.build()
+}
+
+/// Load the rules (correlations included), printing problems to stderr.
+fn load_engine(args: &RuleArgs, policy: &Policy, quiet: bool) -> anyhow::Result<Engine> {
+    let set = rule_set(args, policy);
+    for p in &set.problems {
         eprintln!("trailwarden: rule problem: {p}");
     }
     if !quiet {
-        for n in &notes {
+        for n in &set.notes {
             eprintln!(
                 "trailwarden: rule skipped: {}: {:?}: {}",
                 n.source, n.rule, n.reason
@@ -293,11 +299,11 @@ fn load_engine(args: &RuleArgs, policy: &Policy, quiet: bool) -> anyhow::Result<
         }
     }
     anyhow::ensure!(
-        !rules.is_empty(),
+        !set.rules.is_empty(),
         "no rules to run: {} rule problem(s); fix them or drop --no-builtin",
-        problems.len()
+        set.problems.len()
     );
-    Ok(Engine::new(rules))
+    Ok(Engine::from_set(set))
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
@@ -388,10 +394,11 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         let unrouted = engine.unrouted_rules();
         eprintln!("--");
         eprintln!(
-            "rules: {} ({} dispatched by eventName/eventSource, {} tried on every record)",
+            "rules: {} ({} dispatched by eventName/eventSource, {} tried on every record), {} correlations",
             engine.rules().len(),
             engine.rules().len() - unrouted,
-            unrouted
+            unrouted,
+            engine.correlations().len()
         );
         print_summary(stats, inputs.len(), started.elapsed().as_secs_f64());
         if stats.already_done > 0 {
@@ -502,16 +509,7 @@ fn print_summary(stats: &ScanStats, inputs: usize, secs: f64) {
 
 fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
     let policy = load_policy(&args)?;
-    let mut builder = RuleSetBuilder::with_policy(policy);
-    if !args.no_builtin {
-        for (path, text) in builtin_rules() {
-            builder.add_yaml(&format!("builtin:{path}"), text);
-        }
-    }
-    for path in &args.rules {
-        builder.add_path(path);
-    }
-    let set = builder.build();
+    let set = rule_set(&args, &policy);
     let mut out = io::stdout().lock();
     writeln!(out, "ID\tLEVEL\tKIND\tTITLE\tSOURCE")?;
     for r in &set.rules {
@@ -556,20 +554,21 @@ fn rules_validate(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     for path in &paths {
         builder.add_path(path);
     }
-    let (rules, problems, notes) = builder.finish();
-    for p in &problems {
+    let set = builder.build();
+    for p in &set.problems {
         println!("problem: {p}");
     }
-    for n in &notes {
+    for n in &set.notes {
         println!("skipped: {}: {:?}: {}", n.source, n.rule, n.reason);
     }
     println!(
-        "{} rules valid, {} problems, {} skipped",
-        rules.len(),
-        problems.len(),
-        notes.len()
+        "{} rules and {} correlations valid, {} problems, {} skipped",
+        set.rules.len(),
+        set.correlations.len(),
+        set.problems.len(),
+        set.notes.len()
     );
-    Ok(if problems.is_empty() {
+    Ok(if set.problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -487,3 +487,81 @@ fn sweep_lists_idle_ai_principals_from_the_store() {
         .args(&rules));
     assert_eq!(findings(&stdout).len(), 2);
 }
+
+/// The records of a `trailwarden simulate` file.
+fn simulated(dir: &Path, scenario: &str) -> Vec<serde_json::Value> {
+    let file = dir.join(format!("{scenario}.json.gz"));
+    let (out, _, stderr) = run(bin()
+        .args(["simulate", scenario, "--background", "300", "-o"])
+        .arg(&file));
+    assert!(out.status.success(), "{stderr}");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&file).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let log: serde_json::Value = serde_json::from_str(&text).unwrap();
+    log["Records"].as_array().unwrap().clone()
+}
+
+#[test]
+fn scan_runs_correlations_within_a_file_and_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = simulated(dir.path(), "llmjacking");
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("policy.example.yaml");
+    let title =
+        "LLMjacking - Bedrock Reconnaissance Then Model Invocation with a Long-Term Access Key";
+    let whole = dir.path().join("whole.json");
+    std::fs::write(
+        &whole,
+        serde_json::json!({ "Records": records }).to_string(),
+    )
+    .unwrap();
+    let (out, stdout, stderr) = run(bin()
+        .args(["scan", "--format", "jsonl", "--policy"])
+        .arg(&policy)
+        .arg(&whole));
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(" correlations") && !stderr.contains(", 0 correlations"),
+        "{stderr}"
+    );
+    let found = findings(&stdout);
+    let llmjacking: Vec<_> = found.iter().filter(|f| f["rule_title"] == title).collect();
+    assert_eq!(llmjacking.len(), 1, "{found:#?}");
+    assert_eq!(llmjacking[0]["level"], "high");
+    assert!(llmjacking[0]["event_ids"].as_array().unwrap().len() >= 2);
+
+    // The same records in two files scanned by two runs: the window's state
+    // lives in the store between them, and the finding is the same one.
+    let store = store_in(dir.path());
+    let half = records.len() / 2;
+    let mut ids = Vec::new();
+    for (i, part) in [&records[..half], &records[half..]].into_iter().enumerate() {
+        let file = dir.path().join(format!("part{i}.json"));
+        std::fs::write(&file, serde_json::json!({ "Records": part }).to_string()).unwrap();
+        let (_, stdout, stderr) = run(bin()
+            .args(["scan", "--format", "jsonl", "--policy"])
+            .arg(&policy)
+            .arg("--store")
+            .arg(&store)
+            .arg(&file));
+        assert!(!stderr.contains("error"), "{stderr}");
+        ids.extend(
+            findings(&stdout)
+                .into_iter()
+                .filter(|f| f["rule_title"] == title)
+                .map(|f| f["id"].clone()),
+        );
+    }
+    assert_eq!(ids, [llmjacking[0]["id"].clone()]);
+
+    // Without the policy's facts the long-term key correlation still runs
+    // (it needs none); a negative: benign activity alone makes none.
+    let benign = simulated(dir.path(), "benign");
+    let file = dir.path().join("benign.json");
+    std::fs::write(&file, serde_json::json!({ "Records": benign }).to_string()).unwrap();
+    let (_, stdout, _) = run(bin().args(["scan", "--format", "jsonl"]).arg(&file));
+    assert!(findings(&stdout).iter().all(|f| f["rule_title"] != title));
+}

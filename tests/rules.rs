@@ -174,11 +174,11 @@ fn sigmahq_rules_load_and_find_the_corpus_trail_tampering() {
     };
     let mut b = RuleSetBuilder::new();
     b.add_path(&rules);
-    let (rules, problems, notes) = b.finish();
-    assert!(problems.is_empty(), "{problems:#?}");
-    assert!(notes.is_empty(), "{notes:#?}");
-    assert_eq!(rules.len(), 57);
-    let engine = Engine::new(rules);
+    let set = b.build();
+    assert!(set.problems.is_empty(), "{:#?}", set.problems);
+    assert!(set.notes.is_empty(), "{:#?}", set.notes);
+    assert_eq!(set.rules.len(), 57);
+    let engine = Engine::from_set(set);
     let records = records_in(&data);
     assert_eq!(records.len(), 2900);
     assert_dispatch_hides_nothing(&engine, &records);

@@ -56,17 +56,14 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// An engine over detection rules only.
-    pub fn new(rules: Vec<Rule>) -> Self {
-        Self::from_parts(rules, Vec::new())
-    }
-
-    /// An engine over everything a [`RuleSetBuilder`] built.
+    /// An engine over everything a [`RuleSetBuilder`] built: detection
+    /// rules, baselines and the correlations over them.
     pub fn from_set(set: RuleSet) -> Self {
-        Self::from_parts(set.rules, set.correlations)
-    }
-
-    fn from_parts(rules: Vec<Rule>, correlations: Vec<Correlation>) -> Self {
+        let RuleSet {
+            rules,
+            correlations,
+            ..
+        } = set;
         let dispatch = Dispatch::new(rules.iter().map(|r| &r.route));
         let mut feeds = vec![Vec::new(); rules.len()];
         for (c, corr) in correlations.iter().enumerate() {

@@ -405,13 +405,6 @@ impl RuleSetBuilder {
         &self.notes
     }
 
-    /// Finish: the rules, the problems and the notes (correlations are
-    /// resolved; use [`RuleSetBuilder::build`] to keep them).
-    pub fn finish(self) -> (Vec<Rule>, Vec<RuleProblem>, Vec<RuleNote>) {
-        let set = self.build();
-        (set.rules, set.problems, set.notes)
-    }
-
     /// Finish: resolve correlation references across everything loaded.
     pub fn build(mut self) -> RuleSet {
         let mut correlations = Vec::new();
@@ -841,7 +834,12 @@ mod tests {
         b.add_yaml("nocondition.yml", "title: x\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  selection:\n    eventName: A\n");
         b.add_yaml("windows.yml", "title: w\nlogsource: {product: windows, category: process_creation}\ndetection:\n  s:\n    Image: x\n  condition: s\n");
         b.add_yaml("dup.yml", GOOD);
-        let (rules, problems, notes) = b.finish();
+        let RuleSet {
+            rules,
+            problems,
+            notes,
+            ..
+        } = b.build();
         assert_eq!(rules.len(), 1);
         assert_eq!(rules[0].level, Level::High);
         assert_eq!(rules[0].response.as_deref(), Some("Restart logging."));
