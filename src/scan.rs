@@ -152,34 +152,44 @@ struct Outlet<'s, F> {
     policy: &'s Policy,
     seen: &'s mut HashSet<String>,
     stats: &'s mut ScanStats,
-    store: &'s mut dyn Stores,
-    store_error: &'s mut Option<StoreError>,
     emit: &'s mut F,
 }
 
 impl<F: FnMut(Finding)> Outlet<'_, F> {
-    fn take(&mut self, finding: Finding) {
+    /// Store the finding, then report it. A store error is returned (the
+    /// object then fails and is read again next time); the finding is
+    /// reported either way.
+    fn take(&mut self, store: &mut dyn Stores, finding: Finding) -> Result<(), StoreError> {
         if finding.level < self.min_level {
             self.stats.below_level += 1;
-            return;
+            return Ok(());
         }
         let t = trailwarden_cloudtrail::parse_event_time(&finding.event_time);
         if let Some(reason) = self.policy.suppressed(&finding, t) {
             *self.stats.suppressed.entry(reason.to_owned()).or_default() += 1;
-            return;
+            return Ok(());
         }
         if !self.seen.insert(finding.id.clone()) {
             self.stats.duplicates += 1;
-            return;
+            return Ok(());
         }
         // Stored before it is reported.
-        if let Err(e) = self.store.put_finding(&finding) {
-            if self.store_error.is_none() {
-                *self.store_error = Some(e);
-            }
-        }
+        let stored = store.put_finding(&finding);
         self.stats.findings[finding.level as usize] += 1;
         (self.emit)(finding);
+        stored.map(|_| ())
+    }
+
+    /// Write a session's state, its findings stored first (the outbox order
+    /// of `Session::flush_with`).
+    fn flush(
+        &mut self,
+        session: &mut Session<'_>,
+        store: &mut dyn Stores,
+    ) -> Result<(), StoreError> {
+        session.flush_with(store, &mut |store, found| {
+            found.into_iter().try_for_each(|f| self.take(store, f))
+        })
     }
 }
 
@@ -196,21 +206,27 @@ pub struct Scanner<'e> {
     pub stats: ScanStats,
 }
 
-struct Sink<'a, 'e, F> {
+struct Sink<'a, 'o, 'e, F> {
     session: &'a mut Session<'e>,
-    outlet: Outlet<'a, F>,
+    outlet: &'a mut Outlet<'o, F>,
+    store: &'a mut dyn Stores,
+    store_error: &'a mut Option<StoreError>,
     object: &'a str,
 }
 
-impl<F: FnMut(Finding)> RecordSink for Sink<'_, '_, F> {
+impl<F: FnMut(Finding)> RecordSink for Sink<'_, '_, '_, F> {
     fn record(&mut self, _index: u64, record: &Record<'_>) {
-        let outlet = &mut self.outlet;
-        self.session.record(record, &mut |f| outlet.take(f));
+        let (outlet, store, store_error) =
+            (&mut *self.outlet, &mut *self.store, &mut *self.store_error);
+        self.session.record(record, &mut |f| {
+            if let Err(e) = outlet.take(store, f) {
+                store_error.get_or_insert(e);
+            }
+        });
         // A very large object: write what was gathered so memory stays bounded.
-        if self.session.should_flush() && outlet.store_error.is_none() {
-            match self.session.flush(outlet.store.as_state()) {
-                Ok(findings) => findings.into_iter().for_each(|f| outlet.take(f)),
-                Err(e) => *outlet.store_error = Some(e),
+        if self.session.should_flush() && store_error.is_none() {
+            if let Err(e) = outlet.flush(self.session, store) {
+                *store_error = Some(e);
             }
         }
     }
@@ -282,30 +298,26 @@ impl<'e> Scanner<'e> {
         let options = self.reader.clone();
         let mut session = Session::new(self.engine);
         let mut store_error = None;
-        let result = {
-            let mut sink = Sink {
+        let (mut outlet, store) = self.outlet(emit);
+        let result = read_object(
+            input,
+            &options,
+            &mut Sink {
                 session: &mut session,
-                outlet: self.outlet(&mut store_error, emit),
+                outlet: &mut outlet,
+                store: &mut *store,
+                store_error: &mut store_error,
                 object: name,
-            };
-            read_object(input, &options, &mut sink)
-        };
+            },
+        );
         // The records before a fault were evaluated: their state counts too.
-        let flushed = session.flush(self.store.as_state());
-        let mut outlet = self.outlet(&mut store_error, emit);
-        let flush_error = match flushed {
-            Ok(findings) => {
-                findings.into_iter().for_each(|f| outlet.take(f));
-                None
-            }
-            Err(e) => Some(e),
-        };
+        let flush_error = outlet.flush(&mut session, store).err();
         let summary = match &result {
             Ok(summary) => summary.clone(),
             Err(failure) => failure.summary.clone(),
         };
         self.count(&summary);
-        let failure = match (result, flush_error.or(store_error)) {
+        let failure = match (result, store_error.or(flush_error)) {
             (Err(read), _) => Some(ObjectFailure::Read(read)),
             (Ok(_), Some(store)) => Some(ObjectFailure::Store(store)),
             (Ok(summary), None) => {
@@ -328,20 +340,15 @@ impl<'e> Scanner<'e> {
         }
     }
 
-    fn outlet<'s, F>(
-        &'s mut self,
-        store_error: &'s mut Option<StoreError>,
-        emit: &'s mut F,
-    ) -> Outlet<'s, F> {
-        Outlet {
+    fn outlet<'s, F>(&'s mut self, emit: &'s mut F) -> (Outlet<'s, F>, &'s mut dyn Stores) {
+        let outlet = Outlet {
             min_level: self.min_level,
             policy: &self.policy,
             seen: &mut self.seen,
             stats: &mut self.stats,
-            store: &mut *self.store,
-            store_error,
             emit,
-        }
+        };
+        (outlet, &mut *self.store)
     }
 
     fn count(&mut self, summary: &ObjectSummary) {

@@ -258,19 +258,106 @@ fn log_object() -> Vec<u8> {
     gzip(&text)
 }
 
-/// The stream record Lambda would deliver for an item (an INSERT).
-fn stream_record(item: &HashMap<String, AttributeValue>, sequence: &str) -> Value {
-    let mut image = serde_json::Map::new();
-    for (k, v) in item {
-        let value = match v {
-            AttributeValue::S(s) => json!({ "S": s }),
-            AttributeValue::N(n) => json!({ "N": n }),
-            other => panic!("unexpected attribute {other:?}"),
-        };
-        image.insert(k.clone(), value);
+/// An attribute value as DynamoDB's JSON (the shape Lambda delivers).
+fn attribute_json(v: &aws_sdk_dynamodbstreams::types::AttributeValue) -> Value {
+    use aws_sdk_dynamodbstreams::types::AttributeValue as A;
+    match v {
+        A::S(s) => json!({ "S": s }),
+        A::N(n) => json!({ "N": n }),
+        A::Ss(v) => json!({ "SS": v }),
+        A::Ns(v) => json!({ "NS": v }),
+        A::Bool(b) => json!({ "BOOL": b }),
+        A::Null(b) => json!({ "NULL": b }),
+        A::M(m) => json!({ "M": image_json(m) }),
+        A::L(l) => json!({ "L": l.iter().map(attribute_json).collect::<Vec<_>>() }),
+        other => panic!("unexpected attribute {other:?}"),
     }
-    json!({"eventID": sequence, "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
-           "dynamodb": {"Keys": {"id": image["id"]}, "NewImage": image, "SequenceNumber": sequence, "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES"}})
+}
+
+fn image_json(
+    image: &HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
+) -> serde_json::Map<String, Value> {
+    image
+        .iter()
+        .map(|(k, v)| (k.clone(), attribute_json(v)))
+        .collect()
+}
+
+/// Every record of a table's DynamoDB stream so far, in the JSON shape the
+/// stream event source hands to Lambda.
+async fn stream_records(world: &World) -> Vec<Value> {
+    let streams = aws_sdk_dynamodbstreams::Client::new(&world.sdk);
+    let arn = world
+        .ddb
+        .describe_table()
+        .table_name(&world.findings_table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .latest_stream_arn
+        .expect("the findings table has a stream");
+    let shards = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap()
+        .shards
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for shard in shards {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id.unwrap())
+            .shard_iterator_type(aws_sdk_dynamodbstreams::types::ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        while let Some(it) = iterator.take() {
+            let page = streams
+                .get_records()
+                .shard_iterator(it)
+                .send()
+                .await
+                .unwrap();
+            let records = page.records.unwrap_or_default();
+            if records.is_empty() {
+                break;
+            }
+            for r in records {
+                let d = r.dynamodb.unwrap();
+                let mut dynamodb = serde_json::Map::new();
+                dynamodb.insert(
+                    "Keys".into(),
+                    image_json(&d.keys.unwrap_or_default()).into(),
+                );
+                for (name, image) in [("NewImage", d.new_image), ("OldImage", d.old_image)] {
+                    if let Some(image) = image {
+                        dynamodb.insert(name.into(), image_json(&image).into());
+                    }
+                }
+                dynamodb.insert("SequenceNumber".into(), json!(d.sequence_number.unwrap()));
+                dynamodb.insert("SizeBytes".into(), json!(d.size_bytes.unwrap_or(0)));
+                dynamodb.insert(
+                    "StreamViewType".into(),
+                    json!(d.stream_view_type.map(|v| v.as_str().to_owned())),
+                );
+                out.push(json!({
+                    "eventID": r.event_id, "eventName": r.event_name.map(|n| n.as_str().to_owned()),
+                    "eventVersion": r.event_version, "eventSource": "aws:dynamodb", "awsRegion": r.aws_region,
+                    "eventSourceARN": arn, "dynamodb": dynamodb,
+                }));
+            }
+            iterator = page.next_shard_iterator;
+        }
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -325,15 +412,16 @@ async fn object_to_findings_to_alert_for_each_notification_shape() {
         "the ledger made the redelivery a no-op"
     );
 
-    // The stream → the alert handler → SNS → the subscribed queue.
+    // The table's stream → the alert handler → SNS → the subscribed queue.
     let notifier = trailwarden_alert::notifier(&service, &world.sdk)
         .await
         .unwrap();
-    let records: Vec<Value> = items
+    let records = stream_records(&world).await;
+    let inserts: Vec<&Value> = records
         .iter()
-        .enumerate()
-        .map(|(i, item)| stream_record(item, &format!("{:021}", i + 1)))
+        .filter(|r| r["eventName"] == "INSERT")
         .collect();
+    assert_eq!(inserts.len(), items.len(), "one INSERT per finding");
     let response =
         trailwarden_alert::handle(&service, &notifier, json!({ "Records": records })).await;
     assert!(response.batch_item_failures.is_empty());
@@ -386,10 +474,29 @@ async fn object_to_findings_to_alert_for_each_notification_shape() {
     assert!(["high", "critical"].contains(&attrs["level"]["Value"].as_str().unwrap()));
     assert!(attrs["rule_id"]["Value"].is_string());
 
-    // A repeat of a finding (MODIFY) does not alert again.
-    let mut repeat = records[0].clone();
-    repeat["eventName"] = json!("MODIFY");
-    trailwarden_alert::handle(&service, &notifier, json!({ "Records": [repeat] })).await;
+    // A repeat of a finding from another delivery (a MODIFY on the stream:
+    // its count went up) does not alert again.
+    let again = KEY.replace("test file", "same events again");
+    world.put(&again, log_object()).await;
+    let response = trailwarden_ingest::handle(
+        &service,
+        sqs_event(&[(
+            "m2",
+            s3_notification(&world.bucket, &again, "etag-2").to_string(),
+        )]),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let modified: Vec<Value> = stream_records(&world)
+        .await
+        .into_iter()
+        .filter(|r| r["eventName"] == "MODIFY")
+        .collect();
+    assert_eq!(modified.len(), items.len(), "{modified:?}");
+    assert!(modified
+        .iter()
+        .all(|r| r["dynamodb"]["NewImage"]["count"]["N"] == "2"));
+    trailwarden_alert::handle(&service, &notifier, json!({ "Records": modified })).await;
     let out = world
         .sqs
         .receive_message()

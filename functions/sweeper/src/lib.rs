@@ -2,7 +2,7 @@
 //! `TRAILWARDEN_IDLE_DAYS` (from the dormant baselines' state), stored as
 //! findings (so they alert like any other, once each).
 
-use trailwarden_aws::{emf_line, Service};
+use trailwarden_aws::{emf_line, Counts, Service};
 use trailwarden_engine::sweep::{dormant_rules, stale_in};
 
 /// Run one sweep as of `as_of_ms`; returns the number of stale principals.
@@ -17,27 +17,28 @@ pub async fn handle(service: &Service, as_of_ms: i64) -> Result<usize, String> {
             .map_err(|e| e.to_string())?;
         stale.extend(stale_in(rule, items, as_of_ms, idle_ms));
     }
-    let mut new = 0;
     for f in &stale {
-        if service
-            .store
-            .put_finding(f)
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            new += 1;
-        }
         tracing::info!(principal = ?f.principal, note = ?f.note, "stale AI principal");
     }
+    // One source per day: a second sweep on the same day counts nothing.
+    let day = chrono::DateTime::from_timestamp_millis(as_of_ms)
+        .map(|t| t.format("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    let found = stale.len();
+    let mut counts = Counts::default();
+    service
+        .store_findings(stale, &format!("sweep:{day}"), &mut counts)
+        .await
+        .map_err(|e| e.to_string())?;
     println!(
         "{}",
         emf_line(
             "sweeper",
             &[
-                ("StalePrincipals", stale.len() as f64, "Count"),
-                ("NewFindings", f64::from(new), "Count")
+                ("StalePrincipals", found as f64, "Count"),
+                ("NewFindings", counts.findings_new as f64, "Count")
             ]
         )
     );
-    Ok(stale.len())
+    Ok(found)
 }

@@ -12,17 +12,19 @@
 //! Findings table: `id`; `rule_id`, `level`, `event_time`, `day`, `account`,
 //! `principal` (each also a GSI key: `by_day`, `by_rule`, `by_level`,
 //! `by_account`, `by_principal`, sorted by `event_time`), `count`,
-//! `first_seen`, `last_seen`, `status`, `body` (the finding as JSON). A
-//! finding is put with a condition on its id; a repeat increments `count`
-//! and `last_seen` instead of writing a second item.
+//! `first_seen`, `last_seen`, `status`, `sources`, `body` (the finding as
+//! JSON). A finding is put with a condition on its id; a repeat increments
+//! `count` and `last_seen` instead of writing a second item. `sources` is the
+//! set of deliveries that made it (`s3://bucket/key`, `eventbridge`,
+//! `sweep:<day>`): the same delivery again (a retried message) changes
+//! nothing, so `count` is the number of distinct deliveries.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
-use trailwarden_engine::session::{attempts_exhausted, MAX_ATTEMPTS};
 use trailwarden_engine::state::{StateItem, StateKey, StateWrite};
-use trailwarden_engine::{Finding, Session, StoreError};
+use trailwarden_engine::{Finding, StoreError};
 
 /// How long a ledger entry is kept (CloudTrail redelivers within days).
 const LEDGER_DAYS: i64 = 30;
@@ -251,25 +253,6 @@ impl DynamoStore {
         }
     }
 
-    /// Write a session's gathered state: the same rounds as
-    /// `Session::flush`, against DynamoDB.
-    pub async fn flush(&self, session: &mut Session<'_>) -> Result<Vec<Finding>, StoreError> {
-        let mut findings = Vec::new();
-        let mut keys = session.state_keys();
-        for _ in 0..MAX_ATTEMPTS {
-            if keys.is_empty() {
-                return Ok(findings);
-            }
-            let loaded = self.get_many(&keys).await?;
-            let merge = session.merge(&keys, loaded);
-            let written = self.put_many(&merge.writes).await?;
-            let (found, retry) = session.settle(&keys, merge, &written);
-            findings.extend(found);
-            keys = retry;
-        }
-        Err(attempts_exhausted(keys.len()))
-    }
-
     fn ledger_key(bucket: &str, key: &str) -> HashMap<String, AttributeValue> {
         HashMap::from([
             ("pk".into(), s(&format!("ledger#{bucket}"))),
@@ -337,8 +320,11 @@ impl DynamoStore {
         Ok(())
     }
 
-    /// Store a finding; true when it is new. A repeat increments its count.
-    pub async fn put_finding(&self, f: &Finding) -> Result<bool, StoreError> {
+    /// Store a finding made by `source` (the delivery: an object, the
+    /// event bus, a sweep); true when it is new. A repeat from another
+    /// source increments its count; a repeat from the same source (a
+    /// retried message) changes nothing.
+    pub async fn put_finding(&self, f: &Finding, source: &str) -> Result<bool, StoreError> {
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut item = HashMap::from([
             ("id".to_owned(), s(&f.id)),
@@ -349,6 +335,10 @@ impl DynamoStore {
             ("first_seen".to_owned(), s(&now)),
             ("last_seen".to_owned(), s(&now)),
             ("status".to_owned(), s("open")),
+            (
+                "sources".to_owned(),
+                AttributeValue::Ss(vec![source.to_owned()]),
+            ),
             (
                 "body".to_owned(),
                 s(&serde_json::to_string(f).expect("finding serialises")),
@@ -372,37 +362,47 @@ impl DynamoStore {
             .expression_attribute_names("#id", "id")
             .send()
             .await;
+        let failed = |e: &(dyn std::error::Error + 'static), op: &str| {
+            StoreError(format!(
+                "DynamoDB {op} on table {}: {}",
+                self.findings_table,
+                error_chain(e)
+            ))
+        };
         match put {
-            Ok(_) => Ok(true),
+            Ok(_) => return Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(failed(&e, "PutItem")),
+        }
+        let update = self
+            .client
+            .update_item()
+            .table_name(&self.findings_table)
+            .key("id", s(&f.id))
+            .update_expression("SET #count = #count + :one, #last_seen = :now ADD #sources :source")
+            .condition_expression("attribute_exists(#id) AND NOT contains(#sources, :s)")
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#last_seen", "last_seen")
+            .expression_attribute_names("#sources", "sources")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(&now))
+            .expression_attribute_values(":source", AttributeValue::Ss(vec![source.to_owned()]))
+            .expression_attribute_values(":s", s(source))
+            .send()
+            .await;
+        match update {
+            Ok(_) => Ok(false),
+            // Already counted for this source.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
-                self.client
-                    .update_item()
-                    .table_name(&self.findings_table)
-                    .key("id", s(&f.id))
-                    .update_expression("SET #count = #count + :one, #last_seen = :now")
-                    .expression_attribute_names("#count", "count")
-                    .expression_attribute_names("#last_seen", "last_seen")
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":now", s(&now))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        StoreError(format!(
-                            "DynamoDB UpdateItem on table {}: {}",
-                            self.findings_table,
-                            error_chain(&e)
-                        ))
-                    })?;
                 Ok(false)
             }
-            Err(e) => Err(StoreError(format!(
-                "DynamoDB PutItem on table {}: {}",
-                self.findings_table,
-                error_chain(&e)
-            ))),
+            Err(e) => Err(failed(&e, "UpdateItem")),
         }
     }
 }

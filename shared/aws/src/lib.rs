@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use trailwarden_cloudtrail::key::{parse_key, KeyKind};
 use trailwarden_cloudtrail::{ObjectSummary, ReaderOptions, Record, RecordReject, RecordSink};
 use trailwarden_engine::builtin::builtin_rules;
+use trailwarden_engine::session::{attempts_exhausted, MAX_ATTEMPTS};
 use trailwarden_engine::{Engine, Finding, Level, Policy, RuleSetBuilder, Session, StoreError};
 
 pub use config::{Config, ConfigError, Location, Needs};
@@ -244,11 +245,13 @@ impl Service {
         }
     }
 
-    /// Store findings (stored before anything alerts on them: the alert
-    /// function reads the table's stream), dropping suppressed ones.
-    async fn store_findings(
+    /// Store findings made by `source` (see [`DynamoStore::put_finding`]),
+    /// dropping suppressed ones. Stored before anything alerts on them: the
+    /// alert function reads the table's stream.
+    pub async fn store_findings(
         &self,
         findings: Vec<Finding>,
+        source: &str,
         counts: &mut Counts,
     ) -> Result<(), StoreError> {
         for f in findings {
@@ -258,7 +261,7 @@ impl Service {
                 counts.suppressed += 1;
                 continue;
             }
-            if self.store.put_finding(&f).await? {
+            if self.store.put_finding(&f, source).await? {
                 counts.findings_new += 1;
             } else {
                 counts.findings_repeat += 1;
@@ -306,17 +309,16 @@ impl Service {
         )
         .await;
         // State and findings of the records read before any fault are
-        // written either way: state merges are idempotent per event, so the
-        // retry of a failed object changes nothing that was already written.
+        // written either way: state merges are idempotent per event, and
+        // findings are stored before the state that records them, so the
+        // retry of a failed object loses nothing and counts nothing twice.
+        let source = format!("s3://{}/{}", notice.bucket, notice.key);
         let mut counts = Counts::default();
-        let mut findings = std::mem::take(&mut sink.findings);
-        findings.extend(
-            self.store
-                .flush(&mut sink.session)
-                .await
-                .map_err(store_err)?,
-        );
-        self.store_findings(findings, &mut counts)
+        let findings = std::mem::take(&mut sink.findings);
+        self.store_findings(findings, &source, &mut counts)
+            .await
+            .map_err(store_err)?;
+        self.flush(&mut sink.session, &source, &mut counts)
             .await
             .map_err(store_err)?;
         for r in &sink.rejects {
@@ -347,10 +349,34 @@ impl Service {
             records: 1,
             ..Counts::default()
         };
-        self.store_findings(findings, &mut counts)
+        self.store_findings(findings, "eventbridge", &mut counts)
             .await
             .map_err(|e| e.to_string())?;
         Ok(counts)
+    }
+
+    /// Write a session's state to DynamoDB: the rounds of
+    /// `Session::flush_with`, each round's findings stored before its state
+    /// writes (a window recorded as fired always has its finding stored).
+    async fn flush(
+        &self,
+        session: &mut Session<'_>,
+        source: &str,
+        counts: &mut Counts,
+    ) -> Result<(), StoreError> {
+        let mut keys = session.state_keys();
+        for _ in 0..MAX_ATTEMPTS {
+            if keys.is_empty() {
+                return Ok(());
+            }
+            let loaded = self.store.get_many(&keys).await?;
+            let mut merge = session.merge(&keys, loaded);
+            self.store_findings(merge.take_findings(), source, counts)
+                .await?;
+            let written = self.store.put_many(&merge.writes).await?;
+            keys = session.settle(&keys, merge, &written);
+        }
+        Err(attempts_exhausted(keys.len()))
     }
 
     /// The response guide of a rule, for alerts.

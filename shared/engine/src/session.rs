@@ -16,7 +16,7 @@
 //! [`Session::committed`]) so that an async store can drive them without
 //! this crate knowing about async.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use rsigma_eval::{Event, EventValue};
 use rsigma_parser::{
@@ -107,8 +107,23 @@ pub const FLUSH_AFTER: usize = 100_000;
 pub struct Merge {
     /// Writes to make, one per changed item.
     pub writes: Vec<StateWrite>,
-    /// Findings per key; emit those whose write succeeded (or that needed none).
+    /// Findings per key. Store them before the writes (see
+    /// [`Merge::take_findings`]).
     pub findings: Vec<(StateKey, Vec<Finding>)>,
+}
+
+impl Merge {
+    /// The findings of this merge, to be stored *before* its writes: a
+    /// write records a window or baseline as fired, so a finding stored
+    /// after it would be lost to a failure in between (the retry would
+    /// see the state and not fire again). Stored first, a failure in
+    /// between makes the retry find it again, with the same id.
+    pub fn take_findings(&mut self) -> Vec<Finding> {
+        self.findings
+            .iter_mut()
+            .flat_map(|(_, f)| std::mem::take(f))
+            .collect()
+    }
 }
 
 fn value_text(v: EventValue<'_>) -> Option<String> {
@@ -418,14 +433,9 @@ impl<'e> Session<'e> {
     }
 
     /// After the writes of a [`Merge`] (whether each was stored, in order):
-    /// forget what was written, return its findings, and the keys to read
-    /// and merge again (their items changed underneath).
-    pub fn settle(
-        &mut self,
-        keys: &[StateKey],
-        merge: Merge,
-        written: &[bool],
-    ) -> (Vec<Finding>, Vec<StateKey>) {
+    /// forget what was written and return the keys to read and merge again
+    /// (their items changed underneath).
+    pub fn settle(&mut self, keys: &[StateKey], merge: Merge, written: &[bool]) -> Vec<StateKey> {
         let failed: BTreeSet<&StateKey> = merge
             .writes
             .iter()
@@ -434,11 +444,9 @@ impl<'e> Session<'e> {
             .map(|(w, _)| &w.item.key)
             .collect();
         self.stats.groups_written += written.iter().filter(|ok| **ok).count() as u64;
-        let mut findings = Vec::new();
         let mut done = Vec::new();
-        for (key, group_findings) in merge.findings {
+        for (key, _) in merge.findings {
             if !failed.contains(&key) {
-                findings.extend(group_findings);
                 done.push(key);
             }
         }
@@ -462,29 +470,54 @@ impl<'e> Session<'e> {
             }
             self.stats.retries += retry.len() as u64;
         }
-        (findings, retry)
+        retry
     }
 
-    /// Write the batch's state and return the findings it made. The same
-    /// loop as [`Session::state_keys`], [`Session::merge`] and
-    /// [`Session::settle`] give an async store.
-    pub fn flush(&mut self, store: &mut dyn StateStore) -> Result<Vec<Finding>, StoreError> {
-        let mut findings = Vec::new();
+    /// Write the batch's state, handing each round's findings to `keep`
+    /// before the round's state writes (the outbox order of
+    /// [`Merge::take_findings`]): when `keep` or a write fails, the flush
+    /// fails and the batch is read again later, and no finding is lost.
+    /// A finding may come twice (a round whose write lost a race to another
+    /// writer is merged again); it has the same id when its events are the
+    /// same. [`Session::state_keys`], [`Session::merge`] and
+    /// [`Session::settle`] give the same loop to an async store.
+    pub fn flush_with<S: StateStore + ?Sized>(
+        &mut self,
+        store: &mut S,
+        keep: &mut Keep<'_, S>,
+    ) -> Result<(), StoreError> {
         let mut keys = self.state_keys();
         for _ in 0..MAX_ATTEMPTS {
             if keys.is_empty() {
-                return Ok(findings);
+                return Ok(());
             }
             let loaded = store.get_many(&keys)?;
-            let merge = self.merge(&keys, loaded);
+            let mut merge = self.merge(&keys, loaded);
+            let found = merge.take_findings();
+            if !found.is_empty() {
+                keep(store, found)?;
+            }
             let written = store.put_many(&merge.writes)?;
-            let (found, retry) = self.settle(&keys, merge, &written);
-            findings.extend(found);
-            keys = retry;
+            keys = self.settle(&keys, merge, &written);
         }
         Err(attempts_exhausted(keys.len()))
     }
+
+    /// Write the batch's state and return the findings it made (each id
+    /// once), for callers that keep findings in memory.
+    pub fn flush(&mut self, store: &mut dyn StateStore) -> Result<Vec<Finding>, StoreError> {
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut seen = HashSet::new();
+        self.flush_with(store, &mut |_, found| {
+            findings.extend(found.into_iter().filter(|f| seen.insert(f.id.clone())));
+            Ok(())
+        })?;
+        Ok(findings)
+    }
 }
+
+/// Where [`Session::flush_with`] hands each round's findings, with the store.
+pub type Keep<'k, S> = dyn FnMut(&mut S, Vec<Finding>) -> Result<(), StoreError> + 'k;
 
 /// The error when groups kept changing during every attempt.
 pub fn attempts_exhausted(groups: usize) -> StoreError {

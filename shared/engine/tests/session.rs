@@ -539,3 +539,102 @@ fn temporal_needs_every_rule_in_any_order() {
     assert_eq!(both.len(), 1);
     assert_eq!(both[0].count, 3, "the window ends at the completing event");
 }
+
+/// A memory store that fails its `n`-th call (state reads, state writes and
+/// finding stores alike), as a store that becomes unreachable mid-flush.
+struct FailsAt {
+    inner: MemoryStore,
+    calls: usize,
+    fail_at: Option<usize>,
+    kept: Vec<Finding>,
+}
+
+impl FailsAt {
+    fn step(&mut self) -> Result<(), StoreError> {
+        self.calls += 1;
+        if Some(self.calls) == self.fail_at {
+            return Err(StoreError("unreachable".into()));
+        }
+        Ok(())
+    }
+}
+
+impl StateStore for FailsAt {
+    fn get_many(&mut self, keys: &[StateKey]) -> Result<Vec<Option<StateItem>>, StoreError> {
+        self.step()?;
+        self.inner.get_many(keys)
+    }
+    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<bool>, StoreError> {
+        self.step()?;
+        self.inner.put_many(writes)
+    }
+    fn scan_rule(&mut self, rule: &str) -> Result<Vec<StateItem>, StoreError> {
+        self.inner.scan_rule(rule)
+    }
+}
+
+/// Two objects through one store with a failure at call `fail_at`; a failed
+/// object is read again (a new session) until it goes through, as a queue
+/// redelivers its message. Every finding kept, in order.
+fn with_failure(engine: &Engine, objects: &[Vec<String>], fail_at: Option<usize>) -> FailsAt {
+    let mut store = FailsAt {
+        inner: MemoryStore::new(),
+        calls: 0,
+        fail_at,
+        kept: Vec::new(),
+    };
+    for object in objects {
+        for _attempt in 0..2 {
+            let mut session = Session::new(engine);
+            for text in object {
+                session.record(&Record::parse(text).unwrap(), &mut |_| {});
+            }
+            let flushed = session.flush_with(&mut store, &mut |store, found| {
+                store.step()?;
+                store.kept.extend(found);
+                Ok(())
+            });
+            if flushed.is_ok() {
+                break;
+            }
+        }
+    }
+    store
+}
+
+#[test]
+fn a_store_failing_at_any_step_of_a_flush_loses_no_finding() {
+    let e = engine(&format!(
+        "{BURST}\n---\n{}",
+        FIRST_SEEN.replace("learning: 7d", "learning: 0d")
+    ));
+    let objects = vec![
+        vec![
+            rec("00:00", "InvokeModel", "AKIA1", "m"),
+            rec("00:10", "InvokeModel", "AKIA1", "m"),
+        ],
+        vec![
+            rec("00:20", "InvokeModel", "AKIA1", "m"),
+            rec("00:30", "InvokeModel", "AKIA2", "n"),
+        ],
+    ];
+    let reference = with_failure(&e, &objects, None);
+    let ids = |store: &FailsAt| {
+        let mut ids: Vec<String> = store.kept.iter().map(|f| f.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        ids
+    };
+    let expected = ids(&reference);
+    let titles: std::collections::BTreeSet<&str> = reference
+        .kept
+        .iter()
+        .map(|f| f.rule_title.as_str())
+        .collect();
+    assert_eq!(titles.len(), 2, "a burst and first uses: {titles:?}");
+    assert!(reference.calls >= 6, "{}", reference.calls);
+    for fail_at in 1..=reference.calls {
+        let store = with_failure(&e, &objects, Some(fail_at));
+        assert_eq!(ids(&store), expected, "store failing at call {fail_at}");
+    }
+}
