@@ -828,3 +828,254 @@ async fn the_sweeper_stores_stale_ai_principals_as_findings() {
     trailwarden_sweeper::handle(&service, as_of).await.unwrap();
     assert_eq!(world.findings().await.len(), before);
 }
+
+/// An HTTP proxy on loopback in front of the AWS API server: it forwards
+/// requests while its budget lasts, then closes every connection without an
+/// answer, as a store that becomes unreachable. It logs what it forwarded
+/// (`X-Amz-Target` and whether the findings table was named).
+struct Outage {
+    url: String,
+    budget: std::sync::Arc<std::sync::atomic::AtomicI64>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Outage {
+    fn start(upstream: &str, findings_table: &str) -> Outage {
+        use std::io::{BufRead, BufReader, Read};
+        use std::sync::atomic::Ordering;
+        let upstream = upstream.trim_start_matches("http://").to_owned();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let budget = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MAX));
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (b, l, table) = (budget.clone(), log.clone(), findings_table.to_owned());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let (budget, log, upstream, table) =
+                    (b.clone(), l.clone(), upstream.clone(), table.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(client.try_clone().unwrap());
+                    let mut head = Vec::new();
+                    let (mut length, mut target) = (0usize, String::new());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap();
+                        }
+                        if let Some(v) = lower.strip_prefix("x-amz-target:") {
+                            target = v.trim().to_owned();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if !lower.starts_with("connection:") {
+                            head.push(line);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    reader.read_exact(&mut body).unwrap();
+                    if budget.fetch_sub(1, Ordering::SeqCst) <= 0 {
+                        return; // unreachable: closed without an answer
+                    }
+                    let findings = String::from_utf8_lossy(&body).contains(&table);
+                    log.lock().unwrap().push(format!(
+                        "{target} {}",
+                        if findings { "findings" } else { "state" }
+                    ));
+                    let mut server = std::net::TcpStream::connect(&upstream).unwrap();
+                    let mut request = head.concat().into_bytes();
+                    request.extend_from_slice(b"connection: close\r\n\r\n");
+                    request.extend_from_slice(&body);
+                    server.write_all(&request).unwrap();
+                    let mut response = Vec::new();
+                    server.read_to_end(&mut response).unwrap();
+                    // One request per connection: say so, then close.
+                    let text = String::from_utf8_lossy(&response);
+                    if !text.to_ascii_lowercase().contains("\r\nconnection: close") {
+                        let end = response.windows(2).position(|w| w == b"\r\n").unwrap();
+                        response.splice(end + 2..end + 2, b"connection: close\r\n".iter().copied());
+                    }
+                    let mut client = client;
+                    let _ = client.write_all(&response);
+                });
+            }
+        });
+        Outage { url, budget, log }
+    }
+
+    fn allow(&self, requests: i64) {
+        self.budget
+            .store(requests, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn forwarded(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+/// A service whose DynamoDB requests go through the proxy (few, quick
+/// retries: the outage lasts).
+async fn service_behind(world: &World, outage: &Outage) -> Service {
+    let mut service = world.service().await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&world.sdk)
+        .endpoint_url(&outage.url)
+        .retry_config(
+            aws_config::retry::RetryConfig::standard()
+                .with_max_attempts(2)
+                .with_initial_backoff(std::time::Duration::from_millis(1)),
+        )
+        .build();
+    service.store = trailwarden_aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(config),
+        &world.state_table,
+        &world.findings_table,
+    );
+    service
+}
+
+/// The findings table as id → count.
+async fn finding_counts(world: &World) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut start = None;
+    loop {
+        let page = world
+            .ddb
+            .scan()
+            .table_name(&world.findings_table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items.unwrap_or_default() {
+            out.insert(
+                item["id"].as_s().unwrap().clone(),
+                item["count"].as_n().unwrap().clone(),
+            );
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return out,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_lost_mid_batch_fails_the_rest_and_the_retry_loses_nothing() {
+    let Some(endpoint) = endpoint() else { return };
+    // Three objects: single-event findings, first-use baselines, and an
+    // LLMjacking run whose correlations span many state items.
+    let dir = tempfile::tempdir().unwrap();
+    let simulated = dir.path().join("llmjacking.json.gz");
+    let (status, _, stderr) = cli(&[
+        "simulate",
+        "llmjacking",
+        "--background",
+        "150",
+        "-o",
+        simulated.to_str().unwrap(),
+    ]);
+    assert!(status.success(), "{stderr}");
+    let objects = [
+        (KEY.replace("test file", "a"), log_object()),
+        (
+            KEY.replace("test file", "b"),
+            gzip(
+                &std::fs::read(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/tests/data/ai-activity.json"
+                ))
+                .unwrap(),
+            ),
+        ),
+        (
+            KEY.replace("test file", "c"),
+            std::fs::read(&simulated).unwrap(),
+        ),
+    ];
+    let batch = |bucket: &str, only: &[String]| {
+        let bodies: Vec<(&str, String)> = ["m1", "m2", "m3"]
+            .into_iter()
+            .zip(&objects)
+            .filter(|(id, _)| only.is_empty() || only.iter().any(|o| o == id))
+            .map(|(id, (key, _))| {
+                (
+                    id,
+                    s3_notification(bucket, key, &format!("etag-{id}")).to_string(),
+                )
+            })
+            .collect();
+        sqs_event(&bodies)
+    };
+
+    // The reference: no outage.
+    let world = World::new().await;
+    for (key, body) in &objects {
+        world.put(key, body.clone()).await;
+    }
+    let outage = Outage::start(&endpoint, &world.findings_table);
+    let service = service_behind(&world, &outage).await;
+    let response = trailwarden_ingest::handle(&service, batch(&world.bucket, &[])).await;
+    assert!(response.batch_item_failures.is_empty());
+    let expected = finding_counts(&world).await;
+    let rules: std::collections::BTreeSet<String> = world
+        .findings()
+        .await
+        .iter()
+        .map(|i| i["rule_id"].as_s().unwrap().clone())
+        .collect();
+    assert!(expected.len() >= 8 && rules.len() >= 6, "{expected:?}");
+    assert!(expected.values().all(|c| c == "1"));
+    let log = outage.forwarded();
+    // Cut just before writes: finding puts, state writes, the ledger.
+    let writes: Vec<usize> = log
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains("putitem") || l.contains("updateitem"))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(log.iter().any(|l| l.contains("putitem findings")));
+    assert!(log.iter().any(|l| l.contains("putitem state")));
+    let step = (writes.len() / 10).max(1);
+    let mut cuts: Vec<usize> = writes.iter().copied().step_by(step).collect();
+    cuts.push(1);
+    cuts.push(log.len() - 1);
+
+    for cut in cuts {
+        let world = World::new().await;
+        for (key, body) in &objects {
+            world.put(key, body.clone()).await;
+        }
+        let outage = Outage::start(&endpoint, &world.findings_table);
+        let service = service_behind(&world, &outage).await;
+        outage.allow(cut as i64);
+        let response = trailwarden_ingest::handle(&service, batch(&world.bucket, &[])).await;
+        let failed: Vec<String> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.clone())
+            .collect();
+        assert!(
+            !failed.is_empty(),
+            "cut at request {cut}: no message failed"
+        );
+        // The queue delivers the failed messages again, the store is back.
+        outage.allow(i64::MAX);
+        let retry = trailwarden_ingest::handle(&service, batch(&world.bucket, &failed)).await;
+        assert!(
+            retry.batch_item_failures.is_empty(),
+            "cut at request {cut}: the retry failed"
+        );
+        assert_eq!(
+            finding_counts(&world).await,
+            expected,
+            "cut at request {cut} of {} ({}): findings differ from the run without an outage",
+            log.len(),
+            log[cut]
+        );
+    }
+}

@@ -26,6 +26,9 @@ use aws_sdk_dynamodb::Client;
 use trailwarden_engine::state::{StateItem, StateKey, StateWrite};
 use trailwarden_engine::{Finding, StoreError};
 
+/// State writes in flight at once.
+pub const PUT_CONCURRENCY: usize = 16;
+
 /// How long a ledger entry is kept (CloudTrail redelivers within days).
 const LEDGER_DAYS: i64 = 30;
 
@@ -167,48 +170,71 @@ impl DynamoStore {
             .collect()
     }
 
-    /// Conditional writes; per write, whether it was stored.
+    /// Conditional writes; per write, whether it was stored. Up to
+    /// [`PUT_CONCURRENCY`] writes are in flight at once (each is one
+    /// PutItem: conditional writes cannot be batched).
     pub async fn put_many(&self, writes: &[StateWrite]) -> Result<Vec<bool>, StoreError> {
-        let mut out = Vec::with_capacity(writes.len());
-        for w in writes {
-            let mut item = Self::key(&w.item.key);
-            item.insert("version".into(), n(w.item.version as i64));
-            item.insert("expires_at".into(), n(w.item.expires_at));
-            item.insert(
-                "body".into(),
-                s(&serde_json::to_string(&w.item.body).expect("state serialises")),
-            );
-            let mut put = self
-                .client
-                .put_item()
-                .table_name(&self.state_table)
-                .set_item(Some(item))
-                .expression_attribute_names("#pk", "pk");
-            put = match w.expected {
-                None => put.condition_expression("attribute_not_exists(#pk)"),
-                Some(v) => put
-                    .condition_expression("#version = :expected")
-                    .expression_attribute_names("#version", "version")
-                    .expression_attribute_values(":expected", n(v as i64)),
+        let mut out = vec![false; writes.len()];
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut error = None;
+        let mut next = 0;
+        while next < writes.len() || !tasks.is_empty() {
+            while next < writes.len() && tasks.len() < PUT_CONCURRENCY && error.is_none() {
+                let put = self.state_put(&writes[next]);
+                let i = next;
+                tasks.spawn(async move { (i, put.send().await) });
+                next += 1;
+            }
+            let Some(done) = tasks.join_next().await else {
+                break;
             };
-            match put.send().await {
-                Ok(_) => out.push(true),
+            let (i, result) = done.map_err(|e| StoreError(format!("a state write task: {e}")))?;
+            match result {
+                Ok(_) => out[i] = true,
                 Err(e)
                     if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    out.push(false)
-                }
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
                 Err(e) => {
-                    return Err(StoreError(format!(
+                    error.get_or_insert(StoreError(format!(
                         "DynamoDB PutItem on table {}: {}",
                         self.state_table,
                         error_chain(&e)
-                    )))
+                    )));
                 }
             }
         }
-        Ok(out)
+        match error {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    fn state_put(
+        &self,
+        w: &StateWrite,
+    ) -> aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder {
+        let mut item = Self::key(&w.item.key);
+        item.insert("version".into(), n(w.item.version as i64));
+        item.insert("expires_at".into(), n(w.item.expires_at));
+        item.insert(
+            "body".into(),
+            s(&serde_json::to_string(&w.item.body).expect("state serialises")),
+        );
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.state_table)
+            .set_item(Some(item));
+        // Every name given must be used: DynamoDB rejects unused ones.
+        match w.expected {
+            None => put
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", "pk"),
+            Some(v) => put
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", n(v as i64)),
+        }
     }
 
     /// Every state item of one rule.
