@@ -281,7 +281,8 @@ _template_variants() {
     cat <<'EOF'
 demo-bucket NotificationMode=DemoBucket TrailBucketName=
 sns-everything NotificationMode=SnsTopic TrailTopicArn=arn:aws:sns:us-east-1:999988887777:aws-controltower-AllConfigNotifications TrailKeyPrefix=o-abc123defg TrailBucketOwner=111122223333 TrailKmsKeyArn=arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab OrganizationId=o-abc123defg AlertEmail=security@example.com SlackWebhookSecretArn=arn:aws:secretsmanager:us-east-1:111122223333:secret:trailwarden/slack-AbCdEf ChatbotTopicArn=arn:aws:sns:us-east-1:111122223333:chatbot PolicyUri=s3://acme-config/trailwarden/policy.yaml ExtraRulesUri=s3://acme-config/rules/ai/ PermissionsBoundaryArn=arn:aws:iam::111122223333:policy/boundary
-ssm-policy PolicyUri=ssm:/trailwarden/policy RealtimeEventSources=
+ssm-policy PolicyUri=ssm:/trailwarden/policy ExtraRulesUri=ssm:/trailwarden/rules/* RealtimeEventSources=
+ssm-rule ExtraRulesUri=ssm:/trailwarden/rules/bedrock-extra
 EOF
 }
 
@@ -303,6 +304,7 @@ template_checks() (
     checkov --config-file .checkov.yaml --file template.yaml --quiet --compact
     variants=$(mktemp -d)
     trap 'rm -rf -- "$variants"' EXIT
+    set -f # the overrides are words, not globs (ssm:/path/*)
     while read -r name overrides; do
         # shellcheck disable=SC2086 # the overrides are words
         _template_variant "$variants/$name.yaml" $overrides
@@ -310,6 +312,7 @@ template_checks() (
         cfn-lint "$variants/$name.yaml"
         checkov --config-file .checkov.yaml --file "$variants/$name.yaml" --quiet --compact
     done < <(_template_variants)
+    set +f
     if [ "${TRAILWARDEN_SKIP_SAM_BUILD:-0}" = 1 ]; then
         echo "== sam build: skipped (TRAILWARDEN_SKIP_SAM_BUILD=1)"
         return 0

@@ -1079,3 +1079,121 @@ async fn a_store_lost_mid_batch_fails_the_rest_and_the_retry_loses_nothing() {
         );
     }
 }
+
+/// A Sigma rule with its own title, on StopLogging.
+fn custom_rule(title: &str, id: &str) -> String {
+    format!(
+        "title: {title}\nid: {id}\nstatus: experimental\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n  selection:\n    eventSource: cloudtrail.amazonaws.com\n    eventName: StopLogging\n  condition: selection\nlevel: critical\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn extra_rules_load_from_an_s3_prefix_an_ssm_parameter_or_an_ssm_path() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    world.put(KEY, log_object()).await;
+    let ssm = aws_sdk_ssm::Client::new(&world.sdk);
+    let root = format!("/{}", unique("tw"));
+    let put = |name: String, value: String| {
+        let ssm = ssm.clone();
+        async move {
+            ssm.put_parameter()
+                .name(name)
+                .value(value)
+                .r#type(aws_sdk_ssm::types::ParameterType::String)
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    put(
+        format!("{root}/rules/one"),
+        custom_rule("Custom One", "6c1f3a52-0000-4000-8000-000000000001"),
+    )
+    .await;
+    // Two documents in one parameter, one level down.
+    put(
+        format!("{root}/rules/team/two"),
+        format!(
+            "{}---\n{}",
+            custom_rule("Custom Two", "6c1f3a52-0000-4000-8000-000000000002"),
+            custom_rule("Custom Three", "6c1f3a52-0000-4000-8000-000000000003")
+        ),
+    )
+    .await;
+    put(format!("{root}/rules/broken"), "title: [unclosed".into()).await;
+    put(
+        format!("{root}/single"),
+        custom_rule("Custom Single", "6c1f3a52-0000-4000-8000-000000000004"),
+    )
+    .await;
+
+    let titles = |service: &Service| -> Vec<String> {
+        service
+            .engine
+            .rules()
+            .iter()
+            .filter(|r| r.title.starts_with("Custom "))
+            .map(|r| r.title.clone())
+            .collect()
+    };
+    // A path: every parameter under it; the broken one is a rule problem,
+    // the others load.
+    let mut config = world.config();
+    config.extra_rules = Some(trailwarden_aws::Location::Ssm(format!("{root}/rules/*")));
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    let mut loaded = titles(&service);
+    loaded.sort();
+    assert_eq!(loaded, ["Custom One", "Custom Three", "Custom Two"]);
+    let response = trailwarden_ingest::handle(
+        &service,
+        sqs_event(&[("m", s3_notification(&world.bucket, KEY, "e").to_string())]),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let custom = world
+        .findings()
+        .await
+        .iter()
+        .filter(|i| {
+            i["body"]
+                .as_s()
+                .unwrap()
+                .contains("\"rule_title\":\"Custom ")
+        })
+        .count();
+    assert_eq!(custom, 3, "each custom rule finds the StopLogging event");
+
+    // An S3 prefix: every .yml/.yaml under it, nothing else.
+    world
+        .put(
+            "rules/custom/s3.yml",
+            custom_rule("Custom S3", "6c1f3a52-0000-4000-8000-000000000005").into_bytes(),
+        )
+        .await;
+    world
+        .put("rules/README.txt", b"title: not a rule".to_vec())
+        .await;
+    world.put("other/x.yml", b"title: elsewhere".to_vec()).await;
+    let mut config = world.config();
+    config.extra_rules = Some(trailwarden_aws::Location::S3 {
+        bucket: world.bucket.clone(),
+        key: "rules/".into(),
+    });
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    assert_eq!(titles(&service), ["Custom S3"]);
+
+    // One parameter.
+    let mut config = world.config();
+    config.extra_rules = Some(trailwarden_aws::Location::Ssm(format!("{root}/single")));
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    assert_eq!(titles(&service), ["Custom Single"]);
+
+    // A parameter that is not there stops the cold start, naming it.
+    let mut config = world.config();
+    config.extra_rules = Some(trailwarden_aws::Location::Ssm(format!("{root}/missing")));
+    let Err(e) = Service::start(config, &world.sdk).await else {
+        panic!("a missing rules parameter must fail the cold start")
+    };
+    assert!(e.0.contains(&format!("{root}/missing")), "{e}");
+}

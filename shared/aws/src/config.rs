@@ -64,7 +64,9 @@ pub struct Config {
     pub min_alert_level: Level,
     /// `TRAILWARDEN_POLICY`: the policy file.
     pub policy: Option<Location>,
-    /// `TRAILWARDEN_EXTRA_RULES`: extra Sigma rules (an S3 prefix).
+    /// `TRAILWARDEN_EXTRA_RULES`: extra Sigma rules: every `.yml`/`.yaml`
+    /// under `s3://bucket/prefix/`, one parameter `ssm:/name`, or every
+    /// parameter under a path `ssm:/path/*`.
     pub extra_rules: Option<Location>,
     /// Facts from `TRAILWARDEN_<FACT>` (comma-separated), over the policy's.
     pub facts: Vec<(String, Vec<String>)>,
@@ -158,13 +160,26 @@ impl Config {
             if parsed.is_none() {
                 errors.push(ConfigError {
                     variable: name.into(),
-                    reason: format!("{v:?} is neither s3://bucket/key nor ssm:/parameter-name"),
+                    reason: format!(
+                        "{v:?} is neither s3://bucket/key nor ssm:/parameter-name (ssm:/path/* for every parameter under a path)"
+                    ),
                 });
             }
             parsed
         };
         let policy = location("TRAILWARDEN_POLICY");
+
         let extra_rules = location("TRAILWARDEN_EXTRA_RULES");
+        if let Some(Location::Ssm(name)) = &policy {
+            if name.ends_with("/*") {
+                errors.push(ConfigError {
+                    variable: "TRAILWARDEN_POLICY".into(),
+                    reason: format!(
+                        "{name:?} is a path; name the one parameter that holds the policy"
+                    ),
+                });
+            }
+        }
         let facts = trailwarden_engine::policy::FACTS
             .iter()
             .filter_map(|(fact, _)| {
@@ -258,6 +273,41 @@ mod tests {
                 vec!["a".to_string(), "b".to_string()]
             )]
         );
+    }
+
+    #[test]
+    fn extra_rules_come_from_s3_or_ssm_and_the_policy_from_one_place() {
+        let tables = [
+            ("TRAILWARDEN_FINDINGS_TABLE", "f"),
+            ("TRAILWARDEN_STATE_TABLE", "s"),
+        ];
+        for (value, expected) in [
+            (
+                "s3://rules-bucket/sigma/",
+                Location::S3 {
+                    bucket: "rules-bucket".into(),
+                    key: "sigma/".into(),
+                },
+            ),
+            (
+                "ssm:/trailwarden/rule",
+                Location::Ssm("/trailwarden/rule".into()),
+            ),
+            (
+                "ssm:/trailwarden/rules/*",
+                Location::Ssm("/trailwarden/rules/*".into()),
+            ),
+        ] {
+            let mut pairs = tables.to_vec();
+            pairs.push(("TRAILWARDEN_EXTRA_RULES", value));
+            let c = Config::from_map(&env(&pairs), Needs::Tables).unwrap();
+            assert_eq!(c.extra_rules, Some(expected));
+        }
+        let mut pairs = tables.to_vec();
+        pairs.push(("TRAILWARDEN_POLICY", "ssm:/trailwarden/*"));
+        let errors = Config::from_map(&env(&pairs), Needs::Tables).unwrap_err();
+        assert_eq!(errors[0].variable, "TRAILWARDEN_POLICY");
+        assert!(errors[0].reason.contains("is a path"), "{}", errors[0]);
     }
 
     #[test]

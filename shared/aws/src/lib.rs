@@ -134,6 +134,105 @@ async fn fetch_text(
     }
 }
 
+/// Extra Sigma rules: every `.yml`/`.yaml` under an S3 prefix, one SSM
+/// parameter (one or more YAML documents), or every parameter under an SSM
+/// path (`ssm:/path/*`, recursively). A location that cannot be listed or
+/// read fails the cold start; a file that cannot be read is logged with its
+/// name and the others load; a rule that does not parse is a rule problem
+/// (logged with its source by the caller).
+async fn load_extra_rules(
+    location: &Location,
+    s3: &aws_sdk_s3::Client,
+    ssm: &aws_sdk_ssm::Client,
+    builder: &mut RuleSetBuilder,
+) -> Result<(), StartError> {
+    match location {
+        Location::S3 { bucket, key } => {
+            let mut token = None;
+            loop {
+                let out = s3
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(key)
+                    .set_continuation_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StartError(format!(
+                            "extra rules: ListObjectsV2 s3://{bucket}/{key}: {}",
+                            dynamo::error_chain(&e)
+                        ))
+                    })?;
+                for object in out.contents() {
+                    let Some(k) = object
+                        .key()
+                        .filter(|k| k.ends_with(".yml") || k.ends_with(".yaml"))
+                    else {
+                        continue;
+                    };
+                    let file = Location::S3 {
+                        bucket: bucket.clone(),
+                        key: k.to_owned(),
+                    };
+                    match fetch_text(&file, s3, ssm).await {
+                        Ok(text) => {
+                            builder.add_yaml(&format!("s3://{bucket}/{k}"), &text);
+                        }
+                        Err(e) => {
+                            tracing::error!(rule_file = %k, error = %e, "extra rule file not read")
+                        }
+                    }
+                }
+                match out.next_continuation_token {
+                    Some(t) => token = Some(t),
+                    None => return Ok(()),
+                }
+            }
+        }
+        Location::Ssm(name) => {
+            let Some(path) = name.strip_suffix("/*") else {
+                let text = fetch_text(location, s3, ssm)
+                    .await
+                    .map_err(|e| StartError(format!("extra rules: {e}")))?;
+                builder.add_yaml(&format!("ssm:{name}"), &text);
+                return Ok(());
+            };
+            let mut token = None;
+            loop {
+                let out = ssm
+                    .get_parameters_by_path()
+                    .path(path)
+                    .recursive(true)
+                    .with_decryption(true)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(|e| {
+                        StartError(format!(
+                            "extra rules: GetParametersByPath {path}: {}",
+                            dynamo::error_chain(&e)
+                        ))
+                    })?;
+                for p in out.parameters() {
+                    let n = p.name().unwrap_or_default();
+                    match p.value() {
+                        Some(text) => {
+                            builder.add_yaml(&format!("ssm:{n}"), text);
+                        }
+                        None => {
+                            tracing::error!(rule_file = %n, "extra rule parameter has no value")
+                        }
+                    }
+                }
+                match out.next_token {
+                    Some(t) => token = Some(t),
+                    None => return Ok(()),
+                }
+            }
+        }
+    }
+}
+
 impl Service {
     /// Build everything from the configuration: the policy (file, then the
     /// facts from the environment over it), the built-in pack plus extra
@@ -158,47 +257,8 @@ impl Service {
         for (path, text) in builtin_rules() {
             builder.add_yaml(&format!("builtin:{path}"), text);
         }
-        if let Some(Location::S3 { bucket, key }) = &config.extra_rules {
-            let mut token = None;
-            loop {
-                let out = s3
-                    .list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(key)
-                    .set_continuation_token(token)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        StartError(format!(
-                            "extra rules: ListObjectsV2 s3://{bucket}/{key}: {}",
-                            dynamo::error_chain(&e)
-                        ))
-                    })?;
-                for object in out.contents() {
-                    let Some(k) = object
-                        .key()
-                        .filter(|k| k.ends_with(".yml") || k.ends_with(".yaml"))
-                    else {
-                        continue;
-                    };
-                    let location = Location::S3 {
-                        bucket: bucket.clone(),
-                        key: k.to_owned(),
-                    };
-                    match fetch_text(&location, &s3, &ssm).await {
-                        Ok(text) => {
-                            builder.add_yaml(&format!("s3://{bucket}/{k}"), &text);
-                        }
-                        Err(e) => {
-                            tracing::error!(rule_file = %k, error = %e, "extra rule file not read")
-                        }
-                    }
-                }
-                match out.next_continuation_token {
-                    Some(t) => token = Some(t),
-                    None => break,
-                }
-            }
+        if let Some(location) = &config.extra_rules {
+            load_extra_rules(location, &s3, &ssm, &mut builder).await?;
         }
         let set = builder.build();
         for p in &set.problems {
