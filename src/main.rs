@@ -524,7 +524,7 @@ fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{}\t{}\t{kind}\t{}\t{}",
-            r.id, r.level, r.title, r.source
+            r.meta.id, r.meta.level, r.meta.title, r.meta.source
         )?;
     }
     for c in &set.correlations {
@@ -532,7 +532,7 @@ fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{}\t{}\tcorrelation ({kind})\t{}\t{}",
-            c.id, c.level, c.title, c.source
+            c.meta.id, c.meta.level, c.meta.title, c.meta.source
         )?;
     }
     for n in &set.notes {

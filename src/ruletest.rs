@@ -141,8 +141,8 @@ pub fn run_rule_file(rule_file: &Path) -> RuleTestReport {
     report.title = set
         .correlations
         .last()
-        .map(|c| c.title.clone())
-        .or_else(|| set.rules.last().map(|r| r.title.clone()))
+        .map(|c| c.meta.title.clone())
+        .or_else(|| set.rules.last().map(|r| r.meta.title.clone()))
         .unwrap_or_default();
     if report.title.is_empty() {
         report.error = Some("no rule to test".into());

@@ -218,15 +218,25 @@ impl World {
             .unwrap();
     }
 
+    /// Every item of the findings table (all pages).
     async fn findings(&self) -> Vec<HashMap<String, AttributeValue>> {
-        self.ddb
-            .scan()
-            .table_name(&self.findings_table)
-            .send()
-            .await
-            .unwrap()
-            .items
-            .unwrap_or_default()
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .ddb
+                .scan()
+                .table_name(&self.findings_table)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .unwrap();
+            out.extend(page.items.unwrap_or_default());
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return out,
+            }
+        }
     }
 }
 
@@ -940,28 +950,17 @@ async fn service_behind(world: &World, outage: &Outage) -> Service {
 
 /// The findings table as id → count.
 async fn finding_counts(world: &World) -> std::collections::BTreeMap<String, String> {
-    let mut out = std::collections::BTreeMap::new();
-    let mut start = None;
-    loop {
-        let page = world
-            .ddb
-            .scan()
-            .table_name(&world.findings_table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        for item in page.items.unwrap_or_default() {
-            out.insert(
-                item["id"].as_s().unwrap().clone(),
-                item["count"].as_n().unwrap().clone(),
-            );
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => return out,
-        }
-    }
+    world
+        .findings()
+        .await
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_s().unwrap().clone(),
+                i["count"].as_n().unwrap().clone(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1133,8 +1132,8 @@ async fn extra_rules_load_from_an_s3_prefix_an_ssm_parameter_or_an_ssm_path() {
             .engine
             .rules()
             .iter()
-            .filter(|r| r.title.starts_with("Custom "))
-            .map(|r| r.title.clone())
+            .filter(|r| r.meta.title.starts_with("Custom "))
+            .map(|r| r.meta.title.clone())
             .collect()
     };
     // A path: every parameter under it; the broken one is a rule problem,

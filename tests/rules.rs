@@ -78,29 +78,32 @@ fn every_builtin_rule_passes_its_test_events() {
 fn builtin_rules_are_complete_and_unique() {
     let engine = builtin_engine();
     let mut ids = std::collections::HashSet::new();
-    // Rules that make findings: single-event rules and baselines.
     for rule in engine.rules() {
-        assert!(ids.insert(rule.id.clone()), "duplicate id {}", rule.id);
-        if !rule.generate && rule.baseline.is_none() {
-            continue;
-        }
-        assert!(
-            !rule.description.is_empty(),
-            "{}: no description",
-            rule.source
-        );
-        assert!(
-            rule.response.is_some(),
-            "{}: no response guide",
-            rule.source
-        );
-        assert!(!rule.tags.is_empty(), "{}: no tags", rule.source);
+        assert!(ids.insert(&rule.meta.id), "duplicate id {}", rule.meta.id);
     }
     for c in engine.correlations() {
-        assert!(ids.insert(c.id.clone()), "duplicate id {}", c.id);
-        assert!(!c.description.is_empty(), "{}: no description", c.source);
-        assert!(c.response.is_some(), "{}: no response guide", c.source);
-        assert!(!c.tags.is_empty(), "{}: no tags", c.source);
+        assert!(ids.insert(&c.meta.id), "duplicate id {}", c.meta.id);
+    }
+    // What makes findings (single-event rules, baselines, correlations)
+    // explains itself and says what to do.
+    let finding_makers = engine
+        .rules()
+        .iter()
+        .filter(|r| r.generate || r.baseline.is_some())
+        .map(|r| &r.meta)
+        .chain(engine.correlations().iter().map(|c| &c.meta));
+    for meta in finding_makers {
+        assert!(
+            !meta.description.is_empty(),
+            "{}: no description",
+            meta.source
+        );
+        assert!(
+            meta.response.is_some(),
+            "{}: no response guide",
+            meta.source
+        );
+        assert!(!meta.tags.is_empty(), "{}: no tags", meta.source);
     }
     // Nearly every rule is routed by the dispatch index; the few that look
     // at every record (an access key's every call, a Bedrock API key user's
@@ -109,7 +112,7 @@ fn builtin_rules_are_complete_and_unique() {
         .rules()
         .iter()
         .filter(|r| matches!(r.route, trailwarden_engine::Route::Always))
-        .map(|r| r.title.as_str())
+        .map(|r| r.meta.title.as_str())
         .collect();
     assert!(
         unrouted.len() <= 4,
@@ -147,8 +150,8 @@ fn assert_dispatch_hides_nothing(engine: &Engine, records: &[String]) -> usize {
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for (i, text) in records.iter().enumerate() {
         let record = Record::parse(text).unwrap();
-        engine.evaluate(&record, |r| with.push((r.id.clone(), i)));
-        engine.evaluate_all(&record, |r| without.push((r.id.clone(), i)));
+        engine.evaluate(&record, |r| with.push((r.meta.id.clone(), i)));
+        engine.evaluate_all(&record, |r| without.push((r.meta.id.clone(), i)));
     }
     with.sort();
     without.sort();

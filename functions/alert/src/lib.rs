@@ -4,27 +4,11 @@
 //! went up) does not alert again. A failed send fails its record, which the
 //! stream retries (then the on-failure destination keeps it).
 
-use serde::Serialize;
 use serde_json::Value;
 use trailwarden_aws::notify::Notifier;
-use trailwarden_aws::{emf_line, Service};
+use trailwarden_aws::{emit_metrics, Service};
+pub use trailwarden_aws::{BatchResponse, ItemFailure};
 use trailwarden_engine::Finding;
-
-/// The partial batch response for stream sources.
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchResponse {
-    /// The records to retry.
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-/// One stream record to retry (by sequence number).
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemFailure {
-    /// The record's sequence number.
-    pub item_identifier: String,
-}
 
 /// The finding in a stream record's new image, if the record is an INSERT.
 pub fn inserted_finding(record: &Value) -> Result<Option<Finding>, String> {
@@ -80,28 +64,16 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
             Err(e) => {
                 failed += 1;
                 tracing::error!(finding = %finding.id, error = %e, "alert not sent; the record will be retried");
-                response.batch_item_failures.push(ItemFailure {
-                    item_identifier: sequence,
-                });
+                response.fail(sequence);
                 // Later records must wait for this one: stop here.
                 break;
             }
         }
     }
-    println!(
-        "{}",
-        emf_line(
-            "alert",
-            &[
-                ("AlertsSent", sent as f64, "Count"),
-                ("AlertFailures", failed as f64, "Count"),
-                (
-                    "Duration",
-                    started.elapsed().as_secs_f64() * 1000.0,
-                    "Milliseconds"
-                ),
-            ]
-        )
+    emit_metrics(
+        "alert",
+        started,
+        &[("AlertsSent", sent), ("AlertFailures", failed)],
     );
     response
 }

@@ -4,24 +4,8 @@
 //! are retried (and reach the DLQ after the queue's retries).
 
 use aws_lambda_events::sqs::SqsEvent;
-use serde::Serialize;
-use trailwarden_aws::{emf_line, parse_notice, ObjectOutcome, Service};
-
-/// The partial batch response (`ReportBatchItemFailures`).
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct BatchResponse {
-    /// The messages to retry.
-    pub batch_item_failures: Vec<ItemFailure>,
-}
-
-/// One message to retry.
-#[derive(Debug, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemFailure {
-    /// The SQS message id.
-    pub item_identifier: String,
-}
+use trailwarden_aws::{emit_metrics, parse_notice, ObjectOutcome, Service};
+pub use trailwarden_aws::{BatchResponse, ItemFailure};
 
 /// Handle one SQS batch.
 pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
@@ -36,9 +20,7 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
             Ok(n) => n,
             Err(e) => {
                 tracing::error!(message_id = %id, error = %e, "message not understood; it will go to the dead-letter queue after its retries");
-                response.batch_item_failures.push(ItemFailure {
-                    item_identifier: id,
-                });
+                response.fail(id);
                 failed += 1;
                 continue;
             }
@@ -70,28 +52,19 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
         }
         if message_failed {
             failed += 1;
-            response.batch_item_failures.push(ItemFailure {
-                item_identifier: id,
-            });
+            response.fail(id);
         }
     }
-    println!(
-        "{}",
-        emf_line(
-            "ingest",
-            &[
-                ("Objects", objects as f64, "Count"),
-                ("Records", records as f64, "Count"),
-                ("RejectedRecords", rejected as f64, "Count"),
-                ("Findings", findings as f64, "Count"),
-                ("FailedMessages", failed as f64, "Count"),
-                (
-                    "Duration",
-                    started.elapsed().as_secs_f64() * 1000.0,
-                    "Milliseconds"
-                ),
-            ]
-        )
+    emit_metrics(
+        "ingest",
+        started,
+        &[
+            ("Objects", objects),
+            ("Records", records),
+            ("RejectedRecords", rejected),
+            ("Findings", findings),
+            ("FailedMessages", failed),
+        ],
     );
     response
 }

@@ -4,7 +4,7 @@
 //! makes one finding.
 
 use serde_json::Value;
-use trailwarden_aws::{emf_line, Service};
+use trailwarden_aws::{emit_metrics, Service};
 
 /// Handle one EventBridge event. An error makes EventBridge retry it (and
 /// then send it to the target's dead-letter queue).
@@ -30,21 +30,14 @@ pub async fn handle(service: &Service, event: Value) -> Result<(), String> {
             (0, 1)
         }
     };
-    println!(
-        "{}",
-        emf_line(
-            "realtime",
-            &[
-                ("Records", 1.0, "Count"),
-                ("Findings", findings as f64, "Count"),
-                ("FailedEvents", failed as f64, "Count"),
-                (
-                    "Duration",
-                    started.elapsed().as_secs_f64() * 1000.0,
-                    "Milliseconds"
-                ),
-            ]
-        )
+    emit_metrics(
+        "realtime",
+        started,
+        &[
+            ("Records", 1),
+            ("Findings", findings),
+            ("FailedEvents", failed),
+        ],
     );
     result.map(|_| ())
 }

@@ -2,17 +2,18 @@
 //! `TRAILWARDEN_IDLE_DAYS` (from the dormant baselines' state), stored as
 //! findings (so they alert like any other, once each).
 
-use trailwarden_aws::{emf_line, Counts, Service};
+use trailwarden_aws::{emit_metrics, Counts, Service};
 use trailwarden_engine::sweep::{dormant_rules, stale_in};
 
 /// Run one sweep as of `as_of_ms`; returns the number of stale principals.
 pub async fn handle(service: &Service, as_of_ms: i64) -> Result<usize, String> {
+    let started = std::time::Instant::now();
     let idle_ms = i64::from(service.config.idle_days) * 86_400_000;
     let mut stale = Vec::new();
     for rule in dormant_rules(&service.engine) {
         let items = service
             .store
-            .scan_rule(&rule.id)
+            .scan_rule(&rule.meta.id)
             .await
             .map_err(|e| e.to_string())?;
         stale.extend(stale_in(rule, items, as_of_ms, idle_ms));
@@ -30,15 +31,13 @@ pub async fn handle(service: &Service, as_of_ms: i64) -> Result<usize, String> {
         .store_findings(stale, &format!("sweep:{day}"), &mut counts)
         .await
         .map_err(|e| e.to_string())?;
-    println!(
-        "{}",
-        emf_line(
-            "sweeper",
-            &[
-                ("StalePrincipals", found as f64, "Count"),
-                ("NewFindings", counts.findings_new as f64, "Count")
-            ]
-        )
+    emit_metrics(
+        "sweeper",
+        started,
+        &[
+            ("StalePrincipals", found as u64),
+            ("NewFindings", counts.findings_new),
+        ],
     );
     Ok(found)
 }

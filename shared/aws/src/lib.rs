@@ -273,13 +273,13 @@ impl Service {
         }
         let mut responses = HashMap::new();
         for r in &set.rules {
-            if let Some(text) = &r.response {
-                responses.insert(r.id.clone(), text.clone());
+            if let Some(text) = &r.meta.response {
+                responses.insert(r.meta.id.clone(), text.clone());
             }
         }
         for c in &set.correlations {
-            if let Some(text) = &c.response {
-                responses.insert(c.id.clone(), text.clone());
+            if let Some(text) = &c.meta.response {
+                responses.insert(c.meta.id.clone(), text.clone());
             }
         }
         let engine = Engine::from_set(set);
@@ -450,6 +450,32 @@ impl Service {
     }
 }
 
+/// The partial batch response of an SQS or stream event source
+/// (`ReportBatchItemFailures`): only the items named are retried.
+#[derive(Debug, Default, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchResponse {
+    /// The items to retry.
+    pub batch_item_failures: Vec<ItemFailure>,
+}
+
+/// One item to retry: an SQS message id, or a stream record's sequence
+/// number.
+#[derive(Debug, serde::Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct ItemFailure {
+    /// The message id or sequence number.
+    pub item_identifier: String,
+}
+
+impl BatchResponse {
+    /// Retry this item.
+    pub fn fail(&mut self, item_identifier: String) {
+        self.batch_item_failures
+            .push(ItemFailure { item_identifier });
+    }
+}
+
 /// Counts for logs and metrics.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counts {
@@ -502,6 +528,21 @@ impl RecordSink for SessionSink<'_> {
     fn reject(&mut self, reject: RecordReject) {
         self.rejects.push(reject);
     }
+}
+
+/// Print one invocation's counts, and its duration since `started`, as a
+/// CloudWatch Embedded Metric Format line.
+pub fn emit_metrics(function: &str, started: std::time::Instant, counts: &[(&str, u64)]) {
+    let mut metrics: Vec<(&str, f64, &str)> = counts
+        .iter()
+        .map(|(name, n)| (*name, *n as f64, "Count"))
+        .collect();
+    metrics.push((
+        "Duration",
+        started.elapsed().as_secs_f64() * 1000.0,
+        "Milliseconds",
+    ));
+    println!("{}", emf_line(function, &metrics));
 }
 
 /// A CloudWatch Embedded Metric Format line for per-invocation counts.

@@ -176,21 +176,8 @@ pub struct RuleHeader<'r> {
     pub description: &'r str,
 }
 
-impl Rule {
-    /// What this rule's findings carry.
-    pub fn header(&self) -> RuleHeader<'_> {
-        RuleHeader {
-            id: &self.id,
-            title: &self.title,
-            level: self.level,
-            tags: &self.tags,
-            description: &self.description,
-        }
-    }
-}
-
-impl crate::rules::Correlation {
-    /// What this correlation's findings carry.
+impl crate::rules::RuleMeta {
+    /// What this rule's (or correlation's) findings carry.
     pub fn header(&self) -> RuleHeader<'_> {
         RuleHeader {
             id: &self.id,
@@ -205,8 +192,8 @@ impl crate::rules::Correlation {
 impl Finding {
     /// The finding `rule` makes of one `record`.
     pub fn from_record(rule: &Rule, record: &Record<'_>) -> Finding {
-        let mut finding = Snapshot::of_record(record).into_finding(rule.header());
-        finding.id = finding_id(&rule.id, &finding.event_ids);
+        let mut finding = Snapshot::of_record(record).into_finding(rule.meta.header());
+        finding.id = finding_id(&rule.meta.id, &finding.event_ids);
         finding
     }
 }

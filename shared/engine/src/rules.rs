@@ -22,14 +22,14 @@ use crate::dispatch::{route, Route};
 use crate::finding::Level;
 use crate::policy::Policy;
 
-/// One compiled detection rule with the metadata findings carry.
+/// What a detection rule and a correlation both carry, and findings take.
 #[derive(Debug, Clone)]
-pub struct Rule {
+pub struct RuleMeta {
     /// The rule's `id` (or, when it has none, one derived from its title).
     pub id: String,
     /// `title`.
     pub title: String,
-    /// `level` (medium when the rule gives none).
+    /// `level` (medium when the rule gives none; the policy may override it).
     pub level: Level,
     /// `tags`.
     pub tags: Vec<String>,
@@ -41,6 +41,41 @@ pub struct Rule {
     pub falsepositives: Vec<String>,
     /// Where the rule came from (a path, or `builtin:` and a path).
     pub source: String,
+}
+
+/// The Sigma attributes [`RuleMeta`] is made of, as the parser gives them.
+struct SigmaMeta<'a> {
+    id: String,
+    title: &'a str,
+    level: Option<rsigma_parser::Level>,
+    tags: &'a [String],
+    description: Option<&'a str>,
+    response: Option<&'a str>,
+    falsepositives: &'a [String],
+}
+
+impl RuleMeta {
+    fn new(m: SigmaMeta<'_>, policy: &Policy, source: &str) -> RuleMeta {
+        RuleMeta {
+            level: policy
+                .level_for(&m.id)
+                .unwrap_or(m.level.map_or(Level::Medium, Level::from)),
+            id: m.id,
+            title: m.title.to_owned(),
+            tags: m.tags.to_vec(),
+            description: m.description.unwrap_or_default().trim().to_owned(),
+            response: m.response.map(|s| s.trim().to_owned()),
+            falsepositives: m.falsepositives.to_vec(),
+            source: source.to_owned(),
+        }
+    }
+}
+
+/// One compiled detection rule with the metadata findings carry.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Id, title, level and the rest findings carry.
+    pub meta: RuleMeta,
     /// How the dispatch index routes it.
     pub route: Route,
     /// The compiled form rsigma evaluates.
@@ -85,22 +120,8 @@ pub struct Baseline {
 /// A compiled Sigma correlation rule.
 #[derive(Debug, Clone)]
 pub struct Correlation {
-    /// `id` (or one derived from the title).
-    pub id: String,
-    /// `title`.
-    pub title: String,
-    /// `level` (medium when absent).
-    pub level: Level,
-    /// `tags`.
-    pub tags: Vec<String>,
-    /// `description`.
-    pub description: String,
-    /// The `response` guide.
-    pub response: Option<String>,
-    /// `falsepositives`.
-    pub falsepositives: Vec<String>,
-    /// Where it came from.
-    pub source: String,
+    /// Id, title, level and the rest findings carry.
+    pub meta: RuleMeta,
     /// `event_count`, `value_count`, `temporal` or `temporal_ordered`.
     pub kind: CorrelationType,
     /// Positions (in the engine's rule list) of the referenced rules, in the
@@ -348,43 +369,38 @@ impl RuleSetBuilder {
             .id
             .clone()
             .unwrap_or_else(|| format!("title:{}", slug(&rule.title)));
-        if let Some(other) = self.rules.iter().find(|r| r.id == id) {
+        if let Some(other) = self.rules.iter().find(|r| r.meta.id == id) {
             self.problems.push(RuleProblem {
                 source: source.to_owned(),
                 rule: Some(rule.title.clone()),
                 reason: format!(
                     "duplicate rule id {id} (already loaded from {}); the first one is kept",
-                    other.source
+                    other.meta.source
                 ),
             });
             return;
         }
-        let response = compiled
-            .custom_attributes
-            .get("response")
-            .and_then(|v| v.as_str())
-            .map(|s| s.trim().to_owned());
-        let level = self
-            .policy
-            .level_for(&id)
-            .unwrap_or(rule.level.map_or(Level::Medium, Level::from));
+        let meta = RuleMeta::new(
+            SigmaMeta {
+                id,
+                title: &rule.title,
+                level: rule.level,
+                tags: &rule.tags,
+                description: rule.description.as_deref(),
+                response: compiled
+                    .custom_attributes
+                    .get("response")
+                    .and_then(|v| v.as_str()),
+                falsepositives: &rule.falsepositives,
+            },
+            &self.policy,
+            source,
+        );
         self.rules.push(Rule {
             name: rule.name.clone(),
             generate: baseline.is_none(),
             baseline,
-            id,
-            title: rule.title.clone(),
-            level,
-            tags: rule.tags.clone(),
-            description: rule
-                .description
-                .as_deref()
-                .unwrap_or_default()
-                .trim()
-                .to_owned(),
-            response,
-            falsepositives: rule.falsepositives.clone(),
-            source: source.to_owned(),
+            meta,
             route: route(&compiled),
             compiled,
         });
@@ -410,7 +426,7 @@ impl RuleSetBuilder {
         let mut correlations = Vec::new();
         let mut by_ref: HashMap<&str, usize> = HashMap::new();
         for (i, r) in self.rules.iter().enumerate() {
-            by_ref.insert(r.id.as_str(), i);
+            by_ref.insert(r.meta.id.as_str(), i);
             if let Some(name) = &r.name {
                 by_ref.insert(name.as_str(), i);
             }
@@ -483,8 +499,8 @@ impl RuleSetBuilder {
             let id =
                 c.id.clone()
                     .unwrap_or_else(|| format!("title:{}", slug(&c.title)));
-            if self.rules.iter().any(|r| r.id == id)
-                || correlations.iter().any(|x: &Correlation| x.id == id)
+            if self.rules.iter().any(|r| r.meta.id == id)
+                || correlations.iter().any(|x: &Correlation| x.meta.id == id)
             {
                 self.problems.push(problem(format!(
                     "duplicate rule id {id}; the first one is kept"
@@ -495,28 +511,21 @@ impl RuleSetBuilder {
                 let generate = referenced.entry(*i).or_insert(false);
                 *generate |= c.generate;
             }
-            let response = c
-                .custom_attributes
-                .get("response")
-                .and_then(|v| v.as_str())
-                .map(|s| s.trim().to_owned());
+            let meta = RuleMeta::new(
+                SigmaMeta {
+                    id,
+                    title: &c.title,
+                    level: c.level,
+                    tags: &c.tags,
+                    description: c.description.as_deref(),
+                    response: c.custom_attributes.get("response").and_then(|v| v.as_str()),
+                    falsepositives: &c.falsepositives,
+                },
+                &self.policy,
+                source,
+            );
             correlations.push(Correlation {
-                level: self
-                    .policy
-                    .level_for(&id)
-                    .unwrap_or(c.level.map_or(Level::Medium, Level::from)),
-                id,
-                title: c.title.clone(),
-                tags: c.tags.clone(),
-                description: c
-                    .description
-                    .as_deref()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned(),
-                response,
-                falsepositives: c.falsepositives.clone(),
-                source: source.clone(),
+                meta,
                 kind: c.correlation_type,
                 rules,
                 rule_refs: c.rules.clone(),
@@ -536,7 +545,9 @@ impl RuleSetBuilder {
             }
         }
         for id in self.policy.overridden_rules() {
-            if !self.rules.iter().any(|r| r.id == id) && !correlations.iter().any(|c| c.id == id) {
+            if !self.rules.iter().any(|r| r.meta.id == id)
+                && !correlations.iter().any(|c| c.meta.id == id)
+            {
                 self.notes.push(RuleNote {
                     source: "policy".into(),
                     rule: id.to_owned(),
@@ -841,8 +852,8 @@ mod tests {
             ..
         } = b.build();
         assert_eq!(rules.len(), 1);
-        assert_eq!(rules[0].level, Level::High);
-        assert_eq!(rules[0].response.as_deref(), Some("Restart logging."));
+        assert_eq!(rules[0].meta.level, Level::High);
+        assert_eq!(rules[0].meta.response.as_deref(), Some("Restart logging."));
         let sources: Vec<&str> = problems.iter().map(|p| p.source.as_str()).collect();
         assert_eq!(sources, vec!["broken.yml", "nocondition.yml", "dup.yml"]);
         assert!(problems[2].reason.contains("duplicate rule id"));

@@ -61,6 +61,29 @@ struct Pending {
     last: Option<(i64, String)>,
 }
 
+impl Pending {
+    /// The group's field values (the same for every match of the group).
+    fn set_group(&mut self, group: Vec<String>) {
+        if self.group.is_empty() {
+            self.group = group;
+        }
+    }
+
+    /// Keep the text of the group's latest event (for the finding's
+    /// context), reusing the buffer.
+    fn note_latest(&mut self, t: i64, raw: &str) {
+        match &mut self.last {
+            Some((lt, _)) if *lt > t => {}
+            Some((lt, text)) => {
+                *lt = t;
+                text.clear();
+                text.push_str(raw);
+            }
+            None => self.last = Some((t, raw.to_owned())),
+        }
+    }
+}
+
 /// A baseline's sightings of one value tuple in this batch.
 #[derive(Debug, Clone)]
 struct TupleObs {
@@ -183,8 +206,8 @@ impl<'e> Session<'e> {
 
     fn owner_id(&self, owner: Owner) -> &str {
         match owner {
-            Owner::Correlation(c) => &self.engine.correlations()[c as usize].id,
-            Owner::Baseline(r) => &self.engine.rules()[r as usize].id,
+            Owner::Correlation(c) => &self.engine.correlations()[c as usize].meta.id,
+            Owner::Baseline(r) => &self.engine.rules()[r as usize].meta.id,
         }
     }
 
@@ -232,15 +255,13 @@ impl<'e> Session<'e> {
         };
         self.stats.stateful_matches += 1;
         self.gathered += 1;
-        let meta = self.meta.entry(rule.id.clone()).or_insert(t);
+        let meta = self.meta.entry(rule.meta.id.clone()).or_insert(t);
         *meta = (*meta).min(t);
         let pending = self
             .pending
             .entry((Owner::Baseline(rule_index as u32), group_key(&group)))
             .or_default();
-        if pending.group.is_empty() {
-            pending.group = group;
-        }
+        pending.set_group(group);
         let tuple = group_key(&tuple);
         match pending.tuples.get_mut(&tuple) {
             Some(obs) => {
@@ -262,16 +283,7 @@ impl<'e> Session<'e> {
                 );
             }
         }
-        if pending.last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
-            match &mut pending.last {
-                Some((lt, raw)) => {
-                    *lt = t;
-                    raw.clear();
-                    raw.push_str(record.raw());
-                }
-                None => pending.last = Some((t, record.raw().to_owned())),
-            }
-        }
+        pending.note_latest(t, record.raw());
     }
 
     fn add_entry(
@@ -309,25 +321,14 @@ impl<'e> Session<'e> {
             .pending
             .entry((Owner::Correlation(c as u32), group_key(&group)))
             .or_default();
-        if pending.group.is_empty() {
-            pending.group = group;
-        }
+        pending.set_group(group);
         pending.entries.push(Entry {
             t,
             id: event_id(record),
             r: position.map(|p| p as u16),
             v: value,
         });
-        if pending.last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
-            match &mut pending.last {
-                Some((lt, raw)) => {
-                    *lt = t;
-                    raw.clear();
-                    raw.push_str(record.raw());
-                }
-                None => pending.last = Some((t, record.raw().to_owned())),
-            }
-        }
+        pending.note_latest(t, record.raw());
     }
 
     /// The items this batch needs: one per touched group, plus each
@@ -419,8 +420,8 @@ impl<'e> Session<'e> {
         let engine = self.engine;
         self.pending.retain(|(owner, group), _| {
             let rule = match owner {
-                Owner::Correlation(c) => &engine.correlations()[*c as usize].id,
-                Owner::Baseline(r) => &engine.rules()[*r as usize].id,
+                Owner::Correlation(c) => &engine.correlations()[*c as usize].meta.id,
+                Owner::Baseline(r) => &engine.rules()[*r as usize].meta.id,
             };
             !done.contains(&StateKey {
                 rule: rule.clone(),
@@ -543,8 +544,8 @@ fn correlation_finding(
     let mut finding = last
         .cloned()
         .unwrap_or_default()
-        .into_finding(corr.header());
-    finding.id = finding_id(&corr.id, &id_seed);
+        .into_finding(corr.meta.header());
+    finding.id = finding_id(&corr.meta.id, &id_seed);
     finding.event_time = format_millis(last_t);
     finding.event_ids = ids;
     finding.count = count;
@@ -815,9 +816,9 @@ fn merge_baseline(
     tuples.sort_by(|a, b| (a.1.first.0, a.0).cmp(&(b.1.first.0, b.0)));
     let mut findings = Vec::new();
     let finding = |snap: Snapshot, t: i64, event_id: String, note: String| {
-        let mut finding = snap.into_finding(rule.header());
+        let mut finding = snap.into_finding(rule.meta.header());
         finding.event_ids = vec![event_id];
-        finding.id = finding_id(&rule.id, &finding.event_ids);
+        finding.id = finding_id(&rule.meta.id, &finding.event_ids);
         finding.event_time = format_millis(t);
         finding.group = group.clone();
         finding.note = Some(note);

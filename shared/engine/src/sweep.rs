@@ -35,7 +35,7 @@ pub fn stale_principals(
     for rule in dormant_rules(engine) {
         out.extend(stale_in(
             rule,
-            store.scan_rule(&rule.id)?,
+            store.scan_rule(&rule.meta.id)?,
             as_of_ms,
             idle_ms,
         ));
@@ -78,7 +78,7 @@ pub fn stale_in(rule: &Rule, items: Vec<StateItem>, as_of_ms: i64, idle_ms: i64)
                 tags: &tags,
                 description: &format!(
                     "An identity that used AI services has been idle for {days} days. Unused AI credentials are what LLMjacking runs on: remove them or rotate their keys. Tracked by the rule {:?}.",
-                    rule.title
+                    rule.meta.title
                 ),
             };
             let mut finding = snap.into_finding(header);
