@@ -1196,3 +1196,72 @@ async fn extra_rules_load_from_an_s3_prefix_an_ssm_parameter_or_an_ssm_path() {
     };
     assert!(e.0.contains(&format!("{root}/missing")), "{e}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_correlation_spans_objects_delivered_separately_and_out_of_order() {
+    let Some(_) = endpoint() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let simulated = dir.path().join("llmjacking.json.gz");
+    let (status, _, stderr) = cli(&[
+        "simulate",
+        "llmjacking",
+        "--background",
+        "100",
+        "-o",
+        simulated.to_str().unwrap(),
+    ]);
+    assert!(status.success(), "{stderr}");
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(std::fs::File::open(&simulated).unwrap()),
+        &mut text,
+    )
+    .unwrap();
+    let records = serde_json::from_str::<Value>(&text).unwrap()["Records"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let title =
+        "LLMjacking - Bedrock Reconnaissance Then Model Invocation with a Long-Term Access Key";
+    let half = records.len() / 2;
+    let parts = [&records[..half], &records[half..]];
+    let mut ids = Vec::new();
+    for order in [[0, 1], [1, 0]] {
+        let world = World::new().await;
+        let service = world.service().await;
+        for (n, i) in order.into_iter().enumerate() {
+            let key = KEY.replace("test file", &format!("part{i}"));
+            world
+                .put(
+                    &key,
+                    gzip(json!({ "Records": parts[i] }).to_string().as_bytes()),
+                )
+                .await;
+            // One invocation per object, as separate queue messages arrive.
+            let response = trailwarden_ingest::handle(
+                &service,
+                sqs_event(&[(
+                    &format!("m{n}"),
+                    s3_notification(&world.bucket, &key, "e").to_string(),
+                )]),
+            )
+            .await;
+            assert!(response.batch_item_failures.is_empty());
+        }
+        let found: Vec<String> = world
+            .findings()
+            .await
+            .iter()
+            .filter(|i| {
+                i["body"]
+                    .as_s()
+                    .unwrap()
+                    .contains(&format!("\"rule_title\":\"{title}\""))
+            })
+            .map(|i| i["id"].as_s().unwrap().clone())
+            .collect();
+        assert_eq!(found.len(), 1, "order {order:?}: {found:?}");
+        ids.push(found[0].clone());
+    }
+    assert_eq!(ids[0], ids[1], "the same window, whatever the order");
+}
