@@ -948,6 +948,24 @@ async fn service_behind(world: &World, outage: &Outage) -> Service {
     service
 }
 
+/// A `trailwarden simulate llmjacking` log object (gzip) with `background`
+/// benign records woven in.
+fn simulated_llmjacking(background: usize) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("llmjacking.json.gz");
+    let background = background.to_string();
+    let (status, _, stderr) = cli(&[
+        "simulate",
+        "llmjacking",
+        "--background",
+        &background,
+        "-o",
+        file.to_str().unwrap(),
+    ]);
+    assert!(status.success(), "{stderr}");
+    std::fs::read(&file).unwrap()
+}
+
 /// The findings table as id → count.
 async fn finding_counts(world: &World) -> std::collections::BTreeMap<String, String> {
     world
@@ -968,17 +986,6 @@ async fn a_store_lost_mid_batch_fails_the_rest_and_the_retry_loses_nothing() {
     let Some(endpoint) = endpoint() else { return };
     // Three objects: single-event findings, first-use baselines, and an
     // LLMjacking run whose correlations span many state items.
-    let dir = tempfile::tempdir().unwrap();
-    let simulated = dir.path().join("llmjacking.json.gz");
-    let (status, _, stderr) = cli(&[
-        "simulate",
-        "llmjacking",
-        "--background",
-        "150",
-        "-o",
-        simulated.to_str().unwrap(),
-    ]);
-    assert!(status.success(), "{stderr}");
     let objects = [
         (KEY.replace("test file", "a"), log_object()),
         (
@@ -991,10 +998,7 @@ async fn a_store_lost_mid_batch_fails_the_rest_and_the_retry_loses_nothing() {
                 .unwrap(),
             ),
         ),
-        (
-            KEY.replace("test file", "c"),
-            std::fs::read(&simulated).unwrap(),
-        ),
+        (KEY.replace("test file", "c"), simulated_llmjacking(150)),
     ];
     let batch = |bucket: &str, only: &[String]| {
         let bodies: Vec<(&str, String)> = ["m1", "m2", "m3"]
@@ -1200,20 +1204,10 @@ async fn extra_rules_load_from_an_s3_prefix_an_ssm_parameter_or_an_ssm_path() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_correlation_spans_objects_delivered_separately_and_out_of_order() {
     let Some(_) = endpoint() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let simulated = dir.path().join("llmjacking.json.gz");
-    let (status, _, stderr) = cli(&[
-        "simulate",
-        "llmjacking",
-        "--background",
-        "100",
-        "-o",
-        simulated.to_str().unwrap(),
-    ]);
-    assert!(status.success(), "{stderr}");
+    let simulated = simulated_llmjacking(100);
     let mut text = String::new();
     std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(std::fs::File::open(&simulated).unwrap()),
+        &mut flate2::read::GzDecoder::new(simulated.as_slice()),
         &mut text,
     )
     .unwrap();
