@@ -135,15 +135,8 @@ impl ScanStats {
 }
 
 /// Everything a scan keeps: correlation state, the ledger, findings.
-pub trait Stores: StateStore + Ledger + FindingStore {
-    /// This store as a state store.
-    fn as_state(&mut self) -> &mut dyn StateStore;
-}
-impl<T: StateStore + Ledger + FindingStore> Stores for T {
-    fn as_state(&mut self) -> &mut dyn StateStore {
-        self
-    }
-}
+pub trait Stores: StateStore + Ledger + FindingStore {}
+impl<T: StateStore + Ledger + FindingStore> Stores for T {}
 
 /// What happens to a finding once made: filtered by level and policy,
 /// de-duplicated, stored, then emitted.
