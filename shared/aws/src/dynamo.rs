@@ -62,6 +62,15 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// A failed DynamoDB call: the operation, the table and the SDK error with
+/// its sources.
+fn call_failed(op: &str, table: &str, e: &(dyn std::error::Error + 'static)) -> StoreError {
+    StoreError(format!(
+        "DynamoDB {op} on table {table}: {}",
+        error_chain(e)
+    ))
+}
+
 /// The DynamoDB-backed stores.
 #[derive(Clone, Debug)]
 pub struct DynamoStore {
@@ -140,13 +149,7 @@ impl DynamoStore {
                     .set_request_items(Some(items))
                     .send()
                     .await
-                    .map_err(|e| {
-                        StoreError(format!(
-                            "DynamoDB BatchGetItem on table {}: {}",
-                            self.state_table,
-                            error_chain(&e)
-                        ))
-                    })?;
+                    .map_err(|e| call_failed("BatchGetItem", &self.state_table, &e))?;
                 for item in out
                     .responses
                     .unwrap_or_default()
@@ -195,11 +198,7 @@ impl DynamoStore {
                     if e.as_service_error()
                         .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
                 Err(e) => {
-                    error.get_or_insert(StoreError(format!(
-                        "DynamoDB PutItem on table {}: {}",
-                        self.state_table,
-                        error_chain(&e)
-                    )));
+                    error.get_or_insert(call_failed("PutItem", &self.state_table, &e));
                 }
             }
         }
@@ -254,13 +253,7 @@ impl DynamoStore {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| {
-                    StoreError(format!(
-                        "DynamoDB Query on table {}: {}",
-                        self.state_table,
-                        error_chain(&e)
-                    ))
-                })?;
+                .map_err(|e| call_failed("Query", &self.state_table, &e))?;
             for item in out.items.unwrap_or_default() {
                 let group = get_s(&item, "sk")
                     .unwrap_or("g#")
@@ -296,13 +289,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| {
-                StoreError(format!(
-                    "DynamoDB GetItem on table {}: {}",
-                    self.state_table,
-                    error_chain(&e)
-                ))
-            })?;
+            .map_err(|e| call_failed("GetItem", &self.state_table, &e))?;
         Ok(out
             .item
             .as_ref()
@@ -336,13 +323,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .send()
             .await
-            .map_err(|e| {
-                StoreError(format!(
-                    "DynamoDB PutItem on table {}: {}",
-                    self.state_table,
-                    error_chain(&e)
-                ))
-            })?;
+            .map_err(|e| call_failed("PutItem", &self.state_table, &e))?;
         Ok(())
     }
 
@@ -388,19 +369,12 @@ impl DynamoStore {
             .expression_attribute_names("#id", "id")
             .send()
             .await;
-        let failed = |e: &(dyn std::error::Error + 'static), op: &str| {
-            StoreError(format!(
-                "DynamoDB {op} on table {}: {}",
-                self.findings_table,
-                error_chain(e)
-            ))
-        };
         match put {
             Ok(_) => return Ok(true),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
-            Err(e) => return Err(failed(&e, "PutItem")),
+            Err(e) => return Err(call_failed("PutItem", &self.findings_table, &e)),
         }
         let update = self
             .client
@@ -428,7 +402,7 @@ impl DynamoStore {
             {
                 Ok(false)
             }
-            Err(e) => Err(failed(&e, "UpdateItem")),
+            Err(e) => Err(call_failed("UpdateItem", &self.findings_table, &e)),
         }
     }
 }
