@@ -290,6 +290,9 @@ impl<'e> Scanner<'e> {
     ) -> Result<(), ObjectFailure> {
         let options = self.reader.clone();
         let mut session = Session::new(self.engine);
+        if let Some(o) = object {
+            session.set_source(&format!("{}@{}", o.id, o.version));
+        }
         let mut store_error = None;
         let (mut outlet, store) = self.outlet(emit);
         let result = read_object(

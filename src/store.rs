@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
-use trailwarden_engine::state::{StateItem, StateKey, StateWrite};
+use trailwarden_engine::state::{PutOutcome, StateItem, StateKey, StateWrite};
 use trailwarden_engine::{Finding, FindingStore, Ledger, ObjectRef, StateStore, StoreError};
 
 /// The default store file: `$TRAILWARDEN_STORE`, else
@@ -272,7 +272,7 @@ impl StateStore for SqliteStore {
             .collect()
     }
 
-    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<bool>, StoreError> {
+    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<PutOutcome>, StoreError> {
         self.transaction(|tx| {
             let mut out = Vec::with_capacity(writes.len());
             for w in writes {
@@ -288,7 +288,11 @@ impl StateStore for SqliteStore {
                         params![k.rule, k.group, w.item.version as i64, w.item.expires_at, body, expected as i64],
                     )?,
                 };
-                out.push(n == 1);
+                out.push(if n == 1 {
+                    PutOutcome::Stored
+                } else {
+                    PutOutcome::Conflict
+                });
             }
             Ok(out)
         })
@@ -403,18 +407,18 @@ mod tests {
             item: item(version),
             expected,
         };
-        assert_eq!(s.put_many(&[w(1, None)]).unwrap(), [true]);
+        assert_eq!(s.put_many(&[w(1, None)]).unwrap(), [PutOutcome::Stored]);
         assert_eq!(
             s.put_many(&[w(1, None)]).unwrap(),
-            [false],
+            [PutOutcome::Conflict],
             "exists already"
         );
         assert_eq!(
             s.put_many(&[w(3, Some(2))]).unwrap(),
-            [false],
+            [PutOutcome::Conflict],
             "stale version"
         );
-        assert_eq!(s.put_many(&[w(2, Some(1))]).unwrap(), [true]);
+        assert_eq!(s.put_many(&[w(2, Some(1))]).unwrap(), [PutOutcome::Stored]);
         assert_eq!(
             s.get_many(std::slice::from_ref(&key)).unwrap()[0],
             Some(item(2))

@@ -4,8 +4,18 @@
 //! Every expression uses `#name` aliases: DynamoDB rejects reserved words
 //! (`count`, `status`, `level`, …) that a local server may accept.
 //!
-//! State table: `pk` = rule id, `sk` = `g#` + group key, attributes
-//! `version`, `expires_at` (TTL), `body` (our JSON). Ledger items:
+//! State table: `pk` = rule id + `#` + shard, `sk` = `g#` + the group's
+//! digest (32 hexadecimal characters: no record value is ever part of a
+//! key, so none can pass DynamoDB's key size limits), attributes `version`,
+//! `expires_at` (TTL), `body` (our JSON, at most
+//! [`ITEM_BUDGET_BYTES`](trailwarden_engine::state::ITEM_BUDGET_BYTES)).
+//! The shard is the digest's first hexadecimal digit, so one rule's groups
+//! spread over [`STATE_SHARDS`] partition keys instead of one hot partition
+//! (one partition serves at most 1,000 write units a second:
+//! <https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/bp-partition-key-design.html>);
+//! a rule's bookkeeping item is `pk` = rule id + `#meta`, `sk` = `g#`.
+//! A rule id longer than [`MAX_RULE_KEY`] bytes is replaced by its digest.
+//! Ledger items:
 //! `pk` = `ledger#` + bucket, `sk` = key, attributes `etag`, `records`,
 //! `done_at`, `expires_at`.
 //!
@@ -23,11 +33,17 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
-use trailwarden_engine::state::{StateItem, StateKey, StateWrite};
+use trailwarden_engine::state::{PutOutcome, StateItem, StateKey, StateWrite};
 use trailwarden_engine::{Finding, StoreError};
 
 /// State writes in flight at once.
 pub const PUT_CONCURRENCY: usize = 16;
+
+/// How many partition keys one rule's groups spread over.
+pub const STATE_SHARDS: usize = 16;
+
+/// Longest rule id (bytes) used in a key as it is.
+pub const MAX_RULE_KEY: usize = 256;
 
 /// How long a ledger entry is kept (CloudTrail redelivers within days).
 const LEDGER_DAYS: i64 = 30;
@@ -99,11 +115,33 @@ impl DynamoStore {
         &self.findings_table
     }
 
+    /// The partition key of a rule's shard (`None`: its bookkeeping item).
+    fn partition(rule: &str, shard: Option<char>) -> String {
+        let rule = if rule.len() > MAX_RULE_KEY {
+            std::borrow::Cow::Owned(format!(
+                "h:{}",
+                trailwarden_engine::state::group_digest(rule)
+            ))
+        } else {
+            std::borrow::Cow::Borrowed(rule)
+        };
+        match shard {
+            Some(c) => format!("{rule}#{c}"),
+            None => format!("{rule}#meta"),
+        }
+    }
+
+    /// The item key of a state key: `(pk, sk)`.
+    fn key_parts(k: &StateKey) -> (String, String) {
+        (
+            Self::partition(&k.rule, k.group.chars().next()),
+            format!("g#{}", k.group),
+        )
+    }
+
     fn key(k: &StateKey) -> HashMap<String, AttributeValue> {
-        HashMap::from([
-            ("pk".into(), s(&k.rule)),
-            ("sk".into(), s(&format!("g#{}", k.group))),
-        ])
+        let (pk, sk) = Self::key_parts(k);
+        HashMap::from([("pk".into(), s(&pk)), ("sk".into(), s(&sk))])
     }
 
     fn item_from(
@@ -166,18 +204,21 @@ impl DynamoStore {
         keys.iter()
             .map(|k| {
                 found
-                    .remove(&(k.rule.clone(), format!("g#{}", k.group)))
+                    .remove(&Self::key_parts(k))
                     .map(|item| Self::item_from(k.clone(), &item, &self.state_table))
                     .transpose()
             })
             .collect()
     }
 
-    /// Conditional writes; per write, whether it was stored. Up to
+    /// Conditional writes; per write, what became of it. Up to
     /// [`PUT_CONCURRENCY`] writes are in flight at once (each is one
-    /// PutItem: conditional writes cannot be batched).
-    pub async fn put_many(&self, writes: &[StateWrite]) -> Result<Vec<bool>, StoreError> {
-        let mut out = vec![false; writes.len()];
+    /// PutItem: conditional writes cannot be batched). A write DynamoDB
+    /// refuses as invalid (`ValidationException`: an item or key over its
+    /// limits) is [`PutOutcome::Refused`] for that write alone; any other
+    /// failure fails the call.
+    pub async fn put_many(&self, writes: &[StateWrite]) -> Result<Vec<PutOutcome>, StoreError> {
+        let mut out = vec![PutOutcome::Conflict; writes.len()];
         let mut tasks = tokio::task::JoinSet::new();
         let mut error = None;
         let mut next = 0;
@@ -193,10 +234,17 @@ impl DynamoStore {
             };
             let (i, result) = done.map_err(|e| StoreError(format!("a state write task: {e}")))?;
             match result {
-                Ok(_) => out[i] = true,
+                Ok(_) => out[i] = PutOutcome::Stored,
                 Err(e)
                     if e.as_service_error()
                         .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+                Err(e)
+                    if e.as_service_error()
+                        .and_then(|se| se.meta().code())
+                        .is_some_and(|c| c == "ValidationException") =>
+                {
+                    out[i] = PutOutcome::Refused(error_chain(&e));
+                }
                 Err(e) => {
                     error.get_or_insert(call_failed("PutItem", &self.state_table, &e));
                 }
@@ -236,9 +284,23 @@ impl DynamoStore {
         }
     }
 
-    /// Every state item of one rule.
+    /// Every state item of one rule: a query per shard.
     pub async fn scan_rule(&self, rule: &str) -> Result<Vec<StateItem>, StoreError> {
         let mut items = Vec::new();
+        for shard in "0123456789abcdef".chars().take(STATE_SHARDS) {
+            self.scan_shard(rule, shard, &mut items).await?;
+        }
+        items.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(items)
+    }
+
+    async fn scan_shard(
+        &self,
+        rule: &str,
+        shard: char,
+        items: &mut Vec<StateItem>,
+    ) -> Result<(), StoreError> {
+        let pk = Self::partition(rule, Some(shard));
         let mut start = None;
         loop {
             let out = self
@@ -248,7 +310,7 @@ impl DynamoStore {
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :g)")
                 .expression_attribute_names("#pk", "pk")
                 .expression_attribute_names("#sk", "sk")
-                .expression_attribute_values(":pk", s(rule))
+                .expression_attribute_values(":pk", s(&pk))
                 .expression_attribute_values(":g", s("g#"))
                 .set_exclusive_start_key(start)
                 .send()
@@ -267,7 +329,7 @@ impl DynamoStore {
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(items),
+                _ => return Ok(()),
             }
         }
     }
@@ -351,8 +413,13 @@ impl DynamoStore {
                 s(&serde_json::to_string(f).expect("finding serialises")),
             ),
         ]);
-        if f.event_time.len() >= 10 {
-            item.insert("day".into(), s(&f.event_time[..10]));
+        // Index sort keys are at most 1,024 bytes; ours are RFC 3339 times.
+        item.insert(
+            "event_time".into(),
+            s(trailwarden_engine::state::truncate_text(&f.event_time, 64)),
+        );
+        if let Some(day) = f.event_time.get(..10) {
+            item.insert("day".into(), s(day));
         }
         // Index keys cannot be empty strings: leave absent ones out.
         for (k, v) in [("account", &f.account), ("principal", &f.principal)] {

@@ -355,8 +355,13 @@ impl Service {
         {
             return Ok(ObjectOutcome::AlreadyDone);
         }
+        let mut session = Session::new(&self.engine);
+        session.set_source(&format!(
+            "s3://{}/{}@{}",
+            notice.bucket, notice.key, notice.version
+        ));
         let mut sink = SessionSink {
-            session: Session::new(&self.engine),
+            session,
             findings: Vec::new(),
             rejects: Vec::new(),
         };
@@ -435,6 +440,12 @@ impl Service {
                 .await?;
             let written = self.store.put_many(&merge.writes).await?;
             keys = session.settle(&keys, merge, &written);
+            for r in session.refusals() {
+                // One group's state is given up so that it never blocks
+                // the object's other groups and findings.
+                tracing::error!(rule = %r.key.rule, group_digest = %r.key.group, group = ?r.group, reason = %r.reason, "state write refused; this group's batch is not counted");
+                counts.state_refused += 1;
+            }
         }
         Err(attempts_exhausted(keys.len()))
     }
@@ -489,6 +500,8 @@ pub struct Counts {
     pub findings_repeat: u64,
     /// Findings suppressed by policy.
     pub suppressed: u64,
+    /// State writes DynamoDB refused for good (logged with rule and group).
+    pub state_refused: u64,
 }
 
 /// What happened to an object.

@@ -27,17 +27,32 @@ use trailwarden_cloudtrail::Record;
 use crate::finding::{event_id, finding_id, Finding, MAX_EVENT_IDS};
 use crate::rules::{BaselineKind, Correlation, Rule};
 use crate::state::{
-    BaselineBody, Body, Entry, MetaBody, Snapshot, StateItem, StateKey, StateStore, StateWrite,
-    StoreError, WindowBody,
+    bounded_group, group_digest, value_digest, BaselineBody, Body, Entry, MetaBody, PutOutcome,
+    Snapshot, StateItem, StateKey, StateStore, StateWrite, StoreError, WindowBody,
+    ITEM_BUDGET_BYTES,
 };
 use crate::{Engine, RecordEvent};
 
 /// How late (in event time) an event may arrive and still join a window.
 pub const LATENESS_MS: i64 = 2 * 3_600_000;
-/// Most events kept per correlation group.
-pub const MAX_ENTRIES: usize = 5_000;
-/// Most value tuples kept per baseline group.
-pub const MAX_TUPLES: usize = 2_000;
+/// Most events a correlation group keeps one by one. Past it, events of
+/// the same referenced rule and value within [`RUN_FRACTION`]th of the
+/// timespan are folded into runs (see `ARCHITECTURE.md`, "Bounded state").
+pub const MAX_EXACT_ENTRIES: usize = 200;
+/// A run spans at most this fraction of the correlation's timespan (and at
+/// least a second): an `event_count` window counts a run at its first
+/// event, so its edges are exact to within `timespan / RUN_FRACTION`;
+/// `value_count` and `temporal` windows see a value or rule present
+/// anywhere in a run, which is exact.
+pub const RUN_FRACTION: i64 = 8;
+/// Most entries (events and runs) a correlation group keeps at all; the
+/// oldest go first (counted in [`SessionStats::trimmed`]).
+pub const MAX_ENTRIES: usize = 2 * MAX_EXACT_ENTRIES;
+/// Most value tuples kept per baseline group, the least recently seen
+/// forgotten first (a forgotten tuple seen again is reported as new).
+pub const MAX_TUPLES: usize = 512;
+/// Most batch digests a window remembers (redelivery idempotency).
+pub const MAX_BATCHES: usize = 16;
 /// Attempts at writing a group whose item keeps changing.
 pub const MAX_ATTEMPTS: usize = 8;
 
@@ -108,6 +123,22 @@ pub struct SessionStats {
     pub groups_written: u64,
     /// Conditional writes that had to be retried.
     pub retries: u64,
+    /// Group writes the store refused for good (the group's batch given up;
+    /// see [`Session::refusals`]).
+    pub refused: u64,
+    /// Entries or tuples dropped to keep an item within its budget.
+    pub trimmed: u64,
+}
+
+/// A group write the store refused for good: which rule and group, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The item's key.
+    pub key: StateKey,
+    /// The group-by values (each cut to [`crate::state::MAX_STATE_TEXT`] bytes).
+    pub group: Vec<String>,
+    /// The store's reason.
+    pub reason: String,
 }
 
 /// Stateful evaluation of one batch.
@@ -117,6 +148,13 @@ pub struct Session<'e> {
     meta: BTreeMap<String, i64>,
     /// Stateful matches gathered since the last flush.
     gathered: usize,
+    /// Where the batch comes from (an object's identity and version), for
+    /// batch digests; `None`: no batch-level idempotency.
+    source: Option<String>,
+    /// Flushes completed so far (a very large object flushes several times).
+    flushes: u64,
+    /// Refused group writes not yet taken by the caller.
+    refusals: Vec<Refusal>,
     /// Counts so far.
     pub stats: SessionStats,
 }
@@ -133,6 +171,8 @@ pub struct Merge {
     /// Findings per key. Store them before the writes (see
     /// [`Merge::take_findings`]).
     pub findings: Vec<(StateKey, Vec<Finding>)>,
+    /// Entries or tuples dropped to keep items within their budget.
+    pub trimmed: u64,
 }
 
 impl Merge {
@@ -189,8 +229,34 @@ impl<'e> Session<'e> {
             pending: HashMap::new(),
             meta: BTreeMap::new(),
             gathered: 0,
+            source: None,
+            flushes: 0,
+            refusals: Vec::new(),
             stats: SessionStats::default(),
         }
+    }
+
+    /// Name the batch's source: an object's identity and version (for
+    /// example `s3://bucket/key` and its ETag). Each flush of the session is
+    /// then a batch with a digest of the source and the flush's number,
+    /// which every window it touches records: merging the same batch again
+    /// (a redelivered object, a retried message, a file scanned again)
+    /// changes nothing.
+    pub fn set_source(&mut self, source: &str) {
+        self.source = Some(source.to_owned());
+    }
+
+    /// The digest of the current batch, when a source is named.
+    fn batch(&self) -> Option<String> {
+        self.source
+            .as_ref()
+            .map(|s| crate::state::value_digest(&format!("{s}\n{}", self.flushes)))
+    }
+
+    /// The group writes the store refused since the last call, for the
+    /// caller to log (rule, group, reason) and count.
+    pub fn refusals(&mut self) -> Vec<Refusal> {
+        std::mem::take(&mut self.refusals)
     }
 
     /// Whether anything waits to be flushed.
@@ -214,7 +280,7 @@ impl<'e> Session<'e> {
     fn state_key(&self, owner: Owner, group: &str) -> StateKey {
         StateKey {
             rule: self.owner_id(owner).to_owned(),
-            group: group.to_owned(),
+            group: group_digest(group),
         }
     }
 
@@ -298,7 +364,7 @@ impl<'e> Session<'e> {
             CorrelationType::ValueCount => {
                 let fields = corr.condition.field.as_deref().unwrap_or_default();
                 match field_values(event, fields) {
-                    Some(v) if !v.is_empty() => Some(group_key(&v)),
+                    Some(v) if !v.is_empty() => Some(value_digest(&group_key(&v))),
                     _ => {
                         self.stats.ungrouped += 1;
                         return;
@@ -322,12 +388,12 @@ impl<'e> Session<'e> {
             .entry((Owner::Correlation(c as u32), group_key(&group)))
             .or_default();
         pending.set_group(group);
-        pending.entries.push(Entry {
+        pending.entries.push(Entry::single(
             t,
-            id: event_id(record),
-            r: position.map(|p| p as u16),
-            v: value,
-        });
+            &event_id(record),
+            position.map(|p| p as u16),
+            value,
+        ));
         pending.note_latest(t, record.raw());
     }
 
@@ -389,12 +455,13 @@ impl<'e> Session<'e> {
             .filter(|(key, _, _)| items.contains_key(key))
             .collect();
         pending.sort_by(|a, b| a.0.cmp(&b.0));
+        let batch = self.batch();
         for (key, owner, pending) in pending {
             let stored = items.get(&key).cloned().flatten();
-            let (write, findings) = match owner {
+            let (write, findings, trimmed) = match owner {
                 Owner::Correlation(c) => {
                     let corr = &self.engine.correlations()[c as usize];
-                    merge_window(corr, &key, stored, pending)
+                    merge_window(corr, &key, stored, pending, batch.as_deref())
                 }
                 Owner::Baseline(r) => {
                     let rule = &self.engine.rules()[r as usize];
@@ -406,6 +473,7 @@ impl<'e> Session<'e> {
                 }
             };
             out.writes.extend(write);
+            out.trimmed += trimmed;
             out.findings.push((key, findings));
         }
         out
@@ -425,26 +493,49 @@ impl<'e> Session<'e> {
             };
             !done.contains(&StateKey {
                 rule: rule.clone(),
-                group: group.clone(),
+                group: group_digest(group),
             })
         });
-        if self.pending.is_empty() {
+        if self.pending.is_empty() && self.meta.is_empty() {
             self.gathered = 0;
+            self.flushes += 1;
         }
     }
 
     /// After the writes of a [`Merge`] (whether each was stored, in order):
     /// forget what was written and return the keys to read and merge again
     /// (their items changed underneath).
-    pub fn settle(&mut self, keys: &[StateKey], merge: Merge, written: &[bool]) -> Vec<StateKey> {
+    pub fn settle(
+        &mut self,
+        keys: &[StateKey],
+        merge: Merge,
+        written: &[PutOutcome],
+    ) -> Vec<StateKey> {
         let failed: BTreeSet<&StateKey> = merge
             .writes
             .iter()
             .zip(written)
-            .filter(|(_, ok)| !**ok)
+            .filter(|(_, o)| **o == PutOutcome::Conflict)
             .map(|(w, _)| &w.item.key)
             .collect();
-        self.stats.groups_written += written.iter().filter(|ok| **ok).count() as u64;
+        self.stats.trimmed += merge.trimmed;
+        self.stats.groups_written +=
+            written.iter().filter(|o| **o == PutOutcome::Stored).count() as u64;
+        for (w, o) in merge.writes.iter().zip(written) {
+            if let PutOutcome::Refused(reason) = o {
+                self.stats.refused += 1;
+                let group = match &w.item.body {
+                    Body::Window(b) => b.group.clone(),
+                    Body::Baseline(b) => b.group.clone(),
+                    Body::Meta(_) => Vec::new(),
+                };
+                self.refusals.push(Refusal {
+                    key: w.item.key.clone(),
+                    group,
+                    reason: reason.clone(),
+                });
+            }
+        }
         let mut done = Vec::new();
         for (key, _) in merge.findings {
             if !failed.contains(&key) {
@@ -537,10 +628,10 @@ fn correlation_finding(
     let mut ids: Vec<String> = window.iter().map(|e| e.id.clone()).collect();
     let mut id_seed = vec![key.group.clone()];
     id_seed.extend(ids.iter().cloned());
-    let count = ids.len() as u64;
+    let count: u64 = window.iter().map(|e| u64::from(e.n)).sum();
     ids.truncate(MAX_EVENT_IDS);
     let first_t = window.first().map_or(0, |e| e.t);
-    let last_t = window.last().map_or(0, |e| e.t);
+    let last_t = window.iter().map(Entry::end).max().unwrap_or(0);
     let mut finding = last
         .cloned()
         .unwrap_or_default()
@@ -634,12 +725,17 @@ fn eval_present(expr: &ConditionExpr, corr: &Correlation, present: &BTreeSet<u16
     }
 }
 
+/// What a merge of one group gives: the write (if anything changed), the
+/// findings, and how many entries were dropped to stay within budget.
+type GroupMerge = (Option<StateWrite>, Vec<Finding>, u64);
+
 fn merge_window(
     corr: &Correlation,
     key: &StateKey,
     stored: Option<StateItem>,
     pending: &Pending,
-) -> (Option<StateWrite>, Vec<Finding>) {
+    batch: Option<&str>,
+) -> GroupMerge {
     let (version, mut body) = match stored {
         Some(StateItem {
             version,
@@ -649,19 +745,35 @@ fn merge_window(
         Some(item) => (Some(item.version), WindowBody::default()),
         None => (None, WindowBody::default()),
     };
+    // This batch was merged before (a redelivery or a retry): nothing new.
+    if batch.is_some_and(|b| body.batches.iter().any(|x| x == b)) {
+        return (None, Vec::new(), 0);
+    }
     let before = body.clone();
-    let known: BTreeSet<&str> = before.entries.iter().map(|e| e.id.as_str()).collect();
+    // Presence-based windows: an event inside a run of its rule and value
+    // changes nothing, so it need not be kept.
+    let presence = !matches!(corr.kind, CorrelationType::EventCount);
+    let runs: Vec<&Entry> = before.entries.iter().filter(|e| e.n > 1).collect();
+    let known: HashSet<&str> = before.entries.iter().map(|e| e.id.as_str()).collect();
     let fired_until = body.fired_until.unwrap_or(i64::MIN);
     let mut added = false;
-    let mut seen_in_batch = BTreeSet::new();
+    let mut seen_in_batch = HashSet::new();
     for e in &pending.entries {
-        if e.t > fired_until
-            && !known.contains(e.id.as_str())
-            && seen_in_batch.insert(e.id.as_str())
+        if e.t <= fired_until
+            || known.contains(e.id.as_str())
+            || !seen_in_batch.insert(e.id.as_str())
         {
-            body.entries.push(e.clone());
-            added = true;
+            continue;
         }
+        if presence
+            && runs
+                .iter()
+                .any(|x| x.r == e.r && x.v == e.v && x.t <= e.t && e.t <= x.end())
+        {
+            continue;
+        }
+        body.entries.push(e.clone());
+        added = true;
     }
     if let Some((t, raw)) = &pending.last {
         let newer = body
@@ -670,7 +782,7 @@ fn merge_window(
             .and_then(|s| trailwarden_cloudtrail::parse_event_time(&s.event_time))
             .is_none_or(|lt| lt <= *t);
         if newer {
-            body.last = Snapshot::from_raw(raw);
+            body.last = Snapshot::from_raw(raw).map(Snapshot::bounded);
         }
     }
     let group: BTreeMap<String, String> = corr
@@ -679,8 +791,11 @@ fn merge_window(
         .cloned()
         .zip(pending.group.iter().cloned())
         .collect();
+    if body.group.is_empty() {
+        body.group = bounded_group(&pending.group);
+    }
     if !added && body == before {
-        return (None, Vec::new());
+        return (None, Vec::new(), 0);
     }
     body.entries.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
     let span = corr.timespan_ms;
@@ -691,17 +806,20 @@ fn merge_window(
     let n = entries.len();
     let mut fired_until = body.fired_until;
     let (mut start, mut end) = (0usize, 0usize);
+    let mut events: u64 = 0;
     let mut values: HashMap<&str, usize> = HashMap::new();
     let mut present: HashMap<u16, usize> = HashMap::new();
     while start < n {
         let t0 = entries[start].t;
         if end < start {
             end = start;
+            events = 0;
             values.clear();
             present.clear();
         }
         while end < n && entries[end].t <= t0 + span {
             let e = &entries[end];
+            events += u64::from(e.n);
             if let Some(v) = e.v.as_deref() {
                 *values.entry(v).or_default() += 1;
             }
@@ -712,7 +830,7 @@ fn merge_window(
         }
         let window = &entries[start..end];
         let fires = match corr.kind {
-            CorrelationType::EventCount => corr.condition.check(window.len() as f64),
+            CorrelationType::EventCount => corr.condition.check(events as f64),
             CorrelationType::ValueCount => corr.condition.check(values.len() as f64),
             CorrelationType::Temporal => {
                 let set: BTreeSet<u16> = present.keys().copied().collect();
@@ -740,10 +858,12 @@ fn merge_window(
             ));
             fired_until = Some(t0 + span);
             start = end;
+            events = 0;
             values.clear();
             present.clear();
         } else {
             let e = &entries[start];
+            events -= u64::from(e.n);
             if let Some(v) = e.v.as_deref() {
                 if let Some(c) = values.get_mut(v) {
                     *c -= 1;
@@ -764,20 +884,34 @@ fn merge_window(
         }
     }
     body.fired_until = fired_until;
-    let max_t = body.entries.last().map_or(0, |e| e.t);
+    let max_t = body.entries.iter().map(Entry::end).max().unwrap_or(0);
     let fired = body.fired_until.unwrap_or(i64::MIN);
     body.entries
-        .retain(|e| e.t > fired && e.t >= max_t - span - LATENESS_MS);
+        .retain(|e| e.t > fired && e.end() >= max_t - span - LATENESS_MS);
+    if body.entries.len() > MAX_EXACT_ENTRIES {
+        body.entries = fold_runs(std::mem::take(&mut body.entries), span);
+    }
+    let mut trimmed = 0u64;
     if body.entries.len() > MAX_ENTRIES {
         let drop = body.entries.len() - MAX_ENTRIES;
         body.entries.drain(..drop);
+        trimmed += drop as u64;
+    }
+    if let Some(b) = batch {
+        body.batches.push(b.to_owned());
+        if body.batches.len() > MAX_BATCHES {
+            let drop = body.batches.len() - MAX_BATCHES;
+            body.batches.drain(..drop);
+        }
     }
     let horizon = max_t.max(body.fired_until.unwrap_or(0));
+    let mut body = Body::Window(body);
+    trimmed += body.fit(ITEM_BUDGET_BYTES) as u64;
     let item = StateItem {
         key: key.clone(),
         version: version.map_or(1, |v| v + 1),
         expires_at: (horizon + span + LATENESS_MS) / 1000,
-        body: Body::Window(body),
+        body,
     };
     (
         Some(StateWrite {
@@ -785,7 +919,34 @@ fn merge_window(
             expected: version,
         }),
         findings,
+        trimmed,
     )
+}
+
+/// Fold time-ordered entries into runs: consecutive events of the same
+/// referenced rule and value whose run spans at most
+/// `timespan / RUN_FRACTION` (at least one second) become one entry that
+/// keeps the first event's id and time, the last time and the count.
+/// Deterministic: the same entries always give the same runs.
+fn fold_runs(entries: Vec<Entry>, span: i64) -> Vec<Entry> {
+    let reach = (span / RUN_FRACTION).max(1_000);
+    let mut out: Vec<Entry> = Vec::with_capacity(entries.len());
+    let mut open: HashMap<(Option<u16>, Option<String>), usize> = HashMap::new();
+    for e in entries {
+        let k = (e.r, e.v.clone());
+        if let Some(&i) = open.get(&k) {
+            let run = &mut out[i];
+            if e.end() - run.t <= reach {
+                run.n = run.n.saturating_add(e.n);
+                run.t1 = Some(run.end().max(e.end()));
+                continue;
+            }
+        }
+        out.push(e);
+        open.insert(k, out.len() - 1);
+    }
+    out.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
+    out
 }
 
 fn merge_baseline(
@@ -794,7 +955,7 @@ fn merge_baseline(
     stored: Option<StateItem>,
     pending: &Pending,
     first_event: i64,
-) -> (Option<StateWrite>, Vec<Finding>) {
+) -> GroupMerge {
     let spec = rule.baseline.as_ref().expect("baseline rule");
     let (version, mut body) = match stored {
         Some(StateItem {
@@ -812,6 +973,9 @@ fn merge_baseline(
         .cloned()
         .zip(pending.group.iter().cloned())
         .collect();
+    if body.group.is_empty() {
+        body.group = bounded_group(&pending.group);
+    }
     let mut tuples: Vec<(&String, &TupleObs)> = pending.tuples.iter().collect();
     tuples.sort_by(|a, b| (a.1.first.0, a.0).cmp(&(b.1.first.0, b.0)));
     let mut findings = Vec::new();
@@ -825,7 +989,8 @@ fn merge_baseline(
         finding
     };
     for (tuple, obs) in tuples {
-        let known = body.seen.get(tuple).copied();
+        let digest = value_digest(tuple);
+        let known = body.seen.get(&digest).copied();
         let raw = &obs.first.1;
         let mut times = obs.times.clone();
         times.sort();
@@ -870,32 +1035,36 @@ fn merge_baseline(
             }
             previous = Some(previous.map_or(t, |p| p.max(t)));
         }
-        let entry = body.seen.entry(tuple.clone()).or_insert(obs.last_t);
+        let entry = body.seen.entry(digest).or_insert(obs.last_t);
         *entry = (*entry).max(obs.last_t);
     }
     if let Some((_, raw)) = &pending.last {
         if let Some(snap) = Snapshot::from_raw(raw) {
-            body.last = Some(snap);
+            body.last = Some(snap.bounded());
         }
     }
     let max_t = body.seen.values().copied().max().unwrap_or(0);
     body.seen.retain(|_, t| *t >= max_t - spec.history_ms);
+    let mut trimmed = 0u64;
     if body.seen.len() > MAX_TUPLES {
         let mut by_age: Vec<(i64, String)> =
             body.seen.iter().map(|(k, t)| (*t, k.clone())).collect();
         by_age.sort();
         for (_, k) in by_age.iter().take(body.seen.len() - MAX_TUPLES) {
             body.seen.remove(k);
+            trimmed += 1;
         }
     }
     if body == before {
-        return (None, findings);
+        return (None, findings, 0);
     }
+    let mut body = Body::Baseline(body);
+    trimmed += body.fit(ITEM_BUDGET_BYTES) as u64;
     let item = StateItem {
         key: key.clone(),
         version: version.map_or(1, |v| v + 1),
         expires_at: (max_t + spec.history_ms) / 1000,
-        body: Body::Baseline(body),
+        body,
     };
     (
         Some(StateWrite {
@@ -903,5 +1072,6 @@ fn merge_baseline(
             expected: version,
         }),
         findings,
+        trimmed,
     )
 }

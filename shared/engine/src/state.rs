@@ -17,14 +17,67 @@ use thiserror::Error;
 
 use crate::finding::Finding;
 
+/// Largest serialised item body (bytes) any traffic can make. DynamoDB
+/// refuses items over 400 KB
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html>);
+/// this budget keeps every write small (a write costs one write unit per
+/// KB) and far below that limit. [`Body::fit`] enforces it.
+pub const ITEM_BUDGET_BYTES: usize = 32 * 1024;
+
+/// Longest text (bytes) kept of one attacker-chosen value in state: each
+/// readable group value and each field of a [`Snapshot`].
+pub const MAX_STATE_TEXT: usize = 256;
+
+/// Longest text (bytes) a finding keeps of one field of its event
+/// (principal, user agent, …): a hostile record cannot make a finding item
+/// larger than the findings table accepts.
+pub const MAX_FINDING_TEXT: usize = 2048;
+
+/// Longest event id (bytes) kept as it is; a longer one (CloudTrail's are
+/// 36-character UUIDs, a hostile file may say anything) is kept as a digest.
+pub const MAX_EVENT_ID: usize = 64;
+
 /// The key of one state item.
+///
+/// Both parts are bounded whatever the input: `rule` is a rule id from the
+/// loaded rules, and `group` is [`group_digest`] of the group-by values
+/// (32 hexadecimal characters), never the values themselves, which live
+/// (truncated) in the item body.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct StateKey {
-    /// The rule (correlation or baseline) id: the partition.
+    /// The rule (correlation or baseline) id.
     pub rule: String,
-    /// The group key (group-by values joined), or `""` for the rule's own
-    /// bookkeeping item.
+    /// The group's digest, or `""` for the rule's own bookkeeping item.
     pub group: String,
+}
+
+/// The digest naming a group: 128 bits of SHA-256 over the group-by values
+/// as a JSON array, in hexadecimal (32 characters). Fixed length, so no
+/// value (an 1,100-character model id, say) can break a store's key.
+pub fn group_digest(values_json: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(values_json.as_bytes());
+    hex::encode(&d[..16])
+}
+
+/// A short digest (64 bits of SHA-256, 16 hexadecimal characters) of one
+/// counted value or value tuple: what state keeps instead of the text.
+pub fn value_digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::digest(text.as_bytes());
+    hex::encode(&d[..8])
+}
+
+/// `s` cut to at most `max` bytes on a character boundary.
+pub fn truncate_text(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 /// One stored item.
@@ -38,6 +91,20 @@ pub struct StateItem {
     pub expires_at: i64,
     /// What the rule remembers.
     pub body: Body,
+}
+
+/// What became of one conditional write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Stored.
+    Stored,
+    /// The stored version changed (another writer): re-read and merge again.
+    Conflict,
+    /// The store refused the item for good (for example DynamoDB's
+    /// `ValidationException`), with its reason. The group's batch is given
+    /// up, so that one group never blocks its object's other groups and
+    /// findings; the caller logs it with rule and group and counts it.
+    Refused(String),
 }
 
 /// A conditional write: store `item` if the stored version is `expected`
@@ -63,10 +130,25 @@ pub enum Body {
 }
 
 /// A correlation's events for one group.
+///
+/// Bounded by [`ITEM_BUDGET_BYTES`] whatever the traffic: values are kept
+/// as digests, event ids are capped at [`MAX_EVENT_ID`] bytes, at most
+/// `MAX_EXACT_ENTRIES` (session) events are kept one by one and beyond that
+/// events of the same rule and value close in time are folded into runs
+/// (see [`Entry::n`]), and [`Body::fit`] drops the oldest entries as a last
+/// resort.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct WindowBody {
-    /// Events in time order.
+    /// The group-by values, readable, each cut to [`MAX_STATE_TEXT`] bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group: Vec<String>,
+    /// Events (and runs of events) in time order.
     pub entries: Vec<Entry>,
+    /// The batches (an object, or one flush of a very large object) merged
+    /// into this item, most recent last, as 16-hex digests; a batch merged
+    /// again (a redelivered object, a retried message) changes nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<String>,
     /// Events at or before this time (ms) belong to a window that already
     /// fired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,26 +158,72 @@ pub struct WindowBody {
     pub last: Option<Snapshot>,
 }
 
-/// One event in a correlation window.
+/// One event in a correlation window, or a run of events of the same rule
+/// and value (`n` > 1, from `t` to `t1`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
-    /// Event time, ms since the epoch.
+    /// Event time, ms since the epoch (a run's first event).
     pub t: i64,
-    /// The event id (duplicates are ignored, so redelivery is harmless).
+    /// The event id, at most [`MAX_EVENT_ID`] bytes (duplicates are
+    /// ignored, so the same event from two objects counts once); a run's
+    /// first event's.
     pub id: String,
     /// Which referenced rule matched (index into the correlation's rules).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub r: Option<u16>,
-    /// The value counted by `value_count`.
+    /// The value counted by `value_count`, as [`value_digest`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub v: Option<String>,
+    /// How many events this entry stands for (1 unless it is a run).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub n: u32,
+    /// A run's last event time (ms); absent for a single event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t1: Option<i64>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+impl Entry {
+    /// A single event.
+    pub fn single(t: i64, id: &str, r: Option<u16>, v: Option<String>) -> Entry {
+        let id = if id.len() > MAX_EVENT_ID {
+            format!("h:{}", value_digest(id))
+        } else {
+            id.to_owned()
+        };
+        Entry {
+            t,
+            id,
+            r,
+            v,
+            n: 1,
+            t1: None,
+        }
+    }
+
+    /// The last event time this entry covers.
+    pub fn end(&self) -> i64 {
+        self.t1.unwrap_or(self.t)
+    }
 }
 
 /// A baseline's memory for one group.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct BaselineBody {
-    /// Value tuple (joined) → last seen (ms). For dormant rules the tuple is
-    /// empty and this is the group's last activity.
+    /// The group-by values, readable, each cut to [`MAX_STATE_TEXT`] bytes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group: Vec<String>,
+    /// Value tuple ([`value_digest`] of the values as a JSON array) → last
+    /// seen (ms); at most `MAX_TUPLES` (session), the least recently seen
+    /// forgotten first. For dormant rules the tuple is empty and this is
+    /// the group's last activity.
     pub seen: BTreeMap<String, i64>,
     /// Who and where, from the latest event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -147,15 +275,114 @@ pub struct Snapshot {
     pub error_code: Option<String>,
 }
 
+impl Body {
+    /// The size of the body as stored (its JSON text), in bytes.
+    pub fn encoded_len(&self) -> usize {
+        serde_json::to_vec(self).map_or(usize::MAX, |v| v.len())
+    }
+
+    /// Make the body fit in `budget` bytes: drop the oldest window entries
+    /// (or least recently seen baseline tuples), then the snapshot, until
+    /// it does. Returns how many entries or tuples were dropped. Normal
+    /// traffic never reaches this (see [`WindowBody`]); it is the guarantee
+    /// that no input can make an item the store refuses.
+    pub fn fit(&mut self, budget: usize) -> usize {
+        let mut dropped = 0;
+        loop {
+            let len = self.encoded_len();
+            if len <= budget {
+                return dropped;
+            }
+            // Drop in proportion to the excess (at least one).
+            let share = |n: usize| ((n * (len - budget)) / len).max(1).min(n);
+            match self {
+                Body::Window(w) if !w.entries.is_empty() => {
+                    let k = share(w.entries.len());
+                    w.entries.drain(..k);
+                    dropped += k;
+                }
+                Body::Baseline(b) if !b.seen.is_empty() => {
+                    let k = share(b.seen.len());
+                    let mut by_age: Vec<(i64, String)> =
+                        b.seen.iter().map(|(k, t)| (*t, k.clone())).collect();
+                    by_age.sort();
+                    for (_, key) in by_age.into_iter().take(k) {
+                        b.seen.remove(&key);
+                    }
+                    dropped += k;
+                }
+                Body::Window(WindowBody { last, .. }) if last.is_some() => *last = None,
+                Body::Baseline(BaselineBody { last, .. }) if last.is_some() => *last = None,
+                Body::Window(w) if !w.group.is_empty() => w.group.clear(),
+                Body::Baseline(b) if !b.group.is_empty() => b.group.clear(),
+                // Nothing attacker-sized is left.
+                _ => return dropped,
+            }
+        }
+    }
+}
+
+/// Readable group values for a body: each cut to [`MAX_STATE_TEXT`] bytes.
+pub fn bounded_group(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .map(|v| truncate_text(v, MAX_STATE_TEXT).to_owned())
+        .collect()
+}
+
 impl Snapshot {
+    /// The snapshot with every field cut to [`MAX_STATE_TEXT`] bytes, as
+    /// state keeps it.
+    pub fn bounded(self) -> Snapshot {
+        self.bounded_to(MAX_STATE_TEXT)
+    }
+
+    /// The snapshot with every field cut to `max` bytes (on a character
+    /// boundary).
+    pub fn bounded_to(mut self, max: usize) -> Snapshot {
+        let cut = |s: &mut String| {
+            let n = truncate_text(s, max).len();
+            s.truncate(n);
+        };
+        for s in [
+            &mut self.event_time,
+            &mut self.event_id,
+            &mut self.event_source,
+            &mut self.event_name,
+        ] {
+            cut(s);
+        }
+        for s in [
+            &mut self.account,
+            &mut self.region,
+            &mut self.principal,
+            &mut self.principal_type,
+            &mut self.access_key_id,
+            &mut self.source_ip,
+            &mut self.user_agent,
+            &mut self.error_code,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            cut(s);
+        }
+        self
+    }
+
     /// The snapshot of a record, from its text.
     pub fn from_raw(raw: &str) -> Option<Snapshot> {
         let record = trailwarden_cloudtrail::Record::parse(raw).ok()?;
         Some(Snapshot::of_record(&record))
     }
 
-    /// The snapshot of a record.
+    /// The snapshot of a record, each field cut to [`MAX_FINDING_TEXT`]
+    /// bytes (so no record can make a finding the findings table refuses).
     pub fn of_record(record: &trailwarden_cloudtrail::Record<'_>) -> Snapshot {
+        Self::of_record_whole(record).bounded_to(MAX_FINDING_TEXT)
+    }
+
+    fn of_record_whole(record: &trailwarden_cloudtrail::Record<'_>) -> Snapshot {
         let identity = record.identity();
         let s = |v: Option<&str>| v.map(str::to_owned);
         Snapshot {
@@ -236,8 +463,9 @@ pub trait StateStore {
     /// Read items (missing ones are `None`), in the order of `keys`.
     fn get_many(&mut self, keys: &[StateKey]) -> Result<Vec<Option<StateItem>>, StoreError>;
     /// Write items, each only if its condition holds. Returns, per write,
-    /// whether it was stored (false: the version changed; re-read and retry).
-    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<bool>, StoreError>;
+    /// what became of it ([`PutOutcome`]). An `Err` is a failure of the
+    /// store as a whole (unreachable): the batch is retried later.
+    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<PutOutcome>, StoreError>;
     /// Every item of one rule (for sweeps over baselines).
     fn scan_rule(&mut self, rule: &str) -> Result<Vec<StateItem>, StoreError>;
 }
@@ -303,7 +531,7 @@ impl StateStore for MemoryStore {
         Ok(keys.iter().map(|k| self.items.get(k).cloned()).collect())
     }
 
-    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<bool>, StoreError> {
+    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<PutOutcome>, StoreError> {
         self.check()?;
         Ok(writes
             .iter()
@@ -311,9 +539,9 @@ impl StateStore for MemoryStore {
                 let current = self.items.get(&w.item.key).map(|i| i.version);
                 if current == w.expected {
                     self.items.insert(w.item.key.clone(), w.item.clone());
-                    true
+                    PutOutcome::Stored
                 } else {
-                    false
+                    PutOutcome::Conflict
                 }
             })
             .collect())

@@ -63,10 +63,12 @@ pub fn stale_in(rule: &Rule, items: Vec<StateItem>, as_of_ms: i64, idle_ms: i64)
                 continue;
             }
             let snap = body.last.unwrap_or_default();
-            let group: std::collections::BTreeMap<String, String> = {
-                let values: Vec<String> = serde_json::from_str(&item.key.group).unwrap_or_default();
-                spec.group_by.iter().cloned().zip(values).collect()
-            };
+            let group: std::collections::BTreeMap<String, String> = spec
+                .group_by
+                .iter()
+                .cloned()
+                .zip(body.group.iter().cloned())
+                .collect();
             let last_time = chrono::DateTime::from_timestamp_millis(last)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_default();

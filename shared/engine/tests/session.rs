@@ -2,7 +2,7 @@
 //! group per window, across batches, out of order, and redelivered.
 
 use trailwarden_cloudtrail::Record;
-use trailwarden_engine::state::{StateItem, StateKey, StateWrite};
+use trailwarden_engine::state::{PutOutcome, StateItem, StateKey, StateWrite};
 use trailwarden_engine::{
     Engine, Finding, MemoryStore, Policy, RuleSetBuilder, Session, StateStore, StoreError,
 };
@@ -455,7 +455,7 @@ impl StateStore for Contended {
     fn get_many(&mut self, keys: &[StateKey]) -> Result<Vec<Option<StateItem>>, StoreError> {
         self.inner.get_many(keys)
     }
-    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<bool>, StoreError> {
+    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<PutOutcome>, StoreError> {
         let mut out = Vec::new();
         for w in writes {
             if self.contended.insert(w.item.key.clone()) {
@@ -471,7 +471,7 @@ impl StateStore for Contended {
                     item: other,
                     expected: w.expected,
                 }])?;
-                out.push(false);
+                out.push(PutOutcome::Conflict);
             } else {
                 out.extend(self.inner.put_many(std::slice::from_ref(w))?);
             }
@@ -564,7 +564,7 @@ impl StateStore for FailsAt {
         self.step()?;
         self.inner.get_many(keys)
     }
-    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<bool>, StoreError> {
+    fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<PutOutcome>, StoreError> {
         self.step()?;
         self.inner.put_many(writes)
     }
