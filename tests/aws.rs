@@ -1259,3 +1259,172 @@ async fn a_correlation_spans_objects_delivered_separately_and_out_of_order() {
     }
     assert_eq!(ids[0], ids[1], "the same window, whatever the order");
 }
+
+/// The state table as (pk, sk) → (version, approximate item size in bytes:
+/// attribute names plus values, as DynamoDB counts them).
+async fn state_items(world: &World) -> HashMap<(String, String), (i64, usize)> {
+    let mut out = HashMap::new();
+    let mut start = None;
+    loop {
+        let page = world
+            .ddb
+            .scan()
+            .table_name(&world.state_table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items.unwrap_or_default() {
+            let size: usize = item
+                .iter()
+                .map(|(k, v)| {
+                    k.len()
+                        + match v {
+                            AttributeValue::S(s) | AttributeValue::N(s) => s.len(),
+                            _ => 8,
+                        }
+                })
+                .sum();
+            let pk = item["pk"].as_s().unwrap().clone();
+            let sk = item["sk"].as_s().unwrap().clone();
+            let version = item
+                .get("version")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            out.insert((pk, sk), (version, size));
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => return out,
+        }
+    }
+}
+
+/// A benign busy key (a role session calling KMS `Decrypt` twice a second
+/// from one address with one long SDK user agent), delivered as twelve
+/// 5-minute objects, then an object of `InvokeModel` calls with an
+/// 1,100-character model id: every object is done, no state item passes
+/// the budget, and the writes per object stay small. Prints the largest
+/// item and the write units per object.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_busy_key_and_a_huge_model_id_keep_every_object_flowing() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let ua = format!(
+        "aws-sdk-java/2.25.11 Linux/6.1 OpenJDK_64-Bit_Server_VM/21 Java/21 vendor/Amazon.com_Inc. exec-env/AWS_ECS_FARGATE {}",
+        "md/internal ".repeat(60)
+    );
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-02T08:00:00Z")
+        .unwrap()
+        .timestamp_millis();
+    let record = |ms: i64, name: &str, source: &str, params: Value, n: usize| {
+        json!({
+            "eventVersion": "1.09",
+            "eventTime": chrono::DateTime::from_timestamp_millis(ms).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+            "sourceIPAddress": "10.20.30.40", "userAgent": ua,
+            "eventID": format!("00000000-0000-4000-8000-{n:012}"),
+            "recipientAccountId": "111122223333",
+            "userIdentity": {"type": "AssumedRole", "principalId": "AROAEXAMPLE:task",
+                "arn": "arn:aws:sts::111122223333:assumed-role/app-task/task",
+                "accountId": "111122223333", "accessKeyId": "ASIABUSYKEY000000001",
+                "sessionContext": {"sessionIssuer": {"type": "Role", "arn": "arn:aws:iam::111122223333:role/app-task"}}},
+            "requestParameters": params,
+        })
+    };
+    let mut objects = Vec::new();
+    let mut n = 0;
+    for object in 0..12i64 {
+        let records: Vec<Value> = (0..600)
+            .map(|i| {
+                n += 1;
+                record(
+                    start + object * 300_000 + i * 500,
+                    "Decrypt",
+                    "kms.amazonaws.com",
+                    json!({"encryptionAlgorithm": "SYMMETRIC_DEFAULT"}),
+                    n,
+                )
+            })
+            .collect();
+        objects.push(records);
+    }
+    let model = format!("anthropic.{}", "x".repeat(1_090));
+    objects.push(
+        (0..20)
+            .map(|i| {
+                n += 1;
+                record(
+                    start + 12 * 300_000 + i * 1_000,
+                    "InvokeModel",
+                    "bedrock.amazonaws.com",
+                    json!({"modelId": model}),
+                    n,
+                )
+            })
+            .collect(),
+    );
+    let mut before = state_items(&world).await;
+    let mut largest = 0usize;
+    let mut units = Vec::new();
+    for (i, records) in objects.iter().enumerate() {
+        let key = KEY.replace("test file", &format!("busy{i:02}"));
+        world
+            .put(
+                &key,
+                gzip(json!({ "Records": records }).to_string().as_bytes()),
+            )
+            .await;
+        let response = trailwarden_ingest::handle(
+            &service,
+            sqs_event(&[(
+                &format!("m{i}"),
+                s3_notification(&world.bucket, &key, &format!("etag{i}")).to_string(),
+            )]),
+        )
+        .await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "object {i} failed: {response:?}"
+        );
+        let ledger = world
+            .ddb
+            .get_item()
+            .table_name(&world.state_table)
+            .key("pk", AttributeValue::S(format!("ledger#{}", world.bucket)))
+            .key("sk", AttributeValue::S(key.clone()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            ledger.item.and_then(|i| i.get("etag").cloned()),
+            Some(AttributeValue::S(format!("etag{i}"))),
+            "object {i} not marked done"
+        );
+        let after = state_items(&world).await;
+        let mut wcu = 0;
+        for (k, (version, size)) in &after {
+            largest = largest.max(*size);
+            if before.get(k).map(|(v, _)| v) != Some(version) {
+                wcu += size.div_ceil(1024);
+            }
+            assert!(
+                k.0.len() <= 2048 && k.1.len() <= 1024,
+                "key too long: {k:?}"
+            );
+        }
+        units.push(wcu);
+        before = after;
+    }
+    eprintln!("largest state item: {largest} bytes; state write units per object: {units:?}");
+    assert!(
+        largest <= trailwarden_engine::state::ITEM_BUDGET_BYTES + 512,
+        "largest state item {largest} bytes"
+    );
+    assert!(
+        units.iter().all(|u| *u <= 40),
+        "write units per object: {units:?}"
+    );
+}
