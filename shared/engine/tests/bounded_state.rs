@@ -3,7 +3,7 @@
 //! them (`Body::encoded_len`) against `ITEM_BUDGET_BYTES`.
 
 use trailwarden_cloudtrail::Record;
-use trailwarden_engine::state::{Body, StateItem, ITEM_BUDGET_BYTES};
+use trailwarden_engine::state::{Body, PutOutcome, StateItem, ITEM_BUDGET_BYTES};
 use trailwarden_engine::{Engine, Finding, MemoryStore, RuleSetBuilder, Session, StateStore};
 
 fn engine(yaml: &str) -> Engine {
@@ -307,4 +307,96 @@ fn hostile_values_keep_keys_fixed_and_items_within_budget() {
             assert!(w.entries.iter().all(|x| x.id.len() <= 64));
         }
     }
+}
+
+/// A store that refuses every write of one rule's items for good (as
+/// DynamoDB refuses an invalid item) and stores the rest.
+struct Refuses {
+    inner: MemoryStore,
+    rule: String,
+}
+
+impl StateStore for Refuses {
+    fn get_many(
+        &mut self,
+        keys: &[trailwarden_engine::state::StateKey],
+    ) -> Result<Vec<Option<StateItem>>, trailwarden_engine::StoreError> {
+        self.inner.get_many(keys)
+    }
+    fn put_many(
+        &mut self,
+        writes: &[trailwarden_engine::state::StateWrite],
+    ) -> Result<Vec<PutOutcome>, trailwarden_engine::StoreError> {
+        let mut out = Vec::new();
+        for w in writes {
+            if w.item.key.rule == self.rule {
+                out.push(PutOutcome::Refused(
+                    "ValidationException: item too large".into(),
+                ));
+            } else {
+                out.extend(self.inner.put_many(std::slice::from_ref(w))?);
+            }
+        }
+        Ok(out)
+    }
+    fn scan_rule(&mut self, rule: &str) -> Result<Vec<StateItem>, trailwarden_engine::StoreError> {
+        self.inner.scan_rule(rule)
+    }
+}
+
+/// A refused group write gives up that group alone: the flush completes,
+/// the other correlations' state is written and their findings made, and
+/// the refusal names the rule and group for the caller to log.
+#[test]
+fn a_refused_write_gives_up_only_its_group() {
+    let e = engine(RULES);
+    let ips_rule = "10000000-0000-4000-8000-000000000002";
+    let mut store = Refuses {
+        inner: MemoryStore::new(),
+        rule: ips_rule.into(),
+    };
+    let records: Vec<String> = (0..5i64)
+        .map(|i| {
+            let ua = format!("agent-{i}");
+            call(
+                START_MS + i * 1_000,
+                "Decrypt",
+                &format!("10.0.0.{i}"),
+                &ua,
+                "none",
+                i as u64,
+            )
+        })
+        .collect();
+    let mut session = Session::new(&e);
+    session.set_source("obj");
+    let mut found = Vec::new();
+    for text in &records {
+        session.record(&Record::parse(text).unwrap(), &mut |f| found.push(f));
+    }
+    found.extend(session.flush(&mut store).unwrap());
+    assert!(
+        session.is_empty(),
+        "the refused group is not retried forever"
+    );
+    let titles: Vec<&str> = found.iter().map(|f| f.rule_title.as_str()).collect();
+    assert!(
+        titles.contains(&"Access key used with several user agents"),
+        "{titles:?}"
+    );
+    let refusals = session.refusals();
+    assert_eq!(refusals.len(), 1, "{refusals:?}");
+    assert_eq!(refusals[0].key.rule, ips_rule);
+    assert_eq!(refusals[0].group, ["AKIABUSY"]);
+    assert!(refusals[0].reason.contains("ValidationException"));
+    assert_eq!(session.stats.refused, 1);
+    assert!(store.inner.scan_rule(ips_rule).unwrap().is_empty());
+    assert_eq!(
+        store
+            .inner
+            .scan_rule("10000000-0000-4000-8000-000000000003")
+            .unwrap()
+            .len(),
+        1
+    );
 }
