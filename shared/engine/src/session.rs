@@ -77,13 +77,6 @@ struct Pending {
 }
 
 impl Pending {
-    /// The group's field values (the same for every match of the group).
-    fn set_group(&mut self, group: Vec<String>) {
-        if self.group.is_empty() {
-            self.group = group;
-        }
-    }
-
     /// Keep the text of the group's latest event (for the finding's
     /// context), reusing the buffer.
     fn note_latest(&mut self, t: i64, raw: &str) {
@@ -144,7 +137,13 @@ pub struct Refusal {
 /// Stateful evaluation of one batch.
 pub struct Session<'e> {
     engine: &'e Engine,
-    pending: HashMap<(Owner, String), Pending>,
+    pending: PendingMap,
+    /// Value digests computed in this batch, by value text.
+    digests: hashbrown::HashMap<String, String>,
+    /// Scratch buffers for group and value text, and the matched rules.
+    scratch: String,
+    scratch2: String,
+    matched: Vec<usize>,
     meta: BTreeMap<String, i64>,
     /// Stateful matches gathered since the last flush.
     gathered: usize,
@@ -204,15 +203,78 @@ fn value_text(v: EventValue<'_>) -> Option<String> {
     }
 }
 
-fn field_values(event: &RecordEvent<'_, '_>, fields: &[String]) -> Option<Vec<String>> {
-    fields
-        .iter()
-        .map(|f| event.get_field(f).and_then(value_text))
-        .collect()
+/// Write the values of `fields` as a JSON array of strings into `out` (the
+/// same text as `serde_json::to_string(&Vec<String>)`, which group and
+/// value digests are taken over). False when a value is missing.
+fn write_values(event: &RecordEvent<'_, '_>, fields: &[String], out: &mut String) -> bool {
+    out.clear();
+    out.push('[');
+    for (i, f) in fields.iter().enumerate() {
+        let Some(v) = event.get_field(f).and_then(value_text) else {
+            return false;
+        };
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_string(out, &v);
+    }
+    out.push(']');
+    true
 }
 
-fn group_key(values: &[String]) -> String {
-    serde_json::to_string(values).unwrap_or_default()
+/// `s` as a JSON string literal, escaped as serde_json escapes it.
+fn push_json_string(out: &mut String, s: &str) {
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: Option<&str> = match b {
+            b'"' => Some("\\\""),
+            b'\\' => Some("\\\\"),
+            b'\n' => Some("\\n"),
+            b'\r' => Some("\\r"),
+            b'\t' => Some("\\t"),
+            0x08 => Some("\\b"),
+            0x0c => Some("\\f"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        match esc {
+            Some(e) => out.push_str(e),
+            None => out.push_str(&format!("\\u{b:04x}")),
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+/// The pending group of `owner` whose values are `group` (JSON text),
+/// created on first use.
+fn pending_for<'p>(pending: &'p mut PendingMap, owner: Owner, group: &str) -> &'p mut Pending {
+    let key = GroupRef(owner, group);
+    if !pending.contains_key(&key) {
+        let values: Vec<String> = serde_json::from_str(group).unwrap_or_default();
+        let p = Pending {
+            group: values,
+            ..Pending::default()
+        };
+        pending.insert((owner, group.to_owned()), p);
+    }
+    pending.get_mut(&key).expect("inserted above")
+}
+
+/// The pending groups, by owner and group values (JSON text).
+type PendingMap = hashbrown::HashMap<(Owner, String), Pending>;
+
+/// A borrowed key of [`PendingMap`], hashed and compared as the owned one.
+#[derive(Hash)]
+struct GroupRef<'a>(Owner, &'a str);
+
+impl hashbrown::Equivalent<(Owner, String)> for GroupRef<'_> {
+    fn equivalent(&self, key: &(Owner, String)) -> bool {
+        self.0 == key.0 && self.1 == key.1
+    }
 }
 
 fn format_millis(ms: i64) -> String {
@@ -226,7 +288,11 @@ impl<'e> Session<'e> {
     pub fn new(engine: &'e Engine) -> Self {
         Session {
             engine,
-            pending: HashMap::new(),
+            pending: PendingMap::default(),
+            digests: hashbrown::HashMap::new(),
+            scratch: String::new(),
+            scratch2: String::new(),
+            matched: Vec::new(),
             meta: BTreeMap::new(),
             gathered: 0,
             source: None,
@@ -288,63 +354,78 @@ impl<'e> Session<'e> {
     /// matches wait for [`Session::flush`].
     pub fn record(&mut self, record: &Record<'_>, emit: &mut dyn FnMut(Finding)) {
         let engine = self.engine;
-        let mut matched: Vec<usize> = Vec::new();
+        let mut matched = std::mem::take(&mut self.matched);
+        matched.clear();
         engine.evaluate_indexed(record, |i, _| matched.push(i));
-        if matched.is_empty() {
-            return;
+        if !matched.is_empty() {
+            let event = RecordEvent(record);
+            let t = record.event_time_millis();
+            let mut id: Option<String> = None;
+            for &i in &matched {
+                let rule = &engine.rules()[i];
+                if rule.generate {
+                    emit(Finding::from_record(rule, record));
+                }
+                if rule.baseline.is_some() {
+                    self.observe(i, t, record, &event, &mut id);
+                }
+                for &c in engine.feeds(i) {
+                    self.add_entry(c, i, t, record, &event, &mut id);
+                }
+            }
         }
-        let event = RecordEvent(record);
-        for i in matched {
-            let rule = &engine.rules()[i];
-            if rule.generate {
-                emit(Finding::from_record(rule, record));
-            }
-            if rule.baseline.is_some() {
-                self.observe(i, record, &event);
-            }
-            for &c in engine.feeds(i) {
-                self.add_entry(c, i, record, &event);
-            }
-        }
+        self.matched = matched;
     }
 
-    fn observe(&mut self, rule_index: usize, record: &Record<'_>, event: &RecordEvent<'_, '_>) {
+    fn observe(
+        &mut self,
+        rule_index: usize,
+        t: Option<i64>,
+        record: &Record<'_>,
+        event: &RecordEvent<'_, '_>,
+        id: &mut Option<String>,
+    ) {
         let rule = &self.engine.rules()[rule_index];
         let spec = rule.baseline.as_ref().expect("baseline rule");
-        let (Some(t), Some(group), Some(tuple)) = (
-            record.event_time_millis(),
-            field_values(event, &spec.group_by),
-            field_values(event, &spec.fields),
-        ) else {
+        let Some(t) = t else {
             self.stats.ungrouped += 1;
             return;
         };
+        if !write_values(event, &spec.group_by, &mut self.scratch)
+            || !write_values(event, &spec.fields, &mut self.scratch2)
+        {
+            self.stats.ungrouped += 1;
+            return;
+        }
         self.stats.stateful_matches += 1;
         self.gathered += 1;
-        let meta = self.meta.entry(rule.meta.id.clone()).or_insert(t);
-        *meta = (*meta).min(t);
-        let pending = self
-            .pending
-            .entry((Owner::Baseline(rule_index as u32), group_key(&group)))
-            .or_default();
-        pending.set_group(group);
-        let tuple = group_key(&tuple);
-        match pending.tuples.get_mut(&tuple) {
+        match self.meta.get_mut(rule.meta.id.as_str()) {
+            Some(m) => *m = (*m).min(t),
+            None => {
+                self.meta.insert(rule.meta.id.clone(), t);
+            }
+        }
+        let pending = pending_for(
+            &mut self.pending,
+            Owner::Baseline(rule_index as u32),
+            &self.scratch,
+        );
+        let event_id = id.get_or_insert_with(|| event_id(record)).clone();
+        match pending.tuples.get_mut(self.scratch2.as_str()) {
             Some(obs) => {
                 if t < obs.first.0 {
                     obs.first = (t, record.raw().to_owned());
                 }
                 obs.last_t = obs.last_t.max(t);
-                obs.times.push((t, event_id(record)));
+                obs.times.push((t, event_id));
             }
             None => {
-                let times = vec![(t, event_id(record))];
                 pending.tuples.insert(
-                    tuple,
+                    self.scratch2.clone(),
                     TupleObs {
                         first: (t, record.raw().to_owned()),
                         last_t: t,
-                        times,
+                        times: vec![(t, event_id)],
                     },
                 );
             }
@@ -356,41 +437,51 @@ impl<'e> Session<'e> {
         &mut self,
         c: usize,
         rule_index: usize,
+        t: Option<i64>,
         record: &Record<'_>,
         event: &RecordEvent<'_, '_>,
+        id: &mut Option<String>,
     ) {
         let corr = &self.engine.correlations()[c];
         let value = match corr.kind {
             CorrelationType::ValueCount => {
                 let fields = corr.condition.field.as_deref().unwrap_or_default();
-                match field_values(event, fields) {
-                    Some(v) if !v.is_empty() => Some(value_digest(&group_key(&v))),
-                    _ => {
-                        self.stats.ungrouped += 1;
-                        return;
-                    }
+                if fields.is_empty() || !write_values(event, fields, &mut self.scratch2) {
+                    self.stats.ungrouped += 1;
+                    return;
                 }
+                // One digest per distinct value per batch.
+                Some(match self.digests.get(self.scratch2.as_str()) {
+                    Some(d) => d.clone(),
+                    None => {
+                        let d = value_digest(&self.scratch2);
+                        self.digests.insert(self.scratch2.clone(), d.clone());
+                        d
+                    }
+                })
             }
             _ => None,
         };
-        let (Some(t), Some(group)) = (
-            record.event_time_millis(),
-            field_values(event, &corr.group_by),
-        ) else {
+        let Some(t) = t else {
             self.stats.ungrouped += 1;
             return;
         };
+        if !write_values(event, &corr.group_by, &mut self.scratch) {
+            self.stats.ungrouped += 1;
+            return;
+        }
         self.stats.stateful_matches += 1;
         self.gathered += 1;
         let position = corr.rules.iter().position(|r| *r == rule_index);
-        let pending = self
-            .pending
-            .entry((Owner::Correlation(c as u32), group_key(&group)))
-            .or_default();
-        pending.set_group(group);
+        let pending = pending_for(
+            &mut self.pending,
+            Owner::Correlation(c as u32),
+            &self.scratch,
+        );
+        let event_id = id.get_or_insert_with(|| event_id(record));
         pending.entries.push(Entry::single(
             t,
-            &event_id(record),
+            event_id,
             position.map(|p| p as u16),
             value,
         ));
@@ -498,6 +589,7 @@ impl<'e> Session<'e> {
         });
         if self.pending.is_empty() && self.meta.is_empty() {
             self.gathered = 0;
+            self.digests.clear();
             self.flushes += 1;
         }
     }
@@ -1074,4 +1166,34 @@ fn merge_baseline(
         findings,
         trimmed,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_text_is_serde_json_text() {
+        for values in [
+            vec![],
+            vec!["AKIA1".to_owned()],
+            vec![
+                "a\"b\\c".to_owned(),
+                "\u{0}\u{1f}\u{7f}\n\t\r\u{8}\u{c}".to_owned(),
+            ],
+            vec!["é\u{202e}𝔸".to_owned(), String::new()],
+        ] {
+            let mut out = String::from("junk");
+            out.clear();
+            out.push('[');
+            for (i, v) in values.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_string(&mut out, v);
+            }
+            out.push(']');
+            assert_eq!(out, serde_json::to_string(&values).unwrap());
+        }
+    }
 }
