@@ -9,7 +9,18 @@
 //! - a JSON array of records or of EventBridge envelopes;
 //! - JSON lines, or concatenated JSON objects, each a record or an EventBridge
 //!   "AWS API Call via CloudTrail" envelope (the record is its `detail`);
-//! - CloudTrail digest files, which are recognised and skipped.
+//! - CloudTrail digest files, which are recognised and skipped;
+//! - CloudTrail Insights files (`eventType: AwsCloudTrailInsight` records,
+//!   call-rate and error-rate insights rather than API calls), counted in
+//!   [`ObjectSummary::insights`] and not evaluated;
+//! - `aws cloudtrail lookup-events` output, `{"Events":[{"CloudTrailEvent":
+//!   "<record as a JSON string>"}, …]}`, and CloudWatch Logs subscription
+//!   payloads, `{"logEvents":[{"message":"<record>"}, …]}` (gzip as
+//!   delivered): the embedded records are read;
+//! - several of these documents back to back (`cat a.json b.json`, `zcat
+//!   *.json.gz`, a multi-member gzip): every document is read; anything after
+//!   the last one that is not a document is an [`ObjectError::Malformed`]
+//!   with its byte offset.
 //!
 //! Memory is bounded: bytes are decompressed into a chunk buffer (1 MiB by
 //! default) that only grows to hold one record, up to
@@ -72,6 +83,10 @@ pub enum Format {
     Concatenated,
     /// A CloudTrail digest file (skipped).
     Digest,
+    /// `aws cloudtrail lookup-events` output: `{"Events":[{"CloudTrailEvent":"…"}]}`.
+    LookupEvents,
+    /// A CloudWatch Logs subscription payload: `{"logEvents":[{"message":"…"}]}`.
+    CloudWatchLogs,
 }
 
 impl Format {
@@ -83,6 +98,8 @@ impl Format {
             Format::JsonLines => "json-lines",
             Format::Concatenated => "json-objects",
             Format::Digest => "cloudtrail-digest",
+            Format::LookupEvents => "lookup-events",
+            Format::CloudWatchLogs => "cloudwatch-logs",
         }
     }
 }
@@ -102,6 +119,13 @@ pub struct ObjectSummary {
     pub bytes: u64,
     /// Why the object was skipped without reading records, if it was.
     pub skipped: Option<String>,
+    /// CloudTrail Insights events read and not evaluated (they describe API
+    /// call rates, not API calls).
+    pub insights: u64,
+    /// Records kept although a string in them was not valid (a lone UTF-16
+    /// surrogate escape such as `"\ud800"`): the string was read with the
+    /// replacement character U+FFFD instead.
+    pub repaired: u64,
 }
 
 /// A record that could not be read.
@@ -213,6 +237,8 @@ pub fn read_object<R: Read, S: RecordSink + ?Sized>(
         rejected: 0,
         bytes: 0,
         skipped: None,
+        insights: 0,
+        repaired: 0,
     };
     let head = match raw.fill_buf() {
         Ok(head) => head,
@@ -236,9 +262,17 @@ pub fn read_object<R: Read, S: RecordSink + ?Sized>(
             compressed,
             ..empty
         },
+        next_index: 0,
     };
     let result = reader.run(sink);
     reader.summary.bytes = reader.buf.total;
+    let s = &mut reader.summary;
+    if s.records == 0 && s.rejected == 0 && s.insights > 0 && s.skipped.is_none() {
+        s.skipped = Some(format!(
+            "CloudTrail Insights file ({} insight events: API call-rate and error-rate insights, not API calls; not evaluated)",
+            s.insights
+        ));
+    }
     match result {
         Ok(()) => Ok(reader.summary),
         Err(error) => Err(ReadFailure {
@@ -265,6 +299,9 @@ struct Buffer<'r> {
     max_record: usize,
     chunk: usize,
     compressed: bool,
+    /// A read error met after some bytes of a fill: returned by the next
+    /// fill, so the complete records before it are delivered first.
+    failed: Option<ObjectError>,
 }
 
 impl<'r> Buffer<'r> {
@@ -281,6 +318,7 @@ impl<'r> Buffer<'r> {
             max_record: options.max_record_bytes.max(1024),
             chunk: options.chunk_bytes.max(4096),
             compressed,
+            failed: None,
         }
     }
 
@@ -294,6 +332,10 @@ impl<'r> Buffer<'r> {
 
     /// Read more data, keeping `data[pos..end]`. Returns false at end of input.
     fn fill(&mut self) -> Result<bool, ObjectError> {
+        if let Some(e) = self.failed.take() {
+            self.eof = true;
+            return Err(e);
+        }
         if self.eof {
             return Ok(false);
         }
@@ -323,17 +365,24 @@ impl<'r> Buffer<'r> {
             let n = match self.source.read(&mut self.data[self.end..self.end + want]) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(source) if self.compressed => {
-                    return Err(ObjectError::Decompress {
-                        bytes: self.total,
-                        source,
-                    })
-                }
                 Err(source) => {
-                    return Err(ObjectError::Io {
-                        bytes: self.total,
-                        source,
-                    })
+                    let error = if self.compressed {
+                        ObjectError::Decompress {
+                            bytes: self.total,
+                            source,
+                        }
+                    } else {
+                        ObjectError::Io {
+                            bytes: self.total,
+                            source,
+                        }
+                    };
+                    if self.end > start_end {
+                        // Hand out what was read; the error comes next.
+                        self.failed = Some(error);
+                        break;
+                    }
+                    return Err(error);
                 }
             };
             if n == 0 {
@@ -446,6 +495,8 @@ struct Reader<'o, 'r> {
     buf: Buffer<'r>,
     options: &'o ReaderOptions,
     summary: ObjectSummary,
+    /// The index the next record gets (positions run on across documents).
+    next_index: u64,
 }
 
 /// What to do with a framed value.
@@ -460,27 +511,107 @@ enum Item {
 
 impl Reader<'_, '_> {
     fn run<S: RecordSink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ObjectError> {
-        let Some(first) = self.buf.peek_non_ws()? else {
+        if self.buf.peek_non_ws()?.is_none() {
             return Err(ObjectError::Empty);
-        };
-        match first {
-            b'[' => {
-                self.summary.format = Format::JsonArray;
-                self.buf.pos += 1;
-                self.array(sink)
-            }
-            b'{' => {
-                if self.first_key_is_records()? {
-                    self.summary.format = Format::S3Delivery;
-                    self.array(sink)
-                } else {
-                    self.stream(sink)
+        }
+        // Documents back to back: each one read in turn.
+        let mut documents = 0u64;
+        loop {
+            let Some(c) = self.buf.peek_non_ws()? else {
+                return Ok(());
+            };
+            let offset = self.buf.offset(self.buf.pos);
+            match c {
+                b'[' => {
+                    if documents == 0 {
+                        self.summary.format = Format::JsonArray;
+                    }
+                    self.buf.pos += 1;
+                    self.array(sink)?;
+                }
+                b'{' => {
+                    if self.first_key_is_records()? {
+                        self.summary.format = Format::S3Delivery;
+                        self.array(sink)?;
+                        self.close_object()?;
+                    } else if !self.stream(sink, documents == 0)? {
+                        return Ok(());
+                    }
+                }
+                c if documents == 0 => {
+                    return Err(ObjectError::NotJson {
+                        offset,
+                        found: describe_byte(c),
+                    })
+                }
+                c => {
+                    return Err(ObjectError::Malformed {
+                        offset,
+                        reason: format!(
+                            "{} after the end of JSON document {documents}, where another document or the end of the data was expected; the records before it were read",
+                            describe_byte(c)
+                        ),
+                    })
                 }
             }
-            c => Err(ObjectError::NotJson {
-                offset: self.buf.offset(self.buf.pos),
-                found: describe_byte(c),
-            }),
+            documents += 1;
+        }
+    }
+
+    /// After the `]` of a `{"Records":[…]` document: skip any other keys
+    /// and the closing `}`.
+    fn close_object(&mut self) -> Result<(), ObjectError> {
+        loop {
+            let Some(c) = self.buf.peek_non_ws()? else {
+                return Err(ObjectError::Truncated {
+                    offset: self.buf.offset(self.buf.pos),
+                });
+            };
+            match c {
+                b'}' => {
+                    self.buf.pos += 1;
+                    return Ok(());
+                }
+                b',' => {
+                    self.buf.pos += 1;
+                    // A key, `:`, and its value.
+                    for part in 0..3 {
+                        let Some(c) = self.buf.peek_non_ws()? else {
+                            return Err(ObjectError::Truncated {
+                                offset: self.buf.offset(self.buf.pos),
+                            });
+                        };
+                        if part == 1 {
+                            if c != b':' {
+                                return Err(self.malformed_here("':' after a key"));
+                            }
+                            self.buf.pos += 1;
+                            continue;
+                        }
+                        if part == 0 && c != b'"' {
+                            return Err(self.malformed_here("a key after ','"));
+                        }
+                        match self.buf.frame(usize::MAX)? {
+                            Scan::Complete(len) => self.buf.pos += len,
+                            Scan::Incomplete => {
+                                return Err(ObjectError::Truncated {
+                                    offset: self.buf.offset(self.buf.pos),
+                                })
+                            }
+                            _ => return Err(self.malformed_here("a JSON value")),
+                        }
+                    }
+                }
+                _ => return Err(self.malformed_here("',' or '}' after the Records list")),
+            }
+        }
+    }
+
+    fn malformed_here(&self, expected: &str) -> ObjectError {
+        let c = self.buf.rest().first().copied().unwrap_or(b' ');
+        ObjectError::Malformed {
+            offset: self.buf.offset(self.buf.pos),
+            reason: format!("expected {expected}, found {}", describe_byte(c)),
         }
     }
 
@@ -529,6 +660,7 @@ impl Reader<'_, '_> {
     /// Elements of an array, after its `[`.
     fn array<S: RecordSink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ObjectError> {
         let mut index = 0u64;
+        let base = self.next_index;
         loop {
             let Some(c) = self.buf.peek_non_ws()? else {
                 return Err(ObjectError::Truncated {
@@ -537,6 +669,7 @@ impl Reader<'_, '_> {
             };
             if c == b']' {
                 self.buf.pos += 1;
+                self.next_index = base + index;
                 return Ok(());
             }
             if index > 0 {
@@ -558,8 +691,9 @@ impl Reader<'_, '_> {
                 }
             }
             let item = self.frame_value()?;
-            self.deliver(item, index, sink);
+            self.deliver(item, base + index, sink);
             index += 1;
+            self.next_index = base + index;
         }
     }
 
@@ -628,8 +762,24 @@ impl Reader<'_, '_> {
             }
         };
         self.buf.pos += len;
+        self.count(outcome, index, offset, sink);
+    }
+
+    /// Count what became of one record (and hand a reject to the sink).
+    fn count<S: RecordSink + ?Sized>(
+        &mut self,
+        outcome: Result<Delivered, String>,
+        index: u64,
+        offset: u64,
+        sink: &mut S,
+    ) {
         match outcome {
-            Ok(()) => self.summary.records += 1,
+            Ok(Delivered::Record) => self.summary.records += 1,
+            Ok(Delivered::Repaired) => {
+                self.summary.records += 1;
+                self.summary.repaired += 1;
+            }
+            Ok(Delivered::Insight) => self.summary.insights += 1,
             Err(reason) => {
                 self.summary.rejected += 1;
                 sink.reject(RecordReject {
@@ -641,8 +791,15 @@ impl Reader<'_, '_> {
         }
     }
 
-    /// JSON lines or concatenated objects, starting at a `{`.
-    fn stream<S: RecordSink + ?Sized>(&mut self, sink: &mut S) -> Result<(), ObjectError> {
+    /// JSON lines or concatenated objects, starting at a `{`. Returns true
+    /// when it read one document and the caller goes on with the next
+    /// (a `{"Records":…}` whose key is not first, an export with embedded
+    /// records); false when it read to the end.
+    fn stream<S: RecordSink + ?Sized>(
+        &mut self,
+        sink: &mut S,
+        first_document: bool,
+    ) -> Result<bool, ObjectError> {
         // The first value decides: a digest file, an object holding Records
         // somewhere other than first, or records (one per line or not).
         let (first_len, fields) = match self.frame_value()? {
@@ -652,11 +809,11 @@ impl Reader<'_, '_> {
         let start = self.buf.pos;
         let first = &self.buf.data[start..start + first_len];
         if fields.spans[EVENT_NAME].is_none() {
-            if fields.spans[DIGEST].is_some() {
+            if fields.spans[DIGEST].is_some() && first_document {
                 self.summary.format = Format::Digest;
                 self.summary.skipped =
                     Some("CloudTrail digest file (integrity hashes, no events)".into());
-                return Ok(());
+                return Ok(false);
             }
             if let Some((span, Kind::Array)) = fields.spans[RECORDS] {
                 self.summary.format = Format::S3Delivery;
@@ -666,21 +823,43 @@ impl Reader<'_, '_> {
                     buf: Buffer::new(Box::new(array), self.options, false),
                     options: self.options,
                     summary: self.summary.clone(),
+                    next_index: self.next_index,
                 };
                 inner.buf.dropped = base;
                 let result = inner.array(sink);
                 self.summary = inner.summary;
-                return result;
+                self.next_index = inner.next_index;
+                self.buf.pos += first_len;
+                return result.map(|()| true);
+            }
+            let keys: Vec<String> = fields
+                .first_keys()
+                .iter()
+                .map(|k| {
+                    String::from_utf8_lossy(&first[k.start as usize..k.end as usize]).into_owned()
+                })
+                .collect();
+            let has = |name: &str| keys.iter().any(|k| k.trim_matches('"') == name);
+            for (key, inner, format) in [
+                ("Events", "CloudTrailEvent", Format::LookupEvents),
+                ("logEvents", "message", Format::CloudWatchLogs),
+            ] {
+                if has(key) {
+                    let value: serde_json::Value = serde_json::from_slice(first).map_err(|e| {
+                        ObjectError::Shape(format!(
+                            "an object with {key:?} that is not valid JSON: {e}"
+                        ))
+                    })?;
+                    if first_document {
+                        self.summary.format = format;
+                    }
+                    let offset = self.buf.offset(start);
+                    self.buf.pos += first_len;
+                    self.embedded(&value, key, inner, offset, sink)?;
+                    return Ok(true);
+                }
             }
             if fields.spans[crate::scan::DETAIL].is_none() {
-                let keys: Vec<String> = fields
-                    .first_keys()
-                    .iter()
-                    .map(|k| {
-                        String::from_utf8_lossy(&first[k.start as usize..k.end as usize])
-                            .into_owned()
-                    })
-                    .collect();
                 return Err(ObjectError::Shape(format!(
                     "the top-level object is neither a {{\"Records\":[…]}} file, a CloudTrail record, nor an EventBridge event (its keys: {})",
                     keys.join(", ")
@@ -695,16 +874,20 @@ impl Reader<'_, '_> {
                 .unwrap_or(after.len());
             ws == after.len() || after[ws] == b'\n'
         };
-        self.summary.format = if lines {
-            Format::JsonLines
-        } else {
-            Format::Concatenated
-        };
-        self.deliver(Item::Object(first_len, fields), 0, sink);
-        let mut index = 1u64;
+        if first_document {
+            self.summary.format = if lines {
+                Format::JsonLines
+            } else {
+                Format::Concatenated
+            };
+        }
+        let mut index = self.next_index;
+        self.deliver(Item::Object(first_len, fields), index, sink);
+        index += 1;
         loop {
+            self.next_index = index;
             let Some(c) = self.buf.peek_non_ws()? else {
-                return Ok(());
+                return Ok(false);
             };
             if lines {
                 let len = self.buf.line()?;
@@ -755,13 +938,97 @@ impl Reader<'_, '_> {
     }
 }
 
+impl Reader<'_, '_> {
+    /// The records embedded as JSON strings in an export's list: `key` is
+    /// the list (`Events`, `logEvents`), `inner` the string member of each
+    /// element (`CloudTrailEvent`, `message`). Offsets are the document's.
+    fn embedded<S: RecordSink + ?Sized>(
+        &mut self,
+        value: &serde_json::Value,
+        key: &str,
+        inner: &str,
+        offset: u64,
+        sink: &mut S,
+    ) -> Result<(), ObjectError> {
+        let Some(items) = value.get(key).and_then(serde_json::Value::as_array) else {
+            return Err(ObjectError::Shape(format!(
+                "{key:?} holds no list of events"
+            )));
+        };
+        for (i, item) in items.iter().enumerate() {
+            let index = self.next_index;
+            self.next_index += 1;
+            let outcome = match item.get(inner).and_then(serde_json::Value::as_str) {
+                Some(text) => deliver_text(text, sink, index),
+                None => Err(format!(
+                    "{key}[{i}] has no {inner:?} string holding a CloudTrail record"
+                )),
+            };
+            self.count(outcome, index, offset, sink);
+        }
+        Ok(())
+    }
+}
+
+/// What became of one object handed to the sink.
+enum Delivered {
+    /// A record.
+    Record,
+    /// A record with a string repaired (a lone surrogate escape).
+    Repaired,
+    /// A CloudTrail Insights event: read, not a record to evaluate.
+    Insight,
+}
+
+/// Whether a record-less object is a CloudTrail Insights event.
+fn is_insight(text: &str) -> bool {
+    memchr::memmem::find(text.as_bytes(), b"AwsCloudTrailInsight").is_some()
+        && memchr::memmem::find(text.as_bytes(), b"\"insightDetails\"").is_some()
+}
+
+/// A record whose text failed to read: try again with lone surrogate
+/// escapes replaced (U+FFFD); `None` when that does not help.
+fn deliver_repaired<S: RecordSink + ?Sized>(
+    text: &str,
+    sink: &mut S,
+    index: u64,
+) -> Option<Result<Delivered, String>> {
+    let fixed = crate::record::repair_surrogates(text)?;
+    let record = Record::parse(&fixed).ok()?;
+    sink.record(index, &record);
+    Some(Ok(Delivered::Repaired))
+}
+
+/// Read one record from its text (an export's embedded string).
+fn deliver_text<S: RecordSink + ?Sized>(
+    text: &str,
+    sink: &mut S,
+    index: u64,
+) -> Result<Delivered, String> {
+    match Record::parse(text) {
+        Ok(record) => {
+            sink.record(index, &record);
+            Ok(Delivered::Record)
+        }
+        Err(RecordError::NotARecord) if is_insight(text) => Ok(Delivered::Insight),
+        Err(e) => deliver_repaired(text, sink, index).unwrap_or_else(|| Err(describe(e))),
+    }
+}
+
+fn describe(e: RecordError) -> String {
+    match e {
+        RecordError::NotARecord => RecordError::NotARecord.to_string(),
+        RecordError::Parse(e) => format!("invalid record: {e}"),
+    }
+}
+
 /// Check one parsed object's text and hand the record to the sink.
 fn deliver_object<S: RecordSink + ?Sized>(
     bytes: &[u8],
     fields: &Fields,
     sink: &mut S,
     index: u64,
-) -> Result<(), String> {
+) -> Result<Delivered, String> {
     let text = simdutf8::basic::from_utf8(bytes).map_err(|_| {
         let at = std::str::from_utf8(bytes)
             .err()
@@ -771,9 +1038,9 @@ fn deliver_object<S: RecordSink + ?Sized>(
     match Record::from_fields(text, fields) {
         Ok(record) => {
             sink.record(index, &record);
-            Ok(())
+            Ok(Delivered::Record)
         }
-        Err(RecordError::NotARecord) => Err(RecordError::NotARecord.to_string()),
-        Err(RecordError::Parse(e)) => Err(format!("invalid record: {e}")),
+        Err(RecordError::NotARecord) if is_insight(text) => Ok(Delivered::Insight),
+        Err(e) => deliver_repaired(text, sink, index).unwrap_or_else(|| Err(describe(e))),
     }
 }

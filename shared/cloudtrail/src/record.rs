@@ -203,6 +203,14 @@ impl<'a> Record<'a> {
                 }
             };
         }
+        if let Some(t) = &strs[1] {
+            if parse_event_time(t.as_str()).is_none() {
+                let shown: String = t.as_str().chars().take(64).collect();
+                return Err(RecordError::Parse(format!(
+                    "eventTime {shown:?} is not a time (CloudTrail writes 2026-11-02T08:06:41Z; 2026-11-02 08:06:41.000000000 is read too)"
+                )));
+            }
+        }
         let mut bools = [None; 2];
         for (i, slot) in bools.iter_mut().enumerate() {
             *slot = match fields.spans[BOOLS + i] {
@@ -354,7 +362,12 @@ impl<'a> Record<'a> {
     /// Used for fields the model does not name.
     pub fn whole(&self) -> Option<&serde_json::Value> {
         self.whole
-            .get_or_init(|| serde_json::from_str(self.raw).ok())
+            .get_or_init(|| {
+                serde_json::from_str(self.raw).ok().or_else(|| {
+                    // A lone surrogate escape somewhere: read it as U+FFFD.
+                    serde_json::from_str(&repair_surrogates(self.raw)?).ok()
+                })
+            })
             .as_ref()
     }
 
@@ -481,6 +494,46 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     era * 146_097 + doe - 719_468
+}
+
+/// `text` (JSON) with every lone UTF-16 surrogate escape (`\ud800` without
+/// its pair, or a stray `\udc00`) replaced by `\ufffd`, the replacement
+/// character; `None` when there is none. JSON allows such escapes
+/// (RFC 8259, section 8.2) but they name no character, so a strict parser
+/// refuses the whole text.
+pub(crate) fn repair_surrogates(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let hex = |i: usize| -> Option<u16> {
+        if b.get(i) == Some(&b'\\') && b.get(i + 1) == Some(&b'u') {
+            u16::from_str_radix(text.get(i + 2..i + 6)?, 16).ok()
+        } else {
+            None
+        }
+    };
+    let mut out = String::new();
+    let (mut i, mut last) = (0usize, 0usize);
+    while let Some(at) = memchr::memchr(b'\\', &b[i..]) {
+        i += at;
+        match hex(i) {
+            Some(0xD800..=0xDBFF) if matches!(hex(i + 6), Some(0xDC00..=0xDFFF)) => i += 12,
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&text[last..i]);
+                out.push_str("\\ufffd");
+                i += 6;
+                last = i;
+            }
+            Some(_) => i += 6,
+            None => i += 2,
+        }
+        if i >= b.len() {
+            break;
+        }
+    }
+    if last == 0 {
+        return None;
+    }
+    out.push_str(&text[last..]);
+    Some(out)
 }
 
 #[cfg(test)]

@@ -399,3 +399,263 @@ fn byte_order_mark_is_ignored() {
     result.unwrap();
     assert_eq!(sink.names, ["A"]);
 }
+
+#[test]
+fn documents_back_to_back_are_all_read_and_trailing_junk_is_named() {
+    let a = delivery(&[record("A"), record("B")]);
+    let b = delivery(&[record("C")]);
+    // `cat a.json b.json`, the same gzip-compressed as one member and as
+    // two members (`cat a.json.gz b.json.gz`), and a document with a key
+    // after its Records list.
+    let plain = format!("{a}\n{b}\n");
+    let mut members = gzip(a.as_bytes());
+    members.extend(gzip(b.as_bytes()));
+    let extra_key = format!(
+        "{{\"Records\":[{}], \"note\": {{\"x\": [1, \"]}}\"]}} }}{b}",
+        record("A")
+    );
+    for (data, names) in [
+        (plain.clone().into_bytes(), vec!["A", "B", "C"]),
+        (gzip(plain.as_bytes()), vec!["A", "B", "C"]),
+        (members, vec!["A", "B", "C"]),
+        (extra_key.into_bytes(), vec!["A", "C"]),
+    ] {
+        let (result, sink) = read_with(&data, &small_buffers());
+        let summary = result.unwrap();
+        assert_eq!(summary.format, Format::S3Delivery);
+        assert_eq!(sink.names, names);
+        let expected: Vec<u64> = (0..names.len() as u64).collect();
+        assert_eq!(sink.indexes, expected, "indexes run on across documents");
+    }
+    // Arrays back to back too.
+    let arrays = format!("[{}]\n[{}]", record("A"), record("B"));
+    let (result, sink) = read(arrays.as_bytes());
+    assert_eq!(result.unwrap().records, 2);
+    assert_eq!(sink.names, ["A", "B"]);
+    // Junk after the last document: its records are read, the junk is an
+    // error with its byte offset.
+    let junk = format!("{a}{b}\nGARBAGE");
+    let (result, sink) = read(junk.as_bytes());
+    let failure = result.unwrap_err();
+    assert_eq!(sink.names, ["A", "B", "C"]);
+    assert_eq!(failure.summary.records, 3);
+    match &failure.error {
+        ObjectError::Malformed { offset, reason } => {
+            assert_eq!(*offset, (a.len() + b.len() + 1) as u64);
+            assert!(
+                reason.contains("after the end of JSON document 2"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn records_before_a_gzip_fault_in_the_first_chunk_are_read() {
+    // `head -c N x.json.gz`: the cut falls inside the first 1 MiB chunk.
+    let records: Vec<String> = (0..400).map(|i| record(&format!("N{i}"))).collect();
+    let data = gzip(delivery(&records).as_bytes());
+    let cut = &data[..data.len() / 2];
+    let (result, sink) = read(cut);
+    let failure = result.unwrap_err();
+    assert!(
+        matches!(failure.error, ObjectError::Decompress { .. }),
+        "{failure}"
+    );
+    assert!(
+        sink.names.len() > 50,
+        "only {} records read",
+        sink.names.len()
+    );
+    assert_eq!(sink.names[0], "N0");
+    assert_eq!(failure.summary.records, sink.names.len() as u64);
+}
+
+fn insight(state: &str) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","eventTime":"2026-11-02T08:55:00Z","awsRegion":"us-east-1","eventID":"i-{state}","eventType":"AwsCloudTrailInsight","recipientAccountId":"111122223333","sharedEventID":"s1","insightDetails":{{"state":"{state}","eventSource":"bedrock.amazonaws.com","eventName":"InvokeModel","insightType":"ApiCallRateInsight"}},"eventCategory":"Insight"}}"#
+    )
+}
+
+#[test]
+fn insights_events_are_counted_and_skipped_with_a_note_never_rejected() {
+    let data = gzip(delivery(&[insight("Start"), insight("End")]).as_bytes());
+    let (result, sink) = read(&data);
+    let summary = result.unwrap();
+    assert_eq!(
+        (summary.records, summary.rejected, summary.insights),
+        (0, 0, 2)
+    );
+    assert!(sink.rejects.is_empty());
+    assert!(summary.skipped.unwrap().contains("Insights"));
+    // Among ordinary records, an insight is counted, not rejected.
+    let mixed = delivery(&[record("A"), insight("Start")]);
+    let summary = read(mixed.as_bytes()).0.unwrap();
+    assert_eq!(
+        (summary.records, summary.rejected, summary.insights),
+        (1, 0, 1)
+    );
+    assert_eq!(summary.skipped, None);
+}
+
+#[test]
+fn lookup_events_output_and_cloudwatch_logs_payloads_are_read() {
+    let embed = |r: String| serde_json::Value::String(r);
+    let lookup = serde_json::json!({
+        "Events": [
+            {"EventId": "e-A", "EventName": "A", "CloudTrailEvent": embed(record("A"))},
+            {"EventId": "e-B", "EventName": "B", "CloudTrailEvent": embed(record("B"))},
+            {"EventId": "x"},
+        ],
+        "NextToken": "t"
+    });
+    let (result, sink) = read(lookup.to_string().as_bytes());
+    let summary = result.unwrap();
+    assert_eq!(summary.format, Format::LookupEvents);
+    assert_eq!(sink.names, ["A", "B"]);
+    assert_eq!(summary.rejected, 1);
+    assert!(
+        sink.rejects[0].reason.contains("CloudTrailEvent"),
+        "{:?}",
+        sink.rejects
+    );
+    assert_eq!(sink.rejects[0].index, 2);
+
+    let logs = serde_json::json!({
+        "messageType": "DATA_MESSAGE", "owner": "111122223333",
+        "logGroup": "aws-cloudtrail-logs", "logStream": "111122223333_CloudTrail_us-east-1",
+        "subscriptionFilters": ["all"],
+        "logEvents": [
+            {"id": "1", "timestamp": 1793606400000i64, "message": record("C")},
+            {"id": "2", "timestamp": 1793606400000i64, "message": "not json"},
+            {"id": "3", "timestamp": 1793606400000i64, "message": record("D")},
+        ]
+    });
+    let (result, sink) = read(&gzip(logs.to_string().as_bytes()));
+    let summary = result.unwrap();
+    assert_eq!(summary.format, Format::CloudWatchLogs);
+    assert_eq!(sink.names, ["C", "D"]);
+    assert_eq!(sink.indexes, [0, 2]);
+    assert_eq!(summary.rejected, 1);
+}
+
+#[test]
+fn a_lone_surrogate_escape_keeps_its_record() {
+    let bad = record("A").replace("aws-cli/2.15.0", "aws-cli\\ud800/2");
+    let nested = record("B").replace(
+        "anthropic.claude-3-5-sonnet-20240620-v1:0",
+        "x\\udc00y\\ud83d\\ude00",
+    );
+    let (result, sink) = read(delivery(&[bad, nested, record("C")]).as_bytes());
+    let summary = result.unwrap();
+    assert_eq!(sink.names, ["A", "B", "C"]);
+    assert_eq!(summary.rejected, 0);
+    assert_eq!(summary.repaired, 1);
+    let text = record("A").replace("aws-cli/2.15.0", "aws-cli\\ud800/2");
+    let record = Record::parse(&text);
+    assert!(record.is_err(), "the strict parse refuses it");
+}
+
+#[test]
+fn event_times_in_other_layouts_are_read_and_unparseable_ones_rejected() {
+    let space = record("A").replace("2026-11-02T08:00:00Z", "2026-11-02 08:00:00.000000000");
+    let bad = record("B").replace("2026-11-02T08:00:00Z", "yesterday\u{1b}[31m");
+    let (result, sink) = read(delivery(&[space, bad, record("C")]).as_bytes());
+    let summary = result.unwrap();
+    assert_eq!(sink.names, ["A", "C"]);
+    assert_eq!(summary.rejected, 1);
+    assert!(
+        sink.rejects[0].reason.contains("eventTime"),
+        "{:?}",
+        sink.rejects
+    );
+    assert!(
+        !sink.rejects[0].reason.contains('\u{1b}'),
+        "control characters escaped"
+    );
+}
+
+/// The field cases built from public bug reports (`../shared/field-cases`),
+/// where present.
+#[test]
+fn field_cases_read_every_record() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/field-cases");
+    if !dir.is_dir() {
+        eprintln!("SKIPPED: {} is absent", dir.display());
+        return;
+    }
+    let cases = [
+        ("01-concatenated-records-objects/111122223333_CloudTrail_us-east-1_20261102T0805Z_multimember.json.gz", true),
+        ("01-concatenated-records-objects/concatenated-plain.json", true),
+        ("01-concatenated-records-objects/trailing-junk.json", false),
+        ("02-insights-events/111122223333_CloudTrail-Insight_us-east-1_20261102T0900Z_insight.json.gz", true),
+        ("04-stratus-detonation-log-format/detonation-datadog-format.json", true),
+        ("04-stratus-detonation-log-format/stateful-datadog-format.json", true),
+    ];
+    for (name, clean) in cases {
+        let data = std::fs::read(dir.join(name)).unwrap();
+        let (result, sink) = read(&data);
+        assert!(sink.rejects.is_empty(), "{name}: {:?}", sink.rejects);
+        let summary = match result {
+            Ok(s) => {
+                assert!(clean, "{name}: the junk was not reported");
+                s
+            }
+            Err(f) => {
+                assert!(!clean, "{name}: {f}");
+                assert!(
+                    matches!(f.error, ObjectError::Malformed { .. }),
+                    "{name}: {f}"
+                );
+                f.summary
+            }
+        };
+        if name.starts_with("01") && clean {
+            assert!(
+                sink.names
+                    .iter()
+                    .any(|n| n == "DeleteModelInvocationLoggingConfiguration"),
+                "{name}: the second document was not read: {:?}",
+                sink.names
+            );
+        }
+        if name.starts_with("02") {
+            assert_eq!(summary.insights, 2, "{name}");
+        }
+    }
+}
+
+/// The published attack-simulation logs (`../shared/corpus`), where
+/// present: every record of every log reads.
+#[test]
+fn stratus_detonation_logs_read_with_no_reject() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/corpus/stratus-detonation-logs");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        eprintln!("SKIPPED: {} is absent", dir.display());
+        return;
+    };
+    let mut files = 0;
+    let mut records = 0;
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "json") {
+            continue;
+        }
+        let data = std::fs::read(&path).unwrap();
+        let (result, sink) = read(&data);
+        let summary = result.unwrap_or_else(|f| panic!("{}: {f}", path.display()));
+        assert_eq!(
+            summary.rejected,
+            0,
+            "{}: {:?}",
+            path.display(),
+            sink.rejects
+        );
+        files += 1;
+        records += summary.records;
+    }
+    assert!(files >= 30, "{files} logs");
+    eprintln!("{files} logs, {records} records, 0 rejected");
+}
