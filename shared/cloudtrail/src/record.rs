@@ -97,7 +97,7 @@ pub enum Lookup<'a> {
 pub struct Identity {
     /// `userIdentity.type` (IAMUser, AssumedRole, Root, AWSService, …).
     pub kind: Option<String>,
-    /// `userIdentity.arn`, or for a service, `userIdentity.invokedBy`.
+    /// `userIdentity.arn`.
     pub arn: Option<String>,
     /// `userIdentity.accountId`.
     pub account_id: Option<String>,
@@ -107,6 +107,35 @@ pub struct Identity {
     pub user_name: Option<String>,
     /// The role ARN behind an assumed-role session (`sessionContext.sessionIssuer.arn`).
     pub session_issuer_arn: Option<String>,
+    /// `userIdentity.principalId` (for a role session, `ROLEID:session-name`).
+    pub principal_id: Option<String>,
+    /// `userIdentity.invokedBy`: the service that made the call.
+    pub invoked_by: Option<String>,
+}
+
+impl Identity {
+    /// Who made the call, always with a value, in this order: `arn`; the
+    /// session issuer's ARN with the session name (the part of
+    /// `principalId` after `:`); `userName` (a web-identity or SAML user);
+    /// `principalId`; `invokedBy` (a service); `anonymous` (no identity,
+    /// as for unauthenticated S3 calls). See
+    /// <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-user-identity.html>.
+    pub fn principal(&self) -> String {
+        if let Some(arn) = &self.arn {
+            return arn.clone();
+        }
+        if let Some(issuer) = &self.session_issuer_arn {
+            return match self.principal_id.as_deref().and_then(|p| p.split_once(':')) {
+                Some((_, session)) if !session.is_empty() => format!("{issuer}/{session}"),
+                _ => issuer.clone(),
+            };
+        }
+        self.user_name
+            .clone()
+            .or_else(|| self.principal_id.clone())
+            .or_else(|| self.invoked_by.clone())
+            .unwrap_or_else(|| "anonymous".to_owned())
+    }
 }
 
 /// One CloudTrail record.
@@ -379,11 +408,13 @@ impl<'a> Record<'a> {
         };
         Identity {
             kind: text("type"),
-            arn: text("arn").or_else(|| text("invokedBy")),
+            arn: text("arn"),
             account_id: text("accountId"),
             access_key_id: text("accessKeyId"),
             user_name: text("userName").or_else(|| text("sessionContext.sessionIssuer.userName")),
             session_issuer_arn: text("sessionContext.sessionIssuer.arn"),
+            principal_id: text("principalId"),
+            invoked_by: text("invokedBy"),
         }
     }
 }

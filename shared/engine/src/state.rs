@@ -384,6 +384,7 @@ impl Snapshot {
 
     fn of_record_whole(record: &trailwarden_cloudtrail::Record<'_>) -> Snapshot {
         let identity = record.identity();
+        let principal = Some(identity.principal());
         let s = |v: Option<&str>| v.map(str::to_owned);
         Snapshot {
             // Every accepted layout (ISO 8601, or the space-separated one of
@@ -397,7 +398,7 @@ impl Snapshot {
             event_id: crate::finding::event_id(record),
             account: s(record.recipient_account_id()).or(identity.account_id),
             region: s(record.aws_region()),
-            principal: identity.arn,
+            principal,
             principal_type: identity.kind,
             access_key_id: identity.access_key_id,
             source_ip: s(record.source_ip_address()),

@@ -1,4 +1,5 @@
-//! Event times in every accepted layout come out of findings as RFC 3339.
+//! What a finding says of its event whatever the record looked like: event
+//! times in every accepted layout as RFC 3339, and always an actor.
 
 use trailwarden_cloudtrail::Record;
 use trailwarden_engine::{Engine, RuleSetBuilder};
@@ -40,4 +41,52 @@ level: high
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].event_time, "2026-11-02T08:06:41Z", "{layout}");
     }
+}
+
+/// Every finding names its actor, in the documented order of
+/// `Identity::principal`.
+#[test]
+fn every_finding_names_its_actor() {
+    let e = engine(
+        r#"
+title: Any model call
+id: 10000000-0000-4000-8000-00000000000a
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: InvokeModel
+  condition: selection
+level: low
+"#,
+    );
+    for (identity, expected) in [
+        (
+            r#"{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/a","userName":"a"}"#,
+            "arn:aws:iam::111122223333:user/a",
+        ),
+        (
+            r#"{"type":"AssumedRole","principalId":"AROAEXAMPLE:build-42","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::111122223333:role/ci"}}}"#,
+            "arn:aws:iam::111122223333:role/ci/build-42",
+        ),
+        (
+            r#"{"type":"WebIdentityUser","principalId":"arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/X:system:serviceaccount:ml:trainer","userName":"system:serviceaccount:ml:trainer","identityProvider":"arn:aws:iam::111122223333:oidc-provider/oidc.eks"}"#,
+            "system:serviceaccount:ml:trainer",
+        ),
+        (r#"{"type":"Unknown","principalId":"P123"}"#, "P123"),
+        (
+            r#"{"type":"AWSService","invokedBy":"sagemaker.amazonaws.com"}"#,
+            "sagemaker.amazonaws.com",
+        ),
+        (r#"{"type":"AWSAccount"}"#, "anonymous"),
+    ] {
+        let text = format!(
+            r#"{{"eventVersion":"1.08","eventTime":"2026-11-02T08:06:41Z","eventSource":"bedrock.amazonaws.com","eventName":"InvokeModel","eventID":"e1","userIdentity":{identity}}}"#
+        );
+        let found = e.findings(&Record::parse(&text).unwrap());
+        assert_eq!(found[0].principal.as_deref(), Some(expected), "{identity}");
+    }
+    // No userIdentity at all (an anonymous call).
+    let text = r#"{"eventVersion":"1.08","eventTime":"2026-11-02T08:06:41Z","eventSource":"bedrock.amazonaws.com","eventName":"InvokeModel","eventID":"e2"}"#;
+    let found = e.findings(&Record::parse(text).unwrap());
+    assert_eq!(found[0].principal.as_deref(), Some("anonymous"));
 }
