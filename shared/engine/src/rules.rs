@@ -12,10 +12,10 @@ use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
-use rsigma_eval::{CompiledCondition, CompiledRule};
+use rsigma_eval::{CompiledCondition, CompiledDetection, CompiledRule};
 use rsigma_parser::{
-    ConditionExpr, CorrelationRule, CorrelationType, Detection, Modifier, SigmaRule, SigmaString,
-    SigmaValue,
+    ConditionExpr, CorrelationRule, CorrelationType, Detection, FilterRule, FilterRuleTarget,
+    Modifier, Quantifier, SigmaRule, SigmaString, SigmaValue,
 };
 
 use crate::dispatch::{route, Route};
@@ -129,8 +129,13 @@ pub struct Correlation {
     pub rules: Vec<usize>,
     /// The references as written.
     pub rule_refs: Vec<String>,
-    /// `group-by` fields.
+    /// `group-by` fields (an alias's name where the correlation defines
+    /// `aliases`): the names findings show.
     pub group_by: Vec<String>,
+    /// Per referenced rule (same order as `rules`), the field each group-by
+    /// entry reads in that rule's events: the group-by field itself, or the
+    /// field an alias maps that rule to (Sigma correlation `aliases`).
+    pub group_fields: Vec<Vec<String>>,
     /// `timespan` in ms.
     pub timespan_ms: i64,
     /// The threshold (and, for `value_count`, the field).
@@ -181,6 +186,8 @@ pub struct RuleSetBuilder {
     policy: Policy,
     /// Ids and names of rules not run for want of a policy fact.
     not_run: Vec<String>,
+    /// Sigma filters, applied to the rules they name at `build`.
+    filters: Vec<(String, FilterRule)>,
 }
 
 /// Everything loaded: detection rules, correlations, and what went wrong.
@@ -297,11 +304,7 @@ impl RuleSetBuilder {
             self.correlations.push((source.to_owned(), c.clone()));
         }
         for f in &collection.filters {
-            self.notes.push(RuleNote {
-                source: source.to_owned(),
-                rule: f.title.clone(),
-                reason: "Sigma filter documents are not applied by this version".into(),
-            });
+            self.filters.push((source.to_owned(), f.clone()));
         }
         if collection.rules.is_empty() && collection.errors.is_empty() {
             if collection.correlations.is_empty() && collection.filters.is_empty() {
@@ -421,8 +424,117 @@ impl RuleSetBuilder {
         &self.notes
     }
 
+    /// Apply a Sigma filter (`filter:` document, Sigma filters
+    /// specification) to the rules it names (by id, name or title; all rules
+    /// when it names none): each becomes `its condition and the filter's
+    /// condition`. The filter's detections keep their own names (a nested
+    /// condition), so they never mix with the rule's; a rule selector the
+    /// injected detection would join (`1 of *`) is spelled out over the
+    /// rule's own detections first.
+    fn apply_filter(&mut self, source: &str, filter: &FilterRule) {
+        let problem = |reason: String| RuleProblem {
+            source: source.to_owned(),
+            rule: Some(filter.title.clone()),
+            reason,
+        };
+        if let Some(ls) = &filter.logsource {
+            let is = |v: &Option<String>, want: &str| {
+                v.as_deref().is_none_or(|v| v.eq_ignore_ascii_case(want))
+            };
+            if !is(&ls.product, "aws") || !is(&ls.service, "cloudtrail") {
+                self.notes.push(RuleNote {
+                    source: source.to_owned(),
+                    rule: filter.title.clone(),
+                    reason: "filter for another log source; not applied".into(),
+                });
+                return;
+            }
+        }
+        let mut named = HashMap::new();
+        for (name, detection) in &filter.detection.named {
+            match rsigma_eval::compiler::compile_detection(detection) {
+                Ok(d) => {
+                    named.insert(name.clone(), d);
+                }
+                Err(e) => {
+                    self.problems.push(problem(format!(
+                        "filter detection {name:?} does not compile: {e}"
+                    )));
+                    return;
+                }
+            }
+        }
+        let condition = match filter.detection.conditions.as_slice() {
+            [c] => c.clone(),
+            [] if !named.is_empty() => {
+                let mut names: Vec<&String> = named.keys().collect();
+                names.sort();
+                ConditionExpr::And(
+                    names
+                        .into_iter()
+                        .map(|n| ConditionExpr::Identifier(n.clone()))
+                        .collect(),
+                )
+            }
+            [] => {
+                self.problems
+                    .push(problem("the filter has no detection".into()));
+                return;
+            }
+            _ => {
+                self.problems.push(problem(
+                    "a filter with several conditions is not supported: join them with `or`".into(),
+                ));
+                return;
+            }
+        };
+        let targets: Vec<usize> = match &filter.rules {
+            FilterRuleTarget::Any => (0..self.rules.len()).collect(),
+            FilterRuleTarget::Specific(refs) => {
+                let mut targets = Vec::new();
+                for r in refs {
+                    let found: Vec<usize> = self
+                        .rules
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, rule)| {
+                            rule.meta.id == *r
+                                || rule.name.as_deref() == Some(r.as_str())
+                                || rule.meta.title == *r
+                        })
+                        .map(|(i, _)| i)
+                        .collect();
+                    if found.is_empty() && !self.not_run.iter().any(|n| n == r) {
+                        self.problems.push(problem(format!(
+                            "the filter names rule {r:?}, which is not loaded: give the id, name or title of a loaded rule"
+                        )));
+                    }
+                    targets.extend(found);
+                }
+                targets
+            }
+        };
+        let injected = CompiledDetection::Conditional { named, condition };
+        for i in targets {
+            let rule = &mut self.rules[i];
+            let name = format!("__filter_{}", rule.compiled.detections.len());
+            match inject_filter(&mut rule.compiled, &name, injected.clone()) {
+                Ok(()) => rule.route = route(&rule.compiled),
+                Err(reason) => {
+                    let title = rule.meta.title.clone();
+                    self.problems.push(problem(format!(
+                        "cannot be applied to rule {title:?}: {reason}"
+                    )))
+                }
+            }
+        }
+    }
+
     /// Finish: resolve correlation references across everything loaded.
     pub fn build(mut self) -> RuleSet {
+        for (source, filter) in std::mem::take(&mut self.filters) {
+            self.apply_filter(&source, &filter);
+        }
         let mut correlations = Vec::new();
         let mut by_ref: HashMap<&str, usize> = HashMap::new();
         for (i, r) in self.rules.iter().enumerate() {
@@ -445,6 +557,13 @@ impl RuleSetBuilder {
                     Some(i) => rules.push(*i),
                     None => missing.push(r.as_str()),
                 }
+            }
+            // A rule a correlation refers to is a building block whether or
+            // not the correlation loads: it never starts firing on its own
+            // because its correlation was refused (Sigma: `generate`).
+            for i in &rules {
+                let generate = referenced.entry(*i).or_insert(false);
+                *generate |= c.generate;
             }
             if !missing.is_empty() {
                 if missing.iter().all(|m| self.not_run.iter().any(|n| n == m)) {
@@ -507,10 +626,21 @@ impl RuleSetBuilder {
                 )));
                 continue;
             }
-            for i in &rules {
-                let generate = referenced.entry(*i).or_insert(false);
-                *generate |= c.generate;
-            }
+            let group_fields: Vec<Vec<String>> = c
+                .rules
+                .iter()
+                .zip(&rules)
+                .map(|(written, &i)| {
+                    let r = &self.rules[i];
+                    let mut names = vec![written.as_str(), r.meta.id.as_str()];
+                    names.extend(r.name.as_deref());
+                    compiled
+                        .group_by
+                        .iter()
+                        .map(|g| g.resolve(&names).to_owned())
+                        .collect()
+                })
+                .collect();
             let meta = RuleMeta::new(
                 SigmaMeta {
                     id,
@@ -534,6 +664,7 @@ impl RuleSetBuilder {
                     .iter()
                     .map(|g| g.name().to_owned())
                     .collect(),
+                group_fields,
                 timespan_ms: compiled.timespan_secs as i64 * 1000,
                 condition: compiled.condition,
                 extended: compiled.extended_expr,
@@ -819,6 +950,68 @@ fn slug(title: &str) -> String {
         }
     }
     out.trim_matches('-').to_owned()
+}
+
+/// Make `compiled` match only where `filter` (a nested condition, added as
+/// the detection `name`) also holds.
+fn inject_filter(
+    compiled: &mut CompiledRule,
+    name: &str,
+    filter: CompiledDetection,
+) -> Result<(), String> {
+    let mut own: Vec<String> = compiled.detections.keys().cloned().collect();
+    own.sort();
+    let conditions = compiled
+        .conditions
+        .iter()
+        .map(|c| spell_out_selectors(c, &own, name))
+        .collect::<Result<Vec<_>, String>>()?;
+    compiled.detections.insert(name.to_owned(), filter);
+    compiled.conditions = conditions
+        .into_iter()
+        .map(|c| ConditionExpr::And(vec![c, ConditionExpr::Identifier(name.to_owned())]))
+        .collect();
+    Ok(())
+}
+
+/// `expr` with every selector that would also match the detection `new`
+/// replaced by the explicit `or` / `and` of the detections it means now.
+fn spell_out_selectors(
+    expr: &ConditionExpr,
+    own: &[String],
+    new: &str,
+) -> Result<ConditionExpr, String> {
+    let all = |parts: &[ConditionExpr]| {
+        parts
+            .iter()
+            .map(|p| spell_out_selectors(p, own, new))
+            .collect::<Result<Vec<_>, String>>()
+    };
+    Ok(match expr {
+        ConditionExpr::And(parts) => ConditionExpr::And(all(parts)?),
+        ConditionExpr::Or(parts) => ConditionExpr::Or(all(parts)?),
+        ConditionExpr::Not(inner) => {
+            ConditionExpr::Not(Box::new(spell_out_selectors(inner, own, new)?))
+        }
+        ConditionExpr::Selector {
+            quantifier,
+            pattern,
+        } if pattern.matches_detection_name(new) => {
+            let ids: Vec<ConditionExpr> = own
+                .iter()
+                .filter(|n| pattern.matches_detection_name(n))
+                .map(|n| ConditionExpr::Identifier(n.clone()))
+                .collect();
+            match quantifier {
+                Quantifier::Any => ConditionExpr::Or(ids),
+                Quantifier::All => ConditionExpr::And(ids),
+                Quantifier::Count(_) => {
+                    return Err("its condition counts detections (`N of …`) over a pattern the filter would join; name the detections instead".into())
+                }
+            }
+        }
+        other => other.clone(),
+    })
 }
 
 #[cfg(test)]

@@ -466,13 +466,14 @@ impl<'e> Session<'e> {
             self.stats.ungrouped += 1;
             return;
         };
-        if !write_values(event, &corr.group_by, &mut self.scratch) {
+        let position = corr.rules.iter().position(|r| *r == rule_index);
+        let fields = position.map_or(&corr.group_by, |p| &corr.group_fields[p]);
+        if !write_values(event, fields, &mut self.scratch) {
             self.stats.ungrouped += 1;
             return;
         }
         self.stats.stateful_matches += 1;
         self.gathered += 1;
-        let position = corr.rules.iter().position(|r| *r == rule_index);
         let pending = pending_for(
             &mut self.pending,
             Owner::Correlation(c as u32),

@@ -1,0 +1,177 @@
+//! Sigma constructs as the specification writes them: filters applied to
+//! the rules they name, correlation aliases, and the building blocks of a
+//! refused correlation kept silent. Event in, findings out.
+
+use trailwarden_cloudtrail::Record;
+use trailwarden_engine::{Engine, Finding, MemoryStore, RuleSet, RuleSetBuilder, Session};
+
+fn load(yaml: &[&str]) -> RuleSet {
+    let mut b = RuleSetBuilder::new();
+    for (i, y) in yaml.iter().enumerate() {
+        b.add_yaml(&format!("file{i}.yml"), y);
+    }
+    b.build()
+}
+
+fn engine(yaml: &[&str]) -> Engine {
+    let set = load(yaml);
+    assert!(set.problems.is_empty(), "{:?}", set.problems);
+    Engine::from_set(set)
+}
+
+fn event(name: &str, user: &str, ip: &str, extra: &str) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","eventTime":"2026-11-02T08:00:{extra}Z","eventSource":"bedrock.amazonaws.com","eventName":"{name}","eventID":"{name}-{user}-{extra}","sourceIPAddress":"{ip}","userIdentity":{{"type":"IAMUser","userName":"{user}","arn":"arn:aws:iam::111122223333:user/{user}"}},"requestParameters":{{"roleName":"{user}"}}}}"#
+    )
+}
+
+fn run(engine: &Engine, events: &[String]) -> Vec<Finding> {
+    let mut store = MemoryStore::new();
+    let mut session = Session::new(engine);
+    let mut out = Vec::new();
+    for e in events {
+        session.record(&Record::parse(e).unwrap(), &mut |f| out.push(f));
+    }
+    out.extend(session.flush(&mut store).unwrap());
+    out
+}
+
+const DELETE_GUARDRAIL: &str = r#"
+title: Guardrail Deleted
+id: 20000000-0000-4000-8000-000000000001
+name: guardrail_deleted
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: DeleteGuardrail
+  condition: 1 of selection*
+level: high
+"#;
+
+const FILTER: &str = r#"
+title: Pipeline deletes guardrails it owns
+id: 20000000-0000-4000-8000-0000000000f1
+logsource: {product: aws, service: cloudtrail}
+filter:
+  rules:
+    - guardrail_deleted
+  selection:
+    userIdentity.userName: deploy-bot
+    sourceIPAddress|cidr: 10.0.0.0/8
+  condition: not selection
+"#;
+
+#[test]
+fn a_filter_excludes_what_it_names_from_the_rules_it_names() {
+    // The filter before or after its rule, in another file.
+    for files in [[DELETE_GUARDRAIL, FILTER], [FILTER, DELETE_GUARDRAIL]] {
+        let e = engine(&files);
+        let found = run(
+            &e,
+            &[
+                event("DeleteGuardrail", "deploy-bot", "10.1.2.3", "01"),
+                // Near misses: the same user from outside, another user inside.
+                event("DeleteGuardrail", "deploy-bot", "203.0.113.5", "02"),
+                event("DeleteGuardrail", "mallory", "10.1.2.3", "03"),
+            ],
+        );
+        let ids: Vec<&str> = found.iter().map(|f| f.event_ids[0].as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "DeleteGuardrail-deploy-bot-02",
+                "DeleteGuardrail-mallory-03"
+            ]
+        );
+    }
+    // A filter naming a rule that is not loaded is a problem, not a no-op.
+    let set = load(&[FILTER]);
+    assert_eq!(set.problems.len(), 1, "{:?}", set.problems);
+    assert!(set.problems[0].reason.contains("guardrail_deleted"));
+}
+
+const CHAIN: &str = r#"
+title: Role created
+id: 20000000-0000-4000-8000-000000000011
+name: role_created
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: CreateRole
+  condition: selection
+level: low
+---
+title: Model invoked
+id: 20000000-0000-4000-8000-000000000012
+name: model_invoked
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: InvokeModel
+  condition: selection
+level: low
+---
+title: New role used for a model at once
+id: 20000000-0000-4000-8000-000000000013
+correlation:
+  type: temporal_ordered
+  rules: [role_created, model_invoked]
+  aliases:
+    actor:
+      role_created: requestParameters.roleName
+      model_invoked: userIdentity.userName
+  group-by: [actor]
+  timespan: 10m
+level: high
+"#;
+
+#[test]
+fn correlation_aliases_group_by_each_rules_own_field() {
+    let e = engine(&[CHAIN]);
+    // Alice creates role "bob"; "bob" invokes a model: one actor, bob.
+    let mut create = event("CreateRole", "alice", "1.1.1.1", "01");
+    create = create.replace(r#""roleName":"alice""#, r#""roleName":"bob""#);
+    let found = run(
+        &e,
+        &[create.clone(), event("InvokeModel", "bob", "1.1.1.1", "02")],
+    );
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].group.get("actor").map(String::as_str), Some("bob"));
+    // Near miss: someone else invokes.
+    let found = run(
+        &e,
+        &[create, event("InvokeModel", "carol", "1.1.1.1", "02")],
+    );
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+#[test]
+fn the_building_blocks_of_a_refused_correlation_stay_silent() {
+    let refused = r#"
+title: Block
+id: 20000000-0000-4000-8000-000000000021
+name: block
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: InvokeModel
+  condition: selection
+level: informational
+---
+title: Refused correlation
+id: 20000000-0000-4000-8000-000000000022
+correlation:
+  type: event_count
+  rules: [block]
+  group-by: [userIdentity.userName]
+  timespan: 0s
+  condition:
+    gte: 2
+level: high
+"#;
+    let set = load(&[refused]);
+    assert_eq!(set.problems.len(), 1, "{:?}", set.problems);
+    let e = Engine::from_set(set);
+    let found = run(&e, &[event("InvokeModel", "a", "1.1.1.1", "01")]);
+    assert!(found.is_empty(), "the block fired on its own: {found:#?}");
+}
