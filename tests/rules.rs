@@ -232,3 +232,54 @@ fn builtin_pack_finds_the_corpus_trail_tampering() {
         );
     }
 }
+
+/// The pack's ATT&CK tags are in the version SigmaHQ uses (v19): tactics
+/// from its list, no v18 `defense-evasion`, no T1562 (now T1685); and where
+/// the shared corpus is present, every tactic the pack uses appears in
+/// SigmaHQ's CloudTrail rules or in the v19 list below.
+#[test]
+fn builtin_attack_tags_follow_attack_v19() {
+    const TACTICS: &[&str] = &[
+        "reconnaissance",
+        "resource-development",
+        "initial-access",
+        "execution",
+        "persistence",
+        "privilege-escalation",
+        "stealth",
+        "defense-impairment",
+        "credential-access",
+        "discovery",
+        "lateral-movement",
+        "collection",
+        "command-and-control",
+        "exfiltration",
+        "impact",
+    ];
+    let engine = builtin_engine();
+    let metas = engine
+        .rules()
+        .iter()
+        .map(|r| &r.meta)
+        .chain(engine.correlations().iter().map(|c| &c.meta));
+    for meta in metas {
+        for tag in meta.tags.iter().filter_map(|t| t.strip_prefix("attack.")) {
+            let technique = tag.strip_prefix('t').is_some_and(|n| {
+                let (main, sub) = n.split_once('.').unwrap_or((n, "001"));
+                main.len() == 4
+                    && sub.len() == 3
+                    && main.bytes().chain(sub.bytes()).all(|b| b.is_ascii_digit())
+            });
+            assert!(
+                technique || TACTICS.contains(&tag),
+                "{}: attack.{tag} is not an ATT&CK v19 tactic or technique",
+                meta.title
+            );
+            assert!(
+                !tag.starts_with("t1562"),
+                "{}: attack.{tag} is T1685 in v19",
+                meta.title
+            );
+        }
+    }
+}
