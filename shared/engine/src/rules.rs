@@ -298,7 +298,7 @@ impl RuleSetBuilder {
             }
         };
         for e in &collection.errors {
-            self.problems.push(problem(e.clone(), None));
+            self.problems.push(problem(explain_parse_error(e), None));
         }
         for c in &collection.correlations {
             self.correlations.push((source.to_owned(), c.clone()));
@@ -576,10 +576,26 @@ impl RuleSetBuilder {
                         ),
                     });
                 } else {
-                    self.problems.push(problem(format!(
-                        "refers to unknown rule(s) {}: give the id or name of a loaded detection rule",
-                        missing.join(", ")
-                    )));
+                    let chained: Vec<&str> = missing
+                        .iter()
+                        .copied()
+                        .filter(|m| {
+                            self.correlations.iter().any(|(_, other)| {
+                                other.id.as_deref() == Some(*m) || other.name.as_deref() == Some(*m)
+                            })
+                        })
+                        .collect();
+                    self.problems.push(problem(if chained.is_empty() {
+                        format!(
+                            "refers to unknown rule(s) {}: give the id or name of a loaded detection rule",
+                            missing.join(", ")
+                        )
+                    } else {
+                        format!(
+                            "refers to the correlation(s) {}: a correlation over another correlation (chained correlations) is not supported by this version; refer to the detection rules instead",
+                            chained.join(", ")
+                        )
+                    }));
                 }
                 continue;
             }
@@ -591,8 +607,8 @@ impl RuleSetBuilder {
                     | CorrelationType::TemporalOrdered
             ) {
                 self.problems.push(problem(format!(
-                    "correlation type {:?} is not supported (use event_count, value_count, temporal or temporal_ordered)",
-                    c.correlation_type
+                    "correlation type {} is not supported by this version (use event_count, value_count, temporal or temporal_ordered)",
+                    correlation_type_name(c.correlation_type)
                 )));
                 continue;
             }
@@ -950,6 +966,36 @@ fn slug(title: &str) -> String {
         }
     }
     out.trim_matches('-').to_owned()
+}
+
+/// The Sigma name of a correlation type (`value_sum`, not `ValueSum`).
+fn correlation_type_name(t: CorrelationType) -> String {
+    let debug = format!("{t:?}");
+    let mut out = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+/// A parser error as one line, and a Sigma 1 aggregation (`condition:
+/// selection | count() by x > 5`, removed in Sigma 2) named as such.
+fn explain_parse_error(e: &str) -> String {
+    if e.starts_with("Condition parse error") {
+        let condition = e
+            .lines()
+            .find_map(|l| l.trim_start().strip_prefix("1 | "))
+            .map(str::trim);
+        if let Some(c) = condition.filter(|c| c.contains('|')) {
+            return format!(
+                "the condition `{c}` is a Sigma 1 aggregation (`| count() by …`), which Sigma 2 replaced with correlation rules: write an event_count or value_count correlation (group-by, timespan, condition) over this rule instead"
+            );
+        }
+    }
+    e.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Make `compiled` match only where `filter` (a nested condition, added as

@@ -175,3 +175,72 @@ level: high
     let found = run(&e, &[event("InvokeModel", "a", "1.1.1.1", "01")]);
     assert!(found.is_empty(), "the block fired on its own: {found:#?}");
 }
+
+#[test]
+fn constructs_not_run_are_load_errors_that_say_so() {
+    let aggregation = r#"
+title: Old aggregation
+id: 20000000-0000-4000-8000-000000000031
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: GetObject
+  timeframe: 5m
+  condition: selection | count() by sourceIPAddress > 10
+level: low
+"#;
+    let chained = r#"
+title: Block
+id: 20000000-0000-4000-8000-000000000032
+name: blk
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: GetObject
+  condition: selection
+level: low
+---
+title: Sum
+id: 20000000-0000-4000-8000-000000000033
+name: sum
+correlation:
+  type: value_sum
+  rules: [blk]
+  group-by: [userIdentity.arn]
+  timespan: 1h
+  condition:
+    field: additionalEventData.bytesTransferredOut
+    gte: 1000000
+level: high
+---
+title: Chain
+id: 20000000-0000-4000-8000-000000000034
+correlation:
+  type: event_count
+  rules: [sum]
+  group-by: [userIdentity.arn]
+  timespan: 1h
+  condition:
+    gte: 2
+level: high
+"#;
+    let set = load(&[aggregation, chained]);
+    let reasons: Vec<String> = set
+        .problems
+        .iter()
+        .map(|p| format!("{}: {:?}: {}", p.source, p.rule, p.reason))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:#?}");
+    assert!(reasons[0].starts_with("file0.yml") && reasons[0].contains("Sigma 1 aggregation"));
+    assert!(!reasons[0].contains('\n'));
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("\"Sum\"") && r.contains("value_sum is not supported")));
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("\"Chain\"") && r.contains("chained correlations")));
+    // The block of the refused correlations stays silent.
+    let e = Engine::from_set(set);
+    let found = run(&e, &[event("GetObject", "a", "1.1.1.1", "01")]);
+    assert!(found.is_empty(), "{found:#?}");
+}
