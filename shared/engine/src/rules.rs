@@ -605,7 +605,8 @@ impl RuleSetBuilder {
                     | CorrelationType::ValueCount
                     | CorrelationType::Temporal
                     | CorrelationType::TemporalOrdered
-            ) {
+            ) && !crate::session::is_numeric(c.correlation_type)
+            {
                 self.problems.push(problem(format!(
                     "correlation type {} is not supported by this version (use event_count, value_count, temporal or temporal_ordered)",
                     correlation_type_name(c.correlation_type)
@@ -620,7 +621,7 @@ impl RuleSetBuilder {
                     continue;
                 }
             };
-            if compiled.condition.check(0.0) {
+            if compiled.condition.check(0.0) && !crate::session::is_numeric(c.correlation_type) {
                 self.problems.push(problem(
                     "a condition that holds for zero events (lt, lte, neq) cannot fire on events; use gt or gte".into(),
                 ));

@@ -188,6 +188,53 @@ impl Merge {
     }
 }
 
+/// Whether a correlation aggregates a numeric field (`value_sum`,
+/// `value_avg`, `value_percentile`, `value_median`).
+pub fn is_numeric(kind: CorrelationType) -> bool {
+    matches!(
+        kind,
+        CorrelationType::ValueSum
+            | CorrelationType::ValueAvg
+            | CorrelationType::ValuePercentile
+            | CorrelationType::ValueMedian
+    )
+}
+
+/// A field's value as a finite number: JSON numbers, and strings that
+/// hold one (CloudTrail writes some sizes as text).
+fn number_of(v: EventValue<'_>) -> Option<f64> {
+    let x = match v {
+        EventValue::Int(i) => i as f64,
+        EventValue::Float(f) => f,
+        other => other.as_str()?.trim().parse::<f64>().ok()?,
+    };
+    x.is_finite().then_some(x)
+}
+
+/// The value at `rank` (0–100) of weighted values sorted ascending, by
+/// linear interpolation between closest ranks (as rsigma and numpy's
+/// default do); each value stands `weight` times.
+fn weighted_percentile(values: &[(f64, u64)], rank: f64) -> Option<f64> {
+    let total: u64 = values.iter().map(|(_, w)| w).sum();
+    if total == 0 {
+        return None;
+    }
+    let pos = rank.clamp(0.0, 100.0) / 100.0 * (total - 1) as f64;
+    let (lo, hi) = (pos.floor() as u64, pos.ceil() as u64);
+    let at = |k: u64| {
+        let mut seen = 0;
+        for (v, w) in values {
+            seen += w;
+            if k < seen {
+                return *v;
+            }
+        }
+        values.last().map_or(0.0, |(v, _)| *v)
+    };
+    let (a, b) = (at(lo), at(hi));
+    Some(a + (b - a) * (pos - lo as f64))
+}
+
 fn value_text(v: EventValue<'_>) -> Option<String> {
     match v {
         EventValue::Null => None,
@@ -462,6 +509,24 @@ impl<'e> Session<'e> {
             }
             _ => None,
         };
+        let number = if is_numeric(corr.kind) {
+            let field = corr
+                .condition
+                .field
+                .as_deref()
+                .and_then(|f| f.first())
+                .map(String::as_str)
+                .unwrap_or_default();
+            match event.get_field(field).and_then(number_of) {
+                Some(x) => Some(x),
+                None => {
+                    self.stats.ungrouped += 1;
+                    return;
+                }
+            }
+        } else {
+            None
+        };
         let Some(t) = t else {
             self.stats.ungrouped += 1;
             return;
@@ -480,12 +545,9 @@ impl<'e> Session<'e> {
             &self.scratch,
         );
         let event_id = id.get_or_insert_with(|| event_id(record));
-        pending.entries.push(Entry::single(
-            t,
-            event_id,
-            position.map(|p| p as u16),
-            value,
-        ));
+        let mut entry = Entry::single(t, event_id, position.map(|p| p as u16), value);
+        entry.x = number;
+        pending.entries.push(entry);
         pending.note_latest(t, record.raw());
     }
 
@@ -845,7 +907,10 @@ fn merge_window(
     let before = body.clone();
     // Presence-based windows: an event inside a run of its rule and value
     // changes nothing, so it need not be kept.
-    let presence = !matches!(corr.kind, CorrelationType::EventCount);
+    let presence = matches!(
+        corr.kind,
+        CorrelationType::ValueCount | CorrelationType::Temporal | CorrelationType::TemporalOrdered
+    );
     let runs: Vec<&Entry> = before.entries.iter().filter(|e| e.n > 1).collect();
     let known: HashSet<&str> = before.entries.iter().map(|e| e.id.as_str()).collect();
     let fired_until = body.fired_until.unwrap_or(i64::MIN);
@@ -900,6 +965,7 @@ fn merge_window(
     let mut fired_until = body.fired_until;
     let (mut start, mut end) = (0usize, 0usize);
     let mut events: u64 = 0;
+    let mut sum: f64 = 0.0;
     let mut values: HashMap<&str, usize> = HashMap::new();
     let mut present: HashMap<u16, usize> = HashMap::new();
     while start < n {
@@ -907,12 +973,14 @@ fn merge_window(
         if end < start {
             end = start;
             events = 0;
+            sum = 0.0;
             values.clear();
             present.clear();
         }
         while end < n && entries[end].t <= t0 + span {
             let e = &entries[end];
             events += u64::from(e.n);
+            sum += e.x.unwrap_or(0.0);
             if let Some(v) = e.v.as_deref() {
                 *values.entry(v).or_default() += 1;
             }
@@ -932,7 +1000,21 @@ fn merge_window(
             CorrelationType::TemporalOrdered => {
                 window[0].r == Some(0) && ordered_completion(corr, window).is_some()
             }
-            _ => false,
+            CorrelationType::ValueSum => corr.condition.check(sum),
+            CorrelationType::ValueAvg => events > 0 && corr.condition.check(sum / events as f64),
+            CorrelationType::ValuePercentile | CorrelationType::ValueMedian => {
+                // A run stands for its events at their mean.
+                let mut values: Vec<(f64, u64)> = window
+                    .iter()
+                    .filter_map(|e| e.x.map(|x| (x / f64::from(e.n.max(1)), u64::from(e.n))))
+                    .collect();
+                values.sort_by(|a, b| a.0.total_cmp(&b.0));
+                let rank = match corr.kind {
+                    CorrelationType::ValueMedian => 50.0,
+                    _ => corr.condition.percentile.unwrap_or(50) as f64,
+                };
+                weighted_percentile(&values, rank).is_some_and(|v| corr.condition.check(v))
+            }
         };
         if fires {
             // Sequences end at the event that completes them.
@@ -952,11 +1034,13 @@ fn merge_window(
             fired_until = Some(t0 + span);
             start = end;
             events = 0;
+            sum = 0.0;
             values.clear();
             present.clear();
         } else {
             let e = &entries[start];
             events -= u64::from(e.n);
+            sum -= e.x.unwrap_or(0.0);
             if let Some(v) = e.v.as_deref() {
                 if let Some(c) = values.get_mut(v) {
                     *c -= 1;
@@ -1031,6 +1115,10 @@ fn fold_runs(entries: Vec<Entry>, span: i64) -> Vec<Entry> {
             let run = &mut out[i];
             if e.end() - run.t <= reach {
                 run.n = run.n.saturating_add(e.n);
+                run.x = match (run.x, e.x) {
+                    (Some(a), Some(b)) => Some(a + b),
+                    (a, b) => a.or(b),
+                };
                 run.t1 = Some(run.end().max(e.end()));
                 continue;
             }

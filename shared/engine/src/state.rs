@@ -160,7 +160,7 @@ pub struct WindowBody {
 
 /// One event in a correlation window, or a run of events of the same rule
 /// and value (`n` > 1, from `t` to `t1`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
     /// Event time, ms since the epoch (a run's first event).
     pub t: i64,
@@ -180,6 +180,10 @@ pub struct Entry {
     /// A run's last event time (ms); absent for a single event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub t1: Option<i64>,
+    /// The numeric field of `value_sum`, `value_avg`, `value_percentile` and
+    /// `value_median` (a run's: the sum over its events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub x: Option<f64>,
 }
 
 fn one() -> u32 {
@@ -205,6 +209,7 @@ impl Entry {
             v,
             n: 1,
             t1: None,
+            x: None,
         }
     }
 

@@ -230,17 +230,78 @@ level: high
         .iter()
         .map(|p| format!("{}: {:?}: {}", p.source, p.rule, p.reason))
         .collect();
-    assert_eq!(reasons.len(), 3, "{reasons:#?}");
+    assert_eq!(reasons.len(), 2, "{reasons:#?}");
     assert!(reasons[0].starts_with("file0.yml") && reasons[0].contains("Sigma 1 aggregation"));
     assert!(!reasons[0].contains('\n'));
     assert!(reasons
         .iter()
-        .any(|r| r.contains("\"Sum\"") && r.contains("value_sum is not supported")));
-    assert!(reasons
-        .iter()
         .any(|r| r.contains("\"Chain\"") && r.contains("chained correlations")));
-    // The block of the refused correlations stays silent.
+    // The block stays silent (it feeds the value_sum correlation).
     let e = Engine::from_set(set);
     let found = run(&e, &[event("GetObject", "a", "1.1.1.1", "01")]);
+    assert!(found.is_empty(), "{found:#?}");
+}
+
+/// `value_sum`, `value_avg`, `value_percentile` and `value_median` over a
+/// numeric field, each with a positive case and a near miss.
+#[test]
+fn numeric_aggregations_fire_on_their_threshold() {
+    let rules = |kind: &str, extra: &str, op: &str, threshold: u64| {
+        format!(
+            r#"
+title: Download
+id: 20000000-0000-4000-8000-000000000041
+name: download
+logsource: {{product: aws, service: cloudtrail}}
+detection:
+  selection:
+    eventName: GetObject
+  condition: selection
+level: informational
+---
+title: Large downloads
+id: 20000000-0000-4000-8000-000000000042
+correlation:
+  type: {kind}
+  rules: [download]
+  group-by: [userIdentity.userName]
+  timespan: 1h
+  condition:
+    field: additionalEventData.bytesTransferredOut
+    {extra}
+    {op}: {threshold}
+level: high
+"#
+        )
+    };
+    let download = |i: u32, bytes: &str| {
+        format!(
+            r#"{{"eventVersion":"1.08","eventTime":"2026-11-02T08:{i:02}:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"dl-{i}","userIdentity":{{"type":"IAMUser","userName":"u","arn":"arn:aws:iam::111122223333:user/u"}},"additionalEventData":{{"bytesTransferredOut":{bytes}}}}}"#
+        )
+    };
+    // A string-typed 1000 first, then 40, 30, 20, 10: the window from the
+    // first event has sum 1100, avg 220, median 30, 80th percentile 232;
+    // every later window (sliding, one per event) has less of each.
+    let events: Vec<String> = ["\"1000\"", "40", "30", "20", "10"]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| download(i as u32, b))
+        .collect();
+    for (kind, extra, fires, misses) in [
+        ("value_sum", "", 1100, 1101),
+        ("value_avg", "", 220, 221),
+        ("value_median", "", 30, 31),
+        ("value_percentile", "percentile: 80", 232, 233),
+    ] {
+        let e = engine(&[&rules(kind, extra, "gte", fires)]);
+        let found = run(&e, &events);
+        assert_eq!(found.len(), 1, "{kind} gte {fires}: {found:#?}");
+        assert_eq!(found[0].count, 5);
+        let e = engine(&[&rules(kind, extra, "gte", misses)]);
+        assert!(run(&e, &events).is_empty(), "{kind} gte {misses}");
+    }
+    // An event without the field (or with a non-number) is not counted.
+    let e = engine(&[&rules("value_sum", "", "gte", 20)]);
+    let found = run(&e, &[download(1, "\"n/a\""), download(2, "10")]);
     assert!(found.is_empty(), "{found:#?}");
 }
