@@ -12,8 +12,12 @@
 //! - `pack`: the same through the dispatch index;
 //! - `pack-sqlite`: `pack` with state, ledger and findings in the embedded
 //!   SQLite store, as `trailwarden scan` runs it;
-//! - `sigmahq-all` / `sigmahq`: the 57 SigmaHQ CloudTrail rules (when
-//!   `../shared/corpus` is present).
+//! - `pack-rsigma`: `pack` with every rule evaluated by
+//!   `rsigma_eval::evaluate_rule` instead of the engine's own evaluation
+//!   (the same matches; what the engine's evaluation gains);
+//! - `sigmahq-all` / `sigmahq`: the 57 SigmaHQ CloudTrail rules, and
+//!   `pack-sigmahq` / `pack-sigmahq-rsigma`: the built-in pack and the SigmaHQ
+//!   rules together (when `../shared/corpus` is present).
 //!
 //! The input is `trailwarden simulate benign --background N`.
 //!
@@ -68,21 +72,30 @@ fn peak_rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn engine_for(which: &str) -> Engine {
+/// The engine a mode measures: `pack`, `sigmahq` or `pack-sigmahq` rules,
+/// then a variant suffix (`-all`: no index; `-rsigma`: rsigma's evaluation;
+/// `-sqlite`: only the store differs).
+fn engine_for(mode: &str) -> Engine {
+    let rules = ["-all", "-rsigma", "-sqlite"]
+        .iter()
+        .fold(mode, |m, suffix| m.strip_suffix(suffix).unwrap_or(m));
     let policy = Policy::from_yaml("policy.example.yaml", example_policy_yaml()).unwrap();
     let mut builder = RuleSetBuilder::with_policy(policy);
-    if which.starts_with("pack") {
+    if rules.starts_with("pack") {
         for (path, text) in builtin_rules() {
             builder.add_yaml(path, text);
         }
-    } else {
+    }
+    if rules.ends_with("sigmahq") {
         builder.add_path(Path::new(SIGMAHQ));
     }
     let set = builder.build();
     assert!(set.problems.is_empty(), "rule problems: {:?}", set.problems);
     let engine = Engine::from_set(set);
-    if which.ends_with("-all") {
+    if mode.ends_with("-all") {
         engine.without_index()
+    } else if mode.ends_with("-rsigma") {
+        engine.evaluated_by_rsigma()
     } else {
         engine
     }
@@ -243,11 +256,16 @@ fn main() {
     };
     row("decompress (equivalent)", &decompress, decompress_records);
     row("reader", &reader, reader.per_sec);
-    let mut modes = vec!["pack-all", "pack", "pack-sqlite"];
+    let mut modes = vec!["pack-all", "pack", "pack-rsigma", "pack-sqlite"];
     if Path::new(SIGMAHQ).is_dir() {
-        modes.extend(["sigmahq-all", "sigmahq"]);
+        modes.extend([
+            "sigmahq-all",
+            "sigmahq",
+            "pack-sigmahq",
+            "pack-sigmahq-rsigma",
+        ]);
     } else {
-        println!("(sigmahq rows skipped: {SIGMAHQ} is absent)");
+        println!("(sigmahq and pack-sigmahq rows skipped: {SIGMAHQ} is absent)");
     }
     let mut results = Vec::new();
     for mode in modes {
@@ -266,6 +284,31 @@ fn main() {
             println!("dispatch index gain ({dispatch} vs {all}): {:.2}x", d / a);
         }
     }
+    for (rsigma, own) in [
+        ("pack-rsigma", "pack"),
+        ("pack-sigmahq-rsigma", "pack-sigmahq"),
+    ] {
+        if let (Some(r), Some(o)) = (get(rsigma), get(own)) {
+            println!("own evaluation gain ({own} vs {rsigma}): {:.2}x", o / r);
+        }
+    }
+    let target = |name: &str, min: f64| match get(name) {
+        Some(per_sec) => format!(
+            "{name} >= {min} of reader: {} ({:.2})",
+            if per_sec / reader.per_sec >= min {
+                "met"
+            } else {
+                "NOT met"
+            },
+            per_sec / reader.per_sec
+        ),
+        None => format!("{name} >= {min} of reader: not measured"),
+    };
+    println!(
+        "engine targets: {}; {}",
+        target("pack", 0.5),
+        target("pack-sigmahq", 0.4)
+    );
     println!(
         "reader target: >= 380000 records/s and <= 64 MiB peak: {} ({:.0} records/s, {:.1} MiB)",
         if reader.per_sec >= 380_000.0 && reader.peak_kib <= 64 * 1024 {

@@ -23,77 +23,82 @@ fn text(s: Option<&str>) -> Option<EventValue<'_>> {
     s.map(|s| EventValue::Str(Cow::Borrowed(s)))
 }
 
+/// The value of the dotted field `path` in `record`, as
+/// [`RecordEvent`]'s `get_field` answers it; borrows from the record.
+pub(crate) fn field_of<'r>(r: &'r Record<'_>, path: &str) -> Option<EventValue<'r>> {
+    let (top, rest) = match path.split_once('.') {
+        Some((top, rest)) => (top, Some(rest)),
+        None => (path, None),
+    };
+    if rest.is_none() {
+        let scalar = match top {
+            "eventName" => Some(text(r.event_name())),
+            "eventSource" => Some(text(r.event_source())),
+            "eventTime" => Some(text(r.event_time())),
+            "awsRegion" => Some(text(r.aws_region())),
+            "sourceIPAddress" => Some(text(r.source_ip_address())),
+            "userAgent" => Some(text(r.user_agent())),
+            "errorCode" => Some(text(r.error_code())),
+            "errorMessage" => Some(text(r.error_message())),
+            "eventID" => Some(text(r.event_id())),
+            "eventType" => Some(text(r.event_type())),
+            "recipientAccountId" => Some(text(r.recipient_account_id())),
+            "requestID" => Some(text(r.request_id())),
+            "eventVersion" => Some(text(r.event_version())),
+            "eventCategory" => Some(text(r.event_category())),
+            "readOnly" => Some(r.read_only().map(EventValue::Bool)),
+            "managementEvent" => Some(r.management_event().map(EventValue::Bool)),
+            other => r.known_str(other).map(text),
+        };
+        if let Some(value) = scalar {
+            return value;
+        }
+    }
+    let nested = NESTED_FIELDS.contains(&top);
+    // Fast path: follow the path over the raw text, without parsing.
+    let found = match (nested, rest) {
+        (true, Some(rest)) => Some(r.lookup(top, rest)),
+        (true, None) => None,
+        (false, _) => Some(r.lookup_path(path)),
+    };
+    if let Some(found) = found {
+        match found {
+            Lookup::Missing => return None,
+            Lookup::Null => return Some(EventValue::Null),
+            Lookup::Str(s) => return Some(EventValue::Str(s)),
+            Lookup::Bool(b) => return Some(EventValue::Bool(b)),
+            Lookup::Number(n) => {
+                return Some(match n.parse::<i64>() {
+                    Ok(i) => EventValue::Int(i),
+                    Err(_) => EventValue::Float(n.parse().unwrap_or(f64::NAN)),
+                })
+            }
+            // Objects, and paths through arrays: parse and fan out below.
+            Lookup::Compound(_) => {}
+        }
+    }
+    let root = if NESTED_FIELDS.contains(&top) {
+        r.nested(top)?
+    } else {
+        r.whole()?.get(top)?
+    };
+    match rest {
+        None => Some(EventValue::from(root)),
+        Some(rest) => {
+            let mut found = Vec::new();
+            collect(root, rest, &mut found);
+            match found.len() {
+                0 => None,
+                1 => found.pop(),
+                _ => Some(EventValue::Array(found)),
+            }
+        }
+    }
+}
+
 impl Event for RecordEvent<'_, '_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
-        let r = self.0;
-        let (top, rest) = match path.split_once('.') {
-            Some((top, rest)) => (top, Some(rest)),
-            None => (path, None),
-        };
-        if rest.is_none() {
-            let scalar = match top {
-                "eventName" => Some(text(r.event_name())),
-                "eventSource" => Some(text(r.event_source())),
-                "eventTime" => Some(text(r.event_time())),
-                "awsRegion" => Some(text(r.aws_region())),
-                "sourceIPAddress" => Some(text(r.source_ip_address())),
-                "userAgent" => Some(text(r.user_agent())),
-                "errorCode" => Some(text(r.error_code())),
-                "errorMessage" => Some(text(r.error_message())),
-                "eventID" => Some(text(r.event_id())),
-                "eventType" => Some(text(r.event_type())),
-                "recipientAccountId" => Some(text(r.recipient_account_id())),
-                "requestID" => Some(text(r.request_id())),
-                "eventVersion" => Some(text(r.event_version())),
-                "eventCategory" => Some(text(r.event_category())),
-                "readOnly" => Some(r.read_only().map(EventValue::Bool)),
-                "managementEvent" => Some(r.management_event().map(EventValue::Bool)),
-                other => r.known_str(other).map(text),
-            };
-            if let Some(value) = scalar {
-                return value;
-            }
-        }
-        let nested = NESTED_FIELDS.contains(&top);
-        // Fast path: follow the path over the raw text, without parsing.
-        let found = match (nested, rest) {
-            (true, Some(rest)) => Some(r.lookup(top, rest)),
-            (true, None) => None,
-            (false, _) => Some(r.lookup_path(path)),
-        };
-        if let Some(found) = found {
-            match found {
-                Lookup::Missing => return None,
-                Lookup::Null => return Some(EventValue::Null),
-                Lookup::Str(s) => return Some(EventValue::Str(s)),
-                Lookup::Bool(b) => return Some(EventValue::Bool(b)),
-                Lookup::Number(n) => {
-                    return Some(match n.parse::<i64>() {
-                        Ok(i) => EventValue::Int(i),
-                        Err(_) => EventValue::Float(n.parse().unwrap_or(f64::NAN)),
-                    })
-                }
-                // Objects, and paths through arrays: parse and fan out below.
-                Lookup::Compound(_) => {}
-            }
-        }
-        let root = if NESTED_FIELDS.contains(&top) {
-            r.nested(top)?
-        } else {
-            r.whole()?.get(top)?
-        };
-        match rest {
-            None => Some(EventValue::from(root)),
-            Some(rest) => {
-                let mut found = Vec::new();
-                collect(root, rest, &mut found);
-                match found.len() {
-                    0 => None,
-                    1 => found.pop(),
-                    _ => Some(EventValue::Array(found)),
-                }
-            }
-        }
+        field_of(self.0, path)
     }
 
     fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {

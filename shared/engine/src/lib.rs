@@ -4,9 +4,10 @@
 //!   collects every problem with its source; [`Rule`] is one compiled rule
 //!   with the metadata a finding carries.
 //! - [`Engine`] holds the rules and a [`Dispatch`] index from `eventName` /
-//!   `eventSource` to the rules that can match, and evaluates records through
-//!   rsigma's event interface ([`RecordEvent`]) without converting them to a
-//!   JSON tree.
+//!   `eventSource` to the rules that can match, and evaluates each candidate
+//!   rule as a boolean program ([`eval`]) over rsigma's matchers, reading
+//!   fields through rsigma's event interface ([`RecordEvent`]) without
+//!   converting records to a JSON tree.
 //! - [`Finding`] is what a match produces, with an id derived from the rule
 //!   and the event ids, so the same event never makes two findings.
 //!
@@ -24,6 +25,7 @@ pub mod builtin {
     }
 }
 pub mod dispatch;
+pub mod eval;
 pub mod event;
 pub mod finding;
 pub mod policy;
@@ -43,6 +45,7 @@ pub use rules::{
 pub use session::Session;
 pub use state::{FindingStore, Ledger, MemoryStore, ObjectRef, StateStore, StoreError};
 
+use eval::{FieldTable, Fields, Program};
 use trailwarden_cloudtrail::Record;
 
 /// The compiled rules, correlations and the dispatch index.
@@ -53,6 +56,10 @@ pub struct Engine {
     /// Per rule: the correlations it feeds.
     feeds: Vec<Vec<usize>>,
     dispatch: Dispatch,
+    /// Per rule: the form it is evaluated in.
+    programs: Vec<Program>,
+    /// The field paths the programs read.
+    fields: FieldTable,
 }
 
 impl Engine {
@@ -65,6 +72,11 @@ impl Engine {
             ..
         } = set;
         let dispatch = Dispatch::new(rules.iter().map(|r| &r.route));
+        let mut fields = FieldTable::default();
+        let programs = rules
+            .iter()
+            .map(|r| Program::compile(&r.compiled, &mut fields))
+            .collect();
         let mut feeds = vec![Vec::new(); rules.len()];
         for (c, corr) in correlations.iter().enumerate() {
             for &r in &corr.rules {
@@ -78,6 +90,8 @@ impl Engine {
             correlations,
             feeds,
             dispatch,
+            programs,
+            fields,
         }
     }
 
@@ -87,6 +101,16 @@ impl Engine {
         let mut e = self.clone();
         let always: Vec<Route> = vec![Route::Always; e.rules.len()];
         e.dispatch = Dispatch::new(&always);
+        e
+    }
+
+    /// The same rules, each evaluated by `rsigma_eval::evaluate_rule` (which
+    /// also collects match details) instead of the engine's own boolean
+    /// evaluation. Same matches; for measuring the difference and for
+    /// checking the engine's evaluation against rsigma's.
+    pub fn evaluated_by_rsigma(&self) -> Engine {
+        let mut e = self.clone();
+        e.programs = vec![Program::Rsigma; e.rules.len()];
         e
     }
 
@@ -121,13 +145,14 @@ impl Engine {
         record: &Record<'_>,
         mut on_match: impl FnMut(usize, &'e Rule),
     ) {
-        let event = RecordEvent(record);
+        let fields = Fields::new(&self.fields, record);
         let name = record.event_name().unwrap_or("");
         let source = record.event_source().unwrap_or("");
         self.dispatch.candidates(name, source, |i| {
-            let rule = &self.rules[i as usize];
-            if rsigma_eval::evaluate_rule(&rule.compiled, &event).is_some() {
-                on_match(i as usize, rule);
+            let i = i as usize;
+            let rule = &self.rules[i];
+            if self.programs[i].matches(&rule.compiled, &fields) {
+                on_match(i, rule);
             }
         });
     }
@@ -135,9 +160,9 @@ impl Engine {
     /// Like [`Engine::evaluate`] but trying every rule, ignoring the index.
     /// For measuring the index and checking that it hides nothing.
     pub fn evaluate_all<'e>(&'e self, record: &Record<'_>, mut on_match: impl FnMut(&'e Rule)) {
-        let event = RecordEvent(record);
-        for rule in &self.rules {
-            if rsigma_eval::evaluate_rule(&rule.compiled, &event).is_some() {
+        let fields = Fields::new(&self.fields, record);
+        for (rule, program) in self.rules.iter().zip(&self.programs) {
+            if program.matches(&rule.compiled, &fields) {
                 on_match(rule);
             }
         }

@@ -1,0 +1,416 @@
+//! Boolean rule evaluation: does a rule match a record, yes or no.
+//!
+//! `rsigma_eval::evaluate_rule` answers with an `EvaluationResult`: on a
+//! match it runs the condition a second time to collect the matched
+//! selections and field values, and clones the rule's header. The engine
+//! only needs the yes or no, so each rule is compiled once, at load, into a
+//! [`Program`]: the condition tree with detection names resolved to indexes
+//! (selectors such as `1 of selection_*` or `all of them` become index
+//! lists), and each detection item bound to a field slot.
+//!
+//! A field slot is one interned field path; [`Fields`] answers a slot for
+//! one record.
+//!
+//! The semantics are rsigma 0.23's boolean pass (`evaluate_rule` without a
+//! bloom filter), item for item: an `exists` item compares presence (a null
+//! value counts as absent), an absent field matches only the `Null` matcher,
+//! a field-less item is a keyword item, a condition naming a detection that
+//! does not exist is false, and `1 of` / `all of` / `N of` quantify over the
+//! detections whose names the selector matches (`them`: names not starting
+//! with `_`). Values are matched by rsigma's own `CompiledMatcher::matches`.
+//! Rules using detection kinds whose evaluation relies on rsigma-private
+//! helpers (array object scope, `ArrayMatch` and `Conditional`) are
+//! evaluated by `rsigma_eval::evaluate_rule` itself.
+
+use std::collections::HashMap;
+
+use rsigma_eval::EventValue;
+use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledMatcher, CompiledRule};
+use rsigma_parser::{ConditionExpr, Quantifier};
+use trailwarden_cloudtrail::Record;
+
+use crate::event::{field_of, RecordEvent};
+
+/// The field paths the loaded rules read, each with a slot number.
+#[derive(Debug, Clone, Default)]
+pub struct FieldTable {
+    paths: Vec<Box<str>>,
+    index: HashMap<Box<str>, u32>,
+}
+
+impl FieldTable {
+    fn intern(&mut self, path: &str) -> u32 {
+        if let Some(&slot) = self.index.get(path) {
+            return slot;
+        }
+        let slot = self.paths.len() as u32;
+        self.paths.push(path.into());
+        self.index.insert(path.into(), slot);
+        slot
+    }
+
+    /// How many distinct field paths the rules read.
+    pub fn len(&self) -> usize {
+        self.paths.len()
+    }
+
+    /// Whether no rule reads a field.
+    pub fn is_empty(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
+/// One record's fields, by slot.
+///
+/// Slots are numbered by the [`FieldTable`] the programs were compiled
+/// against; a value is exactly what [`RecordEvent`]'s `get_field` returns
+/// for the slot's path.
+pub struct Fields<'t, 'r, 'a> {
+    table: &'t FieldTable,
+    event: RecordEvent<'r, 'a>,
+}
+
+impl<'t, 'r, 'a> Fields<'t, 'r, 'a> {
+    /// The fields of `record` for the paths of `table`.
+    pub fn new(table: &'t FieldTable, record: &'r Record<'a>) -> Self {
+        Fields {
+            table,
+            event: RecordEvent(record),
+        }
+    }
+
+    #[inline]
+    fn get(&self, slot: u32) -> Option<EventValue<'r>> {
+        field_of(self.event.0, &self.table.paths[slot as usize])
+    }
+
+    /// The record as rsigma's event (for matchers that read other fields,
+    /// keyword matchers and rules evaluated by rsigma itself).
+    pub fn event(&self) -> &RecordEvent<'r, 'a> {
+        &self.event
+    }
+}
+
+/// A rule in the form the engine evaluates.
+#[derive(Debug, Clone)]
+pub enum Program {
+    /// The condition(s) over resolved detections; the rule matches when any
+    /// condition holds.
+    Native {
+        /// One per `condition` of the rule.
+        conditions: Vec<Cond>,
+        /// The rule's detections, indexed by the conditions.
+        detections: Vec<Det>,
+    },
+    /// Evaluated by `rsigma_eval::evaluate_rule` (the rule uses array
+    /// object-scope detections).
+    Rsigma,
+}
+
+/// A condition with detection names resolved to indexes.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    /// A constant (a name with no detection, `0 of …`).
+    Const(bool),
+    /// One detection.
+    Det(u32),
+    /// Every part.
+    And(Vec<Cond>),
+    /// Any part.
+    Or(Vec<Cond>),
+    /// The negation.
+    Not(Box<Cond>),
+    /// At least one of these detections (`1 of …`).
+    AnyOf(Vec<u32>),
+    /// All of these detections (`all of …`; true when there are none).
+    AllOf(Vec<u32>),
+    /// At least `n` (≥ 1) of these detections.
+    AtLeast(u64, Vec<u32>),
+}
+
+/// A detection with its fields bound to slots.
+#[derive(Debug, Clone)]
+pub enum Det {
+    /// Every item (a YAML mapping).
+    AllOf(Vec<Item>),
+    /// Any sub-detection (a YAML list of mappings).
+    AnyOf(Vec<Det>),
+    /// Every sub-detection.
+    And(Vec<Det>),
+    /// A keyword matcher over every string value of the record.
+    Keywords(CompiledMatcher),
+}
+
+/// One detection item.
+#[derive(Debug, Clone)]
+pub enum Item {
+    /// `field|exists: expect`: a non-null value is present (or not).
+    Exists {
+        /// The field's slot; `None` for a field-less item (true when
+        /// `expect` is false).
+        slot: Option<u32>,
+        /// Whether the field must be present.
+        expect: bool,
+    },
+    /// A field value matcher; an absent field matches only `Null`.
+    Field {
+        /// The field's slot.
+        slot: u32,
+        /// rsigma's matcher.
+        matcher: CompiledMatcher,
+    },
+    /// A field-less item: a keyword matcher over every string value.
+    Keyword(CompiledMatcher),
+}
+
+impl Program {
+    /// Compile `rule`, interning the fields it reads into `fields`.
+    pub fn compile(rule: &CompiledRule, fields: &mut FieldTable) -> Program {
+        if rule.detections.values().any(uses_array_scope) {
+            return Program::Rsigma;
+        }
+        let mut names: Vec<&String> = rule.detections.keys().collect();
+        names.sort();
+        let position: HashMap<&str, u32> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i as u32))
+            .collect();
+        let detections = names
+            .iter()
+            .map(|n| compile_detection(&rule.detections[*n], fields))
+            .collect();
+        let conditions = rule
+            .conditions
+            .iter()
+            .map(|c| compile_condition(c, &names, &position))
+            .collect();
+        Program::Native {
+            conditions,
+            detections,
+        }
+    }
+
+    /// Whether the rule matches the record whose fields `fields` holds.
+    /// `rule` is the compiled rule this program was made from.
+    #[inline]
+    pub fn matches(&self, rule: &CompiledRule, fields: &Fields<'_, '_, '_>) -> bool {
+        match self {
+            Program::Native {
+                conditions,
+                detections,
+            } => conditions.iter().any(|c| eval_cond(c, detections, fields)),
+            Program::Rsigma => rsigma_eval::evaluate_rule(rule, fields.event()).is_some(),
+        }
+    }
+}
+
+fn uses_array_scope(detection: &CompiledDetection) -> bool {
+    match detection {
+        CompiledDetection::AllOf(_) | CompiledDetection::Keywords(_) => false,
+        CompiledDetection::AnyOf(parts) | CompiledDetection::And(parts) => {
+            parts.iter().any(uses_array_scope)
+        }
+        CompiledDetection::ArrayMatch { .. } | CompiledDetection::Conditional { .. } => true,
+    }
+}
+
+fn compile_condition(
+    expr: &ConditionExpr,
+    names: &[&String],
+    position: &HashMap<&str, u32>,
+) -> Cond {
+    match expr {
+        ConditionExpr::Identifier(name) => match position.get(name.as_str()) {
+            Some(&i) => Cond::Det(i),
+            None => Cond::Const(false),
+        },
+        ConditionExpr::And(parts) => Cond::And(
+            parts
+                .iter()
+                .map(|p| compile_condition(p, names, position))
+                .collect(),
+        ),
+        ConditionExpr::Or(parts) => Cond::Or(
+            parts
+                .iter()
+                .map(|p| compile_condition(p, names, position))
+                .collect(),
+        ),
+        ConditionExpr::Not(inner) => Cond::Not(Box::new(compile_condition(inner, names, position))),
+        ConditionExpr::Selector {
+            quantifier,
+            pattern,
+        } => {
+            let of: Vec<u32> = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| pattern.matches_detection_name(n))
+                .map(|(i, _)| i as u32)
+                .collect();
+            match quantifier {
+                Quantifier::Any => Cond::AnyOf(of),
+                Quantifier::All => Cond::AllOf(of),
+                Quantifier::Count(0) => Cond::Const(true),
+                Quantifier::Count(n) => Cond::AtLeast(*n, of),
+            }
+        }
+    }
+}
+
+fn compile_detection(detection: &CompiledDetection, fields: &mut FieldTable) -> Det {
+    match detection {
+        CompiledDetection::AllOf(items) => {
+            Det::AllOf(items.iter().map(|i| compile_item(i, fields)).collect())
+        }
+        CompiledDetection::AnyOf(parts) => {
+            Det::AnyOf(parts.iter().map(|p| compile_detection(p, fields)).collect())
+        }
+        CompiledDetection::And(parts) => {
+            Det::And(parts.iter().map(|p| compile_detection(p, fields)).collect())
+        }
+        CompiledDetection::Keywords(matcher) => Det::Keywords(matcher.clone()),
+        CompiledDetection::ArrayMatch { .. } | CompiledDetection::Conditional { .. } => {
+            unreachable!("rules with array object scope are evaluated by rsigma")
+        }
+    }
+}
+
+fn compile_item(item: &CompiledDetectionItem, fields: &mut FieldTable) -> Item {
+    match (item.exists, item.field.as_deref()) {
+        (Some(expect), field) => Item::Exists {
+            slot: field.map(|f| fields.intern(f)),
+            expect,
+        },
+        (None, Some(field)) => Item::Field {
+            slot: fields.intern(field),
+            matcher: item.matcher.clone(),
+        },
+        (None, None) => Item::Keyword(item.matcher.clone()),
+    }
+}
+
+fn eval_cond(cond: &Cond, detections: &[Det], fields: &Fields<'_, '_, '_>) -> bool {
+    let det = |i: &u32| eval_det(&detections[*i as usize], fields);
+    match cond {
+        Cond::Const(b) => *b,
+        Cond::Det(i) => det(i),
+        Cond::And(parts) => parts.iter().all(|p| eval_cond(p, detections, fields)),
+        Cond::Or(parts) => parts.iter().any(|p| eval_cond(p, detections, fields)),
+        Cond::Not(inner) => !eval_cond(inner, detections, fields),
+        Cond::AnyOf(of) => of.iter().any(det),
+        Cond::AllOf(of) => of.iter().all(det),
+        Cond::AtLeast(n, of) => {
+            let mut matched = 0u64;
+            of.iter().any(|i| {
+                if det(i) {
+                    matched += 1;
+                }
+                matched >= *n
+            })
+        }
+    }
+}
+
+fn eval_det(det: &Det, fields: &Fields<'_, '_, '_>) -> bool {
+    match det {
+        Det::AllOf(items) => items.iter().all(|i| eval_item(i, fields)),
+        Det::AnyOf(parts) => parts.iter().any(|p| eval_det(p, fields)),
+        Det::And(parts) => parts.iter().all(|p| eval_det(p, fields)),
+        Det::Keywords(matcher) => matcher.matches_keyword(fields.event()),
+    }
+}
+
+#[inline]
+fn eval_item(item: &Item, fields: &Fields<'_, '_, '_>) -> bool {
+    match item {
+        Item::Exists { slot, expect } => match slot {
+            Some(slot) => fields.get(*slot).is_some_and(|v| !v.is_null()) == *expect,
+            None => !*expect,
+        },
+        Item::Field { slot, matcher } => match fields.get(*slot) {
+            Some(value) => matcher.matches(&value, fields.event()),
+            None => matches!(matcher, CompiledMatcher::Null),
+        },
+        Item::Keyword(matcher) => matcher.matches_keyword(fields.event()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "title: t\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n";
+
+    const RECORDS: &[&str] = &[
+        r#"{"eventName":"A","eventSource":"s.amazonaws.com","sourceIPAddress":"1.2.3.4","readOnly":true,
+            "userIdentity":{"type":"IAMUser","accessKeyId":"AKIA1","userName":"BedrockAPIKey-x"},
+            "requestParameters":{"n":3,"f":1.5,"nul":null,"list":[{"k":"v1"},{"k":"V2"}],"flag":true},
+            "custom":{"x":"Yes"}}"#,
+        r#"{"eventName":"B","eventSource":"s.amazonaws.com","sourceIPAddress":"AWS Internal",
+            "userIdentity":{"type":"AssumedRole","accessKeyId":""},"errorCode":"AccessDenied"}"#,
+        r#"{"eventName":"a","userIdentity":null,"requestParameters":{"n":"3","list":[]}}"#,
+    ];
+
+    /// The program's verdict and rsigma's, on every test record.
+    fn check(detection: &str) -> Vec<bool> {
+        let yaml = format!("{HEAD}{detection}");
+        let collection = rsigma_parser::parse_sigma_yaml(&yaml).unwrap();
+        let rule = rsigma_eval::compile_rule(&collection.rules[0]).unwrap();
+        let mut table = FieldTable::default();
+        let program = Program::compile(&rule, &mut table);
+        assert!(matches!(program, Program::Native { .. }), "{detection}");
+        RECORDS
+            .iter()
+            .map(|raw| {
+                let record = Record::parse(raw).unwrap();
+                let fields = Fields::new(&table, &record);
+                let ours = program.matches(&rule, &fields);
+                let theirs = rsigma_eval::evaluate_rule(&rule, &RecordEvent(&record)).is_some();
+                assert_eq!(ours, theirs, "{detection} on {raw}");
+                ours
+            })
+            .collect()
+    }
+
+    #[test]
+    fn same_verdicts_as_rsigma() {
+        let cases = [
+            "  s:\n    eventName: A\n  condition: s\n",
+            "  s:\n    eventName|cased: A\n  condition: s\n",
+            "  s:\n    userIdentity.accessKeyId|exists: true\n  f:\n    userIdentity.accessKeyId: ''\n  condition: s and not f\n",
+            "  s:\n    userIdentity.accessKeyId|exists: false\n  condition: s\n",
+            "  s:\n    requestParameters.nul|exists: true\n  condition: s\n",
+            "  s:\n    requestParameters.nul: null\n  condition: s\n",
+            "  s:\n    errorCode: null\n  condition: s\n",
+            "  s:\n    requestParameters.n: 3\n  condition: s\n",
+            "  s:\n    requestParameters.n|gte: 3\n  condition: s\n",
+            "  s:\n    requestParameters.f|lt: 2\n  condition: s\n",
+            "  s:\n    requestParameters.flag: true\n  condition: s\n",
+            "  s:\n    readOnly: true\n  condition: s\n",
+            "  s:\n    requestParameters.list.k: v2\n  condition: s\n",
+            "  s:\n    requestParameters.list.k|startswith: v\n  condition: s\n",
+            "  s:\n    custom.x: yes\n  condition: s\n",
+            "  s:\n    sourceIPAddress|cidr: 1.2.0.0/16\n  condition: s\n",
+            "  s:\n    sourceIPAddress|re: '^AWS'\n  condition: s\n",
+            "  s:\n    userIdentity.userName|startswith: BedrockAPIKey-\n  condition: s\n",
+            "  s:\n    - eventName: A\n    - errorCode|contains: denied\n  condition: s\n",
+            "  keywords:\n    - AccessDenied\n  condition: keywords\n",
+            "  keywords:\n    - '*internal*'\n  condition: keywords\n",
+            "  selection_a:\n    eventName: A\n  selection_b:\n    errorCode|exists: true\n  condition: 1 of selection_*\n",
+            "  selection_a:\n    eventName: A\n  selection_b:\n    eventSource: s.amazonaws.com\n  condition: all of selection_*\n",
+            "  selection_a:\n    eventName: A\n  selection_b:\n    eventSource: s.amazonaws.com\n  _c:\n    errorCode: x\n  condition: all of them\n",
+            "  selection_a:\n    eventName: A\n  selection_b:\n    eventSource: s.amazonaws.com\n  _c:\n    errorCode: x\n  condition: 1 of them\n",
+            "  sel_a:\n    eventName: A\n  sel_b:\n    eventSource: s.amazonaws.com\n  sel_c:\n    readOnly: true\n  condition: 2 of sel_*\n",
+            "  sel_a:\n    eventName: A\n  condition: all of nothing_*\n",
+            "  sel_a:\n    eventName: A\n  condition: 1 of nothing_*\n",
+            "  a:\n    eventName: A\n  b:\n    eventName: B\n  condition: (a or b) and not a\n",
+        ];
+        for case in cases {
+            check(case);
+        }
+        assert_eq!(check(cases[0]), [true, false, true]);
+        assert_eq!(check(cases[1]), [true, false, false]);
+        assert_eq!(check(cases[2]), [true, false, false]);
+    }
+}
