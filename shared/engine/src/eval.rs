@@ -8,8 +8,10 @@
 //! (selectors such as `1 of selection_*` or `all of them` become index
 //! lists), and each detection item bound to a field slot.
 //!
-//! A field slot is one interned field path; [`Fields`] answers a slot for
-//! one record.
+//! A field slot is one interned field path. The values of a record's slots
+//! are looked up on first use and kept for the record ([`Fields`]), so a path
+//! several rules read (`userIdentity.accessKeyId`, `userIdentity.type`, …) is
+//! walked once per record, not once per rule.
 //!
 //! The semantics are rsigma 0.23's boolean pass (`evaluate_rule` without a
 //! bloom filter), item for item: an `exists` item compares presence (a null
@@ -22,6 +24,7 @@
 //! helpers (array object scope, `ArrayMatch` and `Conditional`) are
 //! evaluated by `rsigma_eval::evaluate_rule` itself.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 use rsigma_eval::EventValue;
@@ -60,7 +63,8 @@ impl FieldTable {
     }
 }
 
-/// One record's fields, by slot.
+/// One record's field values, by slot, each looked up on first use and then
+/// kept for the record.
 ///
 /// Slots are numbered by the [`FieldTable`] the programs were compiled
 /// against; a value is exactly what [`RecordEvent`]'s `get_field` returns
@@ -68,20 +72,25 @@ impl FieldTable {
 pub struct Fields<'t, 'r, 'a> {
     table: &'t FieldTable,
     event: RecordEvent<'r, 'a>,
+    slots: Box<[OnceCell<Option<EventValue<'r>>>]>,
 }
 
 impl<'t, 'r, 'a> Fields<'t, 'r, 'a> {
-    /// The fields of `record` for the paths of `table`.
+    /// An empty cache over `record` for the paths of `table`.
     pub fn new(table: &'t FieldTable, record: &'r Record<'a>) -> Self {
         Fields {
             table,
             event: RecordEvent(record),
+            slots: (0..table.len()).map(|_| OnceCell::new()).collect(),
         }
     }
 
     #[inline]
-    fn get(&self, slot: u32) -> Option<EventValue<'r>> {
-        field_of(self.event.0, &self.table.paths[slot as usize])
+    fn get(&self, slot: u32) -> Option<&EventValue<'r>> {
+        let record = self.event.0;
+        self.slots[slot as usize]
+            .get_or_init(|| field_of(record, &self.table.paths[slot as usize]))
+            .as_ref()
     }
 
     /// The record as rsigma's event (for matchers that read other fields,
@@ -329,7 +338,7 @@ fn eval_item(item: &Item, fields: &Fields<'_, '_, '_>) -> bool {
             None => !*expect,
         },
         Item::Field { slot, matcher } => match fields.get(*slot) {
-            Some(value) => matcher.matches(&value, fields.event()),
+            Some(value) => matcher.matches(value, fields.event()),
             None => matches!(matcher, CompiledMatcher::Null),
         },
         Item::Keyword(matcher) => matcher.matches_keyword(fields.event()),
