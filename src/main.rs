@@ -11,7 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use trailwarden::builtin::builtin_rules;
 use trailwarden::output::{self, FindingWriter};
 use trailwarden::ruletest;
-use trailwarden::scan::{expand_inputs, file_ref, Input, ScanStats, Scanner, Stores};
+use trailwarden::scan::{expand_inputs, Input, ScanStats, Scanner, Stores};
 use trailwarden::store::{self, SqliteStore};
 use trailwarden_cloudtrail::ReaderOptions;
 use trailwarden_engine::{rules::rule_files, Engine, Level, Policy, RuleSet, RuleSetBuilder};
@@ -220,6 +220,10 @@ struct ScanArgs {
     /// Read files again even if the store's ledger says they were processed.
     #[arg(long)]
     rescan: bool,
+    /// Files read and evaluated at once [default: the number of cores].
+    /// Findings, counts and stored state are the same for any number.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
     #[command(flatten)]
     store: StoreArgs,
 }
@@ -331,52 +335,33 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     };
     let store_name = store.path().to_owned();
     let stores: &mut dyn Stores = &mut store;
-    let mut scanner =
-        Scanner::new(&engine, reader, args.min_level, policy, stores).rescan(args.rescan);
+    let threads = match args.threads {
+        Some(n) => usize::from(n),
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut scanner = Scanner::new(&engine, reader, args.min_level, policy, stores)
+        .rescan(args.rescan)
+        .threads(threads);
     let progress = progress_bar(&inputs, args.quiet);
     let started = Instant::now();
     let mut write_error = None;
-    let mut unreadable = 0usize;
-    for input in &inputs {
+    let mut emit = |f| {
+        if write_error.is_none() {
+            if let Err(e) = writer.push(f) {
+                write_error = Some(e);
+            }
+        }
+    };
+    scanner.scan(&inputs, &mut emit, &mut |input, failure| {
         let name = input.name();
         progress.set_message(name.clone());
-        let mut emit = |f| {
-            if write_error.is_none() {
-                if let Err(e) = writer.push(f) {
-                    write_error = Some(e);
-                }
-            }
-        };
-        let result = match input {
-            Input::Stdin => scanner.scan_object(&name, None, io::stdin().lock(), &mut emit),
-            Input::File(path) => {
-                let object = file_ref(path);
-                if let Some(object) = &object {
-                    if scanner.already_done(object)? {
-                        scanner.stats.already_done += 1;
-                        continue;
-                    }
-                }
-                match std::fs::File::open(path) {
-                    Ok(file) => scanner.scan_object(&name, object.as_ref(), file, &mut emit),
-                    Err(e) => {
-                        scanner
-                            .stats
-                            .failed
-                            .push((name.clone(), format!("cannot open: {e}")));
-                        unreadable += 1;
-                        continue;
-                    }
-                }
-            }
-        };
-        if let Err(failure) = result {
+        if let Some(failure) = failure {
             progress.suspend(|| eprintln!("trailwarden: {name}: rejected: {failure}"));
         }
         if let Input::File(path) = input {
             progress.inc(std::fs::metadata(path).map_or(0, |m| m.len()));
         }
-    }
+    })?;
     progress.finish_and_clear();
     if let Some(e) = write_error {
         if e.kind() != io::ErrorKind::BrokenPipe {
@@ -408,7 +393,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    if unreadable == inputs.len() && stats.objects == 0 {
+    if stats.unopened == inputs.len() as u64 && stats.objects == 0 {
         eprintln!("trailwarden: error: none of the inputs could be read");
         return Ok(ExitCode::from(2));
     }

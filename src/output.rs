@@ -16,11 +16,29 @@ pub enum Format {
     Jsonl,
 }
 
-/// Writes findings as they come (JSON lines) or at the end (table, JSON).
+/// Rows a table holds. Past this, the most severe findings are kept (then
+/// the earliest) and the table says how many were left out.
+pub const TABLE_ROWS: usize = 10_000;
+
+/// Writes findings as they come (JSON lines, JSON), or, for a table, holds
+/// at most [`TABLE_ROWS`] rows and writes them at the end.
 pub struct FindingWriter<W: Write> {
     out: W,
     format: Format,
-    held: Vec<Finding>,
+    /// JSON: findings written so far.
+    written: u64,
+    /// Table: the rows held.
+    rows: Vec<Row>,
+    /// Table: findings left out.
+    left_out: u64,
+}
+
+/// One table row: what it is sorted and kept by, and its cells.
+struct Row {
+    level: trailwarden_engine::Level,
+    event_time: String,
+    id: String,
+    cells: [String; 7],
 }
 
 impl<W: Write> FindingWriter<W> {
@@ -29,7 +47,9 @@ impl<W: Write> FindingWriter<W> {
         FindingWriter {
             out,
             format,
-            held: Vec::new(),
+            written: 0,
+            rows: Vec::new(),
+            left_out: 0,
         }
     }
 
@@ -40,11 +60,44 @@ impl<W: Write> FindingWriter<W> {
                 serde_json::to_writer(&mut self.out, &finding)?;
                 self.out.write_all(b"\n")
             }
-            Format::Json | Format::Table => {
-                self.held.push(finding);
+            Format::Json => {
+                // The same text as the whole array written pretty at once.
+                self.out
+                    .write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
+                self.written += 1;
+                let text = serde_json::to_string_pretty(&finding)?;
+                for (i, line) in text.lines().enumerate() {
+                    if i > 0 {
+                        self.out.write_all(b"\n")?;
+                    }
+                    self.out.write_all(b"  ")?;
+                    self.out.write_all(line.as_bytes())?;
+                }
+                Ok(())
+            }
+            Format::Table => {
+                self.rows.push(Row {
+                    level: finding.level,
+                    cells: cells(&finding),
+                    event_time: finding.event_time,
+                    id: finding.id,
+                });
+                if self.rows.len() >= 2 * TABLE_ROWS {
+                    self.keep_most_severe();
+                }
                 Ok(())
             }
         }
+    }
+
+    fn keep_most_severe(&mut self) {
+        if self.rows.len() <= TABLE_ROWS {
+            return;
+        }
+        self.rows
+            .sort_by(|a, b| (b.level, &a.event_time, &a.id).cmp(&(a.level, &b.event_time, &b.id)));
+        self.left_out += (self.rows.len() - TABLE_ROWS) as u64;
+        self.rows.truncate(TABLE_ROWS);
     }
 
     /// Write what is held and flush.
@@ -52,13 +105,21 @@ impl<W: Write> FindingWriter<W> {
         match self.format {
             Format::Jsonl => {}
             Format::Json => {
-                serde_json::to_writer_pretty(&mut self.out, &self.held)?;
-                self.out.write_all(b"\n")?;
+                let end: &[u8] = if self.written == 0 { b"[]\n" } else { b"\n]\n" };
+                self.out.write_all(end)?;
             }
             Format::Table => {
-                self.held
+                self.keep_most_severe();
+                self.rows
                     .sort_by(|a, b| (&a.event_time, &a.id).cmp(&(&b.event_time, &b.id)));
-                write_table(&mut self.out, &self.held)?;
+                write_table(&mut self.out, &self.rows)?;
+                if self.left_out > 0 {
+                    writeln!(
+                        self.out,
+                        "… {} more finding(s) not shown: the table keeps the {TABLE_ROWS} most severe (--format jsonl writes them all)",
+                        self.left_out
+                    )?;
+                }
             }
         }
         self.out.flush()
@@ -82,8 +143,31 @@ pub fn clean(s: &str, max: usize) -> String {
     out
 }
 
-fn write_table<W: Write>(out: &mut W, findings: &[Finding]) -> io::Result<()> {
-    if findings.is_empty() {
+/// A finding's table cells, cleaned and cut.
+fn cells(f: &Finding) -> [String; 7] {
+    [
+        clean(&f.event_time, 24),
+        f.level.to_string(),
+        clean(&f.rule_title, 48),
+        clean(
+            &format!("{}:{}", short_source(&f.event_source), f.event_name),
+            40,
+        ),
+        clean(f.principal.as_deref().unwrap_or("-"), 60),
+        clean(f.source_ip.as_deref().unwrap_or("-"), 40),
+        clean(
+            &format!(
+                "{}/{}",
+                f.account.as_deref().unwrap_or("-"),
+                f.region.as_deref().unwrap_or("-")
+            ),
+            32,
+        ),
+    ]
+}
+
+fn write_table<W: Write>(out: &mut W, rows: &[Row]) -> io::Result<()> {
+    if rows.is_empty() {
         return writeln!(out, "No findings.");
     }
     let headers = [
@@ -95,33 +179,9 @@ fn write_table<W: Write>(out: &mut W, findings: &[Finding]) -> io::Result<()> {
         "SOURCE IP",
         "ACCOUNT/REGION",
     ];
-    let rows: Vec<[String; 7]> = findings
-        .iter()
-        .map(|f| {
-            [
-                clean(&f.event_time, 24),
-                f.level.to_string(),
-                clean(&f.rule_title, 48),
-                clean(
-                    &format!("{}:{}", short_source(&f.event_source), f.event_name),
-                    40,
-                ),
-                clean(f.principal.as_deref().unwrap_or("-"), 60),
-                clean(f.source_ip.as_deref().unwrap_or("-"), 40),
-                clean(
-                    &format!(
-                        "{}/{}",
-                        f.account.as_deref().unwrap_or("-"),
-                        f.region.as_deref().unwrap_or("-")
-                    ),
-                    32,
-                ),
-            ]
-        })
-        .collect();
     let mut widths = headers.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(&row.cells) {
             *w = (*w).max(cell.chars().count());
         }
     }
@@ -138,8 +198,8 @@ fn write_table<W: Write>(out: &mut W, findings: &[Finding]) -> io::Result<()> {
         s
     };
     writeln!(out, "{}", line(&headers.map(String::from)))?;
-    for row in &rows {
-        writeln!(out, "{}", line(row))?;
+    for row in rows {
+        writeln!(out, "{}", line(&row.cells))?;
     }
     Ok(())
 }
@@ -156,5 +216,63 @@ mod tests {
     fn clean_escapes_control_characters_and_truncates() {
         assert_eq!(clean("a\u{1b}[31mb", 100), "a\\u{1b}[31mb");
         assert_eq!(clean("abcdef", 3), "abc…");
+    }
+
+    fn finding(id: &str, level: &str, time: &str) -> Finding {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "rule_id": "r", "rule_title": "t", "level": level, "tags": [],
+            "description": "", "event_time": time, "account": "1", "region": null,
+            "principal": "p", "principal_type": null, "access_key_id": null, "source_ip": null,
+            "user_agent": null, "event_source": "s", "event_name": "n", "error_code": null,
+            "event_ids": ["e"], "count": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn json_is_streamed_as_the_same_text_as_the_array() {
+        for n in [0, 1, 3] {
+            let all: Vec<Finding> = (0..n)
+                .map(|i| finding(&format!("tw-{i}"), "high", "2026-11-02T08:00:00Z"))
+                .collect();
+            let mut out = Vec::new();
+            let mut w = FindingWriter::new(&mut out, Format::Json);
+            for f in all.clone() {
+                w.push(f).unwrap();
+            }
+            w.finish().unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                serde_json::to_string_pretty(&all).unwrap() + "\n"
+            );
+        }
+    }
+
+    #[test]
+    fn a_table_keeps_the_most_severe_rows() {
+        let mut out = Vec::new();
+        let mut w = FindingWriter::new(&mut out, Format::Table);
+        for i in 0..(2 * TABLE_ROWS + 5) {
+            w.push(finding(
+                &format!("tw-{i:06}"),
+                "low",
+                "2026-11-02T08:00:00Z",
+            ))
+            .unwrap();
+        }
+        w.push(finding("tw-crit", "critical", "2026-11-03T08:00:00Z"))
+            .unwrap();
+        w.finish().unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(
+            text.lines().count(),
+            1 + TABLE_ROWS + 1,
+            "header, rows, note"
+        );
+        assert!(text.contains("critical"));
+        assert!(text.ends_with(&format!(
+            "… {} more finding(s) not shown: the table keeps the {TABLE_ROWS} most severe (--format jsonl writes them all)\n",
+            TABLE_ROWS + 6
+        )));
     }
 }

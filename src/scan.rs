@@ -1,17 +1,21 @@
 //! `trailwarden scan`: inputs in, findings out, with a summary of everything
 //! read, skipped and rejected.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::{Arc, Mutex};
 
 use trailwarden_cloudtrail::{
     read_object, ObjectSummary, ReadFailure, ReaderOptions, Record, RecordReject, RecordSink,
 };
 use trailwarden_engine::{
-    Engine, Finding, FindingStore, Ledger, Level, ObjectRef, Policy, Session, StateStore,
-    StoreError,
+    Engine, Finding, FindingStore, Ledger, Level, MemoryStore, ObjectRef, Policy, Session,
+    StateStore, StoreError,
 };
+
+use crate::store::SqliteStore;
 
 /// One input to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +116,8 @@ pub struct ScanStats {
     pub suppressed: BTreeMap<String, u64>,
     /// Findings below `--min-level`.
     pub below_level: u64,
+    /// Files that could not be opened (also listed in `failed`).
+    pub unopened: u64,
 }
 
 /// How many rejects the summary lists one by one.
@@ -135,103 +141,328 @@ impl ScanStats {
 }
 
 /// Everything a scan keeps: correlation state, the ledger, findings.
-pub trait Stores: StateStore + Ledger + FindingStore {}
-impl<T: StateStore + Ledger + FindingStore> Stores for T {}
+pub trait Stores: StateStore + Ledger + FindingStore {
+    /// Store a batch of findings, in one transaction where the store has
+    /// them. Each is counted as [`FindingStore::put_finding`] would.
+    fn put_findings(&mut self, findings: &[Finding]) -> Result<(), StoreError>;
+}
+
+impl Stores for SqliteStore {
+    fn put_findings(&mut self, findings: &[Finding]) -> Result<(), StoreError> {
+        SqliteStore::put_findings(self, findings).map(|_| ())
+    }
+}
+
+impl Stores for MemoryStore {
+    fn put_findings(&mut self, findings: &[Finding]) -> Result<(), StoreError> {
+        findings
+            .iter()
+            .try_for_each(|f| self.put_finding(f).map(|_| ()))
+    }
+}
+
+/// Findings gathered before they are written to the store in one batch
+/// (and at every flush point: before a session's state, before the ledger
+/// marks an object done). Memory for findings is bounded by this.
+pub const FINDINGS_BATCH: usize = 1024;
+
+/// Messages one object's reading may queue for the storing thread before
+/// the reader waits (each holds at most [`FINDINGS_BATCH`] findings).
+const OBJECT_QUEUE: usize = 8;
+
+/// The key a finding id is de-duplicated by: its 128 bits (`tw-` and 32
+/// hexadecimal digits), so a long scan keeps 16 bytes per finding, not the
+/// finding. Any other id is hashed.
+fn id_key(id: &str) -> u128 {
+    let hex = id.strip_prefix("tw-").unwrap_or(id);
+    match u128::from_str_radix(hex, 16) {
+        Ok(n) if hex.len() == 32 => n,
+        _ => {
+            use std::hash::{Hash, Hasher};
+            let half = |salt: u8| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (salt, id).hash(&mut h);
+                u128::from(h.finish())
+            };
+            half(0) << 64 | half(1)
+        }
+    }
+}
 
 /// What happens to a finding once made: filtered by level and policy,
-/// de-duplicated, stored, then emitted.
+/// de-duplicated, held, then stored in a batch and emitted.
 struct Outlet<'s, F> {
     min_level: Level,
     policy: &'s Policy,
-    seen: &'s mut HashSet<String>,
+    seen: &'s mut HashSet<u128>,
     stats: &'s mut ScanStats,
     emit: &'s mut F,
+    /// Findings to store at the next batch or flush point.
+    held: Vec<Finding>,
 }
 
 impl<F: FnMut(Finding)> Outlet<'_, F> {
-    /// Store the finding, then report it. A store error is returned (the
-    /// object then fails and is read again next time); the finding is
-    /// reported either way.
-    fn take(&mut self, store: &mut dyn Stores, finding: Finding) -> Result<(), StoreError> {
+    /// Filter a finding and hold it for the next batch.
+    fn take(&mut self, finding: Finding) {
         if finding.level < self.min_level {
             self.stats.below_level += 1;
-            return Ok(());
+            return;
         }
         let t = trailwarden_cloudtrail::parse_event_time(&finding.event_time);
         if let Some(reason) = self.policy.suppressed(&finding, t) {
             *self.stats.suppressed.entry(reason.to_owned()).or_default() += 1;
-            return Ok(());
+            return;
         }
-        if !self.seen.insert(finding.id.clone()) {
+        if !self.seen.insert(id_key(&finding.id)) {
             self.stats.duplicates += 1;
-            return Ok(());
+            return;
         }
-        // Stored before it is reported.
-        let stored = store.put_finding(&finding);
-        self.stats.findings[finding.level as usize] += 1;
-        (self.emit)(finding);
-        stored.map(|_| ())
+        self.held.push(finding);
     }
 
-    /// Write a session's state, its findings stored first (the outbox order
-    /// of `Session::flush_with`).
+    /// Take single-event findings, storing them once a batch is full.
+    fn take_all(&mut self, store: &mut dyn Stores, found: Vec<Finding>) -> Result<(), StoreError> {
+        for f in found {
+            self.take(f);
+        }
+        if self.held.len() >= FINDINGS_BATCH {
+            self.store(store)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Store the held findings in one batch, then report them. A store
+    /// error is returned (the object then fails and is read again next
+    /// time); the findings are reported either way.
+    fn store(&mut self, store: &mut dyn Stores) -> Result<(), StoreError> {
+        if self.held.is_empty() {
+            return Ok(());
+        }
+        // Stored before they are reported.
+        let stored = store.put_findings(&self.held);
+        for finding in self.held.drain(..) {
+            self.stats.findings[finding.level as usize] += 1;
+            (self.emit)(finding);
+        }
+        stored
+    }
+
+    /// Store the held findings, then write a session's state, each round's
+    /// findings stored first (the outbox order of `Session::flush_with`).
     fn flush(
         &mut self,
         session: &mut Session<'_>,
         store: &mut dyn Stores,
     ) -> Result<(), StoreError> {
+        self.store(store)?;
         session.flush_with(store, &mut |store, found| {
-            found.into_iter().try_for_each(|f| self.take(store, f))
+            for f in found {
+                self.take(f);
+            }
+            self.store(store)
         })
     }
 }
 
-/// Runs the engine over objects and reports findings.
-pub struct Scanner<'e> {
-    engine: &'e Engine,
-    reader: ReaderOptions,
-    min_level: Level,
-    policy: Policy,
-    store: &'e mut dyn Stores,
-    rescan: bool,
-    seen: HashSet<String>,
-    /// Counts so far.
-    pub stats: ScanStats,
+/// Where the reading of an object hands what it made.
+trait Handoff<'e> {
+    /// Single-event findings, in record order.
+    fn findings(&mut self, found: Vec<Finding>);
+    /// Write the session's state now (a very large object); `false` when
+    /// the store failed, which stops flushes until the end of the object.
+    fn flush(&mut self, session: &mut Session<'e>) -> bool;
 }
 
-struct Sink<'a, 'o, 'e, F> {
-    session: &'a mut Session<'e>,
-    outlet: &'a mut Outlet<'o, F>,
-    store: &'a mut dyn Stores,
-    store_error: &'a mut Option<StoreError>,
-    object: &'a str,
+/// An object read to its end (or to a fault): what remains to store.
+struct ObjectRead<'e> {
+    result: Result<ObjectSummary, ReadFailure>,
+    /// State gathered since the last flush.
+    session: Session<'e>,
+    /// Single-event findings not yet handed off.
+    found: Vec<Finding>,
+    /// The first rejects (all of them are counted in the summary).
+    rejects: Vec<RecordReject>,
 }
 
-impl<F: FnMut(Finding)> RecordSink for Sink<'_, '_, '_, F> {
+/// The reader's sink: records into a session, findings handed off in
+/// batches, the session handed off to be flushed when it is large.
+struct Reading<'a, 'e, H> {
+    session: Session<'e>,
+    found: Vec<Finding>,
+    rejects: Vec<RecordReject>,
+    handoff: &'a mut H,
+    flushing: bool,
+}
+
+impl<'e, H: Handoff<'e>> RecordSink for Reading<'_, 'e, H> {
     fn record(&mut self, _index: u64, record: &Record<'_>) {
-        let (outlet, store, store_error) =
-            (&mut *self.outlet, &mut *self.store, &mut *self.store_error);
-        self.session.record(record, &mut |f| {
-            if let Err(e) = outlet.take(store, f) {
-                store_error.get_or_insert(e);
+        let found = &mut self.found;
+        self.session.record(record, &mut |f| found.push(f));
+        if self.found.len() >= FINDINGS_BATCH {
+            self.handoff.findings(std::mem::take(&mut self.found));
+        }
+        // A very large object: write what was gathered so memory stays
+        // bounded; its findings so far are stored first.
+        if self.flushing && self.session.should_flush() {
+            if !self.found.is_empty() {
+                self.handoff.findings(std::mem::take(&mut self.found));
             }
-        });
-        // A very large object: write what was gathered so memory stays bounded.
-        if self.session.should_flush() && store_error.is_none() {
-            if let Err(e) = outlet.flush(self.session, store) {
-                *store_error = Some(e);
-            }
+            self.flushing = self.handoff.flush(&mut self.session);
         }
     }
 
     fn reject(&mut self, reject: RecordReject) {
-        let stats = &mut *self.outlet.stats;
-        if stats.reject_samples.len() < REJECT_SAMPLES {
-            stats.reject_samples.push(Rejected {
-                object: self.object.to_owned(),
-                reject,
-            });
+        if self.rejects.len() < REJECT_SAMPLES {
+            self.rejects.push(reject);
         }
+    }
+}
+
+/// Read one object into a new session (named by `object` for batch
+/// idempotency), handing findings and large sessions to `handoff`.
+fn read_one<'e, R: Read, H: Handoff<'e>>(
+    engine: &'e Engine,
+    options: &ReaderOptions,
+    object: Option<&ObjectRef>,
+    input: R,
+    handoff: &mut H,
+) -> ObjectRead<'e> {
+    let mut session = Session::new(engine);
+    if let Some(o) = object {
+        session.set_source(&format!("{}@{}", o.id, o.version));
+    }
+    let mut sink = Reading {
+        session,
+        found: Vec::new(),
+        rejects: Vec::new(),
+        handoff,
+        flushing: true,
+    };
+    let result = read_object(input, options, &mut sink);
+    ObjectRead {
+        result,
+        session: sink.session,
+        found: sink.found,
+        rejects: sink.rejects,
+    }
+}
+
+/// Open an input for reading.
+fn open(input: &Input) -> Result<Box<dyn Read + Send>, String> {
+    match input {
+        Input::Stdin => Ok(Box::new(std::io::stdin())),
+        Input::File(path) => std::fs::File::open(path)
+            .map(|f| Box::new(f) as Box<dyn Read + Send>)
+            .map_err(|e| format!("cannot open: {e}")),
+    }
+}
+
+/// The storing side of a scan, on one thread: findings filtered,
+/// de-duplicated, stored and emitted; sessions flushed; objects marked done
+/// in the ledger, one object after the other in input order.
+struct Storing<'s, F> {
+    outlet: Outlet<'s, F>,
+    store: &'s mut dyn Stores,
+    rescan: bool,
+    /// The first store error of the current object.
+    store_error: Option<StoreError>,
+}
+
+impl<'e, F: FnMut(Finding)> Handoff<'e> for Storing<'_, F> {
+    fn findings(&mut self, found: Vec<Finding>) {
+        if let Err(e) = self.outlet.take_all(&mut *self.store, found) {
+            self.store_error.get_or_insert(e);
+        }
+    }
+
+    fn flush(&mut self, session: &mut Session<'e>) -> bool {
+        if self.store_error.is_some() {
+            return false;
+        }
+        match self.outlet.flush(session, &mut *self.store) {
+            Ok(()) => true,
+            Err(e) => {
+                self.store_error = Some(e);
+                false
+            }
+        }
+    }
+}
+
+impl<F: FnMut(Finding)> Storing<'_, F> {
+    /// Whether the ledger says this object was processed (and `--rescan` is off).
+    fn already_done(&mut self, object: Option<&ObjectRef>) -> Result<bool, StoreError> {
+        match object {
+            Some(o) if !self.rescan => self.store.is_done(o),
+            _ => Ok(false),
+        }
+    }
+
+    /// Store what remains of an object read: its findings, then its state;
+    /// when all of it succeeded, mark it done in the ledger. Errors are
+    /// recorded in the stats and returned.
+    fn finish(
+        &mut self,
+        name: &str,
+        object: Option<&ObjectRef>,
+        read: ObjectRead<'_>,
+    ) -> Result<(), ObjectFailure> {
+        let ObjectRead {
+            result,
+            mut session,
+            found,
+            rejects,
+        } = read;
+        Handoff::findings(self, found);
+        // The records before a fault were evaluated: their state counts too.
+        let flush_error = self.outlet.flush(&mut session, &mut *self.store).err();
+        let stats = &mut *self.outlet.stats;
+        let summary = match &result {
+            Ok(summary) => summary,
+            Err(failure) => &failure.summary,
+        };
+        stats.records += summary.records;
+        stats.rejected += summary.rejected;
+        stats.bytes += summary.bytes;
+        let room = REJECT_SAMPLES.saturating_sub(stats.reject_samples.len());
+        stats
+            .reject_samples
+            .extend(rejects.into_iter().take(room).map(|reject| Rejected {
+                object: name.to_owned(),
+                reject,
+            }));
+        let failure = match (result, self.store_error.take().or(flush_error)) {
+            (Err(read), _) => Some(ObjectFailure::Read(read)),
+            (Ok(_), Some(store)) => Some(ObjectFailure::Store(store)),
+            (Ok(summary), None) => {
+                stats.objects += 1;
+                if let Some(reason) = summary.skipped {
+                    stats.skipped.push((name.to_owned(), reason));
+                }
+                match object.map(|o| self.store.mark_done(o, summary.records)) {
+                    Some(Err(e)) => Some(ObjectFailure::Store(e)),
+                    _ => None,
+                }
+            }
+        };
+        match failure {
+            None => Ok(()),
+            Some(f) => {
+                self.outlet
+                    .stats
+                    .failed
+                    .push((name.to_owned(), f.to_string()));
+                Err(f)
+            }
+        }
+    }
+
+    /// An input that could not be opened.
+    fn unopened(&mut self, name: &str, reason: String) {
+        let stats = &mut *self.outlet.stats;
+        stats.failed.push((name.to_owned(), reason));
+        stats.unopened += 1;
     }
 }
 
@@ -244,6 +475,77 @@ pub enum ObjectFailure {
     /// State or findings could not be written.
     #[error("store: {0}; the object is not marked done and will be read again next time")]
     Store(#[from] StoreError),
+}
+
+/// What a reading thread sends the storing thread about one object.
+enum Message<'e> {
+    /// Single-event findings, in record order.
+    Findings(Vec<Finding>),
+    /// A session to flush now (a very large object), given back on the
+    /// channel with whether the flush succeeded.
+    Flush(Session<'e>, SyncSender<(Session<'e>, bool)>),
+    /// The object was read.
+    End(ObjectRead<'e>),
+    /// The input could not be opened.
+    Unopened(String),
+}
+
+/// A reading thread's side of [`Handoff`]: everything goes over the
+/// object's bounded channel to the storing thread.
+struct Sender<'e> {
+    engine: &'e Engine,
+    tx: SyncSender<Message<'e>>,
+}
+
+impl<'e> Handoff<'e> for Sender<'e> {
+    fn findings(&mut self, found: Vec<Finding>) {
+        // The storing thread gone (it stopped early): nothing to do.
+        let _ = self.tx.send(Message::Findings(found));
+    }
+
+    fn flush(&mut self, session: &mut Session<'e>) -> bool {
+        let (reply, back) = mpsc::sync_channel(1);
+        let taken = std::mem::replace(session, Session::new(self.engine));
+        if self.tx.send(Message::Flush(taken, reply)).is_err() {
+            return false;
+        }
+        match back.recv() {
+            Ok((returned, ok)) => {
+                *session = returned;
+                ok
+            }
+            Err(_) => false,
+        }
+    }
+}
+
+/// One object for a reading thread.
+struct Job<'e> {
+    input: Input,
+    object: Option<ObjectRef>,
+    tx: SyncSender<Message<'e>>,
+}
+
+/// An object in the storing thread's queue, in input order.
+enum Queued<'e> {
+    /// The ledger says it was processed.
+    AlreadyDone,
+    /// Being read; its messages arrive here.
+    Reading(Option<ObjectRef>, Receiver<Message<'e>>),
+}
+
+/// Runs the engine over objects and reports findings.
+pub struct Scanner<'e> {
+    engine: &'e Engine,
+    reader: ReaderOptions,
+    min_level: Level,
+    policy: Policy,
+    store: &'e mut dyn Stores,
+    rescan: bool,
+    threads: usize,
+    seen: HashSet<u128>,
+    /// Counts so far.
+    pub stats: ScanStats,
 }
 
 impl<'e> Scanner<'e> {
@@ -262,6 +564,7 @@ impl<'e> Scanner<'e> {
             policy,
             store,
             rescan: false,
+            threads: 1,
             seen: HashSet::new(),
             stats: ScanStats::default(),
         }
@@ -273,84 +576,196 @@ impl<'e> Scanner<'e> {
         self
     }
 
-    /// Whether the ledger says this object was processed (and `--rescan` is off).
-    pub fn already_done(&mut self, object: &ObjectRef) -> Result<bool, StoreError> {
-        Ok(!self.rescan && self.store.is_done(object)?)
+    /// Read and evaluate up to `threads` objects at once (at least 1).
+    /// Findings, counts and stored state are the same whatever the number:
+    /// one thread stores everything in input order.
+    pub fn threads(mut self, threads: usize) -> Self {
+        self.threads = threads.max(1);
+        self
     }
 
-    /// Read one object, calling `emit` for each new finding; then write its
-    /// state and, when everything succeeded, mark it done in the ledger.
-    /// Errors are recorded in the stats and returned.
-    pub fn scan_object<R: Read>(
-        &mut self,
-        name: &str,
-        object: Option<&ObjectRef>,
-        input: R,
-        emit: &mut impl FnMut(Finding),
-    ) -> Result<(), ObjectFailure> {
-        let options = self.reader.clone();
-        let mut session = Session::new(self.engine);
-        if let Some(o) = object {
-            session.set_source(&format!("{}@{}", o.id, o.version));
-        }
-        let mut store_error = None;
-        let (mut outlet, store) = self.outlet(emit);
-        let result = read_object(
-            input,
-            &options,
-            &mut Sink {
-                session: &mut session,
-                outlet: &mut outlet,
-                store: &mut *store,
-                store_error: &mut store_error,
-                object: name,
+    fn storing<'s, F>(&'s mut self, emit: &'s mut F) -> Storing<'s, F> {
+        Storing {
+            outlet: Outlet {
+                min_level: self.min_level,
+                policy: &self.policy,
+                seen: &mut self.seen,
+                stats: &mut self.stats,
+                emit,
+                held: Vec::new(),
             },
-        );
-        // The records before a fault were evaluated: their state counts too.
-        let flush_error = outlet.flush(&mut session, store).err();
-        let summary = match &result {
-            Ok(summary) => summary.clone(),
-            Err(failure) => failure.summary.clone(),
-        };
-        self.count(&summary);
-        let failure = match (result, store_error.or(flush_error)) {
-            (Err(read), _) => Some(ObjectFailure::Read(read)),
-            (Ok(_), Some(store)) => Some(ObjectFailure::Store(store)),
-            (Ok(summary), None) => {
-                self.stats.objects += 1;
-                if let Some(reason) = summary.skipped {
-                    self.stats.skipped.push((name.to_owned(), reason));
-                }
-                match object.map(|o| self.store.mark_done(o, summary.records)) {
-                    Some(Err(e)) => Some(ObjectFailure::Store(e)),
-                    _ => None,
-                }
-            }
-        };
-        match failure {
-            None => Ok(()),
-            Some(f) => {
-                self.stats.failed.push((name.to_owned(), f.to_string()));
-                Err(f)
-            }
+            store: &mut *self.store,
+            rescan: self.rescan,
+            store_error: None,
         }
     }
 
-    fn outlet<'s, F>(&'s mut self, emit: &'s mut F) -> (Outlet<'s, F>, &'s mut dyn Stores) {
-        let outlet = Outlet {
-            min_level: self.min_level,
-            policy: &self.policy,
-            seen: &mut self.seen,
-            stats: &mut self.stats,
-            emit,
-        };
-        (outlet, &mut *self.store)
+    /// Scan `inputs` in order, calling `emit` for each new finding (after it
+    /// is stored) and `done` after each object read, with its failure if it
+    /// failed (the failure is also in the stats). Objects the ledger says
+    /// were processed are counted and skipped. A store error reading the
+    /// ledger stops the scan.
+    pub fn scan(
+        &mut self,
+        inputs: &[Input],
+        emit: &mut impl FnMut(Finding),
+        done: &mut dyn FnMut(&Input, Option<&ObjectFailure>),
+    ) -> Result<(), StoreError> {
+        if self.threads <= 1 {
+            self.scan_here(inputs, emit, done)
+        } else {
+            self.scan_parallel(inputs, emit, done)
+        }
     }
 
-    fn count(&mut self, summary: &ObjectSummary) {
-        self.stats.records += summary.records;
-        self.stats.rejected += summary.rejected;
-        self.stats.bytes += summary.bytes;
+    /// Every object read and stored on this thread.
+    fn scan_here(
+        &mut self,
+        inputs: &[Input],
+        emit: &mut impl FnMut(Finding),
+        done: &mut dyn FnMut(&Input, Option<&ObjectFailure>),
+    ) -> Result<(), StoreError> {
+        let (engine, options) = (self.engine, self.reader.clone());
+        let mut storing = self.storing(emit);
+        for input in inputs {
+            let object = match input {
+                Input::File(path) => file_ref(path),
+                Input::Stdin => None,
+            };
+            if storing.already_done(object.as_ref())? {
+                storing.outlet.stats.already_done += 1;
+                continue;
+            }
+            let name = input.name();
+            let reader = match open(input) {
+                Ok(reader) => reader,
+                Err(reason) => {
+                    storing.unopened(&name, reason);
+                    continue;
+                }
+            };
+            let read = read_one(engine, &options, object.as_ref(), reader, &mut storing);
+            let result = storing.finish(&name, object.as_ref(), read);
+            done(input, result.as_ref().err());
+        }
+        Ok(())
+    }
+
+    /// Objects read and evaluated by `threads` reading threads, each with
+    /// its own session; this thread takes their findings and sessions one
+    /// object after the other in input order, and stores them exactly as
+    /// [`Scanner::scan_here`] does. At most two objects per reading thread
+    /// are in flight, each with a bounded queue.
+    fn scan_parallel(
+        &mut self,
+        inputs: &[Input],
+        emit: &mut impl FnMut(Finding),
+        done: &mut dyn FnMut(&Input, Option<&ObjectFailure>),
+    ) -> Result<(), StoreError> {
+        let (engine, options, threads) = (self.engine, self.reader.clone(), self.threads);
+        let lookahead = threads * 2;
+        let mut storing = self.storing(emit);
+        std::thread::scope(|scope| {
+            let (jobs, queue) = mpsc::channel::<Job<'_>>();
+            let queue = Arc::new(Mutex::new(queue));
+            for _ in 0..threads {
+                let queue = Arc::clone(&queue);
+                let options = &options;
+                scope.spawn(move || loop {
+                    let job = match queue.lock() {
+                        Ok(q) => q.recv(),
+                        Err(_) => return,
+                    };
+                    let Ok(job) = job else { return };
+                    let reader = match open(&job.input) {
+                        Ok(reader) => reader,
+                        Err(reason) => {
+                            let _ = job.tx.send(Message::Unopened(reason));
+                            continue;
+                        }
+                    };
+                    let mut sender = Sender { engine, tx: job.tx };
+                    let read = read_one(engine, options, job.object.as_ref(), reader, &mut sender);
+                    let _ = sender.tx.send(Message::End(read));
+                });
+            }
+            let mut pending: VecDeque<(&Input, Queued<'_>)> = VecDeque::new();
+            let mut next = inputs.iter();
+            loop {
+                while pending.len() < lookahead {
+                    let Some(input) = next.next() else { break };
+                    let object = match input {
+                        Input::File(path) => file_ref(path),
+                        Input::Stdin => None,
+                    };
+                    if storing.already_done(object.as_ref())? {
+                        pending.push_back((input, Queued::AlreadyDone));
+                        continue;
+                    }
+                    let (tx, rx) = mpsc::sync_channel(OBJECT_QUEUE);
+                    jobs.send(Job {
+                        input: input.clone(),
+                        object: object.clone(),
+                        tx,
+                    })
+                    .expect("reading threads run until the job queue closes");
+                    pending.push_back((input, Queued::Reading(object, rx)));
+                }
+                let Some((input, queued)) = pending.pop_front() else {
+                    break;
+                };
+                let (object, rx) = match queued {
+                    Queued::AlreadyDone => {
+                        storing.outlet.stats.already_done += 1;
+                        continue;
+                    }
+                    Queued::Reading(object, rx) => (object, rx),
+                };
+                // An earlier input of this scan (the same file named twice)
+                // may have been marked done since this one was queued.
+                if storing.already_done(object.as_ref())? {
+                    storing.outlet.stats.already_done += 1;
+                    drain(rx);
+                    continue;
+                }
+                let name = input.name();
+                for message in rx {
+                    match message {
+                        Message::Findings(found) => Handoff::findings(&mut storing, found),
+                        Message::Flush(mut session, reply) => {
+                            let ok = Handoff::flush(&mut storing, &mut session);
+                            let _ = reply.send((session, ok));
+                        }
+                        Message::Unopened(reason) => {
+                            storing.unopened(&name, reason);
+                            break;
+                        }
+                        Message::End(read) => {
+                            let result = storing.finish(&name, object.as_ref(), read);
+                            done(input, result.as_ref().err());
+                            break;
+                        }
+                    }
+                }
+            }
+            // Closing the job queue ends the reading threads.
+            drop(jobs);
+            Ok(())
+        })
+    }
+}
+
+/// Let an object's reading finish without storing anything of it (its
+/// sessions are handed back unflushed).
+fn drain(rx: Receiver<Message<'_>>) {
+    for message in rx {
+        match message {
+            Message::Flush(session, reply) => {
+                let _ = reply.send((session, false));
+            }
+            Message::End(_) | Message::Unopened(_) => break,
+            Message::Findings(_) => {}
+        }
     }
 }
 

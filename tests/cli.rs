@@ -565,3 +565,125 @@ fn scan_runs_correlations_within_a_file_and_across_runs() {
     let (_, stdout, _) = run(bin().args(["scan", "--format", "jsonl"]).arg(&file));
     assert!(findings(&stdout).iter().all(|f| f["rule_title"] != title));
 }
+
+/// The rows of a store's findings, state and ledger, in key order (without
+/// wall-clock times).
+fn store_contents(path: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut out = Vec::new();
+    for sql in [
+        "SELECT id || ' ' || count || ' ' || body FROM findings ORDER BY id",
+        "SELECT rule || ' ' || grp || ' ' || version || ' ' || expires_at || ' ' || body FROM state ORDER BY rule, grp",
+        "SELECT object || ' ' || version || ' ' || records FROM ledger ORDER BY object",
+    ] {
+        let mut stmt = conn.prepare(sql).unwrap();
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+        out.extend(rows.map(Result::unwrap));
+    }
+    out
+}
+
+#[test]
+fn threads_change_nothing_but_the_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    // A correlation spanning four files, another spanning two.
+    let llmjacking = simulated(dir.path(), "llmjacking");
+    let sharing = simulated(dir.path(), "credential-sharing");
+    for (name, records, parts) in [("llm", &llmjacking, 4), ("sharing", &sharing, 2)] {
+        for (i, part) in records.chunks(records.len().div_ceil(parts)).enumerate() {
+            let file = logs.join(format!("{name}-{i}.json.gz"));
+            let text = serde_json::json!({ "Records": part }).to_string();
+            std::fs::write(&file, gzip(text.as_bytes())).unwrap();
+        }
+    }
+    simulated(dir.path(), "benign");
+    std::fs::copy(
+        dir.path().join("benign.json.gz"),
+        logs.join("benign.json.gz"),
+    )
+    .unwrap();
+    let good = gzip(&std::fs::read(data("tampering.json")).unwrap());
+    std::fs::write(logs.join("truncated.json.gz"), &good[..good.len() / 2]).unwrap();
+    // A file large enough to flush its state mid-object, with more
+    // single-event findings than one batch.
+    let mut busy = String::new();
+    for i in 0..101_000u32 {
+        busy.push_str(&format!(
+            r#"{{"eventVersion":"1.08","eventTime":"2026-11-02T{:02}:{:02}:{:02}Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","sourceIPAddress":"10.0.0.{}","eventID":"busy-{i}","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u{}","accountId":"111122223333"}},"recipientAccountId":"111122223333"}}"#,
+            8 + i / 36_000,
+            i / 600 % 60,
+            i / 10 % 60,
+            i % 20,
+            i % 3
+        ));
+        busy.push('\n');
+    }
+    busy.push_str("not a record\n");
+    std::fs::write(logs.join("busy.jsonl"), busy).unwrap();
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("policy.example.yaml");
+
+    let scan = |threads: &str| {
+        let store = dir.path().join(format!("store-{threads}.db"));
+        let (out, stdout, stderr) = run(bin()
+            .args([
+                "scan",
+                "--format",
+                "jsonl",
+                "--threads",
+                threads,
+                "--policy",
+            ])
+            .arg(&policy)
+            .arg("--rules")
+            .arg(data("busy-rules.yml"))
+            .arg("--store")
+            .arg(&store)
+            .arg(&logs)
+            // The same file twice: read once, then already processed.
+            .arg(logs.join("llm-0.json.gz")));
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        let summary: Vec<String> = stderr
+            .lines()
+            .filter(|l| !l.starts_with("throughput:"))
+            .map(|l| l.replace(&store.display().to_string(), "STORE"))
+            .collect();
+        (findings(&stdout), summary, store_contents(&store))
+    };
+    let (found_1, summary_1, store_1) = scan("1");
+    let (found_4, summary_4, store_4) = scan("4");
+
+    let titled = |title: &str| found_1.iter().filter(|f| f["rule_title"] == title).count();
+    assert_eq!(
+        titled(
+            "LLMjacking - Bedrock Reconnaissance Then Model Invocation with a Long-Term Access Key"
+        ),
+        1
+    );
+    assert!(titled("Busy Object Read") > 101_000);
+    assert!(titled("Busy Reader") > 0);
+    let text = summary_1.join("\n");
+    assert!(text.contains("already processed: 1 file(s)"), "{text}");
+    assert!(text.contains("truncated.json.gz"), "{text}");
+    assert!(text.contains("busy.jsonl: record 101000"), "{text}");
+
+    let ids = |found: &[serde_json::Value]| -> Vec<String> {
+        found
+            .iter()
+            .map(|f| f["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        ids(&found_4),
+        ids(&found_1),
+        "the same findings in the same order"
+    );
+    assert_eq!(found_4, found_1);
+    assert_eq!(summary_4, summary_1);
+    assert_eq!(store_4.len(), store_1.len());
+    for (a, b) in store_4.iter().zip(&store_1) {
+        let norm = |s: &str| s.replace("store-4", "store-1");
+        assert_eq!(norm(a), norm(b));
+    }
+}
