@@ -360,10 +360,16 @@ impl Service {
             "s3://{}/{}@{}",
             notice.bucket, notice.key, notice.version
         ));
+        let source = format!("s3://{}/{}", notice.bucket, notice.key);
         let mut sink = SessionSink {
+            service: self,
+            runtime: tokio::runtime::Handle::current(),
+            source: &source,
             session,
             findings: Vec::new(),
             rejects: Vec::new(),
+            counts: Counts::default(),
+            error: None,
         };
         let summary = s3::read_s3_object(
             &self.s3,
@@ -373,22 +379,38 @@ impl Service {
             &mut sink,
         )
         .await;
+        let SessionSink {
+            mut session,
+            findings,
+            rejects,
+            mut counts,
+            error,
+            ..
+        } = sink;
+        let rejected = match &summary {
+            Ok(s) => s.rejected,
+            Err(s3::ObjectFetchError::Read { failure, .. }) => failure.summary.rejected,
+            Err(_) => 0,
+        };
+        for r in &rejects {
+            tracing::warn!(bucket = %notice.bucket, key = %notice.key, record = r.index, offset = r.offset, reason = %r.reason, "record rejected");
+        }
+        if rejected > rejects.len() as u64 {
+            tracing::warn!(bucket = %notice.bucket, key = %notice.key, rejected, logged = rejects.len(), "more records rejected than logged");
+        }
+        if let Some(e) = error {
+            return Err(store_err(e));
+        }
         // State and findings of the records read before any fault are
         // written either way: state merges are idempotent per event, and
         // findings are stored before the state that records them, so the
         // retry of a failed object loses nothing and counts nothing twice.
-        let source = format!("s3://{}/{}", notice.bucket, notice.key);
-        let mut counts = Counts::default();
-        let findings = std::mem::take(&mut sink.findings);
         self.store_findings(findings, &source, &mut counts)
             .await
             .map_err(store_err)?;
-        self.flush(&mut sink.session, &source, &mut counts)
+        self.flush(&mut session, &source, &mut counts)
             .await
             .map_err(store_err)?;
-        for r in &sink.rejects {
-            tracing::warn!(bucket = %notice.bucket, key = %notice.key, record = r.index, offset = r.offset, reason = %r.reason, "record rejected");
-        }
         let summary = summary.map_err(|e| ObjectError::Read(e.to_string()))?;
         self.store
             .mark_done(
@@ -526,20 +548,72 @@ pub enum ObjectError {
     Store(String),
 }
 
-struct SessionSink<'e> {
+/// Single-event findings an object's reading gathers before it stores
+/// them (and at each state flush): memory for findings stays bounded
+/// whatever the object's size.
+pub const FINDINGS_BATCH: usize = 500;
+
+/// Rejected records logged one by one per object (all are counted).
+pub const REJECTS_LOGGED: usize = 20;
+
+/// The reader's sink for one object: records into the session; findings
+/// stored in batches and the session's state flushed when it is large
+/// (`Session::should_flush`), from inside the synchronous reader.
+struct SessionSink<'a, 'e> {
+    service: &'a Service,
+    /// The runtime the reader runs under (in `block_in_place`), to wait on
+    /// the stores.
+    runtime: tokio::runtime::Handle,
+    /// The object, as findings record it.
+    source: &'a str,
     session: Session<'e>,
     findings: Vec<Finding>,
     rejects: Vec<RecordReject>,
+    counts: Counts,
+    /// The first store failure: the object fails and is retried, so
+    /// nothing more of it is evaluated or written.
+    error: Option<StoreError>,
 }
 
-impl RecordSink for SessionSink<'_> {
+impl SessionSink<'_, '_> {
+    /// Store the gathered findings and, when `state` is set, flush the
+    /// session's state after them.
+    async fn write(&mut self, state: bool) -> Result<(), StoreError> {
+        let findings = std::mem::take(&mut self.findings);
+        self.service
+            .store_findings(findings, self.source, &mut self.counts)
+            .await?;
+        if state {
+            self.service
+                .flush(&mut self.session, self.source, &mut self.counts)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl RecordSink for SessionSink<'_, '_> {
     fn record(&mut self, _index: u64, record: &Record<'_>) {
+        if self.error.is_some() {
+            return;
+        }
         let findings = &mut self.findings;
         self.session.record(record, &mut |f| findings.push(f));
+        let state = self.session.should_flush();
+        if state || self.findings.len() >= FINDINGS_BATCH {
+            // The reader runs in `block_in_place`, where blocking on the
+            // runtime is allowed.
+            let runtime = self.runtime.clone();
+            if let Err(e) = runtime.block_on(self.write(state)) {
+                self.error = Some(e);
+            }
+        }
     }
 
     fn reject(&mut self, reject: RecordReject) {
-        self.rejects.push(reject);
+        if self.rejects.len() < REJECTS_LOGGED {
+            self.rejects.push(reject);
+        }
     }
 }
 
