@@ -24,9 +24,11 @@
 //! helpers (array object scope, `ArrayMatch` and `Conditional`) are
 //! evaluated by `rsigma_eval::evaluate_rule` itself.
 
+use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
 
+use rsigma_eval::matcher::{ascii_lowercase_cow, GroupMode};
 use rsigma_eval::EventValue;
 use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledMatcher, CompiledRule};
 use rsigma_parser::{ConditionExpr, Quantifier};
@@ -72,7 +74,29 @@ impl FieldTable {
 pub struct Fields<'t, 'r, 'a> {
     table: &'t FieldTable,
     event: RecordEvent<'r, 'a>,
-    slots: Box<[OnceCell<Option<EventValue<'r>>>]>,
+    slots: Box<[OnceCell<Slot<'r>>]>,
+}
+
+/// A looked-up field value, with its lower-cased text once a
+/// case-insensitive matcher has asked for it.
+struct Slot<'r> {
+    value: Option<EventValue<'r>>,
+    /// `None` inside: the text is already lower-case.
+    lower: OnceCell<Option<Box<str>>>,
+}
+
+impl Slot<'_> {
+    /// The lower-cased form of `text` (this slot's string value), by
+    /// rsigma's own lowering (`ascii_lowercase_cow`, equal to
+    /// `str::to_lowercase`).
+    #[inline]
+    fn lower<'s>(&'s self, text: &'s str) -> &'s str {
+        let lower = self.lower.get_or_init(|| match ascii_lowercase_cow(text) {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(lower) => Some(lower.into_boxed_str()),
+        });
+        lower.as_deref().unwrap_or(text)
+    }
 }
 
 impl<'t, 'r, 'a> Fields<'t, 'r, 'a> {
@@ -86,11 +110,12 @@ impl<'t, 'r, 'a> Fields<'t, 'r, 'a> {
     }
 
     #[inline]
-    fn get(&self, slot: u32) -> Option<&EventValue<'r>> {
+    fn slot(&self, slot: u32) -> &Slot<'r> {
         let record = self.event.0;
-        self.slots[slot as usize]
-            .get_or_init(|| field_of(record, &self.table.paths[slot as usize]))
-            .as_ref()
+        self.slots[slot as usize].get_or_init(|| Slot {
+            value: field_of(record, &self.table.paths[slot as usize]),
+            lower: OnceCell::new(),
+        })
     }
 
     /// The record as rsigma's event (for matchers that read other fields,
@@ -334,14 +359,121 @@ fn eval_det(det: &Det, fields: &Fields<'_, '_, '_>) -> bool {
 fn eval_item(item: &Item, fields: &Fields<'_, '_, '_>) -> bool {
     match item {
         Item::Exists { slot, expect } => match slot {
-            Some(slot) => fields.get(*slot).is_some_and(|v| !v.is_null()) == *expect,
+            Some(slot) => {
+                fields
+                    .slot(*slot)
+                    .value
+                    .as_ref()
+                    .is_some_and(|v| !v.is_null())
+                    == *expect
+            }
             None => !*expect,
         },
-        Item::Field { slot, matcher } => match fields.get(*slot) {
-            Some(value) => matcher.matches(value, fields.event()),
-            None => matches!(matcher, CompiledMatcher::Null),
-        },
+        Item::Field { slot, matcher } => {
+            let slot = fields.slot(*slot);
+            match &slot.value {
+                Some(value @ EventValue::Str(text)) => {
+                    str_matches(matcher, value, text, slot, fields)
+                }
+                Some(value) => matcher.matches(value, fields.event()),
+                None => matches!(matcher, CompiledMatcher::Null),
+            }
+        }
         Item::Keyword(matcher) => matcher.matches_keyword(fields.event()),
+    }
+}
+
+/// `matcher.matches(value, event)` for a string `value` (its text: `text`),
+/// with case-insensitive string matchers comparing the slot's lower-cased
+/// text (lowered once per record) instead of lowering `text` again for every
+/// comparison. Every other matcher is rsigma's own.
+fn str_matches(
+    matcher: &CompiledMatcher,
+    value: &EventValue<'_>,
+    text: &str,
+    slot: &Slot<'_>,
+    fields: &Fields<'_, '_, '_>,
+) -> bool {
+    match matcher {
+        CompiledMatcher::Exact {
+            value: pattern,
+            case_insensitive: true,
+        } => slot.lower(text) == pattern,
+        CompiledMatcher::Contains {
+            value: pattern,
+            case_insensitive: true,
+        } => slot.lower(text).contains(pattern.as_str()),
+        CompiledMatcher::StartsWith {
+            value: pattern,
+            case_insensitive: true,
+        } => slot.lower(text).starts_with(pattern.as_str()),
+        CompiledMatcher::EndsWith {
+            value: pattern,
+            case_insensitive: true,
+        } => slot.lower(text).ends_with(pattern.as_str()),
+        CompiledMatcher::AhoCorasickSet {
+            automaton,
+            case_insensitive: true,
+            ..
+        } => automaton.is_match(slot.lower(text)),
+        CompiledMatcher::CaseInsensitiveGroup { children, mode } => {
+            let lower = slot.lower(text);
+            match mode {
+                GroupMode::Any => children.iter().any(|c| pre_lowered(c, lower)),
+                GroupMode::All => children.iter().all(|c| pre_lowered(c, lower)),
+            }
+        }
+        CompiledMatcher::Not(inner) => !str_matches(inner, value, text, slot, fields),
+        CompiledMatcher::AnyOf(children) => children
+            .iter()
+            .any(|c| str_matches(c, value, text, slot, fields)),
+        CompiledMatcher::AllOf(children) => children
+            .iter()
+            .all(|c| str_matches(c, value, text, slot, fields)),
+        other => other.matches(value, fields.event()),
+    }
+}
+
+/// rsigma's `matches_pre_lowered` (crate-private there): a child of a
+/// `CaseInsensitiveGroup` against the lower-cased text. rsigma's optimizer
+/// only puts pre-lowerable matchers in such a group; anything else is
+/// `false`, as in rsigma's release builds.
+fn pre_lowered(matcher: &CompiledMatcher, lower: &str) -> bool {
+    match matcher {
+        CompiledMatcher::Contains {
+            value,
+            case_insensitive: true,
+        } => lower.contains(value.as_str()),
+        CompiledMatcher::StartsWith {
+            value,
+            case_insensitive: true,
+        } => lower.starts_with(value.as_str()),
+        CompiledMatcher::EndsWith {
+            value,
+            case_insensitive: true,
+        } => lower.ends_with(value.as_str()),
+        CompiledMatcher::Exact {
+            value,
+            case_insensitive: true,
+        } => lower == value,
+        CompiledMatcher::Regex(re) => re.is_match(lower),
+        CompiledMatcher::AhoCorasickSet {
+            automaton,
+            case_insensitive: true,
+            ..
+        } => automaton.is_match(lower),
+        CompiledMatcher::RegexSetMatch { set, mode } => match mode {
+            GroupMode::Any => set.is_match(lower),
+            GroupMode::All => set.matches(lower).iter().count() == set.len(),
+        },
+        CompiledMatcher::Not(inner) => !pre_lowered(inner, lower),
+        CompiledMatcher::AnyOf(children) => children.iter().any(|c| pre_lowered(c, lower)),
+        CompiledMatcher::AllOf(children) => children.iter().all(|c| pre_lowered(c, lower)),
+        CompiledMatcher::CaseInsensitiveGroup { children, mode } => match mode {
+            GroupMode::Any => children.iter().any(|c| pre_lowered(c, lower)),
+            GroupMode::All => children.iter().all(|c| pre_lowered(c, lower)),
+        },
+        _ => false,
     }
 }
 
@@ -359,6 +491,8 @@ mod tests {
         r#"{"eventName":"B","eventSource":"s.amazonaws.com","sourceIPAddress":"AWS Internal",
             "userIdentity":{"type":"AssumedRole","accessKeyId":""},"errorCode":"AccessDenied"}"#,
         r#"{"eventName":"a","userIdentity":null,"requestParameters":{"n":"3","list":[]}}"#,
+        r#"{"eventName":"ÄRZTE-Σ","userAgent":"Boto3/1.0 Ünïcode ΣΑΣ","errorCode":"İX",
+            "userIdentity":{"type":"IAM\u0055ser","userName":"B\u00c4R"}}"#,
     ];
 
     /// The program's verdict and rsigma's, on every test record.
@@ -414,12 +548,33 @@ mod tests {
             "  sel_a:\n    eventName: A\n  condition: all of nothing_*\n",
             "  sel_a:\n    eventName: A\n  condition: 1 of nothing_*\n",
             "  a:\n    eventName: A\n  b:\n    eventName: B\n  condition: (a or b) and not a\n",
+            "  s:\n    eventName: ärzte-σ\n  condition: s\n",
+            "  s:\n    eventName: ÄRZTE-Σ\n  condition: s\n",
+            "  s:\n    eventName|contains: 'zte-σ'\n  condition: s\n",
+            "  s:\n    eventName|startswith: 'ÄR'\n  condition: s\n",
+            "  s:\n    errorCode|startswith: 'i̇'\n  condition: s\n",
+            "  s:\n    userAgent|contains|all:\n      - boto3\n      - σας\n  condition: s\n",
+            "  s:\n    userAgent|contains:\n      - boto3\n      - x\n  condition: s\n",
+            "  s:\n    userAgent|contains:\n      - a1\n      - a2\n      - a3\n      - a4\n      - a5\n      - a6\n      - a7\n      - ünï\n  condition: s\n",
+            "  s:\n    userAgent|contains|cased:\n      - a1\n      - a2\n      - a3\n      - a4\n      - a5\n      - a6\n      - a7\n      - Boto3\n  condition: s\n",
+            "  s:\n    userAgent|re:\n      - '^x'\n      - '(?i)^boto'\n      - 'y$'\n  condition: s\n",
+            "  s:\n    userAgent|re|i:\n      - '^x'\n      - '^BOTO'\n      - 'y$'\n  condition: s\n",
+            "  s:\n    eventName:\n      - a\n      - b\n  condition: s\n",
+            "  s:\n    eventName:\n      - a\n      - B*\n  condition: s\n",
+            "  s:\n    eventName|endswith:\n      - -σ\n      - x\n  condition: s\n",
+            "  s:\n    eventName|neq: a\n  condition: s\n",
+            "  s:\n    userIdentity.type: iamuser\n  condition: s\n",
+            "  s:\n    userIdentity.userName|cased: BÄR\n  condition: s\n",
+            "  s:\n    userIdentity.userName: bär\n    userIdentity.type|startswith: IAM\n  condition: s\n",
+            "  s:\n    requestParameters.n: '3'\n  condition: s\n",
+            "  s:\n    requestParameters.list.k: V*\n  condition: s\n",
+            "  s:\n    readOnly: 'TRUE'\n  condition: s\n",
         ];
         for case in cases {
             check(case);
         }
-        assert_eq!(check(cases[0]), [true, false, true]);
-        assert_eq!(check(cases[1]), [true, false, false]);
-        assert_eq!(check(cases[2]), [true, false, false]);
+        assert_eq!(check(cases[0]), [true, false, true, false]);
+        assert_eq!(check(cases[1]), [true, false, false, false]);
+        assert_eq!(check(cases[2]), [true, false, false, false]);
     }
 }
