@@ -9,6 +9,7 @@
 //! match. Values are compared lower-cased, a superset of Sigma's matching.
 
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rsigma_eval::matcher::GroupMode;
 use rsigma_eval::{CompiledDetection, CompiledMatcher, CompiledRule};
@@ -179,11 +180,39 @@ pub fn route(rule: &CompiledRule) -> Route {
     }
 }
 
+/// FNV-1a: the index is hashed once per record with a short key, where
+/// SipHash's setup dominates. The keys are fixed when the index is built
+/// (record values are only looked up), so collisions cannot be grown.
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0;
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type Index = HashMap<Box<str>, Vec<u32>, BuildHasherDefault<Fnv>>;
+
 /// The index from event name and source to rule positions.
 #[derive(Debug, Default, Clone)]
 pub struct Dispatch {
-    by_name: HashMap<Box<str>, Vec<u32>>,
-    by_source: HashMap<Box<str>, Vec<u32>>,
+    by_name: Index,
+    by_source: Index,
     always: Vec<u32>,
 }
 
@@ -234,11 +263,7 @@ impl Dispatch {
     }
 }
 
-fn lookup<'m>(
-    map: &'m HashMap<Box<str>, Vec<u32>>,
-    key: &str,
-    buf: &mut [u8; 128],
-) -> Option<&'m Vec<u32>> {
+fn lookup<'m>(map: &'m Index, key: &str, buf: &mut [u8; 128]) -> Option<&'m Vec<u32>> {
     if key.len() > buf.len() {
         return map.get(key.to_ascii_lowercase().as_str());
     }
