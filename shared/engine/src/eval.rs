@@ -34,12 +34,12 @@ use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledMatcher, Com
 use rsigma_parser::{ConditionExpr, Quantifier};
 use trailwarden_cloudtrail::Record;
 
-use crate::event::{field_of, RecordEvent};
+use crate::event::{field_at, place, Place, RecordEvent};
 
 /// The field paths the loaded rules read, each with a slot number.
 #[derive(Debug, Clone, Default)]
 pub struct FieldTable {
-    paths: Vec<Box<str>>,
+    paths: Vec<(Box<str>, Place)>,
     index: HashMap<Box<str>, u32>,
 }
 
@@ -49,7 +49,7 @@ impl FieldTable {
             return slot;
         }
         let slot = self.paths.len() as u32;
-        self.paths.push(path.into());
+        self.paths.push((path.into(), place(path)));
         self.index.insert(path.into(), slot);
         slot
     }
@@ -81,6 +81,8 @@ pub struct Fields<'t, 'r, 'a> {
 /// case-insensitive matcher has asked for it.
 struct Slot<'r> {
     value: Option<EventValue<'r>>,
+    /// The value is a string of ASCII characters only.
+    ascii: bool,
     /// `None` inside: the text is already lower-case.
     lower: OnceCell<Option<Box<str>>>,
 }
@@ -112,9 +114,14 @@ impl<'t, 'r, 'a> Fields<'t, 'r, 'a> {
     #[inline]
     fn slot(&self, slot: u32) -> &Slot<'r> {
         let record = self.event.0;
-        self.slots[slot as usize].get_or_init(|| Slot {
-            value: field_of(record, &self.table.paths[slot as usize]),
-            lower: OnceCell::new(),
+        self.slots[slot as usize].get_or_init(|| {
+            let (path, place) = &self.table.paths[slot as usize];
+            let value = field_at(record, path, *place);
+            Slot {
+                ascii: matches!(&value, Some(EventValue::Str(s)) if s.is_ascii()),
+                value,
+                lower: OnceCell::new(),
+            }
         })
     }
 
@@ -398,7 +405,13 @@ fn str_matches(
         CompiledMatcher::Exact {
             value: pattern,
             case_insensitive: true,
-        } => slot.lower(text) == pattern,
+        } => {
+            if slot.ascii {
+                lowered_eq(text.as_bytes(), pattern.as_bytes())
+            } else {
+                slot.lower(text) == pattern
+            }
+        }
         CompiledMatcher::Contains {
             value: pattern,
             case_insensitive: true,
@@ -406,11 +419,25 @@ fn str_matches(
         CompiledMatcher::StartsWith {
             value: pattern,
             case_insensitive: true,
-        } => slot.lower(text).starts_with(pattern.as_str()),
+        } => {
+            if slot.ascii {
+                let head = text.as_bytes().get(..pattern.len());
+                head.is_some_and(|head| lowered_eq(head, pattern.as_bytes()))
+            } else {
+                slot.lower(text).starts_with(pattern.as_str())
+            }
+        }
         CompiledMatcher::EndsWith {
             value: pattern,
             case_insensitive: true,
-        } => slot.lower(text).ends_with(pattern.as_str()),
+        } => {
+            if slot.ascii {
+                let tail = text.len().checked_sub(pattern.len());
+                tail.is_some_and(|at| lowered_eq(&text.as_bytes()[at..], pattern.as_bytes()))
+            } else {
+                slot.lower(text).ends_with(pattern.as_str())
+            }
+        }
         CompiledMatcher::AhoCorasickSet {
             automaton,
             case_insensitive: true,
@@ -432,6 +459,18 @@ fn str_matches(
             .all(|c| str_matches(c, value, text, slot, fields)),
         other => other.matches(value, fields.event()),
     }
+}
+
+/// Whether ASCII `text`, lower-cased, equals `pattern` (byte for byte): for
+/// ASCII text, lowering is per byte, so an exact, prefix or suffix
+/// comparison needs only the bytes it compares lowered.
+#[inline]
+fn lowered_eq(text: &[u8], pattern: &[u8]) -> bool {
+    text.len() == pattern.len()
+        && text
+            .iter()
+            .zip(pattern)
+            .all(|(t, p)| t.to_ascii_lowercase() == *p)
 }
 
 /// rsigma's `matches_pre_lowered` (crate-private there): a child of a
@@ -493,6 +532,7 @@ mod tests {
         r#"{"eventName":"a","userIdentity":null,"requestParameters":{"n":"3","list":[]}}"#,
         r#"{"eventName":"ÄRZTE-Σ","userAgent":"Boto3/1.0 Ünïcode ΣΑΣ","errorCode":"İX",
             "userIdentity":{"type":"IAM\u0055ser","userName":"B\u00c4R"}}"#,
+        r#"{"eventName":"\u212a","eventSource":"K","sourceIPAddress":"X.AMAZONAWS.COM"}"#,
     ];
 
     /// The program's verdict and rsigma's, on every test record.
@@ -569,12 +609,21 @@ mod tests {
             "  s:\n    requestParameters.n: '3'\n  condition: s\n",
             "  s:\n    requestParameters.list.k: V*\n  condition: s\n",
             "  s:\n    readOnly: 'TRUE'\n  condition: s\n",
+            "  s:\n    eventName: k\n  condition: s\n",
+            "  s:\n    eventName|startswith: k\n  condition: s\n",
+            "  s:\n    eventSource: \u{212a}\n  condition: s\n",
+            "  s:\n    eventSource|endswith: \u{212a}\n  condition: s\n",
+            "  s:\n    sourceIPAddress|endswith: .amazonaws.com\n  condition: s\n",
+            "  s:\n    sourceIPAddress|startswith: 'aws internal and more'\n  condition: s\n",
+            "  s:\n    sourceIPAddress|endswith: ' INTERNAL'\n  condition: s\n",
+            "  s:\n    sourceIPAddress: aws internal\n  condition: s\n",
+            "  s:\n    userIdentity.type|startswith: iam\n  condition: s\n",
         ];
         for case in cases {
             check(case);
         }
-        assert_eq!(check(cases[0]), [true, false, true, false]);
-        assert_eq!(check(cases[1]), [true, false, false, false]);
-        assert_eq!(check(cases[2]), [true, false, false, false]);
+        assert_eq!(check(cases[0]), [true, false, true, false, false]);
+        assert_eq!(check(cases[1]), [true, false, false, false, false]);
+        assert_eq!(check(cases[2]), [true, false, false, false, false]);
     }
 }

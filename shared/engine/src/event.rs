@@ -23,38 +23,106 @@ fn text(s: Option<&str>) -> Option<EventValue<'_>> {
     s.map(|s| EventValue::Str(Cow::Borrowed(s)))
 }
 
+/// Where the value of a field path comes from: decided from the path alone,
+/// so a caller that reads the same path for many records decides it once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Place {
+    /// A top-level field the record model parses eagerly (a position in
+    /// [`SCALARS`]).
+    Scalar(u8),
+    /// Inside (or, without `dot`, the whole of) a nested object of
+    /// [`NESTED_FIELDS`].
+    Nested {
+        /// Position of the first `.` in the path.
+        dot: Option<usize>,
+    },
+    /// Anything else, followed over the raw record (a name without `dot`
+    /// may first be a string the model knows).
+    Other {
+        /// Position of the first `.` in the path.
+        dot: Option<usize>,
+    },
+}
+
+/// The top-level fields the record model answers directly.
+const SCALARS: [&str; 16] = [
+    "eventName",
+    "eventSource",
+    "eventTime",
+    "awsRegion",
+    "sourceIPAddress",
+    "userAgent",
+    "errorCode",
+    "errorMessage",
+    "eventID",
+    "eventType",
+    "recipientAccountId",
+    "requestID",
+    "eventVersion",
+    "eventCategory",
+    "readOnly",
+    "managementEvent",
+];
+
+fn scalar<'r>(r: &'r Record<'_>, i: u8) -> Option<EventValue<'r>> {
+    match i {
+        0 => text(r.event_name()),
+        1 => text(r.event_source()),
+        2 => text(r.event_time()),
+        3 => text(r.aws_region()),
+        4 => text(r.source_ip_address()),
+        5 => text(r.user_agent()),
+        6 => text(r.error_code()),
+        7 => text(r.error_message()),
+        8 => text(r.event_id()),
+        9 => text(r.event_type()),
+        10 => text(r.recipient_account_id()),
+        11 => text(r.request_id()),
+        12 => text(r.event_version()),
+        13 => text(r.event_category()),
+        14 => r.read_only().map(EventValue::Bool),
+        _ => r.management_event().map(EventValue::Bool),
+    }
+}
+
+/// Where `path`'s value comes from.
+pub(crate) fn place(path: &str) -> Place {
+    let dot = path.find('.');
+    let top = &path[..dot.unwrap_or(path.len())];
+    if dot.is_none() {
+        if let Some(i) = SCALARS.iter().position(|s| *s == top) {
+            return Place::Scalar(i as u8);
+        }
+    }
+    if NESTED_FIELDS.contains(&top) {
+        Place::Nested { dot }
+    } else {
+        Place::Other { dot }
+    }
+}
+
 /// The value of the dotted field `path` in `record`, as
 /// [`RecordEvent`]'s `get_field` answers it; borrows from the record.
 pub(crate) fn field_of<'r>(r: &'r Record<'_>, path: &str) -> Option<EventValue<'r>> {
-    let (top, rest) = match path.split_once('.') {
-        Some((top, rest)) => (top, Some(rest)),
+    field_at(r, path, place(path))
+}
+
+/// The value of `path`, whose [`Place`] is `place`.
+pub(crate) fn field_at<'r>(r: &'r Record<'_>, path: &str, place: Place) -> Option<EventValue<'r>> {
+    let (nested, dot) = match place {
+        Place::Scalar(i) => return scalar(r, i),
+        Place::Nested { dot } => (true, dot),
+        Place::Other { dot } => (false, dot),
+    };
+    let (top, rest) = match dot {
+        Some(i) => (&path[..i], Some(&path[i + 1..])),
         None => (path, None),
     };
     if rest.is_none() {
-        let scalar = match top {
-            "eventName" => Some(text(r.event_name())),
-            "eventSource" => Some(text(r.event_source())),
-            "eventTime" => Some(text(r.event_time())),
-            "awsRegion" => Some(text(r.aws_region())),
-            "sourceIPAddress" => Some(text(r.source_ip_address())),
-            "userAgent" => Some(text(r.user_agent())),
-            "errorCode" => Some(text(r.error_code())),
-            "errorMessage" => Some(text(r.error_message())),
-            "eventID" => Some(text(r.event_id())),
-            "eventType" => Some(text(r.event_type())),
-            "recipientAccountId" => Some(text(r.recipient_account_id())),
-            "requestID" => Some(text(r.request_id())),
-            "eventVersion" => Some(text(r.event_version())),
-            "eventCategory" => Some(text(r.event_category())),
-            "readOnly" => Some(r.read_only().map(EventValue::Bool)),
-            "managementEvent" => Some(r.management_event().map(EventValue::Bool)),
-            other => r.known_str(other).map(text),
-        };
-        if let Some(value) = scalar {
-            return value;
+        if let Some(value) = r.known_str(top) {
+            return text(value);
         }
     }
-    let nested = NESTED_FIELDS.contains(&top);
     // Fast path: follow the path over the raw text, without parsing.
     let found = match (nested, rest) {
         (true, Some(rest)) => Some(r.lookup(top, rest)),
@@ -77,7 +145,7 @@ pub(crate) fn field_of<'r>(r: &'r Record<'_>, path: &str) -> Option<EventValue<'
             Lookup::Compound(_) => {}
         }
     }
-    let root = if NESTED_FIELDS.contains(&top) {
+    let root = if nested {
         r.nested(top)?
     } else {
         r.whole()?.get(top)?
