@@ -183,7 +183,7 @@ pub fn route(rule: &CompiledRule) -> Route {
 /// FNV-1a: the index is hashed once per record with a short key, where
 /// SipHash's setup dominates. The keys are fixed when the index is built
 /// (record values are only looked up), so collisions cannot be grown.
-struct Fnv(u64);
+pub(crate) struct Fnv(u64);
 
 impl Default for Fnv {
     fn default() -> Self {

@@ -27,24 +27,27 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::hash::BuildHasherDefault;
 
 use rsigma_eval::matcher::{ascii_lowercase_cow, GroupMode};
-use rsigma_eval::EventValue;
 use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledMatcher, CompiledRule};
+use rsigma_eval::{Event, EventValue};
 use rsigma_parser::{ConditionExpr, Quantifier};
 use trailwarden_cloudtrail::Record;
 
-use crate::event::{field_at, place, Place, RecordEvent};
+use crate::dispatch::Fnv;
+use crate::event::{field_at, field_of, place, Place, RecordEvent};
 
 /// The field paths the loaded rules read, each with a slot number.
 #[derive(Debug, Clone, Default)]
 pub struct FieldTable {
     paths: Vec<(Box<str>, Place)>,
-    index: HashMap<Box<str>, u32>,
+    index: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>,
 }
 
 impl FieldTable {
-    fn intern(&mut self, path: &str) -> u32 {
+    /// The slot of `path`, given one if it has none yet.
+    pub(crate) fn intern(&mut self, path: &str) -> u32 {
         if let Some(&slot) = self.index.get(path) {
             return slot;
         }
@@ -129,6 +132,31 @@ impl<'t, 'r, 'a> Fields<'t, 'r, 'a> {
     /// keyword matchers and rules evaluated by rsigma itself).
     pub fn event(&self) -> &RecordEvent<'r, 'a> {
         &self.event
+    }
+}
+
+/// The record as rsigma's event, answered from the cache for the paths of
+/// the table (the rules' fields, and the group-by and value fields of
+/// correlations and baselines) and like [`RecordEvent`] for any other path:
+/// every answer equals [`RecordEvent`]'s.
+impl Event for Fields<'_, '_, '_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        match self.table.index.get(path) {
+            Some(&slot) => self.slot(slot).value.clone(),
+            None => field_of(self.event.0, path),
+        }
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.event.any_string_value(pred)
+    }
+
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        self.event.all_string_values()
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        self.event.to_json()
     }
 }
 

@@ -36,6 +36,7 @@ pub mod state;
 pub mod sweep;
 
 pub use dispatch::{Dispatch, Route};
+pub use eval::Fields;
 pub use event::RecordEvent;
 pub use finding::{event_id, finding_id, Finding, Level};
 pub use policy::Policy;
@@ -45,7 +46,7 @@ pub use rules::{
 pub use session::Session;
 pub use state::{FindingStore, Ledger, MemoryStore, ObjectRef, StateStore, StoreError};
 
-use eval::{FieldTable, Fields, Program};
+use eval::{FieldTable, Program};
 use trailwarden_cloudtrail::Record;
 
 /// The compiled rules, correlations and the dispatch index.
@@ -77,6 +78,21 @@ impl Engine {
             .iter()
             .map(|r| Program::compile(&r.compiled, &mut fields))
             .collect();
+        // What sessions read after a match: group-by and value fields.
+        let stateful = rules
+            .iter()
+            .filter_map(|r| r.baseline.as_ref())
+            .flat_map(|b| b.group_by.iter().chain(&b.fields));
+        let correlated = correlations.iter().flat_map(|c| {
+            let value = c.condition.field.iter().flatten();
+            c.group_by
+                .iter()
+                .chain(c.group_fields.iter().flatten())
+                .chain(value)
+        });
+        for path in stateful.chain(correlated) {
+            fields.intern(path);
+        }
         let mut feeds = vec![Vec::new(); rules.len()];
         for (c, corr) in correlations.iter().enumerate() {
             for &r in &corr.rules {
@@ -143,15 +159,35 @@ impl Engine {
     pub fn evaluate_indexed<'e>(
         &'e self,
         record: &Record<'_>,
+        on_match: impl FnMut(usize, &'e Rule),
+    ) {
+        self.evaluate_fields(&self.fields(record), on_match);
+    }
+
+    /// An empty per-record field cache over `record`: hand it to
+    /// [`Engine::evaluate_fields`], then read the fields a match needs
+    /// (group-by and value fields) through its `rsigma_eval::Event`
+    /// implementation, so a path the rules already read is not looked up
+    /// again. The answers are [`RecordEvent`]'s.
+    pub fn fields<'e, 'r, 'a>(&'e self, record: &'r Record<'a>) -> Fields<'e, 'r, 'a> {
+        Fields::new(&self.fields, record)
+    }
+
+    /// [`Engine::evaluate_indexed`] over a cache from [`Engine::fields`]
+    /// (of this engine: a cache from another engine's table answers the
+    /// wrong paths).
+    pub fn evaluate_fields<'e>(
+        &'e self,
+        fields: &Fields<'_, '_, '_>,
         mut on_match: impl FnMut(usize, &'e Rule),
     ) {
-        let fields = Fields::new(&self.fields, record);
+        let record = fields.event().0;
         let name = record.event_name().unwrap_or("");
         let source = record.event_source().unwrap_or("");
         self.dispatch.candidates(name, source, |i| {
             let i = i as usize;
             let rule = &self.rules[i];
-            if self.programs[i].matches(&rule.compiled, &fields) {
+            if self.programs[i].matches(&rule.compiled, fields) {
                 on_match(i, rule);
             }
         });
@@ -160,7 +196,7 @@ impl Engine {
     /// Like [`Engine::evaluate`] but trying every rule, ignoring the index.
     /// For measuring the index and checking that it hides nothing.
     pub fn evaluate_all<'e>(&'e self, record: &Record<'_>, mut on_match: impl FnMut(&'e Rule)) {
-        let fields = Fields::new(&self.fields, record);
+        let fields = self.fields(record);
         for (rule, program) in self.rules.iter().zip(&self.programs) {
             if program.matches(&rule.compiled, &fields) {
                 on_match(rule);

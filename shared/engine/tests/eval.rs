@@ -1,6 +1,7 @@
 //! The engine's own evaluation gives exactly rsigma's verdicts: for every
 //! (rule, record), a match through `Engine::evaluate_all` and
 //! `Engine::evaluate` if and only if `rsigma_eval::evaluate_rule` matches.
+//! The per-record field cache answers every path as the record does.
 //!
 //! Rules: the built-in pack (with the example policy, so every rule runs)
 //! and, where `../shared/corpus` is present, the SigmaHQ CloudTrail rules
@@ -9,6 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
+use rsigma_eval::{CompiledDetection, Event};
 use trailwarden_cloudtrail::{read_object, ReaderOptions, Record, RecordReject, RecordSink};
 use trailwarden_engine::builtin::builtin_rules;
 use trailwarden_engine::{Engine, Policy, RecordEvent, RuleSetBuilder};
@@ -77,9 +79,44 @@ fn build(b: RuleSetBuilder) -> Engine {
     Engine::from_set(set)
 }
 
+fn item_fields(detection: &CompiledDetection, out: &mut Vec<String>) {
+    match detection {
+        CompiledDetection::AllOf(items) => out.extend(items.iter().filter_map(|i| i.field.clone())),
+        CompiledDetection::AnyOf(parts) | CompiledDetection::And(parts) => {
+            parts.iter().for_each(|p| item_fields(p, out))
+        }
+        _ => {}
+    }
+}
+
+/// The paths the engine reads (rule fields, group-by and value fields) and
+/// a few it does not.
+fn paths_of(engine: &Engine) -> Vec<String> {
+    let mut paths: Vec<String> = ["userIdentity", "resources.ARN", "custom.x", "tlsDetails"]
+        .map(String::from)
+        .to_vec();
+    for rule in engine.rules() {
+        rule.compiled
+            .detections
+            .values()
+            .for_each(|d| item_fields(d, &mut paths));
+        if let Some(b) = &rule.baseline {
+            paths.extend(b.group_by.iter().chain(&b.fields).cloned());
+        }
+    }
+    for c in engine.correlations() {
+        paths.extend(c.group_by.iter().cloned());
+        paths.extend(c.condition.field.iter().flatten().cloned());
+    }
+    paths.sort();
+    paths.dedup();
+    paths
+}
+
 /// Compare every (rule, record); the number of matches.
 fn assert_same_verdicts(engine: &Engine, records: &[String]) -> usize {
     let rules = engine.rules();
+    let paths = paths_of(engine);
     let mut matches = 0;
     for text in records {
         let record = Record::parse(text).unwrap();
@@ -95,6 +132,18 @@ fn assert_same_verdicts(engine: &Engine, records: &[String]) -> usize {
         });
         let mut indexed = vec![false; rules.len()];
         engine.evaluate_indexed(&record, |i, _| indexed[i] = true);
+        // The cache answers every path as the record does, before and after
+        // the rules have read it.
+        let fields = engine.fields(&record);
+        for path in paths.iter().step_by(2) {
+            assert_eq!(fields.get_field(path), event.get_field(path), "{path}");
+        }
+        let mut cached = vec![false; rules.len()];
+        engine.evaluate_fields(&fields, |i, _| cached[i] = true);
+        assert_eq!(cached, indexed);
+        for path in &paths {
+            assert_eq!(fields.get_field(path), event.get_field(path), "{path}");
+        }
         for (i, rule) in rules.iter().enumerate() {
             assert_eq!(
                 all[i], expected[i],
