@@ -10,3 +10,4 @@ pub mod scan;
 pub mod simulate;
 pub mod store;
 pub mod synth;
+pub mod terminal;

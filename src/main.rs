@@ -11,8 +11,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use trailwarden::builtin::builtin_rules;
 use trailwarden::output::{self, FindingWriter};
 use trailwarden::ruletest;
-use trailwarden::scan::{expand_inputs, Input, ScanStats, Scanner, Stores};
+use trailwarden::scan::{expand_inputs, Input, ObjectFailure, ScanStats, Scanner, Stores};
 use trailwarden::store::{self, SqliteStore};
+use trailwarden::terminal::{self, json_escape};
+use trailwarden::{say, tell};
 use trailwarden_cloudtrail::ReaderOptions;
 use trailwarden_engine::{rules::rule_files, Engine, Level, Policy, RuleSet, RuleSetBuilder};
 
@@ -260,7 +262,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("trailwarden: error: {e:#}");
+            say!("trailwarden: error: {e:#}");
             ExitCode::from(2)
         }
     }
@@ -288,17 +290,49 @@ fn rule_set(args: &RuleArgs, policy: &Policy) -> RuleSet {
     builder.build()
 }
 
+/// The fingerprint of the rules and policy a scan runs, and of the minimum
+/// level (which decides what is stored): the text of every rule file it
+/// loads, built-in or given, the policy file's text.
+fn scan_fingerprint(args: &RuleArgs, min_level: Level) -> String {
+    let mut texts: Vec<(&str, Vec<u8>)> = Vec::new();
+    if !args.no_builtin {
+        for (_, text) in builtin_rules() {
+            texts.push(("rule", text.as_bytes().to_vec()));
+        }
+    }
+    for path in &args.rules {
+        match rule_files(path) {
+            Ok(files) => {
+                for file in files {
+                    let text = std::fs::read(&file)
+                        .unwrap_or_else(|e| format!("unreadable: {e}").into_bytes());
+                    texts.push(("rule", text));
+                }
+            }
+            Err(e) => texts.push(("rules unreadable", e.to_string().into_bytes())),
+        }
+    }
+    if let Some(policy) = &args.policy {
+        let text = std::fs::read(policy).unwrap_or_default();
+        texts.push(("policy", text));
+    }
+    texts.push(("min-level", min_level.as_str().as_bytes().to_vec()));
+    trailwarden::scan::fingerprint(texts.iter().map(|(k, t)| (*k, t.as_slice())))
+}
+
 /// Load the rules (correlations included), printing problems to stderr.
 fn load_engine(args: &RuleArgs, policy: &Policy, quiet: bool) -> anyhow::Result<Engine> {
     let set = rule_set(args, policy);
     for p in &set.problems {
-        eprintln!("trailwarden: rule problem: {p}");
+        say!("trailwarden: rule problem: {p}");
     }
     if !quiet {
         for n in &set.notes {
-            eprintln!(
+            say!(
                 "trailwarden: rule skipped: {}: {:?}: {}",
-                n.source, n.rule, n.reason
+                n.source,
+                n.rule,
+                n.reason
             );
         }
     }
@@ -316,10 +350,10 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut store = args.store.open()?;
     let (inputs, missing) = expand_inputs(&args.paths);
     for (path, reason) in &missing {
-        eprintln!("trailwarden: {path}: {reason}");
+        say!("trailwarden: {path}: unreadable: {reason}");
     }
     if inputs.is_empty() {
-        eprintln!("trailwarden: error: no input to read");
+        say!("trailwarden: error: no input could be read");
         return Ok(ExitCode::from(2));
     }
     let stdout = io::stdout();
@@ -341,7 +375,12 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     };
     let mut scanner = Scanner::new(&engine, reader, args.min_level, policy, stores)
         .rescan(args.rescan)
+        .fingerprint(scan_fingerprint(&args.rules, args.min_level))
         .threads(threads);
+    // Paths that do not exist are inputs that could not be read.
+    scanner.stats.unopened += missing.len() as u64;
+    scanner.stats.unreadable.extend(missing);
+    let input_count = inputs.len() + scanner.stats.unreadable.len();
     let progress = progress_bar(&inputs, args.quiet);
     let started = Instant::now();
     let mut write_error = None;
@@ -354,9 +393,15 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     };
     scanner.scan(&inputs, &mut emit, &mut |input, failure| {
         let name = input.name();
-        progress.set_message(name.clone());
-        if let Some(failure) = failure {
-            progress.suspend(|| eprintln!("trailwarden: {name}: rejected: {failure}"));
+        progress.set_message(terminal::escape(&name).into_owned());
+        match failure {
+            Some(failure @ ObjectFailure::Store(_)) => {
+                progress.suspend(|| say!("trailwarden: {name}: not stored: {failure}"))
+            }
+            Some(failure) => {
+                progress.suspend(|| say!("trailwarden: {name}: unreadable: {failure}"))
+            }
+            None => {}
         }
         if let Input::File(path) = input {
             progress.inc(std::fs::metadata(path).map_or(0, |m| m.len()));
@@ -377,24 +422,32 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let stats = &scanner.stats;
     if !args.quiet {
         let unrouted = engine.unrouted_rules();
-        eprintln!("--");
-        eprintln!(
+        say!("--");
+        say!(
             "rules: {} ({} dispatched by eventName/eventSource, {} tried on every record), {} correlations",
             engine.rules().len(),
             engine.rules().len() - unrouted,
             unrouted,
             engine.correlations().len()
         );
-        print_summary(stats, inputs.len(), started.elapsed().as_secs_f64());
+        print_summary(stats, input_count, started.elapsed().as_secs_f64());
+        if stats.reread > 0 {
+            say!(
+                "re-read: {} file(s) read before with other rules or policy",
+                stats.reread
+            );
+        }
         if stats.already_done > 0 {
-            eprintln!(
+            say!(
                 "already processed: {} file(s) skipped, as recorded in {store_name} (use --rescan to read them again)",
                 stats.already_done
             );
         }
     }
-    if stats.unopened == inputs.len() as u64 && stats.objects == 0 {
-        eprintln!("trailwarden: error: none of the inputs could be read");
+    // Nothing read, whatever --fail-on says: every input unreadable and not
+    // one record evaluated (a file that broke off after some records was read).
+    if stats.unreadable.len() == input_count && stats.records == 0 {
+        say!("trailwarden: error: none of the {input_count} input(s) could be read as CloudTrail");
         return Ok(ExitCode::from(2));
     }
     if let (Some(threshold), Some(max)) = (args.fail_on, stats.max_level()) {
@@ -428,36 +481,42 @@ fn progress_bar(inputs: &[Input], quiet: bool) -> ProgressBar {
 }
 
 fn print_summary(stats: &ScanStats, inputs: usize, secs: f64) {
-    let mut err = io::stderr().lock();
-    let _ = writeln!(
-        err,
-        "files: {inputs} ({} read, {} skipped, {} rejected, {} already processed)",
+    let not_stored = match stats.not_stored.len() {
+        0 => String::new(),
+        n => format!(", {n} not stored"),
+    };
+    say!(
+        "files: {inputs} ({} read, {} skipped, {} unreadable, {} already processed{not_stored})",
         stats.objects - stats.skipped.len() as u64,
         stats.skipped.len(),
-        stats.failed.len(),
+        stats.unreadable.len(),
         stats.already_done
     );
     for (name, reason) in &stats.skipped {
-        let _ = writeln!(err, "  skipped {name}: {reason}");
+        say!("  skipped {name}: {reason}");
     }
-    for (name, reason) in &stats.failed {
-        let _ = writeln!(err, "  rejected {name}: {reason}");
+    for (name, reason) in &stats.unreadable {
+        say!("  unreadable {name}: {reason}");
     }
-    let _ = writeln!(
-        err,
+    for (name, reason) in &stats.not_stored {
+        say!("  not stored {name}: {reason}");
+    }
+    say!(
         "records: {} evaluated, {} rejected",
-        stats.records, stats.rejected
+        stats.records,
+        stats.rejected
     );
     for r in &stats.reject_samples {
-        let _ = writeln!(
-            err,
+        say!(
             "  {}: record {} (byte {}): {}",
-            r.object, r.reject.index, r.reject.offset, r.reject.reason
+            r.object,
+            r.reject.index,
+            r.reject.offset,
+            r.reject.reason
         );
     }
     if stats.rejected > stats.reject_samples.len() as u64 {
-        let _ = writeln!(
-            err,
+        say!(
             "  … and {} more rejected records",
             stats.rejected - stats.reject_samples.len() as u64
         );
@@ -469,8 +528,7 @@ fn print_summary(stats: &ScanStats, inputs: usize, secs: f64) {
         .filter(|(_, n)| **n > 0)
         .map(|(l, n)| format!("{n} {l}"))
         .collect();
-    let _ = writeln!(
-        err,
+    say!(
         "findings: {}{}",
         stats.total_findings(),
         if by_level.is_empty() {
@@ -480,16 +538,20 @@ fn print_summary(stats: &ScanStats, inputs: usize, secs: f64) {
         }
     );
     for (reason, n) in &stats.suppressed {
-        let _ = writeln!(err, "  {n} suppressed by policy: {reason}");
+        say!("  {n} suppressed by policy: {reason}");
     }
     let secs = secs.max(1e-9);
-    let _ = writeln!(
-        err,
+    say!(
         "throughput: {:.0} records/s, {:.1} MB/s decompressed, {:.2}s",
         stats.records as f64 / secs,
         stats.bytes as f64 / secs / 1e6,
         secs
     );
+}
+
+/// One field of a tab-separated line, escaped for a terminal (tabs too).
+fn esc(s: &str) -> std::borrow::Cow<'_, str> {
+    terminal::escape(s)
 }
 
 fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
@@ -509,7 +571,10 @@ fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{}\t{}\t{kind}\t{}\t{}",
-            r.meta.id, r.meta.level, r.meta.title, r.meta.source
+            esc(&r.meta.id),
+            r.meta.level,
+            esc(&r.meta.title),
+            esc(&r.meta.source)
         )?;
     }
     for c in &set.correlations {
@@ -517,14 +582,23 @@ fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             out,
             "{}\t{}\tcorrelation ({kind})\t{}\t{}",
-            c.meta.id, c.meta.level, c.meta.title, c.meta.source
+            esc(&c.meta.id),
+            c.meta.level,
+            esc(&c.meta.title),
+            esc(&c.meta.source)
         )?;
     }
     for n in &set.notes {
-        writeln!(out, "-\t-\tskipped: {}\t{}\t{}", n.reason, n.rule, n.source)?;
+        writeln!(
+            out,
+            "-\t-\tskipped: {}\t{}\t{}",
+            esc(&n.reason),
+            esc(&n.rule),
+            esc(&n.source)
+        )?;
     }
     for p in &set.problems {
-        eprintln!("trailwarden: rule problem: {p}");
+        say!("trailwarden: rule problem: {p}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -541,12 +615,12 @@ fn rules_validate(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     }
     let set = builder.build();
     for p in &set.problems {
-        println!("problem: {p}");
+        tell!("problem: {p}");
     }
     for n in &set.notes {
-        println!("skipped: {}: {:?}: {}", n.source, n.rule, n.reason);
+        tell!("skipped: {}: {:?}: {}", n.source, n.rule, n.reason);
     }
-    println!(
+    tell!(
         "{} rules and {} correlations valid, {} problems, {} skipped",
         set.rules.len(),
         set.correlations.len(),
@@ -570,22 +644,24 @@ fn rules_test(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
         let report = ruletest::run_rule_file(&file);
         if report.passed() {
             passed += 1;
-            println!("ok    {} ({} cases)", report.rule_file, report.cases.len());
+            tell!("ok    {} ({} cases)", report.rule_file, report.cases.len());
         } else {
             failed += 1;
-            println!("FAIL  {}", report.rule_file);
+            tell!("FAIL  {}", report.rule_file);
             if let Some(e) = &report.error {
-                println!("      {e}");
+                tell!("      {e}");
             }
             for c in report.cases.iter().filter(|c| !c.passed()) {
-                println!(
+                tell!(
                     "      case {:?}: expected {} finding(s), got {}",
-                    c.name, c.expected, c.got
+                    c.name,
+                    c.expected,
+                    c.got
                 );
             }
         }
     }
-    println!("{passed} passed, {failed} failed");
+    tell!("{passed} passed, {failed} failed");
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -645,7 +721,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
         writer.push(f)?;
     }
     writer.finish()?;
-    eprintln!(
+    say!(
         "{n} AI principal(s) idle for {} days or more as of {} (store {})",
         args.idle_days,
         format_millis(as_of),
@@ -672,12 +748,14 @@ fn print_rows<T: serde::Serialize>(
     }
     let mut out = io::BufWriter::new(io::stdout().lock());
     if format == output::Format::Json {
-        serde_json::to_writer_pretty(&mut out, &rows)?;
-        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            json_escape(&serde_json::to_string_pretty(&rows)?)
+        )?;
     } else {
         for row in &rows {
-            serde_json::to_writer(&mut out, row)?;
-            writeln!(out)?;
+            writeln!(out, "{}", json_escape(&serde_json::to_string(row)?))?;
         }
     }
     out.flush()?;
@@ -705,20 +783,19 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
                 ..Default::default()
             })?;
             let Some(row) = rows.first() else {
-                eprintln!("trailwarden: no finding {id} in {}", store.path());
+                say!("trailwarden: no finding {id} in {}", store.path());
                 return Ok(ExitCode::from(1));
             };
-            serde_json::to_writer_pretty(io::stdout().lock(), row)?;
-            println!();
+            println!("{}", json_escape(&serde_json::to_string_pretty(row)?));
             Ok(ExitCode::SUCCESS)
         }
         Some(FindingsAction::Ack { id, note, resolve }) => {
             let status = if resolve { "resolved" } else { "acknowledged" };
             if store.set_status(&id, status, note.as_deref())? {
-                eprintln!("{id}: {status}");
+                say!("{id}: {status}");
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!("trailwarden: no finding {id} in {}", store.path());
+                say!("trailwarden: no finding {id} in {}", store.path());
                 Ok(ExitCode::from(1))
             }
         }
@@ -738,7 +815,7 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
             })?;
             let n = rows.len();
             print_rows(args.format, rows, |r| r.finding)?;
-            eprintln!("{n} finding(s) in {}", store.path());
+            say!("{n} finding(s) in {}", store.path());
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -748,7 +825,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     use trailwarden::simulate::{self, SimOptions, SCENARIOS};
     if args.list {
         for (name, description) in SCENARIOS {
-            println!("{name:<32}{description}");
+            tell!("{name:<32}{description}");
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -776,7 +853,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     match simulate::write(&scenario, &options, &output) {
         Ok(records) => {
-            eprintln!(
+            say!(
                 "wrote {records} records ({scenario}, {} background) to {} in {:.1}s",
                 options.background,
                 output.display(),
@@ -785,7 +862,7 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(simulate::SimError::UnknownScenario(e)) => {
-            eprintln!("trailwarden: error: {e}");
+            say!("trailwarden: error: {e}");
             Ok(ExitCode::from(2))
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("writing {}", output.display()))),
@@ -802,12 +879,11 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
             .map_err(anyhow::Error::msg)?
         {
             Some(row) => {
-                serde_json::to_writer_pretty(io::stdout().lock(), &row)?;
-                println!();
+                println!("{}", json_escape(&serde_json::to_string_pretty(&row)?));
                 Ok(ExitCode::SUCCESS)
             }
             None => {
-                eprintln!("trailwarden: no finding {id} in table {table}");
+                say!("trailwarden: no finding {id} in table {table}");
                 Ok(ExitCode::from(1))
             }
         },
@@ -817,10 +893,10 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
                 .await
                 .map_err(anyhow::Error::msg)?
             {
-                eprintln!("{id}: {status}");
+                say!("{id}: {status}");
                 Ok(ExitCode::SUCCESS)
             } else {
-                eprintln!("trailwarden: no finding {id} in table {table}");
+                say!("trailwarden: no finding {id} in table {table}");
                 Ok(ExitCode::from(1))
             }
         }
@@ -846,7 +922,7 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
             .map_err(anyhow::Error::msg)?;
             let n = rows.len();
             print_rows(args.format, rows, |r| r.finding)?;
-            eprintln!("{n} finding(s) in table {table}");
+            say!("{n} finding(s) in table {table}");
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -903,15 +979,13 @@ async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             Ok(_) => skipped += 1,
             Err(e) => {
                 failed += 1;
-                bar.suspend(|| {
-                    eprintln!("trailwarden: s3://{}/{}: {e}", notice.bucket, notice.key)
-                });
+                bar.suspend(|| say!("trailwarden: s3://{}/{}: {e}", notice.bucket, notice.key));
             }
         }
         bar.inc(1);
     }
     bar.finish_and_clear();
-    eprintln!(
+    say!(
         "replayed {done} object(s) ({records} records, {findings} new findings); {skipped} already processed or skipped; {failed} failed"
     );
     Ok(if failed > 0 {

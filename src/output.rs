@@ -5,6 +5,8 @@ use std::io::{self, Write};
 use clap::ValueEnum;
 use trailwarden_engine::Finding;
 
+use crate::terminal::{json_escape, push_escaped};
+
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -57,7 +59,8 @@ impl<W: Write> FindingWriter<W> {
     pub fn push(&mut self, finding: Finding) -> io::Result<()> {
         match self.format {
             Format::Jsonl => {
-                serde_json::to_writer(&mut self.out, &finding)?;
+                let text = serde_json::to_string(&finding)?;
+                self.out.write_all(json_escape(&text).as_bytes())?;
                 self.out.write_all(b"\n")
             }
             Format::Json => {
@@ -66,7 +69,7 @@ impl<W: Write> FindingWriter<W> {
                     .write_all(if self.written == 0 { b"[\n" } else { b",\n" })?;
                 self.written += 1;
                 let text = serde_json::to_string_pretty(&finding)?;
-                for (i, line) in text.lines().enumerate() {
+                for (i, line) in json_escape(&text).lines().enumerate() {
                     if i > 0 {
                         self.out.write_all(b"\n")?;
                     }
@@ -126,7 +129,9 @@ impl<W: Write> FindingWriter<W> {
     }
 }
 
-/// Characters that could move the cursor or fake output are shown escaped.
+/// Characters that could move the cursor, fake output or reorder text
+/// (controls, bidirectional overrides: [`crate::terminal::is_unsafe`]) are
+/// shown escaped; text past `max` characters is cut.
 pub fn clean(s: &str, max: usize) -> String {
     let mut out = String::new();
     for (n, c) in s.chars().enumerate() {
@@ -134,11 +139,7 @@ pub fn clean(s: &str, max: usize) -> String {
             out.push('…');
             break;
         }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        push_escaped(&mut out, c);
     }
     out
 }
@@ -215,6 +216,7 @@ mod tests {
     #[test]
     fn clean_escapes_control_characters_and_truncates() {
         assert_eq!(clean("a\u{1b}[31mb", 100), "a\\u{1b}[31mb");
+        assert_eq!(clean("x\u{202e}y\u{9b}", 100), "x\\u{202e}y\\u{9b}");
         assert_eq!(clean("abcdef", 3), "abc…");
     }
 

@@ -15,7 +15,7 @@ use trailwarden_engine::{
     StateStore, StoreError,
 };
 
-use crate::store::SqliteStore;
+use crate::store::{LedgerEntry, SqliteStore};
 
 /// One input to read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,12 +94,21 @@ pub struct Rejected {
 pub struct ScanStats {
     /// Objects read to the end.
     pub objects: u64,
-    /// Objects not read again because the ledger says they were processed.
+    /// Objects not read again because the ledger says they were processed
+    /// (by the same rules and policy).
     pub already_done: u64,
+    /// Objects the ledger says were processed, but by other rules or
+    /// another policy, read again.
+    pub reread: u64,
     /// Objects skipped, with the reason (digest files).
     pub skipped: Vec<(String, String)>,
-    /// Objects that could not be read (fully), with the error.
-    pub failed: Vec<(String, String)>,
+    /// Inputs that could not be opened or not be read as CloudTrail (not
+    /// JSON, empty, truncated, over the size cap, no record readable), with
+    /// the reason.
+    pub unreadable: Vec<(String, String)>,
+    /// Objects read whose findings or state could not be stored, with the
+    /// error (they are read again next time).
+    pub not_stored: Vec<(String, String)>,
     /// Records evaluated.
     pub records: u64,
     /// Records rejected.
@@ -116,7 +125,7 @@ pub struct ScanStats {
     pub suppressed: BTreeMap<String, u64>,
     /// Findings below `--min-level`.
     pub below_level: u64,
-    /// Files that could not be opened (also listed in `failed`).
+    /// Inputs that could not be opened (also listed in `unreadable`).
     pub unopened: u64,
 }
 
@@ -145,11 +154,55 @@ pub trait Stores: StateStore + Ledger + FindingStore {
     /// Store a batch of findings, in one transaction where the store has
     /// them. Each is counted as [`FindingStore::put_finding`] would.
     fn put_findings(&mut self, findings: &[Finding]) -> Result<(), StoreError>;
+
+    /// What the ledger says of `object` for a scan whose rules and policy
+    /// have `fingerprint`. By default the fingerprint is not kept: an
+    /// object processed is done whatever the rules.
+    fn ledger_entry(
+        &mut self,
+        object: &ObjectRef,
+        fingerprint: &str,
+    ) -> Result<LedgerEntry, StoreError> {
+        let _ = fingerprint;
+        Ok(if self.is_done(object)? {
+            LedgerEntry::Done
+        } else {
+            LedgerEntry::New
+        })
+    }
+
+    /// Mark `object` done, read by rules and policy with `fingerprint`.
+    fn mark_done_with(
+        &mut self,
+        object: &ObjectRef,
+        records: u64,
+        fingerprint: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let _ = fingerprint;
+        self.mark_done(object, records)
+    }
 }
 
 impl Stores for SqliteStore {
     fn put_findings(&mut self, findings: &[Finding]) -> Result<(), StoreError> {
         SqliteStore::put_findings(self, findings).map(|_| ())
+    }
+
+    fn ledger_entry(
+        &mut self,
+        object: &ObjectRef,
+        fingerprint: &str,
+    ) -> Result<LedgerEntry, StoreError> {
+        SqliteStore::ledger_entry(self, object, fingerprint)
+    }
+
+    fn mark_done_with(
+        &mut self,
+        object: &ObjectRef,
+        records: u64,
+        fingerprint: Option<&str>,
+    ) -> Result<(), StoreError> {
+        SqliteStore::mark_done_with(self, object, records, fingerprint)
     }
 }
 
@@ -365,6 +418,8 @@ struct Storing<'s, F> {
     outlet: Outlet<'s, F>,
     store: &'s mut dyn Stores,
     rescan: bool,
+    /// The rule set's and policy's fingerprint, kept in the ledger.
+    fingerprint: Option<&'s str>,
     /// The first store error of the current object.
     store_error: Option<StoreError>,
 }
@@ -391,11 +446,33 @@ impl<'e, F: FnMut(Finding)> Handoff<'e> for Storing<'_, F> {
 }
 
 impl<F: FnMut(Finding)> Storing<'_, F> {
-    /// Whether the ledger says this object was processed (and `--rescan` is off).
-    fn already_done(&mut self, object: Option<&ObjectRef>) -> Result<bool, StoreError> {
-        match object {
-            Some(o) if !self.rescan => self.store.is_done(o),
-            _ => Ok(false),
+    /// What the ledger says of this object ([`LedgerEntry::New`] with
+    /// `--rescan`).
+    fn ledger(&mut self, object: Option<&ObjectRef>) -> Result<LedgerEntry, StoreError> {
+        match (object, self.fingerprint) {
+            (Some(o), Some(fp)) if !self.rescan => self.store.ledger_entry(o, fp),
+            (Some(o), None) if !self.rescan => Ok(if self.store.is_done(o)? {
+                LedgerEntry::Done
+            } else {
+                LedgerEntry::New
+            }),
+            _ => Ok(LedgerEntry::New),
+        }
+    }
+
+    /// Whether the object is to be skipped as already processed (counted),
+    /// or read (counted as read again when the ledger names other rules).
+    fn skip(&mut self, object: Option<&ObjectRef>) -> Result<bool, StoreError> {
+        match self.ledger(object)? {
+            LedgerEntry::Done => {
+                self.outlet.stats.already_done += 1;
+                Ok(true)
+            }
+            LedgerEntry::DoneWithOtherRules => {
+                self.outlet.stats.reread += 1;
+                Ok(false)
+            }
+            LedgerEntry::New => Ok(false),
         }
     }
 
@@ -435,43 +512,69 @@ impl<F: FnMut(Finding)> Storing<'_, F> {
         let failure = match (result, self.store_error.take().or(flush_error)) {
             (Err(read), _) => Some(ObjectFailure::Read(read)),
             (Ok(_), Some(store)) => Some(ObjectFailure::Store(store)),
-            (Ok(summary), None) => {
-                stats.objects += 1;
-                if let Some(reason) = summary.skipped {
-                    stats.skipped.push((name.to_owned(), reason));
-                }
-                match object.map(|o| self.store.mark_done(o, summary.records)) {
-                    Some(Err(e)) => Some(ObjectFailure::Store(e)),
-                    _ => None,
-                }
+            // Values in record positions, none of them a record: not CloudTrail.
+            (Ok(summary), None) if summary.records == 0 && summary.rejected > 0 => {
+                Some(ObjectFailure::NoRecord(summary.rejected))
             }
+            (Ok(summary), None) => match object.map(|o| {
+                self.store
+                    .mark_done_with(o, summary.records, self.fingerprint)
+            }) {
+                Some(Err(e)) => Some(ObjectFailure::Store(e)),
+                _ => {
+                    stats.objects += 1;
+                    if let Some(reason) = summary.skipped {
+                        stats.skipped.push((name.to_owned(), reason));
+                    }
+                    None
+                }
+            },
         };
         match failure {
             None => Ok(()),
             Some(f) => {
-                self.outlet
-                    .stats
-                    .failed
-                    .push((name.to_owned(), f.to_string()));
+                self.fail(name, &f);
                 Err(f)
             }
         }
     }
 
-    /// An input that could not be opened.
-    fn unopened(&mut self, name: &str, reason: String) {
+    /// Count a failure in the stats.
+    fn fail(&mut self, name: &str, failure: &ObjectFailure) {
         let stats = &mut *self.outlet.stats;
-        stats.failed.push((name.to_owned(), reason));
-        stats.unopened += 1;
+        let entry = (name.to_owned(), failure.to_string());
+        match failure {
+            ObjectFailure::Store(_) => stats.not_stored.push(entry),
+            ObjectFailure::Unopened(_) => {
+                stats.unopened += 1;
+                stats.unreadable.push(entry);
+            }
+            ObjectFailure::Read(_) | ObjectFailure::NoRecord(_) => stats.unreadable.push(entry),
+        }
+    }
+
+    /// An input that could not be opened.
+    fn unopened(&mut self, name: &str, reason: String) -> ObjectFailure {
+        let failure = ObjectFailure::Unopened(reason);
+        self.fail(name, &failure);
+        failure
     }
 }
 
 /// Why an object was not fully processed.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectFailure {
+    /// The input could not be opened.
+    #[error("{0}")]
+    Unopened(String),
     /// The object could not be read to the end.
     #[error(transparent)]
     Read(#[from] ReadFailure),
+    /// The object was read to its end, but nothing in it was a record.
+    #[error(
+        "not CloudTrail data: none of its {0} value(s) in record position is a CloudTrail record"
+    )]
+    NoRecord(u64),
     /// State or findings could not be written.
     #[error("store: {0}; the object is not marked done and will be read again next time")]
     Store(#[from] StoreError),
@@ -542,6 +645,7 @@ pub struct Scanner<'e> {
     policy: Policy,
     store: &'e mut dyn Stores,
     rescan: bool,
+    fingerprint: Option<String>,
     threads: usize,
     seen: HashSet<u128>,
     /// Counts so far.
@@ -564,6 +668,7 @@ impl<'e> Scanner<'e> {
             policy,
             store,
             rescan: false,
+            fingerprint: None,
             threads: 1,
             seen: HashSet::new(),
             stats: ScanStats::default(),
@@ -573,6 +678,13 @@ impl<'e> Scanner<'e> {
     /// Read objects again even when the ledger says they were processed.
     pub fn rescan(mut self, rescan: bool) -> Self {
         self.rescan = rescan;
+        self
+    }
+
+    /// Keep `fingerprint` (of the rules and policy) with each object marked
+    /// done; an object done with another fingerprint is read again.
+    pub fn fingerprint(mut self, fingerprint: String) -> Self {
+        self.fingerprint = Some(fingerprint);
         self
     }
 
@@ -596,6 +708,7 @@ impl<'e> Scanner<'e> {
             },
             store: &mut *self.store,
             rescan: self.rescan,
+            fingerprint: self.fingerprint.as_deref(),
             store_error: None,
         }
     }
@@ -632,15 +745,15 @@ impl<'e> Scanner<'e> {
                 Input::File(path) => file_ref(path),
                 Input::Stdin => None,
             };
-            if storing.already_done(object.as_ref())? {
-                storing.outlet.stats.already_done += 1;
+            if storing.skip(object.as_ref())? {
                 continue;
             }
             let name = input.name();
             let reader = match open(input) {
                 Ok(reader) => reader,
                 Err(reason) => {
-                    storing.unopened(&name, reason);
+                    let failure = storing.unopened(&name, reason);
+                    done(input, Some(&failure));
                     continue;
                 }
             };
@@ -698,7 +811,7 @@ impl<'e> Scanner<'e> {
                         Input::File(path) => file_ref(path),
                         Input::Stdin => None,
                     };
-                    if storing.already_done(object.as_ref())? {
+                    if storing.ledger(object.as_ref())? == LedgerEntry::Done {
                         pending.push_back((input, Queued::AlreadyDone));
                         continue;
                     }
@@ -723,8 +836,7 @@ impl<'e> Scanner<'e> {
                 };
                 // An earlier input of this scan (the same file named twice)
                 // may have been marked done since this one was queued.
-                if storing.already_done(object.as_ref())? {
-                    storing.outlet.stats.already_done += 1;
+                if storing.skip(object.as_ref())? {
                     drain(rx);
                     continue;
                 }
@@ -737,7 +849,8 @@ impl<'e> Scanner<'e> {
                             let _ = reply.send((session, ok));
                         }
                         Message::Unopened(reason) => {
-                            storing.unopened(&name, reason);
+                            let failure = storing.unopened(&name, reason);
+                            done(input, Some(&failure));
                             break;
                         }
                         Message::End(read) => {
@@ -767,6 +880,24 @@ fn drain(rx: Receiver<Message<'_>>) {
             Message::Findings(_) => {}
         }
     }
+}
+
+/// The fingerprint of what decides a scan's findings: each part (the text
+/// of every rule file loaded, the policy file, the minimum level) named by
+/// its kind, length-prefixed, in order, under SHA-256; 32 hexadecimal
+/// digits. Kept with each ledger entry: a file read before by other rules
+/// or another policy is read again.
+pub fn fingerprint<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    hash.update(b"trailwarden ledger fingerprint 1\n");
+    for (kind, bytes) in parts {
+        hash.update((kind.len() as u64).to_le_bytes());
+        hash.update(kind.as_bytes());
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    }
+    hex::encode(&hash.finalize()[..16])
 }
 
 /// The ledger identity of a local file: its canonical path, size and

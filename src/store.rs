@@ -47,7 +47,8 @@ CREATE TABLE IF NOT EXISTS ledger (
     object TEXT NOT NULL PRIMARY KEY,
     version TEXT NOT NULL,
     records INTEGER NOT NULL,
-    done_at TEXT NOT NULL
+    done_at TEXT NOT NULL,
+    fingerprint TEXT
 );
 CREATE TABLE IF NOT EXISTS findings (
     id TEXT NOT NULL PRIMARY KEY,
@@ -101,6 +102,7 @@ impl SqliteStore {
         )
         .map_err(err(&path))?;
         conn.execute_batch(SCHEMA).map_err(err(&path))?;
+        migrate(&conn).map_err(err(&path))?;
         Ok(SqliteStore { conn, path })
     }
 
@@ -195,6 +197,88 @@ impl SqliteStore {
         self.conn
             .execute("DELETE FROM state WHERE expires_at < ?1", params![now_secs])
             .map_err(err(&self.path))
+    }
+}
+
+/// Bring a store written by an earlier version up to [`SCHEMA`]: tables
+/// are created by the schema itself (`IF NOT EXISTS`); columns added since
+/// are added here, empty. A ledger entry without a fingerprint (written
+/// before fingerprints were kept) matches no rule set, so its object is
+/// read again once.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_column = |table: &str, column: &str| -> rusqlite::Result<bool> {
+        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
+        let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
+        for name in names {
+            if name? == column {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    if !has_column("ledger", "fingerprint")? {
+        conn.execute_batch("ALTER TABLE ledger ADD COLUMN fingerprint TEXT")?;
+    }
+    Ok(())
+}
+
+/// What the ledger says of an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerEntry {
+    /// Not processed at this version.
+    New,
+    /// Processed at this version with the same rule-set fingerprint.
+    Done,
+    /// Processed at this version, but with other rules or another policy
+    /// (or before fingerprints were recorded).
+    DoneWithOtherRules,
+}
+
+impl SqliteStore {
+    /// The ledger entry of `object` for a scan whose rules and policy have
+    /// `fingerprint`.
+    pub fn ledger_entry(
+        &mut self,
+        object: &ObjectRef,
+        fingerprint: &str,
+    ) -> Result<LedgerEntry, StoreError> {
+        let row: Option<(String, Option<String>)> = self
+            .conn
+            .prepare_cached("SELECT version, fingerprint FROM ledger WHERE object = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_row(params![object.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
+            .map_err(err(&self.path))?;
+        Ok(match row {
+            Some((version, fp)) if version == object.version => {
+                if fp.as_deref() == Some(fingerprint) {
+                    LedgerEntry::Done
+                } else {
+                    LedgerEntry::DoneWithOtherRules
+                }
+            }
+            _ => LedgerEntry::New,
+        })
+    }
+
+    /// Record that `object` was processed to its end by rules and policy
+    /// with `fingerprint` (`None`: not known).
+    pub fn mark_done_with(
+        &mut self,
+        object: &ObjectRef,
+        records: u64,
+        fingerprint: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO ledger (object, version, records, done_at, fingerprint) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(object) DO UPDATE SET version = excluded.version, records = excluded.records,
+                 done_at = excluded.done_at, fingerprint = excluded.fingerprint",
+                params![object.id, object.version, records as i64, now(), fingerprint],
+            )
+            .map_err(err(&self.path))?;
+        Ok(())
     }
 }
 
@@ -354,15 +438,10 @@ impl Ledger for SqliteStore {
         Ok(version.as_deref() == Some(object.version.as_str()))
     }
 
+    /// Without a fingerprint: the next scan with a fingerprint reads the
+    /// object again.
     fn mark_done(&mut self, object: &ObjectRef, records: u64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO ledger (object, version, records, done_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(object) DO UPDATE SET version = excluded.version, records = excluded.records, done_at = excluded.done_at",
-                params![object.id, object.version, records as i64, now()],
-            )
-            .map_err(err(&self.path))?;
-        Ok(())
+        self.mark_done_with(object, records, None)
     }
 }
 
@@ -455,6 +534,45 @@ mod tests {
         );
         assert_eq!(s.scan_rule("r").unwrap().len(), 1);
         assert_eq!(s.purge_expired(11).unwrap(), 1);
+    }
+
+    #[test]
+    fn the_ledger_keeps_the_rule_set_fingerprint_and_migrates_old_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE ledger (object TEXT NOT NULL PRIMARY KEY, version TEXT NOT NULL, records INTEGER NOT NULL, done_at TEXT NOT NULL);
+                 INSERT INTO ledger VALUES ('/logs/a.json', '10:20', 3, '2026-11-01T00:00:00Z');",
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        let obj = ObjectRef {
+            id: "/logs/a.json".into(),
+            version: "10:20".into(),
+        };
+        assert!(s.is_done(&obj).unwrap(), "the old entry is kept");
+        assert_eq!(
+            s.ledger_entry(&obj, "fp1").unwrap(),
+            LedgerEntry::DoneWithOtherRules,
+            "an entry without a fingerprint is read again"
+        );
+        s.mark_done_with(&obj, 3, Some("fp1")).unwrap();
+        assert_eq!(s.ledger_entry(&obj, "fp1").unwrap(), LedgerEntry::Done);
+        assert_eq!(
+            s.ledger_entry(&obj, "fp2").unwrap(),
+            LedgerEntry::DoneWithOtherRules
+        );
+        let changed = ObjectRef {
+            version: "11:30".into(),
+            ..obj.clone()
+        };
+        assert_eq!(s.ledger_entry(&changed, "fp1").unwrap(), LedgerEntry::New);
+        drop(s);
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.ledger_entry(&obj, "fp1").unwrap(), LedgerEntry::Done);
     }
 
     #[test]

@@ -181,7 +181,7 @@ fn bad_files_are_rejected_by_name_and_the_others_are_still_read() {
     assert!(stderr.contains("f-badrecords.json: record 1"), "{stderr}");
     assert!(stderr.contains("not valid UTF-8"), "{stderr}");
     assert!(
-        stderr.contains("files: 6 (2 read, 0 skipped, 4 rejected, 0 already processed)"),
+        stderr.contains("files: 6 (2 read, 0 skipped, 4 unreadable, 0 already processed)"),
         "{stderr}"
     );
 }
@@ -202,8 +202,9 @@ fn gzip_bomb_is_rejected_with_the_cap_named() {
         .arg(dir.path()));
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        stderr
-            .contains("bomb.json.gz: rejected: decompressed size passed the cap of 1000000 bytes"),
+        stderr.contains(
+            "bomb.json.gz: unreadable: decompressed size passed the cap of 1000000 bytes"
+        ),
         "{stderr}"
     );
     assert!(!findings(&stdout).is_empty());
@@ -686,4 +687,407 @@ fn threads_change_nothing_but_the_time() {
         let norm = |s: &str| s.replace("store-4", "store-1");
         assert_eq!(norm(a), norm(b));
     }
+}
+
+/// Contents that open but are not CloudTrail, each with words of its reason.
+fn unreadable_contents() -> Vec<(&'static str, Vec<u8>, &'static str)> {
+    let good = gzip(&std::fs::read(data("tampering.json")).unwrap());
+    let mut random = Vec::new();
+    let mut x: u32 = 0x9e37_79b9;
+    for _ in 0..512 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        random.push((x >> 24) as u8);
+    }
+    random[0] = 0xdb;
+    vec![
+        ("empty.json", Vec::new(), "empty"),
+        ("random.bin", random, "not JSON"),
+        ("text.log", b"GET /index.html 200\n".to_vec(), "not JSON"),
+        (
+            "config.json",
+            br#"{"name": "app", "version": 3}"#.to_vec(),
+            "not CloudTrail data",
+        ),
+        ("numbers.json", b"[1, 2, 3]".to_vec(), "not CloudTrail data"),
+        (
+            "lines.jsonl",
+            b"{\"a\":1}\n{\"b\":2}\n".to_vec(),
+            "not CloudTrail",
+        ),
+        ("notjson.json.gz", gzip(b"this is not json"), "not JSON"),
+        ("cut.json.gz", good[..20].to_vec(), "truncated"),
+    ]
+}
+
+#[test]
+fn a_run_that_reads_nothing_exits_2_whatever_fail_on_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut all = Vec::new();
+    for (name, bytes, reason) in unreadable_contents() {
+        let file = dir.path().join(name);
+        std::fs::write(&file, &bytes).unwrap();
+        all.push(file.clone());
+        for extra in [&[][..], &["--fail-on", "low"][..]] {
+            let (out, stdout, stderr) = run(bin().arg("scan").args(extra).arg(&file));
+            assert_eq!(out.status.code(), Some(2), "{name} {extra:?}: {stderr}");
+            assert!(stdout.is_empty(), "{name}: {stdout}");
+            assert!(
+                stderr.contains("files: 1 (0 read, 0 skipped, 1 unreadable, 0 already processed)"),
+                "{name}: {stderr}"
+            );
+            assert!(
+                stderr
+                    .lines()
+                    .any(|l| l.contains("unreadable") && l.contains(name) && l.contains(reason)),
+                "{name}: {reason} not in:\n{stderr}"
+            );
+            assert!(
+                stderr.contains("none of the 1 input(s) could be read"),
+                "{name}: {stderr}"
+            );
+        }
+    }
+    // All of them at once, and a path that does not exist.
+    let (out, _, stderr) = run(bin()
+        .args(["scan", "--fail-on", "informational"])
+        .args(&all)
+        .arg(dir.path().join("missing.json")));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let n = all.len() + 1;
+    assert!(
+        stderr.contains(&format!(
+            "files: {n} (0 read, 0 skipped, {n} unreadable, 0 already processed)"
+        )),
+        "{stderr}"
+    );
+    // -q drops the summary, not the names of what could not be read.
+    let (out, _, stderr) = run(bin().args(["scan", "-q"]).args(&all));
+    assert_eq!(out.status.code(), Some(2));
+    for file in &all {
+        let name = file.file_name().unwrap().to_str().unwrap();
+        assert!(stderr.contains(name), "{name} not in:\n{stderr}");
+    }
+}
+
+#[test]
+fn some_inputs_read_and_some_unreadable_exit_0_or_1_and_name_each_unreadable_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.json");
+    std::fs::copy(data("tampering.json"), &good).unwrap();
+    let cases = unreadable_contents();
+    let mut bad = Vec::new();
+    for (name, bytes, _) in &cases {
+        let file = dir.path().join(name);
+        std::fs::write(&file, bytes).unwrap();
+        bad.push(file);
+    }
+    let missing = dir.path().join("missing.json");
+    for threads in ["1", "3"] {
+        for (fail_on, code) in [(None, 0), (Some("high"), 1)] {
+            let mut cmd = bin();
+            cmd.args(["scan", "--threads", threads])
+                .arg(&good)
+                .args(&bad)
+                .arg(&missing);
+            if let Some(level) = fail_on {
+                cmd.args(["--fail-on", level]);
+            }
+            let (out, stdout, stderr) = run(&mut cmd);
+            assert_eq!(out.status.code(), Some(code), "{fail_on:?}: {stderr}");
+            assert!(!findings(&stdout).is_empty());
+            let n = bad.len() + 2;
+            let unreadable = bad.len() + 1;
+            assert!(
+                stderr.contains(&format!(
+                    "files: {n} (1 read, 0 skipped, {unreadable} unreadable, 0 already processed)"
+                )),
+                "{stderr}"
+            );
+            for (name, _, reason) in &cases {
+                assert!(
+                    stderr.lines().any(|l| l.starts_with("  unreadable ")
+                        && l.contains(name)
+                        && l.contains(reason)),
+                    "{name}: {reason} not listed in:\n{stderr}"
+                );
+            }
+            assert!(
+                stderr.contains("  unreadable ") && stderr.contains("missing.json"),
+                "{stderr}"
+            );
+        }
+    }
+    // Everything already processed is not "nothing read".
+    let store = store_in(dir.path());
+    for _ in 0..2 {
+        let (out, _, stderr) = run(bin().args(["scan", "--store"]).arg(&store).arg(&good));
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+    }
+}
+
+/// Characters that must not reach a terminal raw (newlines end lines).
+fn raw_controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|&c| {
+            (c.is_control() && c != '\n')
+                || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+        })
+        .collect()
+}
+
+#[test]
+fn control_characters_and_bidi_overrides_never_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let evil = [
+        "\u{1b}[31m",
+        "\u{9b}2J",
+        "\u{202e}",
+        "\u{7f}",
+        "\u{2066}",
+        "\u{200f}",
+        "\u{61c}",
+        "\r",
+    ];
+    let joined = evil.concat();
+    let record = serde_json::json!({
+        "eventVersion": "1.08",
+        "eventTime": "2026-11-02T08:00:00Z",
+        "eventSource": "cloudtrail.amazonaws.com",
+        "eventName": format!("StopLogging{joined}"),
+        "awsRegion": format!("us-east-1{joined}"),
+        "sourceIPAddress": format!("203.0.113.9{joined}"),
+        "userAgent": format!("aws-cli/2 {joined}"),
+        "eventID": "3a7d1b2e-0000-4000-8000-0000000000c1",
+        "requestParameters": {"name": format!("trail{joined}")},
+        "userIdentity": {
+            "type": "IAMUser",
+            "arn": format!("arn:aws:iam::111122223333:user/eve{joined}"),
+            "accountId": "111122223333"
+        },
+        "recipientAccountId": format!("111122223333{joined}")
+    });
+    let log = dir
+        .path()
+        .join(format!("trail{}.json", "\u{1b}[2J\u{202e}"));
+    std::fs::write(&log, serde_json::json!({ "Records": [record] }).to_string()).unwrap();
+    let not_cloudtrail = dir.path().join(format!("keys{}.json", "\u{9b}1A"));
+    std::fs::write(
+        &not_cloudtrail,
+        serde_json::json!({ format!("key{joined}"): 1 }).to_string(),
+    )
+    .unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("any.yml"),
+        "title: \"Any Trail Call \\e[32m\\u202e\"\nid: 0f0f0f0f-0000-4000-8000-0000000000c2\nstatus: test\ndescription: d\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventSource: cloudtrail.amazonaws.com\n  condition: sel\nlevel: high\n",
+    )
+    .unwrap();
+    let store = store_in(dir.path());
+    let scan = |format: &str| {
+        run(bin()
+            .args(["scan", "--rescan", "--format", format, "--store"])
+            .arg(&store)
+            .arg("--rules")
+            .arg(&rules)
+            .arg(&log)
+            .arg(&not_cloudtrail))
+    };
+    let (out, table, stderr) = scan("table");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(table.contains("StopLogging"), "{table}");
+    assert!(table.contains("\\u{1b}[31m"), "escaped visibly: {table}");
+    assert!(table.contains("\\u{202e}"), "{table}");
+    assert_eq!(raw_controls(&table), [] as [char; 0], "{table:?}");
+    assert!(stderr.contains("not CloudTrail data"), "{stderr}");
+    assert!(
+        stderr.contains("\\u{9b}1A"),
+        "the file name, escaped: {stderr}"
+    );
+    assert_eq!(raw_controls(&stderr), [] as [char; 0], "{stderr:?}");
+
+    // JSON stays valid and keeps the values; no raw control on the way.
+    for format in ["jsonl", "json"] {
+        let (out, stdout, _) = scan(format);
+        assert!(out.status.success());
+        assert_eq!(raw_controls(&stdout), [] as [char; 0], "{stdout:?}");
+        let found: Vec<serde_json::Value> = if format == "json" {
+            serde_json::from_str(&stdout).unwrap()
+        } else {
+            findings(&stdout)
+        };
+        let f = found
+            .iter()
+            .find(|f| {
+                f["rule_title"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("Any Trail Call")
+            })
+            .unwrap();
+        assert_eq!(f["event_name"], format!("StopLogging{joined}"));
+        assert_eq!(f["user_agent"], format!("aws-cli/2 {joined}"));
+    }
+    let (_, listed, _) = run(bin()
+        .args(["findings", "--format", "jsonl", "--local"])
+        .arg(&store));
+    let id = findings(&listed)
+        .into_iter()
+        .find(|f| f["event_name"] == format!("StopLogging{joined}"))
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (out, shown, stderr) = run(bin()
+        .args(["findings", "--local"])
+        .arg(&store)
+        .args(["show", &id]));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(raw_controls(&shown), [] as [char; 0], "{shown:?}");
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        shown["principal"],
+        format!("arn:aws:iam::111122223333:user/eve{joined}")
+    );
+    let (_, table, _) = run(bin()
+        .args(["findings", "--format", "table", "--local"])
+        .arg(&store));
+    assert!(table.contains("StopLogging"), "{table}");
+    assert_eq!(raw_controls(&table), [] as [char; 0], "{table:?}");
+
+    let (out, listed, _) = run(bin()
+        .args(["rules", "list", "--no-builtin", "--rules"])
+        .arg(&rules));
+    assert!(out.status.success());
+    assert!(
+        listed.contains("Any Trail Call \\u{1b}[32m\\u{202e}"),
+        "{listed}"
+    );
+    assert_eq!(
+        raw_controls(&listed.replace('\t', " ")),
+        [] as [char; 0],
+        "{listed:?}"
+    );
+}
+
+#[test]
+fn files_read_before_by_other_rules_or_policy_are_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::copy(data("tampering.json"), logs.join("tampering.json")).unwrap();
+    let extra = dir.path().join("extra");
+    std::fs::create_dir(&extra).unwrap();
+    std::fs::copy(data("low-rule.yml"), extra.join("described.yml")).unwrap();
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(&policy, "ai_accounts: [\"111122223333\"]\n").unwrap();
+    let scan = |extra_args: &[&std::ffi::OsStr]| {
+        let (out, stdout, stderr) = run(bin()
+            .args(["scan", "--format", "jsonl", "--store"])
+            .arg(&store)
+            .args(extra_args)
+            .arg(&logs));
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        (findings(&stdout), stderr)
+    };
+    let rules = ["--rules".as_ref(), extra.as_os_str()];
+    let reread = "re-read: 1 file(s) read before with other rules or policy";
+
+    // (arguments, read again?, findings of the extra rule)
+    let (first, stderr) = scan(&[]);
+    assert!(!first.is_empty());
+    assert!(!stderr.contains("re-read"), "{stderr}");
+    let described = |found: &[serde_json::Value]| {
+        found
+            .iter()
+            .filter(|f| f["rule_title"] == "Trail described")
+            .count()
+    };
+    assert_eq!(described(&first), 0);
+    for (args, read, new) in [
+        (&[][..], false, 0),
+        (&rules[..], true, 1),
+        (&rules[..], false, 0),
+        (&[][..], true, 0),
+        (&["--policy".as_ref(), policy.as_os_str()][..], true, 0),
+        (&["--policy".as_ref(), policy.as_os_str()][..], false, 0),
+        (&["--min-level".as_ref(), "high".as_ref()][..], true, 0),
+    ] {
+        let (found, stderr) = scan(args);
+        assert_eq!(stderr.contains(reread), read, "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.contains("already processed: 1 file(s) skipped"),
+            !read,
+            "{args:?}: {stderr}"
+        );
+        assert_eq!(found.is_empty(), !read, "{args:?}");
+        assert_eq!(described(&found), new, "{args:?}");
+    }
+    // Changing a rule file's text is other rules too.
+    let text = std::fs::read_to_string(data("low-rule.yml")).unwrap();
+    std::fs::write(
+        extra.join("described.yml"),
+        text.replace("level: low", "level: medium"),
+    )
+    .unwrap();
+    let (found, stderr) = scan(&rules);
+    assert!(stderr.contains(reread), "{stderr}");
+    assert_eq!(described(&found), 1);
+
+    // The store holds each finding once, seen as often as it was made.
+    let (out, listed, _) = run(bin()
+        .args(["findings", "--format", "jsonl", "--local"])
+        .arg(&store));
+    assert!(out.status.success());
+    let listed = findings(&listed);
+    let mut keys: Vec<(String, String)> = listed
+        .iter()
+        .map(|f| (f["rule_id"].to_string(), f["event_ids"].to_string()))
+        .collect();
+    let n = keys.len();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "no finding stored twice: {listed:#?}");
+    assert_eq!(n, first.len() + 1, "the extra rule's finding was added");
+    assert!(listed
+        .iter()
+        .filter(|f| f["rule_title"] != "Trail described")
+        .all(|f| f["times_seen"].as_u64().unwrap() >= 4));
+}
+
+#[test]
+fn ledger_entries_written_before_fingerprints_are_read_again_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let log = dir.path().join("tampering.json");
+    std::fs::copy(data("tampering.json"), &log).unwrap();
+    // A store as an earlier version wrote it: the ledger without fingerprints.
+    let (out, _, _) = run(bin().args(["scan", "--store"]).arg(&store).arg(&log));
+    assert!(out.status.success());
+    {
+        let conn = rusqlite::Connection::open(&store).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE old (object TEXT NOT NULL PRIMARY KEY, version TEXT NOT NULL, records INTEGER NOT NULL, done_at TEXT NOT NULL);
+             INSERT INTO old SELECT object, version, records, done_at FROM ledger;
+             DROP TABLE ledger; ALTER TABLE old RENAME TO ledger;",
+        )
+        .unwrap();
+    }
+    let scan = || run(bin().args(["scan", "--store"]).arg(&store).arg(&log));
+    let (out, stdout, stderr) = scan();
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("re-read: 1 file(s) read before with other rules or policy"),
+        "{stderr}"
+    );
+    assert!(!findings(&stdout).is_empty());
+    let (_, stdout, stderr) = scan();
+    assert!(stdout.is_empty());
+    assert!(
+        stderr.contains("already processed: 1 file(s) skipped"),
+        "{stderr}"
+    );
 }
