@@ -16,7 +16,9 @@
 //! [`Session::committed`]) so that an async store can drive them without
 //! this crate knowing about async.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+use hashbrown::{HashMap, HashSet};
 
 use rsigma_eval::{Event, EventValue};
 use rsigma_parser::{
@@ -24,6 +26,7 @@ use rsigma_parser::{
 };
 use trailwarden_cloudtrail::Record;
 
+use crate::eval::Fields;
 use crate::finding::{event_id, finding_id, Finding, MAX_EVENT_IDS};
 use crate::rules::{BaselineKind, Correlation, Rule};
 use crate::state::{
@@ -31,7 +34,7 @@ use crate::state::{
     Snapshot, StateItem, StateKey, StateStore, StateWrite, StoreError, WindowBody,
     ITEM_BUDGET_BYTES,
 };
-use crate::{Engine, RecordEvent};
+use crate::Engine;
 
 /// How late (in event time) an event may arrive and still join a window.
 pub const LATENESS_MS: i64 = 2 * 3_600_000;
@@ -188,6 +191,18 @@ impl Merge {
     }
 }
 
+/// How many of a group's latest entries an event may extend into a run.
+const RECENT_RUNS: usize = 8;
+
+/// Whether a correlation asks only whether rules or values occur in a
+/// window (`value_count`, `temporal`, `temporal_ordered`), not how often.
+fn is_presence(kind: CorrelationType) -> bool {
+    matches!(
+        kind,
+        CorrelationType::ValueCount | CorrelationType::Temporal | CorrelationType::TemporalOrdered
+    )
+}
+
 /// Whether a correlation aggregates a numeric field (`value_sum`,
 /// `value_avg`, `value_percentile`, `value_median`).
 pub fn is_numeric(kind: CorrelationType) -> bool {
@@ -253,17 +268,22 @@ fn value_text(v: EventValue<'_>) -> Option<String> {
 /// Write the values of `fields` as a JSON array of strings into `out` (the
 /// same text as `serde_json::to_string(&Vec<String>)`, which group and
 /// value digests are taken over). False when a value is missing.
-fn write_values(event: &RecordEvent<'_, '_>, fields: &[String], out: &mut String) -> bool {
+fn write_values(event: &impl Event, fields: &[String], out: &mut String) -> bool {
     out.clear();
     out.push('[');
     for (i, f) in fields.iter().enumerate() {
-        let Some(v) = event.get_field(f).and_then(value_text) else {
-            return false;
-        };
         if i > 0 {
             out.push(',');
         }
-        push_json_string(out, &v);
+        match event.get_field(f) {
+            // The common case, without a copy.
+            Some(EventValue::Str(s)) if !s.is_empty() => push_json_string(out, &s),
+            Some(v) => match value_text(v) {
+                Some(v) => push_json_string(out, &v),
+                None => return false,
+            },
+            None => return false,
+        }
     }
     out.push(']');
     true
@@ -272,6 +292,12 @@ fn write_values(event: &RecordEvent<'_, '_>, fields: &[String], out: &mut String
 /// `s` as a JSON string literal, escaped as serde_json escapes it.
 fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
+    // Most values need no escape: one pass the compiler vectorises.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
         let esc: Option<&str> = match b {
@@ -403,9 +429,10 @@ impl<'e> Session<'e> {
         let engine = self.engine;
         let mut matched = std::mem::take(&mut self.matched);
         matched.clear();
-        engine.evaluate_indexed(record, |i, _| matched.push(i));
+        let fields = engine.fields(record);
+        engine.evaluate_fields(&fields, |i, _| matched.push(i));
         if !matched.is_empty() {
-            let event = RecordEvent(record);
+            let event = &fields;
             let t = record.event_time_millis();
             let mut id: Option<String> = None;
             for &i in &matched {
@@ -414,10 +441,10 @@ impl<'e> Session<'e> {
                     emit(Finding::from_record(rule, record));
                 }
                 if rule.baseline.is_some() {
-                    self.observe(i, t, record, &event, &mut id);
+                    self.observe(i, t, record, event, &mut id);
                 }
                 for &c in engine.feeds(i) {
-                    self.add_entry(c, i, t, record, &event, &mut id);
+                    self.add_entry(c, i, t, record, event, &mut id);
                 }
             }
         }
@@ -429,7 +456,7 @@ impl<'e> Session<'e> {
         rule_index: usize,
         t: Option<i64>,
         record: &Record<'_>,
-        event: &RecordEvent<'_, '_>,
+        event: &Fields<'_, '_, '_>,
         id: &mut Option<String>,
     ) {
         let rule = &self.engine.rules()[rule_index];
@@ -486,7 +513,7 @@ impl<'e> Session<'e> {
         rule_index: usize,
         t: Option<i64>,
         record: &Record<'_>,
-        event: &RecordEvent<'_, '_>,
+        event: &Fields<'_, '_, '_>,
         id: &mut Option<String>,
     ) {
         let corr = &self.engine.correlations()[c];
@@ -544,8 +571,27 @@ impl<'e> Session<'e> {
             Owner::Correlation(c as u32),
             &self.scratch,
         );
+        let r = position.map(|p| p as u16);
+        // A `value_count` window asks only whether a value occurs: an event
+        // close after a recent one of the same rule and value extends that
+        // one into a run (see `fold_runs`) instead of costing an entry, so
+        // a busy group gathers a few entries per batch. (Sequences report
+        // the events that complete them, so they keep theirs.)
+        if corr.kind == CorrelationType::ValueCount {
+            let reach = (corr.timespan_ms / RUN_FRACTION).max(1_000);
+            let recent = pending.entries.iter_mut().rev().take(RECENT_RUNS);
+            if let Some(run) = recent
+                .filter(|e| e.r == r && e.v == value)
+                .find(|e| e.t <= t && t - e.t <= reach)
+            {
+                run.n = run.n.saturating_add(1);
+                run.t1 = Some(run.end().max(t));
+                pending.note_latest(t, record.raw());
+                return;
+            }
+        }
         let event_id = id.get_or_insert_with(|| event_id(record));
-        let mut entry = Entry::single(t, event_id, position.map(|p| p as u16), value);
+        let mut entry = Entry::single(t, event_id, r, value);
         entry.x = number;
         pending.entries.push(entry);
         pending.note_latest(t, record.raw());
@@ -780,7 +826,13 @@ fn correlation_finding(
     window: &[Entry],
     last: Option<&Snapshot>,
 ) -> Finding {
-    let mut ids: Vec<String> = window.iter().map(|e| e.id.clone()).collect();
+    // A run's end repeats its id (see `with_run_ends`).
+    let mut seen = HashSet::new();
+    let mut ids: Vec<String> = window
+        .iter()
+        .filter(|e| seen.insert(e.id.as_str()))
+        .map(|e| e.id.clone())
+        .collect();
     let mut id_seed = vec![key.group.clone()];
     id_seed.extend(ids.iter().cloned());
     let count: u64 = window.iter().map(|e| u64::from(e.n)).sum();
@@ -907,26 +959,34 @@ fn merge_window(
     let before = body.clone();
     // Presence-based windows: an event inside a run of its rule and value
     // changes nothing, so it need not be kept.
-    let presence = matches!(
-        corr.kind,
-        CorrelationType::ValueCount | CorrelationType::Temporal | CorrelationType::TemporalOrdered
-    );
+    let presence = is_presence(corr.kind);
     let runs: Vec<&Entry> = before.entries.iter().filter(|e| e.n > 1).collect();
     let known: HashSet<&str> = before.entries.iter().map(|e| e.id.as_str()).collect();
     let fired_until = body.fired_until.unwrap_or(i64::MIN);
     let mut added = false;
     let mut seen_in_batch = HashSet::new();
     for e in &pending.entries {
-        if e.t <= fired_until
-            || known.contains(e.id.as_str())
-            || !seen_in_batch.insert(e.id.as_str())
-        {
+        // A run of this batch whose first event is known still brings its
+        // later events (`value_count` windows only: they alone make runs in
+        // a batch, and a repeat there changes nothing).
+        let repeated = known.contains(e.id.as_str()) && e.n == 1;
+        if repeated || !seen_in_batch.insert(e.id.as_str()) || e.end() <= fired_until {
+            continue;
+        }
+        if e.t <= fired_until {
+            // A run reaching past the window that fired: its last event
+            // still counts.
+            let mut tail = e.clone();
+            tail.t = e.end();
+            tail.t1 = None;
+            body.entries.push(tail);
+            added = true;
             continue;
         }
         if presence
             && runs
                 .iter()
-                .any(|x| x.r == e.r && x.v == e.v && x.t <= e.t && e.t <= x.end())
+                .any(|x| x.r == e.r && x.v == e.v && x.t <= e.t && e.end() <= x.end())
         {
             continue;
         }
@@ -960,7 +1020,17 @@ fn merge_window(
     let mut findings = Vec::new();
     // Sliding windows over the sorted entries, two pointers: each entry
     // enters and leaves the running counts once.
-    let entries = &body.entries;
+    // A run holds an event at each end and at least every
+    // `timespan / RUN_FRACTION` between: any window that holds one of its
+    // events holds an end, so presence-based windows see each run at both
+    // ends and stay exact.
+    let with_ends: Vec<Entry>;
+    let entries: &[Entry] = if presence && body.entries.iter().any(|e| e.t1.is_some()) {
+        with_ends = with_run_ends(&body.entries);
+        &with_ends
+    } else {
+        &body.entries
+    };
     let n = entries.len();
     let mut fired_until = body.fired_until;
     let (mut start, mut end) = (0usize, 0usize);
@@ -1060,6 +1130,7 @@ fn merge_window(
             start += 1;
         }
     }
+    drop((values, present));
     body.fired_until = fired_until;
     let max_t = body.entries.iter().map(Entry::end).max().unwrap_or(0);
     let fired = body.fired_until.unwrap_or(i64::MIN);
@@ -1098,6 +1169,25 @@ fn merge_window(
         findings,
         trimmed,
     )
+}
+
+/// `entries` with each run's last event as an entry of its own (counting
+/// no events: `n` 0), in time order.
+fn with_run_ends(entries: &[Entry]) -> Vec<Entry> {
+    let mut out = entries.to_vec();
+    for e in entries {
+        if let Some(t1) = e.t1.filter(|t1| *t1 > e.t) {
+            out.push(Entry {
+                t: t1,
+                t1: None,
+                n: 0,
+                x: None,
+                ..e.clone()
+            });
+        }
+    }
+    out.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
+    out
 }
 
 /// Fold time-ordered entries into runs: consecutive events of the same

@@ -400,3 +400,75 @@ fn a_refused_write_gives_up_only_its_group() {
         1
     );
 }
+
+/// A `value_count` window sees a run of one address at both its ends: a
+/// key busy from one address for a few minutes, then two other addresses
+/// just under an hour after the run's *last* event (so more than an hour
+/// after its first) make three distinct addresses in one hour. One minute
+/// later it is two, a near miss. The busy minutes also cost a handful of
+/// entries, not one per event.
+#[test]
+fn a_run_counts_at_its_last_event_too() {
+    let e = engine(RULES);
+    let ua = "aws-cli/2.15.0";
+    let busy: Vec<String> = (0..400)
+        .map(|i| {
+            call(
+                START_MS + i * 500,
+                "Decrypt",
+                "10.0.0.1",
+                ua,
+                "none",
+                i as u64,
+            )
+        })
+        .collect();
+    let last = START_MS + 399 * 500;
+    for (after_ms, fires) in [(3_500_000, true), (3_660_000, false)] {
+        let mut store = MemoryStore::new();
+        assert!(batch(&e, &mut store, "obj-busy", &busy).is_empty());
+        let entries: usize = items(&e, &mut store)
+            .iter()
+            .map(|i| match &i.body {
+                Body::Window(w) => w.entries.len(),
+                _ => 0,
+            })
+            .max()
+            .unwrap();
+        assert!(
+            entries <= 8,
+            "{entries} entries for 400 events of one address"
+        );
+        let later = vec![
+            call(
+                last + after_ms,
+                "Decrypt",
+                "198.51.100.7",
+                ua,
+                "none",
+                1_000,
+            ),
+            call(
+                last + after_ms + 1_000,
+                "Decrypt",
+                "203.0.113.9",
+                ua,
+                "none",
+                1_001,
+            ),
+        ];
+        let found = batch(&e, &mut store, "obj-later", &later);
+        assert_eq!(found.len(), usize::from(fires), "{after_ms} ms: {found:#?}");
+        if fires {
+            assert_eq!(
+                found[0].rule_title,
+                "Access key used from several source IPs"
+            );
+            let ids = &found[0].event_ids;
+            let mut unique = ids.clone();
+            unique.sort();
+            unique.dedup();
+            assert_eq!(unique.len(), ids.len(), "an id twice: {ids:?}");
+        }
+    }
+}
