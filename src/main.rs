@@ -239,7 +239,8 @@ enum RulesCommand {
         /// Rule files or directories [default: the built-in pack].
         paths: Vec<PathBuf>,
     },
-    /// Run each rule's test events (`x.test.json` beside `x.yml`). Exits 1 on any failure.
+    /// Run each rule's test events (`x.test.json` beside `x.yml`); rules
+    /// without a test file are counted untested. Exits 1 on any failure.
     Test {
         /// Rule files or directories.
         #[arg(required = true)]
@@ -639,10 +640,20 @@ fn rules_test(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     for path in &paths {
         files.extend(rule_files(path).with_context(|| format!("reading {}", path.display()))?);
     }
-    let (mut passed, mut failed) = (0, 0);
+    let (mut passed, mut failed, mut untested) = (0, 0, 0);
     for file in files {
         let report = ruletest::run_rule_file(&file);
-        if report.passed() {
+        if report.untested {
+            untested += 1;
+            tell!(
+                "untested  {} (no {} beside it)",
+                report.rule_file,
+                ruletest::test_file_for(&file)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            );
+        } else if report.passed() {
             passed += 1;
             tell!("ok    {} ({} cases)", report.rule_file, report.cases.len());
         } else {
@@ -661,7 +672,7 @@ fn rules_test(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    tell!("{passed} passed, {failed} failed");
+    tell!("{passed} passed, {failed} failed, {untested} untested");
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -11,6 +11,10 @@
 //! correlation make none of their own). Each case runs on fresh state, its
 //! events in order, as one batch. An optional top-level `"policy"` gives the
 //! organisation facts the rules' placeholders need.
+//!
+//! A rule file without a test file is reported untested, not failed (third-
+//! party rules come without test events); `rules validate` checks that it
+//! loads.
 
 use std::path::{Path, PathBuf};
 
@@ -68,14 +72,23 @@ pub struct RuleTestReport {
     pub title: String,
     /// Per-case results; empty when `error` is set.
     pub cases: Vec<CaseResult>,
-    /// A problem that stopped the tests (missing test file, bad rule, bad JSON).
+    /// A problem that stopped the tests (bad rule, bad JSON, no cases).
     pub error: Option<String>,
+    /// The rule file has no test file beside it: nothing was run.
+    pub untested: bool,
 }
 
 impl RuleTestReport {
-    /// Whether every case passed and nothing stopped the tests.
+    /// Whether every case passed and nothing stopped the tests (an
+    /// untested rule has not passed).
     pub fn passed(&self) -> bool {
-        self.error.is_none() && self.cases.iter().all(CaseResult::passed)
+        !self.untested && self.error.is_none() && self.cases.iter().all(CaseResult::passed)
+    }
+
+    /// Whether the tests failed: a case failed or something stopped them
+    /// (an untested rule has not failed).
+    pub fn failed(&self) -> bool {
+        !self.untested && !self.passed()
     }
 }
 
@@ -95,10 +108,15 @@ pub fn run_rule_file(rule_file: &Path) -> RuleTestReport {
         title: String::new(),
         cases: Vec::new(),
         error: None,
+        untested: false,
     };
     let test_path = test_file_for(rule_file);
     let text = match std::fs::read_to_string(&test_path) {
         Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            report.untested = true;
+            return report;
+        }
         Err(e) => {
             report.error = Some(format!(
                 "no test events: cannot read {} ({e}); every rule needs a positive and a negative case",

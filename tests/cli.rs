@@ -1091,3 +1091,72 @@ fn ledger_entries_written_before_fingerprints_are_read_again_once() {
         "{stderr}"
     );
 }
+
+#[test]
+fn rules_test_counts_rules_without_test_events_as_untested() {
+    let dir = tempfile::tempdir().unwrap();
+    let rule = |name: &str, event: &str| {
+        std::fs::write(
+            dir.path().join(format!("{name}.yml")),
+            format!("title: {name}\nid: 0f0f0f0f-0000-4000-8000-0000000000{:02x}\nstatus: test\ndescription: d\nlogsource: {{product: aws, service: cloudtrail}}\ndetection:\n  sel:\n    eventName: {event}\n  condition: sel\nlevel: low\n", name.len()),
+        )
+        .unwrap();
+    };
+    let cases = |name: &str, expect: u64| {
+        std::fs::write(
+            dir.path().join(format!("{name}.test.json")),
+            serde_json::json!({"cases": [{"name": "one", "expect": expect, "events": [
+                {"eventVersion": "1.08", "eventTime": "2026-11-02T08:00:00Z",
+                 "eventSource": "cloudtrail.amazonaws.com", "eventName": "StopLogging",
+                 "eventID": "e1", "recipientAccountId": "111122223333"}
+            ]}]})
+            .to_string(),
+        )
+        .unwrap();
+    };
+    let run_tests = || run(bin().args(["rules", "test"]).arg(dir.path()));
+    // (what is added, the last line, the exit code)
+    let steps: Vec<(Box<dyn Fn()>, &str, i32)> = vec![
+        (
+            Box::new(|| rule("third_party", "DeleteTrail")),
+            "0 passed, 0 failed, 1 untested",
+            0,
+        ),
+        (
+            Box::new(|| {
+                rule("stop", "StopLogging");
+                cases("stop", 1);
+            }),
+            "1 passed, 0 failed, 1 untested",
+            0,
+        ),
+        (
+            Box::new(|| {
+                rule("wrong", "StopLogging");
+                cases("wrong", 0);
+            }),
+            "1 passed, 1 failed, 1 untested",
+            1,
+        ),
+        (
+            Box::new(|| {
+                rule("badjson", "StopLogging");
+                std::fs::write(dir.path().join("badjson.test.json"), "{").unwrap();
+            }),
+            "1 passed, 2 failed, 1 untested",
+            1,
+        ),
+    ];
+    for (add, last, code) in steps {
+        add();
+        let (out, stdout, stderr) = run_tests();
+        assert_eq!(out.status.code(), Some(code), "{stdout}{stderr}");
+        assert_eq!(stdout.lines().last(), Some(last), "{stdout}");
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.starts_with("untested") && l.contains("third_party.yml")),
+            "{stdout}"
+        );
+    }
+}
