@@ -1116,7 +1116,8 @@ fn rules_test_counts_rules_without_test_events_as_untested() {
     };
     let run_tests = || run(bin().args(["rules", "test"]).arg(dir.path()));
     // (what is added, the last line, the exit code)
-    let steps: Vec<(Box<dyn Fn()>, &str, i32)> = vec![
+    type Step<'a> = (Box<dyn Fn() + 'a>, &'a str, i32);
+    let steps: Vec<Step<'_>> = vec![
         (
             Box::new(|| rule("third_party", "DeleteTrail")),
             "0 passed, 0 failed, 1 untested",
