@@ -230,15 +230,35 @@ struct ScanArgs {
     store: StoreArgs,
 }
 
+#[derive(Args)]
+struct ValidateArgs {
+    /// Rule files or directories [default: the built-in pack].
+    paths: Vec<PathBuf>,
+    /// Exit 1 when a lint issue is found, as for a load problem.
+    #[arg(long)]
+    fail_on_issues: bool,
+    /// Output format: text, or one JSON document.
+    #[arg(long, value_enum, default_value = "text")]
+    format: ValidateFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ValidateFormat {
+    /// One line per problem and issue, then a count.
+    Text,
+    /// One JSON document: problems, issues, skipped rules, counts.
+    Json,
+}
+
 #[derive(Subcommand)]
 enum RulesCommand {
     /// List the loaded rules: id, level, kind, title, source.
     List(RuleArgs),
-    /// Check rule files; every problem is named with its file. Exits 1 on any problem.
-    Validate {
-        /// Rule files or directories [default: the built-in pack].
-        paths: Vec<PathBuf>,
-    },
+    /// Check rule files: load problems, and lint issues (missing metadata,
+    /// duplicate ids and titles, unknown ATT&CK tags, the Sigma
+    /// specification's constraints), each named with its file. Exits 1 on
+    /// any problem (or, with --fail-on-issues, any issue).
+    Validate(ValidateArgs),
     /// Run each rule's test events (`x.test.json` beside `x.yml`); rules
     /// without a test file are counted untested. Exits 1 on any failure.
     Test {
@@ -253,7 +273,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Scan(args) => scan(args),
         Command::Rules(RulesCommand::List(args)) => rules_list(args),
-        Command::Rules(RulesCommand::Validate { paths }) => rules_validate(paths),
+        Command::Rules(RulesCommand::Validate(args)) => rules_validate(args),
         Command::Rules(RulesCommand::Test { paths }) => rules_test(paths),
         Command::Sweep(args) => sweep(args),
         Command::Findings(args) => findings(args),
@@ -604,34 +624,79 @@ fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn rules_validate(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+fn rules_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let mut builder = RuleSetBuilder::new();
-    if paths.is_empty() {
+    // The texts linted: those the builder reads (a file it cannot read is
+    // a load problem).
+    let mut texts: Vec<(String, String)> = Vec::new();
+    if args.paths.is_empty() {
         for (path, text) in builtin_rules() {
-            builder.add_yaml(&format!("builtin:{path}"), text);
+            let source = format!("builtin:{path}");
+            builder.add_yaml(&source, text);
+            texts.push((source, text.to_owned()));
         }
     }
-    for path in &paths {
+    for path in &args.paths {
         builder.add_path(path);
+        for file in rule_files(path).unwrap_or_default() {
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                texts.push((file.display().to_string(), text));
+            }
+        }
     }
     let set = builder.build();
-    for p in &set.problems {
-        tell!("problem: {p}");
+    let issues = trailwarden::lint::lint(&texts);
+    let failed = !set.problems.is_empty() || (args.fail_on_issues && !issues.is_empty());
+    match args.format {
+        ValidateFormat::Json => {
+            let doc = serde_json::json!({
+                "problems": set.problems.iter().map(|p| serde_json::json!({
+                    "file": p.source, "rule": p.rule, "reason": p.reason,
+                })).collect::<Vec<_>>(),
+                "issues": issues,
+                "skipped": set.notes.iter().map(|n| serde_json::json!({
+                    "file": n.source, "rule": n.rule, "reason": n.reason,
+                })).collect::<Vec<_>>(),
+                "rules": set.rules.len(),
+                "correlations": set.correlations.len(),
+            });
+            println!("{}", json_escape(&serde_json::to_string_pretty(&doc)?));
+        }
+        ValidateFormat::Text => {
+            for p in &set.problems {
+                tell!("problem: {p}");
+            }
+            for i in &issues {
+                let rule = i
+                    .rule
+                    .as_deref()
+                    .map(|r| format!(" {r}:"))
+                    .unwrap_or_default();
+                tell!(
+                    "{}: {}:{rule} {} [{}]",
+                    i.severity,
+                    i.file,
+                    i.message,
+                    i.check
+                );
+            }
+            for n in &set.notes {
+                tell!("skipped: {}: {:?}: {}", n.source, n.rule, n.reason);
+            }
+            tell!(
+                "{} rules and {} correlations valid, {} problems, {} issues, {} skipped",
+                set.rules.len(),
+                set.correlations.len(),
+                set.problems.len(),
+                issues.len(),
+                set.notes.len()
+            );
+        }
     }
-    for n in &set.notes {
-        tell!("skipped: {}: {:?}: {}", n.source, n.rule, n.reason);
-    }
-    tell!(
-        "{} rules and {} correlations valid, {} problems, {} skipped",
-        set.rules.len(),
-        set.correlations.len(),
-        set.problems.len(),
-        set.notes.len()
-    );
-    Ok(if set.problems.is_empty() {
-        ExitCode::SUCCESS
-    } else {
+    Ok(if failed {
         ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

@@ -1161,3 +1161,160 @@ fn rules_test_counts_rules_without_test_events_as_untested() {
         );
     }
 }
+
+/// A complete CloudTrail rule with `id` and `title`, and `extra` lines.
+fn sigma_rule(id: &str, title: &str, extra: &str) -> String {
+    format!(
+        "title: {title}\nid: {id}\nstatus: test\ndescription: d\nauthor: a\ndate: 2026-11-02\n{extra}logsource: {{product: aws, service: cloudtrail}}\ndetection:\n  sel:\n    eventName: StopLogging\n  condition: sel\nlevel: high\n"
+    )
+}
+
+#[test]
+fn rules_validate_reports_lint_issues_and_fails_on_them_when_asked() {
+    let id = |n: u32| format!("0f0f0f0f-0000-4000-8000-{n:012}");
+    let bare = "title: Bare\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: X\n  condition: sel\n".to_owned();
+    // (files, expected (file, rule, check) issues, load problems?)
+    type Files<'a> = Vec<(&'a str, String)>;
+    type Expected<'a> = Vec<(&'a str, String, &'a str)>;
+    let cases: Vec<(Files<'_>, Expected<'_>, bool)> = vec![
+        (
+            vec![("clean.yml", sigma_rule(&id(2), "Clean", "tags:\n  - attack.t1078.004\n  - attack.g0016\n  - attack.s0002\n  - attack.initial-access\n  - ai.governance\n"))],
+            vec![],
+            false,
+        ),
+        (
+            vec![("bare.yml", bare)],
+            vec![
+                ("bare.yml", "Bare".to_owned(), "missing_id"),
+                ("bare.yml", "Bare".to_owned(), "missing_status"),
+                ("bare.yml", "Bare".to_owned(), "missing_description"),
+                ("bare.yml", "Bare".to_owned(), "missing_level"),
+            ],
+            false,
+        ),
+        (
+            vec![
+                ("a.yml", sigma_rule(&id(3), "Same Title", "")),
+                ("b.yml", sigma_rule(&id(3), "Other Title", "")),
+                ("c.yml", sigma_rule(&id(4), "Same Title", "")),
+            ],
+            vec![
+                ("b.yml", id(3), "duplicate_id"),
+                ("c.yml", id(4), "duplicate_title"),
+            ],
+            // A duplicate id is a load problem too (the first rule is kept).
+            true,
+        ),
+        (
+            vec![(
+                "tags.yml",
+                sigma_rule(&id(5), "Tags", "tags:\n  - attack.defense-evasion\n  - attack.t12\n  - attack.stealth\n"),
+            )],
+            vec![
+                ("tags.yml", id(5), "unknown_attack_tag"),
+                ("tags.yml", id(5), "unknown_attack_tag"),
+            ],
+            false,
+        ),
+        (
+            vec![(
+                "date.yml",
+                sigma_rule(&id(6), "Date", "").replace("date: 2026-11-02", "date: 02.11.2026"),
+            )],
+            vec![("date.yml", id(6), "invalid_date")],
+            false,
+        ),
+        (
+            vec![
+                ("broken.yml", "title: [unclosed\n".to_owned()),
+                ("fine.yml", sigma_rule(&id(7), "Fine", "")),
+            ],
+            vec![],
+            true,
+        ),
+    ];
+    for (files, expected, problems) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in &files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let label = format!("{:?}", files.iter().map(|f| f.0).collect::<Vec<_>>());
+        let validate =
+            |args: &[&str]| run(bin().args(["rules", "validate"]).args(args).arg(dir.path()));
+
+        let (out, stdout, _) = validate(&[]);
+        assert_eq!(
+            out.status.code(),
+            Some(i32::from(problems)),
+            "{label}: {stdout}"
+        );
+        let last = stdout.lines().last().unwrap();
+        assert!(
+            last.contains(&format!("{} issues", expected.len())),
+            "{label}: {stdout}"
+        );
+        for (file, _, check) in &expected {
+            assert!(
+                stdout
+                    .lines()
+                    .any(|l| l.contains(file) && l.contains(&format!("[{check}]"))),
+                "{label}: {check} not in {stdout}"
+            );
+        }
+        let (out, _, _) = validate(&["--fail-on-issues"]);
+        let fails = problems || !expected.is_empty();
+        assert_eq!(out.status.code(), Some(i32::from(fails)), "{label}");
+
+        let (out, stdout, _) = validate(&["--format", "json"]);
+        assert_eq!(out.status.code(), Some(i32::from(problems)), "{label}");
+        let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(
+            doc["problems"].as_array().unwrap().is_empty(),
+            !problems,
+            "{label}: {doc}"
+        );
+        let mut got: Vec<(String, String, String)> = doc["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| {
+                assert!(["error", "warning"].contains(&i["severity"].as_str().unwrap()));
+                assert!(!i["message"].as_str().unwrap().is_empty());
+                let file = i["file"].as_str().unwrap();
+                (
+                    Path::new(file)
+                        .file_name()
+                        .unwrap()
+                        .to_str()
+                        .unwrap()
+                        .to_owned(),
+                    i["rule"].as_str().unwrap_or("").to_owned(),
+                    i["check"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        let mut want: Vec<(String, String, String)> = expected
+            .iter()
+            .map(|(f, r, c)| (f.to_string(), r.clone(), c.to_string()))
+            .collect();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "{label}");
+    }
+}
+
+#[test]
+fn the_builtin_pack_validates_with_no_problem_and_no_lint_error() {
+    let (out, stdout, stderr) = run(bin().args(["rules", "validate", "--format", "json"]));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(doc["problems"], serde_json::json!([]));
+    let errors: Vec<_> = doc["issues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["severity"] != "warning")
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(doc["rules"].as_u64().unwrap() > 20);
+}
