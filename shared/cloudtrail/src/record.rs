@@ -17,8 +17,8 @@ use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::scan::{
-    find_key, parse_object, Fields, Kind, ParseError, Span, BOOLS, DETAIL, EVENT_NAME, FIELDS,
-    NESTED, STRINGS,
+    find_key, members, parse_object, Fields, Kind, ParseError, Span, BOOLS, DETAIL, EVENT_NAME,
+    FIELDS, NESTED, STRINGS,
 };
 
 /// A string that borrows from the input when it can (no escapes) and owns its
@@ -400,23 +400,84 @@ impl<'a> Record<'a> {
             .as_ref()
     }
 
-    /// Identity fields from `userIdentity`.
+    /// Identity fields from `userIdentity`, read in one pass over its text
+    /// (and one over `sessionContext.sessionIssuer`).
     pub fn identity(&self) -> Identity {
-        let text = |path: &str| match self.lookup("userIdentity", path) {
-            Lookup::Str(s) if !s.is_empty() => Some(s.into_owned()),
-            _ => None,
+        let mut id = Identity::default();
+        let Some(text) = self.nested_raw("userIdentity") else {
+            return id;
         };
-        Identity {
-            kind: text("type"),
-            arn: text("arn"),
-            account_id: text("accountId"),
-            access_key_id: text("accessKeyId"),
-            user_name: text("userName").or_else(|| text("sessionContext.sessionIssuer.userName")),
-            session_issuer_arn: text("sessionContext.sessionIssuer.arn"),
-            principal_id: text("principalId"),
-            invoked_by: text("invokedBy"),
+        let mut context = None;
+        // The first of duplicate keys counts, as for `lookup`.
+        let mut seen = 0u8;
+        members(text.as_bytes(), |key, span, kind| {
+            let (bit, slot) = match key {
+                b"type" => (0, &mut id.kind),
+                b"arn" => (1, &mut id.arn),
+                b"accountId" => (2, &mut id.account_id),
+                b"accessKeyId" => (3, &mut id.access_key_id),
+                b"userName" => (4, &mut id.user_name),
+                b"principalId" => (5, &mut id.principal_id),
+                b"invokedBy" => (6, &mut id.invoked_by),
+                b"sessionContext" => {
+                    if seen & 0x80 == 0 {
+                        seen |= 0x80;
+                        context = (kind == Kind::Object).then_some(span);
+                    }
+                    return true;
+                }
+                _ => return true,
+            };
+            if seen & (1 << bit) == 0 {
+                seen |= 1 << bit;
+                *slot = nonempty_string(text, span, kind);
+            }
+            true
+        });
+        let issuer = context.and_then(|span| {
+            let context = &text[span.start as usize..span.end as usize];
+            match find_key(context.as_bytes(), b"sessionIssuer") {
+                Some((span, Kind::Object)) => {
+                    Some(&context[span.start as usize..span.end as usize])
+                }
+                _ => None,
+            }
+        });
+        if let Some(issuer) = issuer {
+            let (mut issuer_name, mut seen) = (None, 0u8);
+            members(issuer.as_bytes(), |key, span, kind| {
+                let (bit, slot) = match key {
+                    b"arn" => (0, &mut id.session_issuer_arn),
+                    b"userName" => (1, &mut issuer_name),
+                    _ => return true,
+                };
+                if seen & (1 << bit) == 0 {
+                    seen |= 1 << bit;
+                    *slot = nonempty_string(issuer, span, kind);
+                }
+                true
+            });
+            if id.user_name.is_none() {
+                id.user_name = issuer_name;
+            }
         }
+        id
     }
+}
+
+/// The string at `span` of `text` (a member's value), unescaped; `None`
+/// for another kind of value, an empty string or a bad escape.
+fn nonempty_string(text: &str, span: Span, kind: Kind) -> Option<String> {
+    if kind != Kind::String {
+        return None;
+    }
+    let value = &text[span.start as usize..span.end as usize];
+    let s = if span.escaped {
+        serde_json::from_str::<String>(value).ok()?
+    } else {
+        value[1..value.len() - 1].to_owned()
+    };
+    (!s.is_empty()).then_some(s)
 }
 
 /// Follow a dotted path through the JSON object `text` without parsing it.

@@ -342,64 +342,88 @@ pub(crate) fn parse_object(b: &[u8], max_depth: usize) -> Result<(usize, Fields)
 /// start of `b` (which starts with `{`), without building anything.
 /// `None` when the key is absent or the object is malformed.
 pub(crate) fn find_key(b: &[u8], key: &[u8]) -> Option<(Span, Kind)> {
+    let mut found = None;
+    members(b, |this, span, kind| {
+        if this == key {
+            found = Some((span, kind));
+            return false;
+        }
+        true
+    });
+    found
+}
+
+/// Call `f` with each top-level member of the object at the start of `b`
+/// (which starts with `{`): its raw key (escapes left as they are), the
+/// span of its value and the value's kind, in order, until `f` answers
+/// false. Stops quietly where the object is malformed.
+pub(crate) fn members(b: &[u8], mut f: impl FnMut(&[u8], Span, Kind) -> bool) {
     let ws = |i: &mut usize| {
         while *i < b.len() && is_ws(b[*i]) {
             *i += 1;
         }
     };
     if b.first() != Some(&b'{') {
-        return None;
+        return;
     }
     let mut i = 1;
     loop {
         ws(&mut i);
-        match b.get(i)? {
-            b'"' => {}
-            _ => return None,
+        if b.get(i) != Some(&b'"') {
+            return;
         }
-        let (key_end, _) = skip_string(b, i)?;
+        let Some((key_end, _)) = skip_string(b, i) else {
+            return;
+        };
         let this = &b[i + 1..key_end - 1];
         i = key_end;
         ws(&mut i);
-        if b.get(i)? != &b':' {
-            return None;
+        if b.get(i) != Some(&b':') {
+            return;
         }
         i += 1;
         ws(&mut i);
         let start = i;
-        let (end, kind, escaped) = match b.get(i)? {
+        let Some(&first) = b.get(i) else {
+            return;
+        };
+        let (end, kind, escaped) = match first {
             b'"' => {
-                let (end, escaped) = skip_string(b, i)?;
+                let Some((end, escaped)) = skip_string(b, i) else {
+                    return;
+                };
                 (end, Kind::String, escaped)
             }
-            c @ (b'{' | b'[') => {
-                let kind = if *c == b'{' {
+            b'{' | b'[' => {
+                let kind = if first == b'{' {
                     Kind::Object
                 } else {
                     Kind::Array
                 };
                 match scan_brackets(&b[i..], usize::MAX) {
                     Scan::Complete(n) => (i + n, kind, false),
-                    _ => return None,
+                    _ => return,
                 }
             }
             b't' => (i + 4, Kind::Bool(true), false),
             b'f' => (i + 5, Kind::Bool(false), false),
             b'n' => (i + 4, Kind::Null, false),
             _ => {
-                let n = b[i..].iter().position(|c| is_delimiter(*c))?;
+                let Some(n) = b[i..].iter().position(|c| is_delimiter(*c)) else {
+                    return;
+                };
                 (i + n, Kind::Number, false)
             }
         };
-        if this == key {
-            return Some((span(start, end, escaped), kind));
+        if !f(this, span(start, end, escaped), kind) {
+            return;
         }
         i = end;
         ws(&mut i);
-        match b.get(i)? {
-            b',' => i += 1,
-            _ => return None,
+        if b.get(i) != Some(&b',') {
+            return;
         }
+        i += 1;
     }
 }
 
