@@ -572,7 +572,7 @@ pub enum ObjectFailure {
     Read(#[from] ReadFailure),
     /// The object was read to its end, but nothing in it was a record.
     #[error(
-        "not CloudTrail data: none of its {0} value(s) in record position is a CloudTrail record"
+        "no CloudTrail record could be read: all {0} value(s) in record position were rejected"
     )]
     NoRecord(u64),
     /// State or findings could not be written.

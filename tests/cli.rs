@@ -710,7 +710,12 @@ fn unreadable_contents() -> Vec<(&'static str, Vec<u8>, &'static str)> {
             br#"{"name": "app", "version": 3}"#.to_vec(),
             "not CloudTrail data",
         ),
-        ("numbers.json", b"[1, 2, 3]".to_vec(), "not CloudTrail data"),
+        ("numbers.json", b"[1, 2, 3]".to_vec(), "no CloudTrail record"),
+        (
+            "badtime.json",
+            br#"{"Records":[{"eventVersion":"1.08","eventTime":"yesterday","eventSource":"s3.amazonaws.com","eventName":"GetObject","eventID":"x1"}]}"#.to_vec(),
+            "no CloudTrail record",
+        ),
         (
             "lines.jsonl",
             b"{\"a\":1}\n{\"b\":2}\n".to_vec(),
@@ -762,6 +767,19 @@ fn a_run_that_reads_nothing_exits_2_whatever_fail_on_says() {
         )),
         "{stderr}"
     );
+    // Standard input.
+    let mut child = bin()
+        .args(["scan", "--fail-on", "low", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"garbage").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("<stdin>: unreadable: not JSON"), "{stderr}");
     // -q drops the summary, not the names of what could not be read.
     let (out, _, stderr) = run(bin().args(["scan", "-q"]).args(&all));
     assert_eq!(out.status.code(), Some(2));
@@ -871,7 +889,13 @@ fn control_characters_and_bidi_overrides_never_reach_the_terminal() {
     let log = dir
         .path()
         .join(format!("trail{}.json", "\u{1b}[2J\u{202e}"));
-    std::fs::write(&log, serde_json::json!({ "Records": [record] }).to_string()).unwrap();
+    let mut bad_time = record.clone();
+    bad_time["eventTime"] = format!("2026{joined}").into();
+    std::fs::write(
+        &log,
+        serde_json::json!({ "Records": [record, bad_time] }).to_string(),
+    )
+    .unwrap();
     let not_cloudtrail = dir.path().join(format!("keys{}.json", "\u{9b}1A"));
     std::fs::write(
         &not_cloudtrail,
@@ -905,6 +929,10 @@ fn control_characters_and_bidi_overrides_never_reach_the_terminal() {
     assert!(
         stderr.contains("\\u{9b}1A"),
         "the file name, escaped: {stderr}"
+    );
+    assert!(
+        stderr.contains("is not a time") && stderr.contains("2026\\u{1b}[31m"),
+        "the reject reason, escaped: {stderr}"
     );
     assert_eq!(raw_controls(&stderr), [] as [char; 0], "{stderr:?}");
 
