@@ -56,6 +56,9 @@ pub struct Engine {
     correlations: Vec<Correlation>,
     /// Per rule: the correlations it feeds.
     feeds: Vec<Vec<usize>>,
+    /// Per correlation: the correlations over it, each with the position
+    /// of the reference (chained correlations).
+    chained_into: Vec<Vec<(usize, u16)>>,
     dispatch: Dispatch,
     /// Per rule: the form it is evaluated in.
     programs: Vec<Program>,
@@ -94,17 +97,22 @@ impl Engine {
             fields.intern(path);
         }
         let mut feeds = vec![Vec::new(); rules.len()];
+        let mut chained_into = vec![Vec::new(); correlations.len()];
         for (c, corr) in correlations.iter().enumerate() {
-            for &r in &corr.rules {
+            for &r in corr.rules.iter().filter(|r| **r != rules::CHAINED) {
                 if !feeds[r].contains(&c) {
                     feeds[r].push(c);
                 }
+            }
+            for &(p, inner) in &corr.chained {
+                chained_into[inner].push((c, p));
             }
         }
         Engine {
             rules,
             correlations,
             feeds,
+            chained_into,
             dispatch,
             programs,
             fields,
@@ -143,6 +151,12 @@ impl Engine {
     /// The correlations rule `i` feeds.
     pub fn feeds(&self, i: usize) -> &[usize] {
         &self.feeds[i]
+    }
+
+    /// The correlations over correlation `c` (chained correlations), each
+    /// with the position of its reference to `c`.
+    pub fn chained_into(&self, c: usize) -> &[(usize, u16)] {
+        &self.chained_into[c]
     }
 
     /// Whether any rule keeps state (correlations or baselines).

@@ -117,6 +117,13 @@ pub struct Baseline {
     pub learning_ms: i64,
 }
 
+/// A built correlation's references to others, before resolution: its
+/// index, source, name, `generate`, and (position, reference) pairs.
+type Chain = (usize, String, Option<String>, bool, Vec<(u16, String)>);
+
+/// In [`Correlation::rules`], a reference to another correlation.
+pub const CHAINED: usize = usize::MAX;
+
 /// A compiled Sigma correlation rule.
 #[derive(Debug, Clone)]
 pub struct Correlation {
@@ -124,9 +131,20 @@ pub struct Correlation {
     pub meta: RuleMeta,
     /// `event_count`, `value_count`, `temporal` or `temporal_ordered`.
     pub kind: CorrelationType,
-    /// Positions (in the engine's rule list) of the referenced rules, in the
-    /// order the correlation lists them.
+    /// Positions (in the engine's rule list) of the referenced detection
+    /// rules, in the order the correlation lists them; [`CHAINED`] where the
+    /// reference is another correlation (see `chained`).
     pub rules: Vec<usize>,
+    /// The referenced correlations (Sigma correlation specification,
+    /// "Related rules": a correlation may refer to correlations, chaining
+    /// them): (position in the references, index in the rule set's
+    /// correlations). Each time a referenced correlation fires, its finding
+    /// is an event of this one, at the finding's last event time, carrying
+    /// the referenced correlation's group-by values as its fields.
+    pub chained: Vec<(u16, usize)>,
+    /// Whether its findings are reported: false when another correlation
+    /// refers to it without `generate: true` (Sigma `generate`).
+    pub generate: bool,
     /// The references as written.
     pub rule_refs: Vec<String>,
     /// `group-by` fields (an alias's name where the correlation defines
@@ -530,6 +548,130 @@ impl RuleSetBuilder {
         }
     }
 
+    /// Resolve the references between correlations (chained correlations),
+    /// then refuse, with a problem each, those whose references cannot be
+    /// run: a correlation that is not loaded, a cycle, or a group-by or
+    /// counted field the referenced correlation's findings do not carry
+    /// (a correlation's events carry only its group-by values). Refusals
+    /// cascade to the correlations over a refused one; the rest keep their
+    /// order.
+    fn resolve_chains(&mut self, correlations: &mut Vec<Correlation>, chains: Vec<Chain>) {
+        if chains.iter().all(|(.., refs)| refs.is_empty()) {
+            return;
+        }
+        let find = |correlations: &[Correlation], r: &str| {
+            chains.iter().find_map(|(i, _, name, ..)| {
+                let c = &correlations[*i];
+                (c.meta.id == r || name.as_deref() == Some(r)).then_some(*i)
+            })
+        };
+        let mut refused: Vec<Option<String>> = vec![None; correlations.len()];
+        let mut links: Vec<Vec<(u16, usize)>> = vec![Vec::new(); correlations.len()];
+        for (i, _, _, _, refs) in &chains {
+            for (p, r) in refs {
+                match find(correlations, r) {
+                    Some(j) => links[*i].push((*p, j)),
+                    None => {
+                        refused[*i] = Some(format!(
+                            "refers to the correlation {r}, which did not load (see its problem)"
+                        ))
+                    }
+                }
+            }
+        }
+        // Cycles: a correlation that reaches itself.
+        for start in 0..correlations.len() {
+            let mut stack: Vec<usize> = links[start].iter().map(|(_, j)| *j).collect();
+            let mut seen = vec![false; correlations.len()];
+            while let Some(j) = stack.pop() {
+                if j == start {
+                    refused[start] =
+                        Some("its chain of correlation references loops back to itself".into());
+                    break;
+                }
+                if !std::mem::replace(&mut seen[j], true) {
+                    stack.extend(links[j].iter().map(|(_, k)| *k));
+                }
+            }
+        }
+        // What a referenced correlation's events carry.
+        for (i, links) in links.iter().enumerate() {
+            let corr = &correlations[i];
+            for &(p, j) in links {
+                let inner = &correlations[j];
+                let counted = match corr.kind {
+                    CorrelationType::EventCount
+                    | CorrelationType::Temporal
+                    | CorrelationType::TemporalOrdered => None,
+                    _ => corr.condition.field.as_deref(),
+                };
+                let needed = corr.group_fields[p as usize]
+                    .iter()
+                    .chain(counted.into_iter().flatten());
+                for field in needed {
+                    if !inner.group_by.contains(field) {
+                        refused[i] = Some(format!(
+                            "reads {field:?} from the findings of correlation {:?}, which carry only its group-by fields ({}): group by fields of both, or map them with aliases",
+                            inner.meta.title,
+                            inner.group_by.join(", ")
+                        ));
+                    }
+                }
+            }
+        }
+        // A refusal reaches every correlation over the refused one.
+        loop {
+            let mut changed = false;
+            for i in 0..correlations.len() {
+                if refused[i].is_none() {
+                    if let Some(&(_, j)) = links[i].iter().find(|(_, j)| refused[*j].is_some()) {
+                        refused[i] = Some(format!(
+                            "refers to the correlation {:?}, which is refused",
+                            correlations[j].meta.title
+                        ));
+                        changed = true;
+                    }
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        // Referenced correlations report only when a reference says
+        // `generate: true`.
+        let mut generate = vec![None::<bool>; correlations.len()];
+        for (i, _, _, gen, _) in &chains {
+            for &(_, j) in &links[*i] {
+                *generate[j].get_or_insert(false) |= *gen;
+            }
+        }
+        let mut index = vec![usize::MAX; correlations.len()];
+        let mut kept = Vec::new();
+        for (i, mut corr) in std::mem::take(correlations).into_iter().enumerate() {
+            if let Some(reason) = &refused[i] {
+                let source = chains
+                    .iter()
+                    .find(|(k, ..)| *k == i)
+                    .map_or_else(String::new, |(_, s, ..)| s.clone());
+                self.problems.push(RuleProblem {
+                    source,
+                    rule: Some(corr.meta.title.clone()),
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+            corr.generate = generate[i].unwrap_or(true);
+            index[i] = kept.len();
+            kept.push(corr);
+        }
+        for (i, links) in links.into_iter().enumerate() {
+            if index[i] != usize::MAX {
+                kept[index[i]].chained = links.into_iter().map(|(p, j)| (p, index[j])).collect();
+            }
+        }
+        *correlations = kept;
+    }
+
     /// Finish: resolve correlation references across everything loaded.
     pub fn build(mut self) -> RuleSet {
         for (source, filter) in std::mem::take(&mut self.filters) {
@@ -544,6 +686,7 @@ impl RuleSetBuilder {
             }
         }
         let mut referenced: HashMap<usize, bool> = HashMap::new();
+        let mut chains: Vec<Chain> = Vec::new();
         for (source, c) in &self.correlations {
             let problem = |reason: String| RuleProblem {
                 source: source.clone(),
@@ -552,16 +695,26 @@ impl RuleSetBuilder {
             };
             let mut rules = Vec::new();
             let mut missing = Vec::new();
-            for r in &c.rules {
+            // References to correlations, resolved once all are built.
+            let mut chained_refs: Vec<(u16, String)> = Vec::new();
+            for (p, r) in c.rules.iter().enumerate() {
                 match by_ref.get(r.as_str()) {
                     Some(i) => rules.push(*i),
+                    None if self.correlations.iter().any(|(_, other)| {
+                        other.id.as_deref() == Some(r.as_str())
+                            || other.name.as_deref() == Some(r.as_str())
+                    }) =>
+                    {
+                        rules.push(CHAINED);
+                        chained_refs.push((p as u16, r.clone()));
+                    }
                     None => missing.push(r.as_str()),
                 }
             }
             // A rule a correlation refers to is a building block whether or
             // not the correlation loads: it never starts firing on its own
             // because its correlation was refused (Sigma: `generate`).
-            for i in &rules {
+            for i in rules.iter().filter(|i| **i != CHAINED) {
                 let generate = referenced.entry(*i).or_insert(false);
                 *generate |= c.generate;
             }
@@ -576,26 +729,10 @@ impl RuleSetBuilder {
                         ),
                     });
                 } else {
-                    let chained: Vec<&str> = missing
-                        .iter()
-                        .copied()
-                        .filter(|m| {
-                            self.correlations.iter().any(|(_, other)| {
-                                other.id.as_deref() == Some(*m) || other.name.as_deref() == Some(*m)
-                            })
-                        })
-                        .collect();
-                    self.problems.push(problem(if chained.is_empty() {
-                        format!(
-                            "refers to unknown rule(s) {}: give the id or name of a loaded detection rule",
-                            missing.join(", ")
-                        )
-                    } else {
-                        format!(
-                            "refers to the correlation(s) {}: a correlation over another correlation (chained correlations) is not supported by this version; refer to the detection rules instead",
-                            chained.join(", ")
-                        )
-                    }));
+                    self.problems.push(problem(format!(
+                        "refers to unknown rule(s) {}: give the id or name of a loaded detection or correlation rule",
+                        missing.join(", ")
+                    )));
                 }
                 continue;
             }
@@ -648,9 +785,21 @@ impl RuleSetBuilder {
                 .iter()
                 .zip(&rules)
                 .map(|(written, &i)| {
-                    let r = &self.rules[i];
-                    let mut names = vec![written.as_str(), r.meta.id.as_str()];
-                    names.extend(r.name.as_deref());
+                    let mut names = vec![written.as_str()];
+                    if i == CHAINED {
+                        // The referenced correlation's id and name.
+                        if let Some((_, other)) = self.correlations.iter().find(|(_, o)| {
+                            o.id.as_deref() == Some(written.as_str())
+                                || o.name.as_deref() == Some(written.as_str())
+                        }) {
+                            names.extend(other.id.as_deref());
+                            names.extend(other.name.as_deref());
+                        }
+                    } else {
+                        let r = &self.rules[i];
+                        names.push(r.meta.id.as_str());
+                        names.extend(r.name.as_deref());
+                    }
                     compiled
                         .group_by
                         .iter()
@@ -685,8 +834,18 @@ impl RuleSetBuilder {
                 timespan_ms: compiled.timespan_secs as i64 * 1000,
                 condition: compiled.condition,
                 extended: compiled.extended_expr,
+                chained: Vec::new(),
+                generate: true,
             });
+            chains.push((
+                correlations.len() - 1,
+                source.clone(),
+                c.name.clone(),
+                c.generate,
+                chained_refs,
+            ));
         }
+        self.resolve_chains(&mut correlations, chains);
         for (i, generate) in referenced {
             if !generate {
                 self.rules[i].generate = false;

@@ -77,6 +77,9 @@ struct Pending {
     entries: Vec<Entry>,
     tuples: HashMap<String, TupleObs>,
     last: Option<(i64, String)>,
+    /// The latest who-and-where that came from a referenced correlation's
+    /// finding (chained correlations), which has no record text.
+    chained_last: Option<(i64, Snapshot)>,
 }
 
 impl Pending {
@@ -175,6 +178,10 @@ pub struct Merge {
     pub findings: Vec<(StateKey, Vec<Finding>)>,
     /// Entries or tuples dropped to keep items within their budget.
     pub trimmed: u64,
+    /// Findings of correlations that other correlations refer to (chained
+    /// correlations), by key, whether reported or not: once their key is
+    /// written, [`Session::settle`] makes each an event of those others.
+    pub chained: Vec<(StateKey, usize, Finding)>,
 }
 
 impl Merge {
@@ -201,6 +208,46 @@ fn is_presence(kind: CorrelationType) -> bool {
         kind,
         CorrelationType::ValueCount | CorrelationType::Temporal | CorrelationType::TemporalOrdered
     )
+}
+
+/// A finding's group-by values as an event (the fields of a chained
+/// correlation's event).
+struct Strings<'g>(&'g BTreeMap<String, String>);
+
+impl Event for Strings<'_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        self.0
+            .get(path)
+            .map(|v| EventValue::Str(std::borrow::Cow::Borrowed(v.as_str())))
+    }
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.0.values().any(|v| pred(v))
+    }
+    fn all_string_values(&self) -> Vec<std::borrow::Cow<'_, str>> {
+        self.0.values().map(|v| v.as_str().into()).collect()
+    }
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.0).unwrap_or_default()
+    }
+}
+
+/// The who-and-where of a finding, for the findings of correlations over
+/// its correlation.
+fn snapshot_of(f: &Finding) -> Snapshot {
+    Snapshot {
+        event_time: f.event_time.clone(),
+        event_id: f.event_ids.last().cloned().unwrap_or_default(),
+        account: f.account.clone(),
+        region: f.region.clone(),
+        principal: f.principal.clone(),
+        principal_type: f.principal_type.clone(),
+        access_key_id: f.access_key_id.clone(),
+        source_ip: f.source_ip.clone(),
+        user_agent: f.user_agent.clone(),
+        event_source: f.event_source.clone(),
+        event_name: f.event_name.clone(),
+        error_code: f.error_code.clone(),
+    }
 }
 
 /// Whether a correlation aggregates a numeric field (`value_sum`,
@@ -661,7 +708,17 @@ impl<'e> Session<'e> {
             let (write, findings, trimmed) = match owner {
                 Owner::Correlation(c) => {
                     let corr = &self.engine.correlations()[c as usize];
-                    merge_window(corr, &key, stored, pending, batch.as_deref())
+                    let (write, findings, trimmed) =
+                        merge_window(corr, &key, stored, pending, batch.as_deref());
+                    if !self.engine.chained_into(c as usize).is_empty() {
+                        out.chained.extend(
+                            findings
+                                .iter()
+                                .map(|f| (key.clone(), c as usize, f.clone())),
+                        );
+                    }
+                    let reported = if corr.generate { findings } else { Vec::new() };
+                    (write, reported, trimmed)
                 }
                 Owner::Baseline(r) => {
                     let rule = &self.engine.rules()[r as usize];
@@ -750,6 +807,23 @@ impl<'e> Session<'e> {
             }
         }
         self.committed(&done);
+        // Chained correlations: a stored firing is an event of the
+        // correlations over it; their groups are merged in the next round.
+        // (After `committed`, which forgets the groups just written: a
+        // group over a firing may be one of them.)
+        let mut chained_keys = Vec::new();
+        for (key, c, finding) in &merge.chained {
+            if retry.contains(key) {
+                continue;
+            }
+            for &(outer, p) in self.engine.chained_into(*c) {
+                if let Some(key) = self.chain_event(outer, p, finding) {
+                    if !chained_keys.contains(&key) {
+                        chained_keys.push(key);
+                    }
+                }
+            }
+        }
         // Bookkeeping items change learning; re-read them with the retried groups.
         if !retry.is_empty() {
             for rule in self.meta.keys() {
@@ -763,7 +837,65 @@ impl<'e> Session<'e> {
             }
             self.stats.retries += retry.len() as u64;
         }
+        for key in chained_keys {
+            if !retry.contains(&key) {
+                retry.push(key);
+            }
+        }
         retry
+    }
+
+    /// Add a referenced correlation's `finding` as an event of correlation
+    /// `outer` (reference position `p`): at the finding's time, with the
+    /// finding's group-by values as its fields, its id as the event id.
+    /// The key of the group it joins, or `None` when a field `outer` needs
+    /// is not among them (counted in [`SessionStats::ungrouped`]).
+    fn chain_event(&mut self, outer: usize, p: u16, finding: &Finding) -> Option<StateKey> {
+        let engine = self.engine;
+        let corr = &engine.correlations()[outer];
+        let t = trailwarden_cloudtrail::parse_event_time(&finding.event_time);
+        let group = Strings(&finding.group);
+        let value = match corr.kind {
+            CorrelationType::ValueCount => {
+                let fields = corr.condition.field.as_deref().unwrap_or_default();
+                write_values(&group, fields, &mut self.scratch2)
+                    .then(|| value_digest(&self.scratch2))
+            }
+            _ => Some(String::new()),
+        };
+        let number = if is_numeric(corr.kind) {
+            let field = corr.condition.field.as_deref().and_then(|f| f.first());
+            field
+                .and_then(|f| finding.group.get(f))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .filter(|x| x.is_finite())
+        } else {
+            None
+        };
+        let grouped = write_values(&group, &corr.group_fields[p as usize], &mut self.scratch);
+        let (Some(t), Some(value), true) = (t, value, grouped) else {
+            self.stats.ungrouped += 1;
+            return None;
+        };
+        if is_numeric(corr.kind) && number.is_none() {
+            self.stats.ungrouped += 1;
+            return None;
+        }
+        self.stats.stateful_matches += 1;
+        let key = self.state_key(Owner::Correlation(outer as u32), &self.scratch);
+        let pending = pending_for(
+            &mut self.pending,
+            Owner::Correlation(outer as u32),
+            &self.scratch,
+        );
+        let value = (corr.kind == CorrelationType::ValueCount).then_some(value);
+        let mut entry = Entry::single(t, &finding.id, Some(p), value);
+        entry.x = number;
+        pending.entries.push(entry);
+        if pending.chained_last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
+            pending.chained_last = Some((t, snapshot_of(finding)));
+        }
+        Some(key)
     }
 
     /// Write the batch's state, handing each round's findings to `keep`
@@ -993,14 +1125,20 @@ fn merge_window(
         body.entries.push(e.clone());
         added = true;
     }
-    if let Some((t, raw)) = &pending.last {
+    let latest = match (&pending.last, &pending.chained_last) {
+        (Some((t, _)), Some((tc, snap))) if tc > t => Some((*tc, Some(snap.clone()))),
+        (Some((t, raw)), _) => Some((*t, Snapshot::from_raw(raw))),
+        (None, Some((tc, snap))) => Some((*tc, Some(snap.clone()))),
+        (None, None) => None,
+    };
+    if let Some((t, snapshot)) = latest {
         let newer = body
             .last
             .as_ref()
             .and_then(|s| trailwarden_cloudtrail::parse_event_time(&s.event_time))
-            .is_none_or(|lt| lt <= *t);
+            .is_none_or(|lt| lt <= t);
         if newer {
-            body.last = Snapshot::from_raw(raw).map(Snapshot::bounded);
+            body.last = snapshot.map(Snapshot::bounded);
         }
     }
     let group: BTreeMap<String, String> = corr

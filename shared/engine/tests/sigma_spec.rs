@@ -218,7 +218,7 @@ id: 20000000-0000-4000-8000-000000000034
 correlation:
   type: event_count
   rules: [sum]
-  group-by: [userIdentity.arn]
+  group-by: [sourceIPAddress]
   timespan: 1h
   condition:
     gte: 2
@@ -233,9 +233,11 @@ level: high
     assert_eq!(reasons.len(), 2, "{reasons:#?}");
     assert!(reasons[0].starts_with("file0.yml") && reasons[0].contains("Sigma 1 aggregation"));
     assert!(!reasons[0].contains('\n'));
-    assert!(reasons
-        .iter()
-        .any(|r| r.contains("\"Chain\"") && r.contains("chained correlations")));
+    // A chained correlation reads only the group-by fields of the one it
+    // refers to.
+    assert!(reasons.iter().any(|r| r.contains("\"Chain\"")
+        && r.contains("\"sourceIPAddress\"")
+        && r.contains("carry only its group-by fields (userIdentity.arn)")));
     // The block stays silent (it feeds the value_sum correlation).
     let e = Engine::from_set(set);
     let found = run(&e, &[event("GetObject", "a", "1.1.1.1", "01")]);
@@ -304,4 +306,270 @@ level: high
     let e = engine(&[&rules("value_sum", "", "gte", 20)]);
     let found = run(&e, &[download(1, "\"n/a\""), download(2, "10")]);
     assert!(found.is_empty(), "{found:#?}");
+}
+
+fn console_login(user: &str, at: &str, outcome: &str) -> String {
+    format!(
+        r#"{{"eventVersion":"1.08","eventTime":"2026-11-02T08:{at}Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","eventID":"login-{user}-{at}","sourceIPAddress":"198.51.100.7","userIdentity":{{"type":"IAMUser","userName":"{user}","arn":"arn:aws:iam::111122223333:user/{user}","accountId":"111122223333"}},"responseElements":{{"ConsoleLogin":"{outcome}"}}}}"#
+    )
+}
+
+/// The specification's own example ("Failed Logins Followed by Successful
+/// Login"), on CloudTrail sign-in events: a `temporal_ordered`
+/// correlation over an `event_count` correlation and a rule.
+const BRUTE_FORCE: &str = r#"
+title: Failed console logins followed by a successful one
+id: 20000000-0000-4000-8000-000000000061
+correlation:
+  type: temporal_ordered
+  rules:
+    - multiple_failed_login
+    - successful_login
+  group-by:
+    - userIdentity.userName
+  timespan: 10m
+level: high
+---
+title: Multiple failed console logins
+id: 20000000-0000-4000-8000-000000000062
+name: multiple_failed_login
+correlation:
+  type: event_count
+  rules:
+    - failed_login
+  group-by:
+    - userIdentity.userName
+  timespan: 10m
+  condition:
+    gte: 3
+level: medium
+---
+title: Failed console login
+id: 20000000-0000-4000-8000-000000000063
+name: failed_login
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: ConsoleLogin
+    responseElements.ConsoleLogin: Failure
+  condition: selection
+level: low
+---
+title: Successful console login
+id: 20000000-0000-4000-8000-000000000064
+name: successful_login
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: ConsoleLogin
+    responseElements.ConsoleLogin: Success
+  condition: selection
+level: low
+"#;
+
+#[test]
+fn chained_correlations_run_as_the_specification_writes_them() {
+    let e = engine(&[BRUTE_FORCE]);
+    let fail = |user: &str, at: &str| console_login(user, at, "Failure");
+    let ok = |user: &str, at: &str| console_login(user, at, "Success");
+    let titles =
+        |found: &[Finding]| -> Vec<String> { found.iter().map(|f| f.rule_title.clone()).collect() };
+
+    // Three failures, then a success: the outer correlation fires alone
+    // (the referenced correlation and rules are building blocks).
+    let found = run(
+        &e,
+        &[
+            fail("bob", "00:01"),
+            fail("bob", "00:02"),
+            fail("bob", "00:03"),
+            ok("bob", "01:00"),
+        ],
+    );
+    assert_eq!(
+        titles(&found),
+        ["Failed console logins followed by a successful one"],
+        "{found:#?}"
+    );
+    let f = &found[0];
+    assert_eq!(
+        f.group.get("userIdentity.userName").map(String::as_str),
+        Some("bob")
+    );
+    assert_eq!(
+        f.principal.as_deref(),
+        Some("arn:aws:iam::111122223333:user/bob")
+    );
+    assert_eq!(
+        f.count, 2,
+        "the firing of the inner correlation and the success"
+    );
+
+    // Near misses: two failures; the success before the failures; the
+    // success of another user; the success more than 10 minutes later.
+    for (case, events) in [
+        (
+            "two failures",
+            vec![
+                fail("bob", "00:01"),
+                fail("bob", "00:02"),
+                ok("bob", "01:00"),
+            ],
+        ),
+        (
+            "success first",
+            vec![
+                ok("bob", "00:00"),
+                fail("bob", "00:01"),
+                fail("bob", "00:02"),
+                fail("bob", "00:03"),
+            ],
+        ),
+        (
+            "another user",
+            vec![
+                fail("bob", "00:01"),
+                fail("bob", "00:02"),
+                fail("bob", "00:03"),
+                ok("eve", "01:00"),
+            ],
+        ),
+        (
+            "too late",
+            vec![
+                fail("bob", "00:01"),
+                fail("bob", "00:02"),
+                fail("bob", "00:03"),
+                ok("bob", "14:00"),
+            ],
+        ),
+    ] {
+        let found = run(&e, &events);
+        assert!(found.is_empty(), "{case}: {found:#?}");
+    }
+
+    // Across batches: the failures in one object, the success in a later
+    // one, through the same store; the same object again adds nothing.
+    let mut store = MemoryStore::new();
+    let batch = |store: &mut MemoryStore, name: &str, events: &[String]| {
+        let mut session = Session::new(&e);
+        session.set_source(name);
+        let mut out = Vec::new();
+        for text in events {
+            session.record(&Record::parse(text).unwrap(), &mut |f| out.push(f));
+        }
+        out.extend(session.flush(store).unwrap());
+        out
+    };
+    let failures = [
+        fail("bob", "00:01"),
+        fail("bob", "00:02"),
+        fail("bob", "00:03"),
+    ];
+    assert!(batch(&mut store, "obj-1", &failures).is_empty());
+    assert!(batch(&mut store, "obj-1", &failures).is_empty());
+    let found = batch(&mut store, "obj-2", &[ok("bob", "02:00")]);
+    assert_eq!(
+        titles(&found),
+        ["Failed console logins followed by a successful one"]
+    );
+    assert!(batch(&mut store, "obj-2", &[ok("bob", "02:00")]).is_empty());
+
+    // `generate: true` on the outer correlation reports what it refers to
+    // (the inner correlation and the success); the failures stay building
+    // blocks of the inner one, which does not say `generate: true`.
+    let generating = BRUTE_FORCE.replacen(
+        "  timespan: 10m\nlevel: high",
+        "  timespan: 10m\ngenerate: true\nlevel: high",
+        1,
+    );
+    let e = engine(&[&generating]);
+    let found = run(
+        &e,
+        &[
+            fail("bob", "00:01"),
+            fail("bob", "00:02"),
+            fail("bob", "00:03"),
+            ok("bob", "01:00"),
+        ],
+    );
+    let mut got = titles(&found);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "Failed console logins followed by a successful one",
+            "Multiple failed console logins",
+            "Successful console login",
+        ],
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn chained_correlations_that_cannot_run_are_refused_with_their_reason() {
+    let cycle = r#"
+title: Login
+id: 20000000-0000-4000-8000-000000000071
+name: login
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: ConsoleLogin
+  condition: selection
+level: low
+---
+title: A
+id: 20000000-0000-4000-8000-000000000072
+name: a
+correlation:
+  type: temporal
+  rules: [login, b]
+  group-by: [userIdentity.userName]
+  timespan: 1h
+level: high
+---
+title: B
+id: 20000000-0000-4000-8000-000000000073
+name: b
+correlation:
+  type: event_count
+  rules: [a]
+  group-by: [userIdentity.userName]
+  timespan: 1h
+  condition:
+    gte: 2
+level: high
+---
+title: Over B
+id: 20000000-0000-4000-8000-000000000074
+correlation:
+  type: event_count
+  rules: [b]
+  group-by: [userIdentity.userName]
+  timespan: 1h
+  condition:
+    gte: 2
+level: high
+"#;
+    let set = load(&[cycle]);
+    let reasons: Vec<String> = set
+        .problems
+        .iter()
+        .map(|p| format!("{}: {:?}: {}", p.source, p.rule, p.reason))
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:#?}");
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("\"A\"") && r.contains("loops back")));
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("\"B\"") && r.contains("loops back")));
+    assert!(reasons
+        .iter()
+        .any(|r| r.contains("\"Over B\"") && r.contains("refused")));
+    assert!(set.correlations.is_empty());
+    // The rule stays a silent building block.
+    let e = Engine::from_set(set);
+    assert!(run(&e, &[console_login("bob", "00:01", "Success")]).is_empty());
 }
