@@ -21,7 +21,7 @@ use std::collections::HashMap;
 use trailwarden_cloudtrail::key::{parse_key, KeyKind};
 use trailwarden_cloudtrail::{ObjectSummary, ReaderOptions, Record, RecordReject, RecordSink};
 use trailwarden_engine::builtin::builtin_rules;
-use trailwarden_engine::session::{attempts_exhausted, MAX_ATTEMPTS};
+use trailwarden_engine::session::{attempts_exhausted, FLUSH_ROUNDS};
 use trailwarden_engine::{Engine, Finding, Level, Policy, RuleSetBuilder, Session, StoreError};
 
 pub use config::{Config, ConfigError, Location, Needs};
@@ -452,7 +452,7 @@ impl Service {
         counts: &mut Counts,
     ) -> Result<(), StoreError> {
         let mut keys = session.state_keys();
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..FLUSH_ROUNDS {
             if keys.is_empty() {
                 return Ok(());
             }
@@ -468,6 +468,9 @@ impl Service {
                 tracing::error!(rule = %r.key.rule, group_digest = %r.key.group, group = ?r.group, reason = %r.reason, "state write refused; this group's batch is not counted");
                 counts.state_refused += 1;
             }
+        }
+        if keys.is_empty() {
+            return Ok(());
         }
         Err(attempts_exhausted(keys.len()))
     }

@@ -121,6 +121,10 @@ pub struct Baseline {
 /// index, source, name, `generate`, and (position, reference) pairs.
 type Chain = (usize, String, Option<String>, bool, Vec<(u16, String)>);
 
+/// Most correlations in one chain (a correlation over a correlation over
+/// …): each level costs a flush one more round of state reads and writes.
+pub const MAX_CHAIN_DEPTH: usize = 8;
+
 /// In [`Correlation::rules`], a reference to another correlation.
 pub const CHAINED: usize = usize::MAX;
 
@@ -566,11 +570,18 @@ impl RuleSetBuilder {
             })
         };
         let mut refused: Vec<Option<String>> = vec![None; correlations.len()];
+        // Not run (a note, not a problem): over a correlation not run.
+        let mut not_run: Vec<Option<String>> = vec![None; correlations.len()];
         let mut links: Vec<Vec<(u16, usize)>> = vec![Vec::new(); correlations.len()];
         for (i, _, _, _, refs) in &chains {
             for (p, r) in refs {
                 match find(correlations, r) {
                     Some(j) => links[*i].push((*p, j)),
+                    None if self.not_run.iter().any(|n| n == r) => {
+                        not_run[*i] = Some(format!(
+                            "not run: it refers to a correlation that is not run ({r})"
+                        ))
+                    }
                     None => {
                         refused[*i] = Some(format!(
                             "refers to the correlation {r}, which did not load (see its problem)"
@@ -592,6 +603,37 @@ impl RuleSetBuilder {
                 if !std::mem::replace(&mut seen[j], true) {
                     stack.extend(links[j].iter().map(|(_, k)| *k));
                 }
+            }
+        }
+        // Depth: each level of a chain is one more round of a flush.
+        fn depth(
+            i: usize,
+            links: &[Vec<(u16, usize)>],
+            memo: &mut [usize],
+            on: &mut [bool],
+        ) -> usize {
+            if memo[i] > 0 {
+                return memo[i];
+            }
+            if std::mem::replace(&mut on[i], true) {
+                return 0; // a cycle, refused above
+            }
+            let d = 1 + links[i]
+                .iter()
+                .map(|(_, j)| depth(*j, links, memo, on))
+                .max()
+                .unwrap_or(0);
+            on[i] = false;
+            memo[i] = d;
+            d
+        }
+        let mut memo = vec![0; correlations.len()];
+        let mut on = vec![false; correlations.len()];
+        for (i, refused) in refused.iter_mut().enumerate() {
+            if refused.is_none() && depth(i, &links, &mut memo, &mut on) > MAX_CHAIN_DEPTH {
+                *refused = Some(format!(
+                    "its chain of correlation references is more than {MAX_CHAIN_DEPTH} correlations deep: split it"
+                ));
             }
         }
         // What a referenced correlation's events carry.
@@ -619,18 +661,26 @@ impl RuleSetBuilder {
                 }
             }
         }
-        // A refusal reaches every correlation over the refused one.
+        // A refusal (or not running) reaches every correlation over the
+        // refused one.
         loop {
             let mut changed = false;
             for i in 0..correlations.len() {
-                if refused[i].is_none() {
-                    if let Some(&(_, j)) = links[i].iter().find(|(_, j)| refused[*j].is_some()) {
-                        refused[i] = Some(format!(
-                            "refers to the correlation {:?}, which is refused",
-                            correlations[j].meta.title
-                        ));
-                        changed = true;
-                    }
+                if refused[i].is_some() || not_run[i].is_some() {
+                    continue;
+                }
+                if let Some(&(_, j)) = links[i].iter().find(|(_, j)| refused[*j].is_some()) {
+                    refused[i] = Some(format!(
+                        "refers to the correlation {:?}, which is refused",
+                        correlations[j].meta.title
+                    ));
+                    changed = true;
+                } else if let Some(&(_, j)) = links[i].iter().find(|(_, j)| not_run[*j].is_some()) {
+                    not_run[i] = Some(format!(
+                        "not run: it refers to a correlation that is not run ({:?})",
+                        correlations[j].meta.title
+                    ));
+                    changed = true;
                 }
             }
             if !changed {
@@ -648,14 +698,24 @@ impl RuleSetBuilder {
         let mut index = vec![usize::MAX; correlations.len()];
         let mut kept = Vec::new();
         for (i, mut corr) in std::mem::take(correlations).into_iter().enumerate() {
-            if let Some(reason) = &refused[i] {
-                let source = chains
+            let source = || {
+                chains
                     .iter()
                     .find(|(k, ..)| *k == i)
-                    .map_or_else(String::new, |(_, s, ..)| s.clone());
+                    .map_or_else(String::new, |(_, s, ..)| s.clone())
+            };
+            if let Some(reason) = &refused[i] {
                 self.problems.push(RuleProblem {
-                    source,
+                    source: source(),
                     rule: Some(corr.meta.title.clone()),
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+            if let Some(reason) = &not_run[i] {
+                self.notes.push(RuleNote {
+                    source: source(),
+                    rule: corr.meta.title.clone(),
                     reason: reason.clone(),
                 });
                 continue;
@@ -687,12 +747,27 @@ impl RuleSetBuilder {
         }
         let mut referenced: HashMap<usize, bool> = HashMap::new();
         let mut chains: Vec<Chain> = Vec::new();
-        for (source, c) in &self.correlations {
+        for (k, (source, c)) in self.correlations.iter().enumerate() {
             let problem = |reason: String| RuleProblem {
                 source: source.clone(),
                 rule: Some(c.title.clone()),
                 reason,
             };
+            // A reference names one rule: a correlation's name or id that a
+            // detection rule or an earlier correlation also has would make
+            // references to it ambiguous.
+            let taken = c.name.iter().chain(c.id.iter()).find(|n| {
+                by_ref.contains_key(n.as_str())
+                    || self.correlations[..k].iter().any(|(_, o)| {
+                        o.name.as_deref() == Some(n.as_str()) || o.id.as_deref() == Some(n.as_str())
+                    })
+            });
+            if let Some(n) = taken {
+                self.problems.push(problem(format!(
+                    "{n:?} is also the name or id of another loaded rule, so references to it are ambiguous: rename one"
+                )));
+                continue;
+            }
             let mut rules = Vec::new();
             let mut missing = Vec::new();
             // References to correlations, resolved once all are built.
@@ -720,6 +795,9 @@ impl RuleSetBuilder {
             }
             if !missing.is_empty() {
                 if missing.iter().all(|m| self.not_run.iter().any(|n| n == m)) {
+                    // Correlations over this one are not run either.
+                    self.not_run
+                        .extend(c.id.iter().chain(c.name.iter()).cloned());
                     self.notes.push(RuleNote {
                         source: source.clone(),
                         rule: c.title.clone(),

@@ -30,9 +30,9 @@ use crate::eval::Fields;
 use crate::finding::{event_id, finding_id, Finding, MAX_EVENT_IDS};
 use crate::rules::{BaselineKind, Correlation, Rule};
 use crate::state::{
-    bounded_group, group_digest, value_digest, BaselineBody, Body, Entry, MetaBody, PutOutcome,
-    Snapshot, StateItem, StateKey, StateStore, StateWrite, StoreError, WindowBody,
-    ITEM_BUDGET_BYTES,
+    bounded_group, group_digest, value_digest, BaselineBody, Body, Entry, Fired, MetaBody,
+    PutOutcome, Snapshot, StateItem, StateKey, StateStore, StateWrite, StoreError, WindowBody,
+    ITEM_BUDGET_BYTES, MAX_FIRED,
 };
 use crate::Engine;
 
@@ -58,6 +58,9 @@ pub const MAX_TUPLES: usize = 512;
 pub const MAX_BATCHES: usize = 16;
 /// Attempts at writing a group whose item keeps changing.
 pub const MAX_ATTEMPTS: usize = 8;
+/// Rounds of a flush: the attempts, plus one round per level of chained
+/// correlations ([`crate::rules::MAX_CHAIN_DEPTH`]).
+pub const FLUSH_ROUNDS: usize = MAX_ATTEMPTS + crate::rules::MAX_CHAIN_DEPTH;
 
 /// Whose state a pending group is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -178,10 +181,11 @@ pub struct Merge {
     pub findings: Vec<(StateKey, Vec<Finding>)>,
     /// Entries or tuples dropped to keep items within their budget.
     pub trimmed: u64,
-    /// Findings of correlations that other correlations refer to (chained
-    /// correlations), by key, whether reported or not: once their key is
-    /// written, [`Session::settle`] makes each an event of those others.
-    pub chained: Vec<(StateKey, usize, Finding)>,
+    /// Firings of correlations that other correlations refer to (chained
+    /// correlations), by key and correlation, whether reported or not: once
+    /// their key is written, [`Session::settle`] makes each an event of
+    /// those others.
+    pub chained: Vec<(StateKey, usize, ChainEvent)>,
 }
 
 impl Merge {
@@ -210,6 +214,20 @@ fn is_presence(kind: CorrelationType) -> bool {
     )
 }
 
+/// A correlation's firing as an event of the correlations over it.
+#[derive(Debug, Clone)]
+pub struct ChainEvent {
+    /// The time of the firing window's last event, ms since the epoch.
+    pub t: i64,
+    /// The finding's id (the event id).
+    pub id: String,
+    /// The firing group's group-by values, by the correlation's group-by
+    /// names, each cut to [`crate::state::MAX_STATE_TEXT`] bytes.
+    pub group: BTreeMap<String, String>,
+    /// Who and where, from the window's latest event.
+    pub last: Option<Snapshot>,
+}
+
 /// A finding's group-by values as an event (the fields of a chained
 /// correlation's event).
 struct Strings<'g>(&'g BTreeMap<String, String>);
@@ -228,25 +246,6 @@ impl Event for Strings<'_> {
     }
     fn to_json(&self) -> serde_json::Value {
         serde_json::to_value(self.0).unwrap_or_default()
-    }
-}
-
-/// The who-and-where of a finding, for the findings of correlations over
-/// its correlation.
-fn snapshot_of(f: &Finding) -> Snapshot {
-    Snapshot {
-        event_time: f.event_time.clone(),
-        event_id: f.event_ids.last().cloned().unwrap_or_default(),
-        account: f.account.clone(),
-        region: f.region.clone(),
-        principal: f.principal.clone(),
-        principal_type: f.principal_type.clone(),
-        access_key_id: f.access_key_id.clone(),
-        source_ip: f.source_ip.clone(),
-        user_agent: f.user_agent.clone(),
-        event_source: f.event_source.clone(),
-        event_name: f.event_name.clone(),
-        error_code: f.error_code.clone(),
     }
 }
 
@@ -708,15 +707,11 @@ impl<'e> Session<'e> {
             let (write, findings, trimmed) = match owner {
                 Owner::Correlation(c) => {
                     let corr = &self.engine.correlations()[c as usize];
-                    let (write, findings, trimmed) =
-                        merge_window(corr, &key, stored, pending, batch.as_deref());
-                    if !self.engine.chained_into(c as usize).is_empty() {
-                        out.chained.extend(
-                            findings
-                                .iter()
-                                .map(|f| (key.clone(), c as usize, f.clone())),
-                        );
-                    }
+                    let chained = !self.engine.chained_into(c as usize).is_empty();
+                    let (write, findings, trimmed, events) =
+                        merge_window(corr, &key, stored, pending, batch.as_deref(), chained);
+                    out.chained
+                        .extend(events.into_iter().map(|e| (key.clone(), c as usize, e)));
                     let reported = if corr.generate { findings } else { Vec::new() };
                     (write, reported, trimmed)
                 }
@@ -812,12 +807,12 @@ impl<'e> Session<'e> {
         // (After `committed`, which forgets the groups just written: a
         // group over a firing may be one of them.)
         let mut chained_keys = Vec::new();
-        for (key, c, finding) in &merge.chained {
+        for (key, c, event) in &merge.chained {
             if retry.contains(key) {
                 continue;
             }
             for &(outer, p) in self.engine.chained_into(*c) {
-                if let Some(key) = self.chain_event(outer, p, finding) {
+                if let Some(key) = self.chain_event(outer, p, event) {
                     if !chained_keys.contains(&key) {
                         chained_keys.push(key);
                     }
@@ -845,16 +840,16 @@ impl<'e> Session<'e> {
         retry
     }
 
-    /// Add a referenced correlation's `finding` as an event of correlation
-    /// `outer` (reference position `p`): at the finding's time, with the
-    /// finding's group-by values as its fields, its id as the event id.
-    /// The key of the group it joins, or `None` when a field `outer` needs
-    /// is not among them (counted in [`SessionStats::ungrouped`]).
-    fn chain_event(&mut self, outer: usize, p: u16, finding: &Finding) -> Option<StateKey> {
+    /// Add a referenced correlation's firing as an event of correlation
+    /// `outer` (reference position `p`): at the firing's time, with its
+    /// group-by values as fields, the finding id as the event id. The key
+    /// of the group it joins, or `None` when a field `outer` needs is not
+    /// among them (counted in [`SessionStats::ungrouped`]).
+    fn chain_event(&mut self, outer: usize, p: u16, event: &ChainEvent) -> Option<StateKey> {
         let engine = self.engine;
         let corr = &engine.correlations()[outer];
-        let t = trailwarden_cloudtrail::parse_event_time(&finding.event_time);
-        let group = Strings(&finding.group);
+        let t = Some(event.t);
+        let group = Strings(&event.group);
         let value = match corr.kind {
             CorrelationType::ValueCount => {
                 let fields = corr.condition.field.as_deref().unwrap_or_default();
@@ -866,7 +861,7 @@ impl<'e> Session<'e> {
         let number = if is_numeric(corr.kind) {
             let field = corr.condition.field.as_deref().and_then(|f| f.first());
             field
-                .and_then(|f| finding.group.get(f))
+                .and_then(|f| event.group.get(f))
                 .and_then(|v| v.trim().parse::<f64>().ok())
                 .filter(|x| x.is_finite())
         } else {
@@ -889,11 +884,13 @@ impl<'e> Session<'e> {
             &self.scratch,
         );
         let value = (corr.kind == CorrelationType::ValueCount).then_some(value);
-        let mut entry = Entry::single(t, &finding.id, Some(p), value);
+        let mut entry = Entry::single(t, &event.id, Some(p), value);
         entry.x = number;
         pending.entries.push(entry);
-        if pending.chained_last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
-            pending.chained_last = Some((t, snapshot_of(finding)));
+        if let Some(last) = &event.last {
+            if pending.chained_last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
+                pending.chained_last = Some((t, last.clone()));
+            }
         }
         Some(key)
     }
@@ -912,7 +909,7 @@ impl<'e> Session<'e> {
         keep: &mut Keep<'_, S>,
     ) -> Result<(), StoreError> {
         let mut keys = self.state_keys();
-        for _ in 0..MAX_ATTEMPTS {
+        for _ in 0..FLUSH_ROUNDS {
             if keys.is_empty() {
                 return Ok(());
             }
@@ -924,6 +921,9 @@ impl<'e> Session<'e> {
             }
             let written = store.put_many(&merge.writes)?;
             keys = self.settle(&keys, merge, &written);
+        }
+        if keys.is_empty() {
+            return Ok(());
         }
         Err(attempts_exhausted(keys.len()))
     }
@@ -1068,13 +1068,33 @@ fn eval_present(expr: &ConditionExpr, corr: &Correlation, present: &BTreeSet<u16
 /// findings, and how many entries were dropped to stay within budget.
 type GroupMerge = (Option<StateWrite>, Vec<Finding>, u64);
 
+/// A window's firings as events for the correlations over it.
+fn chain_events(corr: &Correlation, body: &WindowBody, fired: &[Fired]) -> Vec<ChainEvent> {
+    let group: BTreeMap<String, String> = corr
+        .group_by
+        .iter()
+        .cloned()
+        .zip(body.group.iter().cloned())
+        .collect();
+    fired
+        .iter()
+        .map(|f| ChainEvent {
+            t: f.t,
+            id: f.id.clone(),
+            group: group.clone(),
+            last: body.last.clone(),
+        })
+        .collect()
+}
+
 fn merge_window(
     corr: &Correlation,
     key: &StateKey,
     stored: Option<StateItem>,
     pending: &Pending,
     batch: Option<&str>,
-) -> GroupMerge {
+    chained: bool,
+) -> (Option<StateWrite>, Vec<Finding>, u64, Vec<ChainEvent>) {
     let (version, mut body) = match stored {
         Some(StateItem {
             version,
@@ -1084,9 +1104,16 @@ fn merge_window(
         Some(item) => (Some(item.version), WindowBody::default()),
         None => (None, WindowBody::default()),
     };
-    // This batch was merged before (a redelivery or a retry): nothing new.
+    // This batch was merged before (a redelivery or a retry): nothing new,
+    // but the correlations over this one get its firings again (they may
+    // have missed them: a failure between rounds, or added since).
     if batch.is_some_and(|b| body.batches.iter().any(|x| x == b)) {
-        return (None, Vec::new(), 0);
+        let events = if chained {
+            chain_events(corr, &body, &body.fired)
+        } else {
+            Vec::new()
+        };
+        return (None, Vec::new(), 0, events);
     }
     let before = body.clone();
     // Presence-based windows: an event inside a run of its rule and value
@@ -1151,11 +1178,12 @@ fn merge_window(
         body.group = bounded_group(&pending.group);
     }
     if !added && body == before {
-        return (None, Vec::new(), 0);
+        return (None, Vec::new(), 0, Vec::new());
     }
     body.entries.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
     let span = corr.timespan_ms;
     let mut findings = Vec::new();
+    let mut fired: Vec<Fired> = Vec::new();
     // Sliding windows over the sorted entries, two pointers: each entry
     // enters and leaves the running counts once.
     // A run holds an event at each end and at least every
@@ -1232,13 +1260,13 @@ fn merge_window(
                 _ => None,
             }
             .unwrap_or(window.len());
-            findings.push(correlation_finding(
-                corr,
-                key,
-                &group,
-                &window[..used],
-                body.last.as_ref(),
-            ));
+            let finding =
+                correlation_finding(corr, key, &group, &window[..used], body.last.as_ref());
+            fired.push(Fired {
+                t: window[..used].iter().map(Entry::end).max().unwrap_or(t0),
+                id: finding.id.clone(),
+            });
+            findings.push(finding);
             fired_until = Some(t0 + span);
             start = end;
             events = 0;
@@ -1269,6 +1297,16 @@ fn merge_window(
         }
     }
     drop((values, present));
+    let events = if chained {
+        chain_events(corr, &body, &fired)
+    } else {
+        Vec::new()
+    };
+    body.fired.extend(fired);
+    if body.fired.len() > MAX_FIRED {
+        let drop = body.fired.len() - MAX_FIRED;
+        body.fired.drain(..drop);
+    }
     body.fired_until = fired_until;
     let max_t = body.entries.iter().map(Entry::end).max().unwrap_or(0);
     let fired = body.fired_until.unwrap_or(i64::MIN);
@@ -1306,6 +1344,7 @@ fn merge_window(
         }),
         findings,
         trimmed,
+        events,
     )
 }
 

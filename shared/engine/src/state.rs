@@ -156,6 +156,24 @@ pub struct WindowBody {
     /// Who and where, from the latest event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<Snapshot>,
+    /// The latest firings (at most [`MAX_FIRED`]), for correlations over
+    /// this one (chained correlations): merging a batch this window already
+    /// holds hands them on again, so a chain that failed between rounds, or
+    /// a correlation over this one added later, still gets them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fired: Vec<Fired>,
+}
+
+/// Most firings a window remembers for chained correlations.
+pub const MAX_FIRED: usize = 8;
+
+/// One firing of a correlation window.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Fired {
+    /// The time of the window's last event, ms since the epoch.
+    pub t: i64,
+    /// The finding's id.
+    pub id: String,
 }
 
 /// One event in a correlation window, or a run of events of the same rule

@@ -573,3 +573,159 @@ level: high
     let e = Engine::from_set(set);
     assert!(run(&e, &[console_login("bob", "00:01", "Success")]).is_empty());
 }
+
+/// A chain of `depth` correlations over the login rule, each firing on one
+/// event of the level below; the top one is named `c{depth}`.
+fn chain(depth: usize) -> String {
+    let mut yaml = String::from(
+        "title: Login\nid: 20000000-0000-4000-8000-000000000100\nname: c0\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  selection:\n    eventName: ConsoleLogin\n  condition: selection\nlevel: low\n",
+    );
+    for level in 1..=depth {
+        yaml.push_str(&format!(
+            "---\ntitle: Chain level {level}\nid: 20000000-0000-4000-8000-{level:012}\nname: c{level}\ncorrelation:\n  type: event_count\n  rules: [c{}]\n  group-by: [userIdentity.userName]\n  timespan: 1h\n  condition:\n    gte: 1\nlevel: high\n",
+            level - 1
+        ));
+    }
+    yaml
+}
+
+#[test]
+fn chains_fire_to_their_full_depth_and_deeper_ones_are_refused() {
+    let depth = trailwarden_engine::rules::MAX_CHAIN_DEPTH;
+    let e = engine(&[&chain(depth)]);
+    let found = run(&e, &[console_login("bob", "00:01", "Success")]);
+    let titles: Vec<&str> = found.iter().map(|f| f.rule_title.as_str()).collect();
+    assert_eq!(titles, [format!("Chain level {depth}")], "{found:#?}");
+
+    let set = load(&[&chain(depth + 1)]);
+    assert_eq!(set.problems.len(), 1, "{:#?}", set.problems);
+    assert_eq!(
+        set.problems[0].rule.as_deref(),
+        Some(format!("Chain level {}", depth + 1).as_str())
+    );
+    assert!(set.problems[0]
+        .reason
+        .contains("more than 8 correlations deep"));
+}
+
+/// A correlation over another, added after the files were read: reading
+/// them again (the same objects, so the referenced correlation's window
+/// already holds the batch and does not fire again) still hands its
+/// firing on. The same path recovers a chain whose second round failed.
+#[test]
+fn a_chained_correlation_added_later_sees_firings_on_files_read_again() {
+    let inner_only = BRUTE_FORCE
+        .split("\n---\n")
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("\n---\n");
+    let inner = engine(&[&inner_only]);
+    let both = engine(&[BRUTE_FORCE]);
+    let events = [
+        console_login("bob", "00:01", "Failure"),
+        console_login("bob", "00:02", "Failure"),
+        console_login("bob", "00:03", "Failure"),
+        console_login("bob", "01:00", "Success"),
+    ];
+    let batch = |e: &Engine, store: &mut MemoryStore| {
+        let mut session = Session::new(e);
+        session.set_source("s3://trail/obj-1@etag");
+        let mut out = Vec::new();
+        for text in &events {
+            session.record(&Record::parse(text).unwrap(), &mut |f| out.push(f));
+        }
+        out.extend(session.flush(store).unwrap());
+        out.into_iter().map(|f| f.rule_title).collect::<Vec<_>>()
+    };
+    let mut store = MemoryStore::new();
+    assert_eq!(
+        batch(&inner, &mut store),
+        ["Successful console login", "Multiple failed console logins"]
+    );
+    assert_eq!(
+        batch(&both, &mut store),
+        ["Failed console logins followed by a successful one"]
+    );
+    assert!(batch(&both, &mut store).is_empty(), "once");
+}
+
+#[test]
+fn names_that_two_rules_share_and_chains_over_rules_not_run_are_reported() {
+    let shared_name = r#"
+title: Login
+id: 20000000-0000-4000-8000-000000000201
+name: dup
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: ConsoleLogin
+  condition: selection
+level: low
+---
+title: Logins
+id: 20000000-0000-4000-8000-000000000202
+name: dup
+correlation:
+  type: event_count
+  rules: [20000000-0000-4000-8000-000000000201]
+  group-by: [userIdentity.userName]
+  timespan: 1h
+  condition:
+    gte: 2
+level: high
+"#;
+    let set = load(&[shared_name]);
+    assert_eq!(set.problems.len(), 1, "{:#?}", set.problems);
+    assert_eq!(set.problems[0].rule.as_deref(), Some("Logins"));
+    assert!(set.problems[0]
+        .reason
+        .contains("\"dup\" is also the name or id of another loaded rule"));
+
+    // A rule whose policy fact is empty is not run; correlations over it,
+    // and over those, are set aside with a note, not reported as problems.
+    let not_run = r#"
+title: Login from an untrusted network
+id: 20000000-0000-4000-8000-000000000211
+name: untrusted_login
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: ConsoleLogin
+  trusted:
+    sourceIPAddress|expand: '%trusted_networks%'
+  condition: selection and not trusted
+level: low
+---
+title: Untrusted logins
+id: 20000000-0000-4000-8000-000000000212
+name: untrusted_logins
+correlation:
+  type: event_count
+  rules: [untrusted_login]
+  group-by: [userIdentity.userName]
+  timespan: 1h
+  condition:
+    gte: 2
+level: medium
+---
+title: Over untrusted logins
+id: 20000000-0000-4000-8000-000000000213
+correlation:
+  type: event_count
+  rules: [untrusted_logins]
+  group-by: [userIdentity.userName]
+  timespan: 1d
+  condition:
+    gte: 2
+level: high
+"#;
+    let set = load(&[not_run]);
+    assert!(set.problems.is_empty(), "{:#?}", set.problems);
+    let noted: Vec<&str> = set.notes.iter().map(|n| n.rule.as_str()).collect();
+    assert!(
+        noted.contains(&"Untrusted logins") && noted.contains(&"Over untrusted logins"),
+        "{:#?}",
+        set.notes
+    );
+    assert!(set.correlations.is_empty());
+}
