@@ -19,13 +19,22 @@
 //!   `pack-sigmahq` / `pack-sigmahq-rsigma`: the built-in pack and the SigmaHQ
 //!   rules together (when `../shared/corpus` is present).
 //!
+//! - `command` / `command-sigmahq`: the `trailwarden scan` command itself,
+//!   end to end (rules loaded, embedded SQLite store with state, ledger and
+//!   findings, JSON lines to a null output), one thread, with the pack, or
+//!   the pack and the SigmaHQ rules: against `pack-sqlite` and
+//!   `pack-sigmahq`, what the command adds;
+//! - `command-t2`: the same file on two threads; `command-dir` /
+//!   `command-dir-t2`: the same records as 8 files in a directory, on one
+//!   and two threads (what `--threads` gains).
+//!
 //! The input is `trailwarden simulate benign --background N`.
 //!
 //! Figures are records per second (best of three runs) and peak RSS, with
 //! ratios against the reader measured in the same run: machines are noisy,
 //! ratios less so. Options: `--records N` (default 200000), `--runs N`.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -101,8 +110,120 @@ fn engine_for(mode: &str) -> Engine {
     }
 }
 
+/// The command's figures: run `trailwarden scan` on `input` with a fresh
+/// store, poll its peak RSS, and read records and findings from its
+/// summary. Prints `records seconds peak_kib findings`.
+fn command_child(mode: &str, input: &Path) {
+    let data = input.parent().unwrap().to_path_buf();
+    let policy = data.join("policy.example.yaml");
+    std::fs::write(&policy, example_policy_yaml()).unwrap();
+    let db = data.join(format!("{mode}.db"));
+    let _ = std::fs::remove_file(&db);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trailwarden"));
+    cmd.arg("scan")
+        .arg(input)
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--store")
+        .arg(&db)
+        .args(["--format", "jsonl", "--threads"])
+        .arg(if mode.ends_with("-t2") { "2" } else { "1" });
+    if mode.starts_with("command-sigmahq") {
+        cmd.arg("--rules").arg(SIGMAHQ);
+    }
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run trailwarden scan");
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0u64;
+    let mut stderr = String::new();
+    let mut pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        pipe.read_to_string(&mut text).unwrap();
+        text
+    });
+    loop {
+        if let Some(kib) = std::fs::read_to_string(&status_path).ok().and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        }) {
+            peak_kib = peak_kib.max(kib);
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    stderr.push_str(&reader.join().unwrap());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "trailwarden scan: {status}\n{stderr}");
+    let number_after = |prefix: &str| -> u64 {
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {prefix:?} in the summary:\n{stderr}"))
+    };
+    let records = number_after("records: ");
+    let findings = number_after("findings: ");
+    let _ = std::fs::remove_file(&db);
+    println!("{records} {secs} {peak_kib} {findings}");
+}
+
+/// The records of `file` as `parts` gzip delivery files in a directory
+/// beside it (made once).
+fn split_input(file: &Path, parts: usize) -> PathBuf {
+    let dir = file.with_extension(format!("split{parts}"));
+    if dir.is_dir() {
+        return dir;
+    }
+    struct Texts(Vec<String>);
+    impl RecordSink for Texts {
+        fn record(&mut self, _index: u64, record: &Record<'_>) {
+            self.0.push(record.raw().to_owned());
+        }
+        fn reject(&mut self, reject: RecordReject) {
+            panic!("benchmark input has a bad record: {reject:?}");
+        }
+    }
+    let mut texts = Texts(Vec::new());
+    read_object(
+        std::fs::File::open(file).unwrap(),
+        &ReaderOptions::default(),
+        &mut texts,
+    )
+    .unwrap();
+    let tmp = dir.with_extension("tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    let per = texts.0.len().div_ceil(parts);
+    for (i, chunk) in texts.0.chunks(per).enumerate() {
+        let out = std::fs::File::create(tmp.join(format!("part-{i:02}.json.gz"))).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+        write!(gz, "{{\"Records\":[{}]}}", chunk.join(",")).unwrap();
+        gz.finish().unwrap();
+    }
+    std::fs::rename(&tmp, &dir).unwrap();
+    dir
+}
+
 /// Child: run one measurement and print `records seconds peak_kib matches`.
 fn child(mode: &str, file: &Path) {
+    if mode.starts_with("command") {
+        let input = if mode.starts_with("command-dir") {
+            split_input(file, 8)
+        } else {
+            file.to_path_buf()
+        };
+        return command_child(mode, &input);
+    }
     let engine = match mode {
         "decompress" | "reader" => None,
         other => Some(engine_for(other)),
@@ -264,6 +385,10 @@ fn main() {
             "pack-sigmahq",
             "pack-sigmahq-rsigma",
         ]);
+    }
+    modes.extend(["command", "command-t2", "command-dir", "command-dir-t2"]);
+    if Path::new(SIGMAHQ).is_dir() {
+        modes.push("command-sigmahq");
     } else {
         println!("(sigmahq and pack-sigmahq rows skipped: {SIGMAHQ} is absent)");
     }
@@ -309,6 +434,35 @@ fn main() {
         target("pack", 0.5),
         target("pack-sigmahq", 0.4)
     );
+    let ratio = |name: &str, of: &str, min: f64| match (get(name), get(of)) {
+        (Some(a), Some(b)) => format!(
+            "{name} >= {min}x {of}: {} ({:.2})",
+            if a / b >= min { "met" } else { "NOT met" },
+            a / b
+        ),
+        _ => format!("{name} >= {min}x {of}: not measured"),
+    };
+    println!(
+        "command targets: {}; {}",
+        ratio("command", "pack-sqlite", 0.9),
+        ratio("command-sigmahq", "pack-sigmahq", 0.9)
+    );
+    println!(
+        "thread targets: {}; {}",
+        ratio("command-dir-t2", "command-dir", 1.7),
+        ratio("command-t2", "command", 1.4)
+    );
+    if let Some((_, m)) = results.iter().find(|(m, _)| *m == "command-sigmahq") {
+        println!(
+            "command memory target: command-sigmahq peak RSS <= 64 MiB: {} ({:.1} MiB)",
+            if m.peak_kib <= 64 * 1024 {
+                "met"
+            } else {
+                "NOT met"
+            },
+            m.peak_kib as f64 / 1024.0
+        );
+    }
     println!(
         "reader target: >= 380000 records/s and <= 64 MiB peak: {} ({:.0} records/s, {:.1} MiB)",
         if reader.per_sec >= 380_000.0 && reader.peak_kib <= 64 * 1024 {
