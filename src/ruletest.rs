@@ -8,14 +8,18 @@
 //!
 //! where `expect` is how many findings the file's rules make from the events
 //! (single-event rules, correlations and baselines; rules that only feed a
-//! correlation make none of their own). Each case runs on fresh state, its
-//! events in order, as one batch. An optional top-level `"policy"` gives the
-//! organisation facts the rules' placeholders need.
+//! correlation make none of their own). The events run against the whole set
+//! of rule files tested together, as a scan with those rules would load them
+//! (a correlation may refer to a rule in another file), and the findings of
+//! the rules defined in the file are counted. Each case runs on fresh state,
+//! its events in order, as one batch. An optional top-level `"policy"` gives
+//! the organisation facts the rules' placeholders need.
 //!
 //! A rule file without a test file is reported untested, not failed (third-
 //! party rules come without test events); `rules validate` checks that it
 //! loads.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -101,105 +105,195 @@ pub fn test_file_for(rule_file: &Path) -> PathBuf {
     rule_file.with_file_name(format!("{stem}.test.json"))
 }
 
-/// Run the test cases of one rule file.
+/// Run the test cases of one rule file, loaded on its own.
 pub fn run_rule_file(rule_file: &Path) -> RuleTestReport {
-    let mut report = RuleTestReport {
-        rule_file: rule_file.display().to_string(),
-        title: String::new(),
-        cases: Vec::new(),
-        error: None,
-        untested: false,
-    };
-    let test_path = test_file_for(rule_file);
-    let text = match std::fs::read_to_string(&test_path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            report.untested = true;
-            return report;
+    RuleTester::new(vec![rule_file.to_path_buf()]).run(rule_file)
+}
+
+/// Runs rule files' test events against the whole set of rule files tested
+/// together.
+pub struct RuleTester {
+    /// The rule files, each loaded once per set.
+    files: Vec<PathBuf>,
+    /// The set, loaded with a test file's policy (its JSON text; `None`
+    /// for the empty policy), for each policy met so far.
+    sets: HashMap<Option<String>, LoadedSet>,
+}
+
+/// The rule files loaded with one policy.
+struct LoadedSet {
+    engine: Engine,
+    /// Load problems: (source, the problem as shown).
+    problems: Vec<(String, String)>,
+    /// Rules set aside: (source, rule, reason).
+    notes: Vec<(String, String, String)>,
+}
+
+impl RuleTester {
+    /// A tester for `files` (duplicates are loaded once).
+    pub fn new(files: Vec<PathBuf>) -> Self {
+        let mut seen = HashSet::new();
+        let files = files
+            .into_iter()
+            .filter(|f| seen.insert(f.clone()))
+            .collect();
+        RuleTester {
+            files,
+            sets: HashMap::new(),
         }
-        Err(e) => {
-            report.error = Some(format!(
-                "no test events: cannot read {} ({e}); every rule needs a positive and a negative case",
-                test_path.display()
-            ));
-            return report;
+    }
+
+    /// The rule files, in load order.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    fn load(files: &[PathBuf], policy: Policy) -> LoadedSet {
+        let mut builder = RuleSetBuilder::with_policy(policy);
+        for file in files {
+            builder.add_path(file);
         }
-    };
-    let tests: TestFile = match serde_json::from_str(&text) {
-        Ok(t) => t,
-        Err(e) => {
-            report.error = Some(format!(
-                "{}: not a valid test file: {e}",
-                test_path.display()
-            ));
-            return report;
+        let mut set = builder.build();
+        let problems = std::mem::take(&mut set.problems)
+            .into_iter()
+            .map(|p| (p.source.clone(), p.to_string()))
+            .collect();
+        let notes = std::mem::take(&mut set.notes)
+            .into_iter()
+            .map(|n| (n.source, n.rule, n.reason))
+            .collect();
+        LoadedSet {
+            engine: Engine::from_set(set),
+            problems,
+            notes,
         }
-    };
-    let policy = match &tests.policy {
-        None => Policy::empty(),
-        Some(p) => match Policy::from_yaml(&test_path.display().to_string(), &p.to_string()) {
-            Ok(p) => p,
-            Err(e) => {
-                report.error = Some(e.to_string());
+    }
+
+    /// Run the test cases of one rule file of the set: its events against
+    /// every rule of the set, counting the findings of the rules the file
+    /// defines.
+    pub fn run(&mut self, rule_file: &Path) -> RuleTestReport {
+        let mut report = RuleTestReport {
+            rule_file: rule_file.display().to_string(),
+            title: String::new(),
+            cases: Vec::new(),
+            error: None,
+            untested: false,
+        };
+        let test_path = test_file_for(rule_file);
+        let text = match std::fs::read_to_string(&test_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report.untested = true;
                 return report;
             }
-        },
-    };
-    let mut builder = RuleSetBuilder::with_policy(policy);
-    builder.add_path(rule_file);
-    let set = builder.build();
-    if let Some(p) = set.problems.first() {
-        report.error = Some(p.to_string());
-        return report;
-    }
-    if let Some(n) = set.notes.first() {
-        report.error = Some(format!("rule {:?} not run: {}", n.rule, n.reason));
-        return report;
-    }
-    report.title = set
-        .correlations
-        .last()
-        .map(|c| c.meta.title.clone())
-        .or_else(|| set.rules.last().map(|r| r.meta.title.clone()))
-        .unwrap_or_default();
-    if report.title.is_empty() {
-        report.error = Some("no rule to test".into());
-        return report;
-    }
-    let engine = Engine::from_set(set);
-    for case in tests.cases {
-        let mut store = MemoryStore::new();
-        let mut session = Session::new(&engine);
-        let mut got = 0u64;
-        for event in &case.events {
-            let text = event.to_string();
-            match Record::parse(&text) {
-                Ok(record) => session.record(&record, &mut |_| got += 1),
+            Err(e) => {
+                report.error = Some(format!(
+                    "no test events: cannot read {} ({e}); every rule needs a positive and a negative case",
+                    test_path.display()
+                ));
+                return report;
+            }
+        };
+        let tests: TestFile = match serde_json::from_str(&text) {
+            Ok(t) => t,
+            Err(e) => {
+                report.error = Some(format!(
+                    "{}: not a valid test file: {e}",
+                    test_path.display()
+                ));
+                return report;
+            }
+        };
+        let policy_text = tests.policy.as_ref().map(|p| p.to_string());
+        let policy = match &policy_text {
+            None => Policy::empty(),
+            Some(p) => match Policy::from_yaml(&test_path.display().to_string(), p) {
+                Ok(p) => p,
                 Err(e) => {
-                    report.error = Some(format!(
-                        "{}: case {:?}: an event is not a CloudTrail record: {e}",
-                        test_path.display(),
-                        case.name
-                    ));
+                    report.error = Some(e.to_string());
+                    return report;
+                }
+            },
+        };
+        let files = &self.files;
+        let set = self
+            .sets
+            .entry(policy_text)
+            .or_insert_with(|| Self::load(files, policy));
+        let source = rule_file.display().to_string();
+        if let Some((_, p)) = set.problems.iter().find(|(s, _)| *s == source) {
+            report.error = Some(p.clone());
+            return report;
+        }
+        if let Some((_, rule, reason)) = set.notes.iter().find(|(s, _, _)| *s == source) {
+            report.error = Some(format!("rule {rule:?} not run: {reason}"));
+            return report;
+        }
+        let engine = &set.engine;
+        let rules = engine.rules().iter().map(|r| &r.meta);
+        let correlations = engine.correlations().iter().map(|c| &c.meta);
+        let own: Vec<_> = rules
+            .chain(correlations)
+            .filter(|m| m.source == source)
+            .collect();
+        let ids: HashSet<&str> = own.iter().map(|m| m.id.as_str()).collect();
+        // The last correlation of the file, else its last rule.
+        report.title = engine
+            .correlations()
+            .iter()
+            .rev()
+            .find(|c| c.meta.source == source)
+            .map(|c| c.meta.title.clone())
+            .or_else(|| own.last().map(|m| m.title.clone()))
+            .unwrap_or_default();
+        if ids.is_empty() || report.title.is_empty() {
+            report.error = Some("no rule to test".into());
+            return report;
+        }
+        for case in tests.cases {
+            let mut store = MemoryStore::new();
+            let mut session = Session::new(engine);
+            let mut got = 0u64;
+            for event in &case.events {
+                let text = event.to_string();
+                match Record::parse(&text) {
+                    Ok(record) => session.record(&record, &mut |f| {
+                        if ids.contains(f.rule_id.as_str()) {
+                            got += 1;
+                        }
+                    }),
+                    Err(e) => {
+                        report.error = Some(format!(
+                            "{}: case {:?}: an event is not a CloudTrail record: {e}",
+                            test_path.display(),
+                            case.name
+                        ));
+                        return report;
+                    }
+                }
+            }
+            match session.flush(&mut store) {
+                Ok(findings) => {
+                    got += findings
+                        .iter()
+                        .filter(|f| ids.contains(f.rule_id.as_str()))
+                        .count() as u64
+                }
+                Err(e) => {
+                    report.error = Some(format!("case {:?}: state store: {e}", case.name));
                     return report;
                 }
             }
+            report.cases.push(CaseResult {
+                name: case.name,
+                expected: case.expect,
+                got,
+            });
         }
-        match session.flush(&mut store) {
-            Ok(findings) => got += findings.len() as u64,
-            Err(e) => {
-                report.error = Some(format!("case {:?}: state store: {e}", case.name));
-                return report;
-            }
+        if report.cases.is_empty() {
+            report.error = Some(format!("{}: no cases", test_path.display()));
         }
-        report.cases.push(CaseResult {
-            name: case.name,
-            expected: case.expect,
-            got,
-        });
+        report
     }
-    if report.cases.is_empty() {
-        report.error = Some(format!("{}: no cases", test_path.display()));
-    }
-    report
 }
