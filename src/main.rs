@@ -1,5 +1,6 @@
 //! The `trailwarden` command.
 
+use std::collections::HashSet;
 use std::io::{self, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -232,7 +233,9 @@ struct ScanArgs {
 
 #[derive(Args)]
 struct ValidateArgs {
-    /// Rule files or directories [default: the built-in pack].
+    /// Rule files or directories [default: the built-in pack]. The
+    /// built-in pack is loaded beside them (their correlations may refer
+    /// to its rules), and only they are reported on.
     paths: Vec<PathBuf>,
     /// Exit 1 when a lint issue is found, as for a load problem.
     #[arg(long)]
@@ -240,6 +243,10 @@ struct ValidateArgs {
     /// Output format: text, or one JSON document.
     #[arg(long, value_enum, default_value = "text")]
     format: ValidateFormat,
+    /// Validate the given files alone: do not load the built-in pack beside
+    /// them (as scan's --no-builtin).
+    #[arg(long)]
+    no_builtin: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -291,7 +298,8 @@ fn main() -> ExitCode {
 
 fn load_policy(args: &RuleArgs) -> anyhow::Result<Policy> {
     Ok(match &args.policy {
-        Some(path) => Policy::from_file(path)?,
+        // The error names the file and says why (the OS error once).
+        Some(path) => Policy::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))?,
         None => Policy::empty(),
     })
 }
@@ -369,9 +377,13 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let policy = load_policy(&args.rules)?;
     let engine = load_engine(&args.rules, &policy, args.quiet)?;
     let mut store = args.store.open()?;
-    let (inputs, missing) = expand_inputs(&args.paths);
+    let expanded = expand_inputs(&args.paths);
+    let (inputs, missing) = (expanded.inputs, expanded.unreadable);
     for (path, reason) in &missing {
         say!("trailwarden: {path}: unreadable: {reason}");
+    }
+    for dir in &expanded.empty_dirs {
+        say!("trailwarden: {dir}: no files in this directory");
     }
     if inputs.is_empty() {
         say!("trailwarden: error: no input could be read");
@@ -383,7 +395,10 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     } else {
         output::Format::Jsonl
     });
-    let mut writer = FindingWriter::new(io::BufWriter::new(stdout.lock()), format);
+    let mut writer = FindingWriter::new(
+        io::BufWriter::new(terminal::Out::new(stdout.lock())),
+        format,
+    );
     let reader = ReaderOptions {
         max_object_bytes: args.max_object_bytes,
         ..ReaderOptions::default()
@@ -578,7 +593,7 @@ fn esc(s: &str) -> std::borrow::Cow<'_, str> {
 fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
     let policy = load_policy(&args)?;
     let set = rule_set(&args, &policy);
-    let mut out = io::stdout().lock();
+    let mut out = io::BufWriter::new(terminal::stdout());
     writeln!(out, "ID\tLEVEL\tKIND\tTITLE\tSOURCE")?;
     for r in &set.rules {
         let kind = match (&r.baseline, r.generate) {
@@ -618,6 +633,7 @@ fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
             esc(&n.source)
         )?;
     }
+    out.flush()?;
     for p in &set.problems {
         say!("trailwarden: rule problem: {p}");
     }
@@ -625,15 +641,26 @@ fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn rules_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        !(args.paths.is_empty() && args.no_builtin),
+        "nothing to validate: give rule files or directories, or drop --no-builtin"
+    );
     let mut builder = RuleSetBuilder::new();
     // The texts linted: those the builder reads (a file it cannot read is
     // a load problem).
     let mut texts: Vec<(String, String)> = Vec::new();
-    if args.paths.is_empty() {
+    // With paths given, the built-in pack is loaded beside them, as a scan
+    // loads it (their correlations may refer to its rules), and linted with
+    // them (an id or title they repeat), but not reported on.
+    let mut pack: HashSet<String> = HashSet::new();
+    if !args.no_builtin {
         for (path, text) in builtin_rules() {
             let source = format!("builtin:{path}");
             builder.add_yaml(&source, text);
-            texts.push((source, text.to_owned()));
+            texts.push((source.clone(), text.to_owned()));
+            if !args.paths.is_empty() {
+                pack.insert(source);
+            }
         }
     }
     for path in &args.paths {
@@ -645,26 +672,47 @@ fn rules_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let set = builder.build();
-    let issues = trailwarden::lint::lint(&texts);
-    let failed = !set.problems.is_empty() || (args.fail_on_issues && !issues.is_empty());
+    let reported = |source: &str| !pack.contains(source);
+    let problems: Vec<_> = set
+        .problems
+        .iter()
+        .filter(|p| reported(&p.source))
+        .collect();
+    let notes: Vec<_> = set.notes.iter().filter(|n| reported(&n.source)).collect();
+    let issues: Vec<_> = trailwarden::lint::lint(&texts)
+        .into_iter()
+        .filter(|i| reported(&i.file))
+        .collect();
+    let rules = set
+        .rules
+        .iter()
+        .filter(|r| reported(&r.meta.source))
+        .count();
+    let correlations = set
+        .correlations
+        .iter()
+        .filter(|c| reported(&c.meta.source))
+        .count();
+    let failed = !problems.is_empty() || (args.fail_on_issues && !issues.is_empty());
+    let mut out = io::BufWriter::new(terminal::stdout());
     match args.format {
         ValidateFormat::Json => {
             let doc = serde_json::json!({
-                "problems": set.problems.iter().map(|p| serde_json::json!({
+                "problems": problems.iter().map(|p| serde_json::json!({
                     "file": p.source, "rule": p.rule, "reason": p.reason,
                 })).collect::<Vec<_>>(),
                 "issues": issues,
-                "skipped": set.notes.iter().map(|n| serde_json::json!({
+                "skipped": notes.iter().map(|n| serde_json::json!({
                     "file": n.source, "rule": n.rule, "reason": n.reason,
                 })).collect::<Vec<_>>(),
-                "rules": set.rules.len(),
-                "correlations": set.correlations.len(),
+                "rules": rules,
+                "correlations": correlations,
             });
-            println!("{}", json_escape(&serde_json::to_string_pretty(&doc)?));
+            writeln!(out, "{}", json_escape(&serde_json::to_string_pretty(&doc)?))?;
         }
         ValidateFormat::Text => {
-            for p in &set.problems {
-                tell!("problem: {p}");
+            for p in &problems {
+                tell!(out, "problem: {p}")?;
             }
             for i in &issues {
                 let rule = i
@@ -673,26 +721,27 @@ fn rules_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
                     .map(|r| format!(" {r}:"))
                     .unwrap_or_default();
                 tell!(
+                    out,
                     "{}: {}:{rule} {} [{}]",
                     i.severity,
                     i.file,
                     i.message,
                     i.check
-                );
+                )?;
             }
-            for n in &set.notes {
-                tell!("skipped: {}: {:?}: {}", n.source, n.rule, n.reason);
+            for n in &notes {
+                tell!(out, "skipped: {}: {:?}: {}", n.source, n.rule, n.reason)?;
             }
             tell!(
-                "{} rules and {} correlations valid, {} problems, {} issues, {} skipped",
-                set.rules.len(),
-                set.correlations.len(),
-                set.problems.len(),
+                out,
+                "{rules} rules and {correlations} correlations valid, {} problems, {} issues, {} skipped",
+                problems.len(),
                 issues.len(),
-                set.notes.len()
-            );
+                notes.len()
+            )?;
         }
     }
+    out.flush()?;
     Ok(if failed {
         ExitCode::from(1)
     } else {
@@ -705,39 +754,54 @@ fn rules_test(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     for path in &paths {
         files.extend(rule_files(path).with_context(|| format!("reading {}", path.display()))?);
     }
+    // Every file's events run against all the rules given, as a scan with
+    // `--rules PATHS --no-builtin` loads them.
+    let mut tester = ruletest::RuleTester::new(files);
+    let files = tester.files().to_vec();
+    let mut out = io::BufWriter::new(terminal::stdout());
     let (mut passed, mut failed, mut untested) = (0, 0, 0);
     for file in files {
-        let report = ruletest::run_rule_file(&file);
+        let report = tester.run(&file);
         if report.untested {
             untested += 1;
             tell!(
+                out,
                 "untested  {} (no {} beside it)",
                 report.rule_file,
                 ruletest::test_file_for(&file)
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default()
-            );
+            )?;
         } else if report.passed() {
             passed += 1;
-            tell!("ok    {} ({} cases)", report.rule_file, report.cases.len());
+            tell!(
+                out,
+                "ok    {} ({} cases)",
+                report.rule_file,
+                report.cases.len()
+            )?;
         } else {
             failed += 1;
-            tell!("FAIL  {}", report.rule_file);
+            tell!(out, "FAIL  {}", report.rule_file)?;
             if let Some(e) = &report.error {
-                tell!("      {e}");
+                tell!(out, "      {e}")?;
             }
             for c in report.cases.iter().filter(|c| !c.passed()) {
                 tell!(
+                    out,
                     "      case {:?}: expected {} finding(s), got {}",
                     c.name,
                     c.expected,
                     c.got
-                );
+                )?;
             }
         }
+        // A line at a time on a terminal or a pipe, as each file is done.
+        out.flush()?;
     }
-    tell!("{passed} passed, {failed} failed, {untested} untested");
+    tell!(out, "{passed} passed, {failed} failed, {untested} untested")?;
+    out.flush()?;
     Ok(if failed == 0 {
         ExitCode::SUCCESS
     } else {
@@ -786,7 +850,7 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let idle_ms = i64::from(args.idle_days) * 86_400_000;
     let stale = trailwarden_engine::sweep::stale_principals(&engine, &mut store, as_of, idle_ms)?;
     let mut writer = FindingWriter::new(
-        io::BufWriter::new(io::stdout().lock()),
+        io::BufWriter::new(terminal::stdout()),
         args.format.unwrap_or_else(default_format),
     );
     for f in &stale {
@@ -815,14 +879,14 @@ fn print_rows<T: serde::Serialize>(
 ) -> anyhow::Result<()> {
     let format = format.unwrap_or_else(default_format);
     if format == output::Format::Table {
-        let mut writer = FindingWriter::new(io::BufWriter::new(io::stdout().lock()), format);
+        let mut writer = FindingWriter::new(io::BufWriter::new(terminal::stdout()), format);
         for row in rows {
             writer.push(finding(row))?;
         }
         writer.finish()?;
         return Ok(());
     }
-    let mut out = io::BufWriter::new(io::stdout().lock());
+    let mut out = io::BufWriter::new(terminal::stdout());
     if format == output::Format::Json {
         writeln!(
             out,
@@ -862,7 +926,11 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
                 say!("trailwarden: no finding {id} in {}", store.path());
                 return Ok(ExitCode::from(1));
             };
-            println!("{}", json_escape(&serde_json::to_string_pretty(row)?));
+            writeln!(
+                terminal::stdout(),
+                "{}",
+                json_escape(&serde_json::to_string_pretty(row)?)
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Some(FindingsAction::Ack { id, note, resolve }) => {
@@ -900,8 +968,9 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
 fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     use trailwarden::simulate::{self, SimOptions, SCENARIOS};
     if args.list {
+        let mut out = terminal::stdout();
         for (name, description) in SCENARIOS {
-            tell!("{name:<32}{description}");
+            tell!(out, "{name:<32}{description}")?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -955,7 +1024,11 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
             .map_err(anyhow::Error::msg)?
         {
             Some(row) => {
-                println!("{}", json_escape(&serde_json::to_string_pretty(&row)?));
+                writeln!(
+                    terminal::stdout(),
+                    "{}",
+                    json_escape(&serde_json::to_string_pretty(&row)?)
+                )?;
                 Ok(ExitCode::SUCCESS)
             }
             None => {

@@ -36,31 +36,48 @@ impl Input {
     }
 }
 
+/// Command-line paths expanded into inputs.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Expanded {
+    /// The inputs to read, in order.
+    pub inputs: Vec<Input>,
+    /// Paths that do not exist or cannot be listed, with the reason.
+    pub unreadable: Vec<(String, String)>,
+    /// Directories given that hold no file to read (none, or only hidden
+    /// ones).
+    pub empty_dirs: Vec<String>,
+}
+
 /// Expand command-line paths: `-` is standard input, a directory is every
 /// file under it (recursively, sorted, hidden files skipped). Paths that do
-/// not exist are returned as errors with their reason.
-pub fn expand_inputs(paths: &[PathBuf]) -> (Vec<Input>, Vec<(String, String)>) {
-    let mut inputs = Vec::new();
-    let mut errors = Vec::new();
+/// not exist are returned as unreadable with their reason, directories with
+/// no file under them as empty.
+pub fn expand_inputs(paths: &[PathBuf]) -> Expanded {
+    let mut out = Expanded::default();
     for path in paths {
         if path.as_os_str() == "-" {
-            inputs.push(Input::Stdin);
+            out.inputs.push(Input::Stdin);
             continue;
         }
         match std::fs::metadata(path) {
             Ok(m) if m.is_dir() => {
                 let mut files = Vec::new();
                 if let Err(e) = walk(path, &mut files) {
-                    errors.push((path.display().to_string(), format!("cannot list: {e}")));
+                    out.unreadable
+                        .push((path.display().to_string(), format!("cannot list: {e}")));
+                } else if files.is_empty() {
+                    out.empty_dirs.push(path.display().to_string());
                 }
                 files.sort();
-                inputs.extend(files.into_iter().map(Input::File));
+                out.inputs.extend(files.into_iter().map(Input::File));
             }
-            Ok(_) => inputs.push(Input::File(path.clone())),
-            Err(e) => errors.push((path.display().to_string(), format!("cannot read: {e}"))),
+            Ok(_) => out.inputs.push(Input::File(path.clone())),
+            Err(e) => out
+                .unreadable
+                .push((path.display().to_string(), format!("cannot read: {e}"))),
         }
     }
-    (inputs, errors)
+    out
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {

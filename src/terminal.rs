@@ -4,6 +4,7 @@
 //! rewrite earlier lines or reorder what is shown.
 
 use std::borrow::Cow;
+use std::io::{self, Write};
 
 /// Whether a character is shown escaped on a terminal: C0 and C1 controls
 /// and DEL, the bidirectional embeddings, overrides and isolates
@@ -75,20 +76,87 @@ pub fn json_escape(json: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// `eprintln!` with the whole message escaped for a terminal.
-#[macro_export]
-macro_rules! say {
-    ($($arg:tt)*) => {
-        eprintln!("{}", $crate::terminal::escape(&format!($($arg)*)))
-    };
+/// A command's output stream on which a reader that has gone away (a
+/// closed pipe: `trailwarden … | head -1`) is not an error: from then on
+/// what is written is dropped, and the command goes on as it would have
+/// (its messages on standard error, its exit code). Other write errors are
+/// returned.
+#[derive(Debug)]
+pub struct Out<W: Write> {
+    inner: W,
+    closed: bool,
 }
 
-/// `println!` with the whole line escaped for a terminal.
+/// Standard output as an [`Out`].
+pub fn stdout() -> Out<io::Stdout> {
+    Out::new(io::stdout())
+}
+
+impl<W: Write> Out<W> {
+    /// `inner`, with a closed pipe dropped quietly.
+    pub fn new(inner: W) -> Self {
+        Out {
+            inner,
+            closed: false,
+        }
+    }
+
+    /// Whether the reader has gone away.
+    pub fn closed(&self) -> bool {
+        self.closed
+    }
+
+    fn gone<T>(&mut self, result: io::Result<T>, written: T) -> io::Result<T> {
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(written)
+            }
+            other => other,
+        }
+    }
+}
+
+impl<W: Write> Write for Out<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.closed {
+            return Ok(buf.len());
+        }
+        let result = self.inner.write(buf);
+        self.gone(result, buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        let result = self.inner.flush();
+        self.gone(result, ())
+    }
+}
+
+/// `eprintln!` with the whole message escaped for a terminal. Standard
+/// error that cannot be written to (closed) is not written to.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        let _ = writeln!(
+            ::std::io::stderr(),
+            "{}",
+            $crate::terminal::escape(&format!($($arg)*))
+        );
+    }};
+}
+
+/// `writeln!` to `out` (an [`Out`], or any writer) with the whole line
+/// escaped for a terminal.
 #[macro_export]
 macro_rules! tell {
-    ($($arg:tt)*) => {
-        println!("{}", $crate::terminal::escape(&format!($($arg)*)))
-    };
+    ($out:expr, $($arg:tt)*) => {{
+        use ::std::io::Write as _;
+        writeln!($out, "{}", $crate::terminal::escape(&format!($($arg)*)))
+    }};
 }
 
 #[cfg(test)]
@@ -139,5 +207,51 @@ mod tests {
             let back: serde_json::Value = serde_json::from_str(&safe).unwrap();
             assert_eq!(back, value);
         }
+    }
+
+    /// A writer whose reader has gone after `room` bytes.
+    struct Pipe {
+        got: Vec<u8>,
+        room: usize,
+        other: Option<io::ErrorKind>,
+    }
+
+    impl Write for Pipe {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if let Some(kind) = self.other {
+                return Err(kind.into());
+            }
+            if self.got.len() + buf.len() > self.room {
+                return Err(io::ErrorKind::BrokenPipe.into());
+            }
+            self.got.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_closed_pipe_drops_the_rest_and_other_errors_are_returned() {
+        let mut out = Out::new(Pipe {
+            got: Vec::new(),
+            room: 7,
+            other: None,
+        });
+        for n in 0..100 {
+            crate::tell!(out, "line {n}").unwrap();
+        }
+        out.flush().unwrap();
+        assert!(out.closed());
+        assert_eq!(out.inner.got, b"line 0\n");
+
+        let mut out = Out::new(Pipe {
+            got: Vec::new(),
+            room: 100,
+            other: Some(io::ErrorKind::StorageFull),
+        });
+        assert!(crate::tell!(out, "x").is_err());
+        assert!(!out.closed());
     }
 }

@@ -1341,3 +1341,269 @@ fn the_builtin_pack_validates_with_no_problem_and_no_lint_issue() {
     assert_eq!(doc["issues"], serde_json::json!([]));
     assert!(doc["rules"].as_u64().unwrap() > 20);
 }
+
+/// Run `cmd` with its standard output a pipe nobody reads (closed before
+/// the command starts, as `| head -1` closes it after the first line):
+/// the exit code and standard error.
+fn run_with_stdout_closed(cmd: &mut Command) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = cmd
+        .stdout(Stdio::from(writer))
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run trailwarden");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_closed_standard_output_ends_the_output_quietly_with_the_usual_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let (_, stdout, _) = run(bin()
+        .args(["scan", "--store"])
+        .arg(&store)
+        .arg(data("tampering.json")));
+    let id = findings(&stdout)[0]["id"].as_str().unwrap().to_owned();
+    let store = store.to_str().unwrap();
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let pack = pack.to_str().unwrap();
+    let tampering = data("tampering.json");
+    let tampering = tampering.to_str().unwrap();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["rules", "validate", "--format", "json"],
+        vec!["rules", "validate"],
+        vec!["rules", "test", pack],
+        vec!["rules", "list"],
+        vec!["findings", "--local", store, "show", &id],
+        vec!["findings", "--local", store, "--format", "jsonl"],
+        vec!["findings", "--local", store, "--format", "table"],
+        vec!["simulate", "--list"],
+        vec!["sweep", "--store", store, "--idle-days", "1"],
+        vec!["scan", "--store", "memory", tampering],
+        vec!["scan", "--store", "memory", "--fail-on", "low", tampering],
+    ];
+    for args in commands {
+        let (full, stdout, stderr) = run(bin().args(&args));
+        assert!(!stdout.is_empty(), "{args:?} writes nothing: {stderr}");
+        let (code, stderr) = run_with_stdout_closed(bin().args(&args));
+        assert_eq!(code, full.status.code(), "{args:?}: {stderr}");
+        assert_ne!(code, Some(101), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(
+            !stderr.to_lowercase().contains("broken pipe"),
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// A detection rule `failed_login` in one file and a correlation over it
+/// in another, with test events for the correlation.
+fn rules_in_two_files(dir: &Path) {
+    std::fs::write(
+        dir.join("failed_login.yml"),
+        "title: Failed Console Login\nid: 0f0f0f0f-0000-4000-8000-00000000a001\nname: failed_login\nstatus: test\ndescription: d\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  sel:\n    eventName: ConsoleLogin\n    errorMessage: Failed authentication\n  condition: sel\nlevel: low\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("many.yml"),
+        "title: Many Failed Console Logins\nid: 0f0f0f0f-0000-4000-8000-00000000a002\nstatus: test\ndescription: d\ncorrelation:\n  type: event_count\n  rules:\n    - failed_login\n  group-by:\n    - sourceIPAddress\n  timespan: 10m\n  condition:\n    gte: 3\nlevel: high\n",
+    )
+    .unwrap();
+    let login = |n: u32, error: &str| {
+        serde_json::json!({"eventVersion": "1.08", "eventTime": format!("2026-11-02T08:00:0{n}Z"),
+            "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin",
+            "errorMessage": error, "sourceIPAddress": "203.0.113.7",
+            "eventID": format!("e{n}"), "recipientAccountId": "111122223333"})
+    };
+    std::fs::write(
+        dir.join("many.test.json"),
+        serde_json::json!({"cases": [
+            {"name": "three failures", "expect": 1,
+             "events": [login(1, "Failed authentication"), login(2, "Failed authentication"), login(3, "Failed authentication")]},
+            {"name": "two failures", "expect": 0,
+             "events": [login(1, "Failed authentication"), login(2, "Failed authentication"), login(3, "")]}
+        ]})
+        .to_string(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn rules_test_runs_each_file_against_every_rule_given() {
+    let dir = tempfile::tempdir().unwrap();
+    rules_in_two_files(dir.path());
+    let (out, stdout, stderr) = run(bin().args(["rules", "test"]).arg(dir.path()));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("ok") && l.contains("many.yml") && l.contains("(2 cases)")),
+        "{stdout}"
+    );
+    assert_eq!(
+        stdout.lines().last(),
+        Some("1 passed, 0 failed, 1 untested"),
+        "{stdout}"
+    );
+    // The files given one by one are one set too.
+    let (out, stdout, _) = run(bin()
+        .args(["rules", "test"])
+        .arg(dir.path().join("many.yml"))
+        .arg(dir.path().join("failed_login.yml")));
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    // Alone, the correlation refers to a rule that is not there.
+    let (out, stdout, _) = run(bin()
+        .args(["rules", "test"])
+        .arg(dir.path().join("many.yml")));
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("failed_login"), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("0 passed, 1 failed, 0 untested"),
+        "{stdout}"
+    );
+
+    // The built-in pack: every rule file passes.
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let (out, stdout, _) = run(bin().args(["rules", "test"]).arg(&pack));
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    assert!(last.ends_with(" passed, 0 failed, 0 untested"), "{last}");
+}
+
+#[test]
+fn rules_validate_loads_the_builtin_pack_beside_the_paths_unless_no_builtin() {
+    let dir = tempfile::tempdir().unwrap();
+    // A correlation over a built-in rule (it names it by id).
+    std::fs::write(
+        dir.path().join("stop_twice.yml"),
+        "title: Logging Stopped Twice\nid: 0f0f0f0f-0000-4000-8000-00000000b001\nstatus: test\ndescription: d\nauthor: a\ndate: 2026-11-02\ncorrelation:\n  type: event_count\n  rules:\n    - BUILTIN\n  group-by:\n    - recipientAccountId\n  timespan: 1h\n  condition:\n    gte: 2\nlevel: high\n"
+            .replace("BUILTIN", &builtin_rule_id("cloudtrail")),
+    )
+    .unwrap();
+    let validate = |extra: &[&str]| {
+        let (out, stdout, stderr) = run(bin()
+            .args(["rules", "validate", "--format", "json"])
+            .args(extra)
+            .arg(dir.path()));
+        let doc: serde_json::Value =
+            serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}{stderr}"));
+        (out.status.code(), doc)
+    };
+    let (code, doc) = validate(&[]);
+    assert_eq!(code, Some(0), "{doc}");
+    assert_eq!(doc["problems"], serde_json::json!([]), "{doc}");
+    // Only the given file is reported on and counted.
+    assert_eq!(doc["issues"], serde_json::json!([]), "{doc}");
+    assert_eq!(doc["skipped"], serde_json::json!([]), "{doc}");
+    assert_eq!(doc["rules"], 0, "{doc}");
+    assert_eq!(doc["correlations"], 1, "{doc}");
+    let (out, stdout, _) = run(bin().args(["rules", "validate"]).arg(dir.path()));
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert_eq!(
+        stdout.lines().last(),
+        Some("0 rules and 1 correlations valid, 0 problems, 0 issues, 0 skipped"),
+        "{stdout}"
+    );
+
+    // Alone, the correlation refers to a rule that is not there.
+    let (code, doc) = validate(&["--no-builtin"]);
+    assert_eq!(code, Some(1), "{doc}");
+    let problems = doc["problems"].as_array().unwrap();
+    assert_eq!(problems.len(), 1, "{doc}");
+    assert!(
+        problems[0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("stop_twice.yml"),
+        "{doc}"
+    );
+
+    // A given rule repeating a built-in id is a problem of the given file.
+    std::fs::write(
+        dir.path().join("again.yml"),
+        sigma_rule(&builtin_rule_id("cloudtrail"), "Another Title", ""),
+    )
+    .unwrap();
+    let (code, doc) = validate(&[]);
+    assert_eq!(code, Some(1), "{doc}");
+    assert!(
+        doc["problems"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["file"].as_str().unwrap().ends_with("again.yml")),
+        "{doc}"
+    );
+    let (code, _) = validate(&["--no-builtin"]);
+    assert_eq!(code, Some(0));
+
+    let (out, _, stderr) = run(bin().args(["rules", "validate", "--no-builtin"]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nothing to validate"), "{stderr}");
+}
+
+/// The id of a built-in detection rule in the pack's `dir` that makes
+/// findings of its own.
+fn builtin_rule_id(dir: &str) -> String {
+    let (_, stdout, _) = run(bin().args(["rules", "list"]));
+    stdout
+        .lines()
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .find(|f| {
+            f.len() == 5 && f[2] == "detection" && f[4].starts_with(&format!("builtin:{dir}/"))
+        })
+        .unwrap_or_else(|| panic!("no detection rule in {dir}: {stdout}"))[0]
+        .to_owned()
+}
+
+#[test]
+fn a_missing_policy_file_is_named_with_the_reason_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nosuch.yaml");
+    let (out, _, stderr) = run(bin()
+        .args(["scan", "--policy"])
+        .arg(&missing)
+        .arg(data("tampering.json")));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("cannot read policy file"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(line.contains("nosuch.yaml"), "{line}");
+    assert_eq!(
+        line.matches("No such file or directory").count(),
+        1,
+        "{line}"
+    );
+}
+
+#[test]
+fn an_empty_directory_is_named_as_holding_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(empty.join("sub")).unwrap();
+    std::fs::write(empty.join(".hidden"), "{}").unwrap();
+    let (out, stdout, stderr) = run(bin().arg("scan").arg(&empty));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(
+        stderr.contains(&format!("{}: no files in this directory", empty.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no input could be read"), "{stderr}");
+
+    // Beside a file that is read, it is named and the scan goes on.
+    let (out, stdout, stderr) = run(bin().arg("scan").arg(&empty).arg(data("tampering.json")));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stdout.is_empty());
+    assert!(
+        stderr.contains(&format!("{}: no files in this directory", empty.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("files: 1 (1 read"), "{stderr}");
+}
