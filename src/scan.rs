@@ -8,7 +8,8 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use trailwarden_cloudtrail::{
-    read_object, ObjectSummary, ReadFailure, ReaderOptions, Record, RecordReject, RecordSink,
+    read_object, read_object_pipelined, ObjectSummary, ReadFailure, ReaderOptions, Record,
+    RecordReject, RecordSink,
 };
 use trailwarden_engine::{
     Engine, Finding, FindingStore, Ledger, Level, MemoryStore, ObjectRef, Policy, Session,
@@ -390,13 +391,15 @@ impl<'e, H: Handoff<'e>> RecordSink for Reading<'_, 'e, H> {
 }
 
 /// Read one object into a new session (named by `object` for batch
-/// idempotency), handing findings and large sessions to `handoff`.
-fn read_one<'e, R: Read, H: Handoff<'e>>(
+/// idempotency), handing findings and large sessions to `handoff`;
+/// `pipelined`: gzip inflated on a thread of its own (a core to spare).
+fn read_one<'e, R: Read + Send, H: Handoff<'e>>(
     engine: &'e Engine,
     options: &ReaderOptions,
     object: Option<&ObjectRef>,
     input: R,
     handoff: &mut H,
+    pipelined: bool,
 ) -> ObjectRead<'e> {
     let mut session = Session::new(engine);
     if let Some(o) = object {
@@ -409,7 +412,11 @@ fn read_one<'e, R: Read, H: Handoff<'e>>(
         handoff,
         flushing: true,
     };
-    let result = read_object(input, options, &mut sink);
+    let result = if pipelined {
+        read_object_pipelined(input, options, &mut sink)
+    } else {
+        read_object(input, options, &mut sink)
+    };
     ObjectRead {
         result,
         session: sink.session,
@@ -774,7 +781,14 @@ impl<'e> Scanner<'e> {
                     continue;
                 }
             };
-            let read = read_one(engine, &options, object.as_ref(), reader, &mut storing);
+            let read = read_one(
+                engine,
+                &options,
+                object.as_ref(),
+                reader,
+                &mut storing,
+                false,
+            );
             let result = storing.finish(&name, object.as_ref(), read);
             done(input, result.as_ref().err());
         }
@@ -794,6 +808,8 @@ impl<'e> Scanner<'e> {
     ) -> Result<(), StoreError> {
         let (engine, options, threads) = (self.engine, self.reader.clone(), self.threads);
         let lookahead = threads * 2;
+        // Fewer inputs than threads: a core to spare for inflating each.
+        let pipelined = inputs.len() < threads;
         let mut storing = self.storing(emit);
         std::thread::scope(|scope| {
             let (jobs, queue) = mpsc::channel::<Job<'_>>();
@@ -815,7 +831,14 @@ impl<'e> Scanner<'e> {
                         }
                     };
                     let mut sender = Sender { engine, tx: job.tx };
-                    let read = read_one(engine, options, job.object.as_ref(), reader, &mut sender);
+                    let read = read_one(
+                        engine,
+                        options,
+                        job.object.as_ref(),
+                        reader,
+                        &mut sender,
+                        pipelined,
+                    );
                     let _ = sender.tx.send(Message::End(read));
                 });
             }

@@ -1607,3 +1607,39 @@ fn an_empty_directory_is_named_as_holding_no_files() {
     );
     assert!(stderr.contains("files: 1 (1 read"), "{stderr}");
 }
+
+/// One gzip file on two threads (its inflation on a thread of its own)
+/// reads exactly as on one: the same findings, summary and store; also
+/// for a file cut in the middle.
+#[test]
+fn one_file_on_two_threads_reads_as_on_one() {
+    let dir = tempfile::tempdir().unwrap();
+    simulated(dir.path(), "llmjacking");
+    let whole = dir.path().join("llmjacking.json.gz");
+    let data = std::fs::read(&whole).unwrap();
+    let cut = dir.path().join("cut.json.gz");
+    std::fs::write(&cut, &data[..data.len() * 3 / 4]).unwrap();
+    for file in [&whole, &cut] {
+        let scan = |threads: &str| {
+            let store = dir.path().join(format!("one-{threads}.db"));
+            let _ = std::fs::remove_file(&store);
+            let (out, stdout, stderr) = run(bin()
+                .args(["scan", "--format", "jsonl", "--threads", threads, "--store"])
+                .arg(&store)
+                .arg(file));
+            let summary: Vec<String> = stderr
+                .lines()
+                .filter(|l| !l.starts_with("throughput:"))
+                .map(|l| l.replace(&store.display().to_string(), "STORE"))
+                .collect();
+            let contents: Vec<String> = store_contents(&store)
+                .iter()
+                .map(|s| s.replace(&format!("one-{threads}"), "one-N"))
+                .collect();
+            (out.status.code(), findings(&stdout), summary, contents)
+        };
+        let one = scan("1");
+        assert!(!one.1.is_empty() || file == &cut, "{:?}", one.2);
+        assert_eq!(scan("2"), one, "{}", file.display());
+    }
+}

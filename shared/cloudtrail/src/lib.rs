@@ -15,7 +15,7 @@ pub mod record;
 mod scan;
 
 pub use reader::{
-    read_object, Format, ObjectError, ObjectSummary, ReadFailure, ReaderOptions, RecordReject,
-    RecordSink,
+    read_object, read_object_pipelined, Format, ObjectError, ObjectSummary, ReadFailure,
+    ReaderOptions, RecordReject, RecordSink,
 };
 pub use record::{parse_event_time, Identity, Lookup, Record, RecordError, Str};

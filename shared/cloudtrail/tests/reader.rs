@@ -7,8 +7,8 @@ use std::io::Write;
 use flate2::write::GzEncoder;
 use flate2::Compression;
 use trailwarden_cloudtrail::{
-    read_object, Format, ObjectError, ObjectSummary, ReadFailure, ReaderOptions, Record,
-    RecordReject, RecordSink,
+    read_object, read_object_pipelined, Format, ObjectError, ObjectSummary, ReadFailure,
+    ReaderOptions, Record, RecordReject, RecordSink,
 };
 
 #[derive(Default, Debug)]
@@ -658,4 +658,66 @@ fn stratus_detonation_logs_read_with_no_reject() {
     }
     assert!(files >= 30, "{files} logs");
     eprintln!("{files} logs, {records} records, 0 rejected");
+}
+
+/// Inflating on a thread of its own changes nothing: the same records,
+/// rejects, summary and failure as reading on one thread, for whole,
+/// multi-member, truncated, corrupt, oversized (gzip bomb) and plain input.
+#[test]
+fn pipelined_inflation_reads_exactly_what_one_thread_reads() {
+    let records: Vec<String> = (0..3000).map(|i| record(&format!("N{i}"))).collect();
+    let whole = gzip(delivery(&records).as_bytes());
+    let mut members = gzip(delivery(&records[..1000]).as_bytes());
+    members.extend(gzip(delivery(&records[1000..]).as_bytes()));
+    let truncated = whole[..whole.len() * 2 / 3].to_vec();
+    let mut corrupt = whole.clone();
+    let middle = corrupt.len() / 2;
+    for b in &mut corrupt[middle..middle + 64] {
+        *b ^= 0x5a;
+    }
+    let mut bomb = GzEncoder::new(Vec::new(), Compression::best());
+    bomb.write_all(b"{\"Records\":[").unwrap();
+    bomb.write_all(record("A").as_bytes()).unwrap();
+    bomb.write_all(&vec![b' '; 3 << 20]).unwrap();
+    let bomb = bomb.finish().unwrap();
+    let mut junk = delivery(&records[..10]).into_bytes();
+    junk.extend_from_slice(b" not json");
+    let with_junk = gzip(&junk);
+    let plain = delivery(&records[..50]).into_bytes();
+    let options = [
+        ReaderOptions::default(),
+        small_buffers(),
+        ReaderOptions {
+            max_object_bytes: 1 << 20,
+            ..ReaderOptions::default()
+        },
+    ];
+    for (name, data) in [
+        ("whole", &whole),
+        ("members", &members),
+        ("truncated", &truncated),
+        ("corrupt", &corrupt),
+        ("bomb", &bomb),
+        ("junk", &with_junk),
+        ("plain", &plain),
+    ] {
+        for (i, options) in options.iter().enumerate() {
+            let mut one = Collect::default();
+            let a = read_object(&data[..], options, &mut one);
+            let mut two = Collect::default();
+            let b = read_object_pipelined(&data[..], options, &mut two);
+            let show = |r: &Result<ObjectSummary, ReadFailure>| match r {
+                Ok(s) => format!("ok {s:?}"),
+                Err(f) => format!("failed {f} {:?}", f.summary),
+            };
+            assert_eq!(show(&a), show(&b), "{name}, options {i}");
+            assert_eq!(one.names, two.names, "{name}, options {i}");
+            assert_eq!(one.indexes, two.indexes, "{name}, options {i}");
+            assert_eq!(
+                format!("{:?}", one.rejects),
+                format!("{:?}", two.rejects),
+                "{name}, options {i}"
+            );
+        }
+    }
 }
