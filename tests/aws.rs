@@ -1428,3 +1428,79 @@ async fn a_busy_key_and_a_huge_model_id_keep_every_object_flowing() {
         "write units per object: {units:?}"
     );
 }
+
+/// One object large enough that ingestion writes its state mid-object
+/// (past `FLUSH_AFTER` stateful matches): a key busy from one address,
+/// then a second address just before the mid-object write and a third
+/// just after it, all within the hour. The state is written in two
+/// batches, the credential-sharing correlation fires once across them,
+/// and the same message again changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_object_writes_its_state_mid_object_and_correlates_across() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-02T08:00:00Z")
+        .unwrap()
+        .timestamp_millis();
+    let n = trailwarden_engine::session::FLUSH_AFTER + 2_000;
+    let mut text = String::from("{\"Records\":[");
+    for i in 0..n {
+        let ip = match i {
+            _ if i == n - 3_000 => "198.51.100.7",
+            _ if i == n - 1_000 => "203.0.113.9",
+            _ => "10.20.30.40",
+        };
+        let t = chrono::DateTime::from_timestamp_millis(start + i as i64 * 30)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        if i > 0 {
+            text.push(',');
+        }
+        text.push_str(&format!(
+            r#"{{"eventVersion":"1.09","eventTime":"{t}","eventSource":"kms.amazonaws.com","eventName":"Decrypt","awsRegion":"us-east-1","sourceIPAddress":"{ip}","userAgent":"aws-sdk-java/2.25.11","eventID":"00000000-0000-4000-8000-{i:012}","recipientAccountId":"111122223333","userIdentity":{{"type":"AssumedRole","principalId":"AROAEXAMPLE:task","arn":"arn:aws:sts::111122223333:assumed-role/app/task","accountId":"111122223333","accessKeyId":"ASIABUSY"}}}}"#
+        ));
+    }
+    text.push_str("]}");
+    world.put(KEY, gzip(text.as_bytes())).await;
+    let title = "Access Key Used from Several Source IP Addresses Within an Hour";
+    let count = |found: &[HashMap<String, AttributeValue>]| {
+        found
+            .iter()
+            .filter(|i| {
+                i["body"]
+                    .as_s()
+                    .unwrap()
+                    .contains(&format!("\"rule_title\":\"{title}\""))
+            })
+            .count()
+    };
+    let mut first = Vec::new();
+    for m in ["m1", "m2"] {
+        let response = trailwarden_ingest::handle(
+            &service,
+            sqs_event(&[(m, s3_notification(&world.bucket, KEY, "e").to_string())]),
+        )
+        .await;
+        assert!(response.batch_item_failures.is_empty(), "{m}");
+        assert_eq!(
+            count(&world.findings().await),
+            1,
+            "{m}: once, across the mid-object write"
+        );
+        // The key's source-IP window: one item, written once per batch
+        // (at least twice: mid-object and at the end), not again.
+        let versions: Vec<i64> = state_items(&world)
+            .await
+            .into_iter()
+            .filter(|((pk, _), _)| pk.starts_with("c1762c75-f93b-45dc-ac19-f4058a318c57#"))
+            .map(|(_, (version, _))| version)
+            .collect();
+        assert!(versions.len() == 1 && versions[0] >= 2, "{m}: {versions:?}");
+        if first.is_empty() {
+            first = versions;
+        } else {
+            assert_eq!(versions, first, "{m}: the same object again writes nothing");
+        }
+    }
+}
