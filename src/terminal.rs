@@ -62,7 +62,9 @@ pub fn json_escape(json: &str) -> Cow<'_, str> {
     // C0 controls in JSON text are the layout's newlines and indents (the
     // writer escapes them inside strings).
     let unsafe_raw = |c: char| c >= ' ' && is_unsafe(c);
-    if !json.chars().any(unsafe_raw) {
+    // Below DEL every character is safe here (one vectorised pass over
+    // the bytes: most output is ASCII).
+    if json.bytes().all(|b| b < 0x7f) || !json.chars().any(unsafe_raw) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 16);
