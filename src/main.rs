@@ -615,9 +615,16 @@ fn rules_list(args: RuleArgs) -> anyhow::Result<ExitCode> {
     }
     for c in &set.correlations {
         let kind = format!("{:?}", c.kind).to_lowercase();
+        // A correlation another refers to without `generate: true` reports
+        // nothing of its own (chained correlations).
+        let feeds = if c.generate {
+            ""
+        } else {
+            " (feeds a correlation)"
+        };
         writeln!(
             out,
-            "{}\t{}\tcorrelation ({kind})\t{}\t{}",
+            "{}\t{}\tcorrelation ({kind}){feeds}\t{}\t{}",
             esc(&c.meta.id),
             c.meta.level,
             esc(&c.meta.title),

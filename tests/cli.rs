@@ -1643,3 +1643,107 @@ fn one_file_on_two_threads_reads_as_on_one() {
         assert_eq!(scan("2"), one, "{}", file.display());
     }
 }
+
+/// Chained correlations from the command: `rules list` shows the
+/// referenced correlation as a building block, and a scan reports the
+/// outer correlation alone.
+#[test]
+fn a_chained_correlation_runs_from_the_command_and_lists_its_building_block() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir(&rules).unwrap();
+    std::fs::write(
+        rules.join("brute_force.yml"),
+        r#"title: Failed console logins then a success
+id: 30000000-0000-4000-8000-000000000001
+correlation:
+  type: temporal_ordered
+  rules: [many_failed, login_ok]
+  group-by: [userIdentity.userName]
+  timespan: 10m
+level: high
+---
+title: Many failed console logins
+id: 30000000-0000-4000-8000-000000000002
+name: many_failed
+correlation:
+  type: event_count
+  rules: [login_failed]
+  group-by: [userIdentity.userName]
+  timespan: 10m
+  condition:
+    gte: 3
+level: medium
+---
+title: Failed console login
+id: 30000000-0000-4000-8000-000000000003
+name: login_failed
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: ConsoleLogin
+    responseElements.ConsoleLogin: Failure
+  condition: selection
+level: low
+---
+title: Console login
+id: 30000000-0000-4000-8000-000000000004
+name: login_ok
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: ConsoleLogin
+    responseElements.ConsoleLogin: Success
+  condition: selection
+level: low
+"#,
+    )
+    .unwrap();
+    let (_, stdout, stderr) = run(bin()
+        .args(["rules", "list", "--no-builtin", "--rules"])
+        .arg(&rules));
+    let line = |id: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_else(|| panic!("{id} not listed: {stdout}{stderr}"))
+            .to_owned()
+    };
+    assert!(line("30000000-0000-4000-8000-000000000002")
+        .contains("correlation (eventcount) (feeds a correlation)"));
+    assert!(
+        line("30000000-0000-4000-8000-000000000001").contains("correlation (temporalordered)\t")
+    );
+
+    let login = |at: &str, outcome: &str| {
+        format!(
+            r#"{{"eventVersion":"1.08","eventTime":"2026-11-02T08:{at}Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","eventID":"login-{at}","sourceIPAddress":"198.51.100.7","userIdentity":{{"type":"IAMUser","userName":"bob","arn":"arn:aws:iam::111122223333:user/bob","accountId":"111122223333"}},"responseElements":{{"ConsoleLogin":"{outcome}"}}}}"#
+        )
+    };
+    let file = dir.path().join("logins.json");
+    let records = [
+        login("00:01", "Failure"),
+        login("00:02", "Failure"),
+        login("00:03", "Failure"),
+        login("01:00", "Success"),
+    ];
+    std::fs::write(&file, format!("{{\"Records\":[{}]}}", records.join(","))).unwrap();
+    let (out, stdout, stderr) = run(bin()
+        .args([
+            "scan",
+            "--no-builtin",
+            "--format",
+            "jsonl",
+            "--store",
+            "memory",
+            "--rules",
+        ])
+        .arg(&rules)
+        .arg(&file));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let titles: Vec<String> = findings(&stdout)
+        .iter()
+        .map(|f| f["rule_title"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(titles, ["Failed console logins then a success"], "{stderr}");
+}
