@@ -808,8 +808,8 @@ impl<'e> Scanner<'e> {
     ) -> Result<(), StoreError> {
         let (engine, options, threads) = (self.engine, self.reader.clone(), self.threads);
         let lookahead = threads * 2;
-        // Fewer inputs than threads: a core to spare for inflating each.
-        let pipelined = inputs.len() < threads;
+        // A core to spare for inflating each input.
+        let pipelined = inputs.len() * 2 <= threads;
         let mut storing = self.storing(emit);
         std::thread::scope(|scope| {
             let (jobs, queue) = mpsc::channel::<Job<'_>>();

@@ -261,8 +261,9 @@ pub fn read_object<R: Read, S: RecordSink + ?Sized>(
 /// Decompressed bytes the inflating thread of [`read_object_pipelined`]
 /// hands on at a time.
 const INFLATED_CHUNK: usize = 256 << 10;
-/// Chunks in flight between the inflating thread and the reader (so at
-/// most 1 MiB inflated ahead; a reader that stops early stops it).
+/// Chunks queued between the inflating thread and the reader (so about
+/// 1.5 MiB inflated ahead with the chunk being filled and the one being
+/// read; a reader that stops early stops it).
 const INFLATED_QUEUE: usize = 4;
 
 /// [`read_object`] with gzip inflation on a thread of its own, so that a
@@ -277,7 +278,25 @@ pub fn read_object_pipelined<R: Read + Send, S: RecordSink + ?Sized>(
     sink: &mut S,
 ) -> Result<ObjectSummary, ReadFailure> {
     let mut raw = BufReader::with_capacity(64 << 10, input);
-    let compressed = matches!(raw.fill_buf(), Ok(head) if head.starts_with(&[0x1f, 0x8b]));
+    let compressed = match raw.fill_buf() {
+        Ok(head) => head.starts_with(&[0x1f, 0x8b]),
+        // As `read_object` answers it.
+        Err(source) => {
+            return Err(ReadFailure {
+                error: ObjectError::Io { bytes: 0, source },
+                summary: ObjectSummary {
+                    format: Format::S3Delivery,
+                    compressed: false,
+                    records: 0,
+                    rejected: 0,
+                    bytes: 0,
+                    skipped: None,
+                    insights: 0,
+                    repaired: 0,
+                },
+            })
+        }
+    };
     if !compressed {
         return read_object(raw, options, sink);
     }

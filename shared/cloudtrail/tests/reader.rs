@@ -721,3 +721,39 @@ fn pipelined_inflation_reads_exactly_what_one_thread_reads() {
         }
     }
 }
+
+/// An input whose first read fails: the pipelined reader fails as the
+/// plain one does.
+#[test]
+fn pipelined_reading_fails_on_a_first_read_error_as_one_thread_does() {
+    struct FailsOnce(bool, Vec<u8>, usize);
+    impl std::io::Read for FailsOnce {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            if !self.0 {
+                self.0 = true;
+                return Err(std::io::Error::other("injected"));
+            }
+            let n = out.len().min(self.1.len() - self.2);
+            out[..n].copy_from_slice(&self.1[self.2..self.2 + n]);
+            self.2 += n;
+            Ok(n)
+        }
+    }
+    let data = gzip(delivery(&[record("A")]).as_bytes());
+    let show = |r: Result<ObjectSummary, ReadFailure>| match r {
+        Ok(s) => format!("ok {s:?}"),
+        Err(f) => format!("failed {f} {:?}", f.summary),
+    };
+    let a = show(read_object(
+        FailsOnce(false, data.clone(), 0),
+        &ReaderOptions::default(),
+        &mut Collect::default(),
+    ));
+    let b = show(read_object_pipelined(
+        FailsOnce(false, data, 0),
+        &ReaderOptions::default(),
+        &mut Collect::default(),
+    ));
+    assert!(a.starts_with("failed"), "{a}");
+    assert_eq!(a, b);
+}

@@ -128,6 +128,12 @@ impl<'t, 'r, 'a> Fields<'t, 'r, 'a> {
         })
     }
 
+    /// The value of a slot (of the table the cache was made for): what
+    /// `get_field` answers for the slot's path, without looking the path up.
+    pub(crate) fn value(&self, slot: u32) -> Option<EventValue<'r>> {
+        self.slot(slot).value.clone()
+    }
+
     /// The record as rsigma's event (for matchers that read other fields,
     /// keyword matchers and rules evaluated by rsigma itself).
     pub fn event(&self) -> &RecordEvent<'r, 'a> {

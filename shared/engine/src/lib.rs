@@ -64,6 +64,22 @@ pub struct Engine {
     programs: Vec<Program>,
     /// The field paths the programs read.
     fields: FieldTable,
+    /// The slots of the fields sessions read after a match.
+    slots: Slots,
+}
+
+/// The field slots (in the engine's [`FieldTable`]) that sessions read
+/// after a match, so that a match reads its group-by and value fields
+/// from the record's cache without looking their paths up.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Slots {
+    /// Per rule: a baseline's group-by and value fields.
+    pub baselines: Vec<Option<(Vec<u32>, Vec<u32>)>>,
+    /// Per correlation: the group-by fields, and per referenced rule the
+    /// fields its events are grouped by (aliases resolved).
+    pub groups: Vec<(Vec<u32>, Vec<Vec<u32>>)>,
+    /// Per correlation: the counted or aggregated field(s).
+    pub values: Vec<Vec<u32>>,
 }
 
 impl Engine {
@@ -96,6 +112,31 @@ impl Engine {
         for path in stateful.chain(correlated) {
             fields.intern(path);
         }
+        let mut slots =
+            |paths: &[String]| -> Vec<u32> { paths.iter().map(|p| fields.intern(p)).collect() };
+        let slots = Slots {
+            baselines: rules
+                .iter()
+                .map(|r| {
+                    r.baseline
+                        .as_ref()
+                        .map(|b| (slots(&b.group_by), slots(&b.fields)))
+                })
+                .collect(),
+            groups: correlations
+                .iter()
+                .map(|c| {
+                    (
+                        slots(&c.group_by),
+                        c.group_fields.iter().map(|g| slots(g)).collect(),
+                    )
+                })
+                .collect(),
+            values: correlations
+                .iter()
+                .map(|c| slots(c.condition.field.as_deref().unwrap_or_default()))
+                .collect(),
+        };
         let mut feeds = vec![Vec::new(); rules.len()];
         let mut chained_into = vec![Vec::new(); correlations.len()];
         for (c, corr) in correlations.iter().enumerate() {
@@ -116,6 +157,7 @@ impl Engine {
             dispatch,
             programs,
             fields,
+            slots,
         }
     }
 
@@ -151,6 +193,10 @@ impl Engine {
     /// The correlations rule `i` feeds.
     pub fn feeds(&self, i: usize) -> &[usize] {
         &self.feeds[i]
+    }
+
+    pub(crate) fn slots(&self) -> &Slots {
+        &self.slots
     }
 
     /// The correlations over correlation `c` (chained correlations), each

@@ -149,6 +149,8 @@ pub struct Session<'e> {
     pending: PendingMap,
     /// Value digests computed in this batch, by value text.
     digests: hashbrown::HashMap<String, String>,
+    /// The slots whose values `scratch` holds for the current record.
+    group_of: Option<&'e [u32]>,
     /// Scratch buffers for group and value text, and the matched rules.
     scratch: String,
     scratch2: String,
@@ -315,13 +317,23 @@ fn value_text(v: EventValue<'_>) -> Option<String> {
 /// same text as `serde_json::to_string(&Vec<String>)`, which group and
 /// value digests are taken over). False when a value is missing.
 fn write_values(event: &impl Event, fields: &[String], out: &mut String) -> bool {
+    write_found(fields.iter().map(|f| event.get_field(f)), out)
+}
+
+/// [`write_values`] over field slots of a record's cache.
+fn write_slots(fields: &Fields<'_, '_, '_>, slots: &[u32], out: &mut String) -> bool {
+    write_found(slots.iter().map(|s| fields.value(*s)), out)
+}
+
+/// [`write_values`] over values already looked up.
+fn write_found<'v>(values: impl Iterator<Item = Option<EventValue<'v>>>, out: &mut String) -> bool {
     out.clear();
     out.push('[');
-    for (i, f) in fields.iter().enumerate() {
+    for (i, found) in values.enumerate() {
         if i > 0 {
             out.push(',');
         }
-        match event.get_field(f) {
+        match found {
             // The common case, without a copy.
             Some(EventValue::Str(s)) if !s.is_empty() => push_json_string(out, &s),
             Some(v) => match value_text(v) {
@@ -409,6 +421,7 @@ impl<'e> Session<'e> {
             engine,
             pending: PendingMap::default(),
             digests: hashbrown::HashMap::new(),
+            group_of: None,
             scratch: String::new(),
             scratch2: String::new(),
             matched: Vec::new(),
@@ -477,6 +490,7 @@ impl<'e> Session<'e> {
         matched.clear();
         let fields = engine.fields(record);
         engine.evaluate_fields(&fields, |i, _| matched.push(i));
+        self.group_of = None;
         if !matched.is_empty() {
             let event = &fields;
             let t = record.event_time_millis();
@@ -506,13 +520,16 @@ impl<'e> Session<'e> {
         id: &mut Option<String>,
     ) {
         let rule = &self.engine.rules()[rule_index];
-        let spec = rule.baseline.as_ref().expect("baseline rule");
         let Some(t) = t else {
             self.stats.ungrouped += 1;
             return;
         };
-        if !write_values(event, &spec.group_by, &mut self.scratch)
-            || !write_values(event, &spec.fields, &mut self.scratch2)
+        let (group_slots, value_slots) = self.engine.slots().baselines[rule_index]
+            .as_ref()
+            .expect("baseline slots");
+        self.group_of = None;
+        if !write_slots(event, group_slots, &mut self.scratch)
+            || !write_slots(event, value_slots, &mut self.scratch2)
         {
             self.stats.ungrouped += 1;
             return;
@@ -565,8 +582,8 @@ impl<'e> Session<'e> {
         let corr = &self.engine.correlations()[c];
         let value = match corr.kind {
             CorrelationType::ValueCount => {
-                let fields = corr.condition.field.as_deref().unwrap_or_default();
-                if fields.is_empty() || !write_values(event, fields, &mut self.scratch2) {
+                let slots = &self.engine.slots().values[c];
+                if slots.is_empty() || !write_slots(event, slots, &mut self.scratch2) {
                     self.stats.ungrouped += 1;
                     return;
                 }
@@ -605,10 +622,18 @@ impl<'e> Session<'e> {
             return;
         };
         let position = corr.rules.iter().position(|r| *r == rule_index);
-        let fields = position.map_or(&corr.group_by, |p| &corr.group_fields[p]);
-        if !write_values(event, fields, &mut self.scratch) {
-            self.stats.ungrouped += 1;
-            return;
+        let engine: &'e Engine = self.engine;
+        let (all, per_rule) = &engine.slots().groups[c];
+        let slots = position.map_or(all, |p| &per_rule[p]);
+        // Correlations over the same group-by fields (the credential-sharing
+        // pair) share the group text of a record.
+        if self.group_of != Some(slots.as_slice()) {
+            self.group_of = None;
+            if !write_slots(event, slots, &mut self.scratch) {
+                self.stats.ungrouped += 1;
+                return;
+            }
+            self.group_of = Some(slots.as_slice());
         }
         self.stats.stateful_matches += 1;
         self.gathered += 1;
@@ -867,6 +892,7 @@ impl<'e> Session<'e> {
         } else {
             None
         };
+        self.group_of = None;
         let grouped = write_values(&group, &corr.group_fields[p as usize], &mut self.scratch);
         let (Some(t), Some(value), true) = (t, value, grouped) else {
             self.stats.ungrouped += 1;
@@ -1068,14 +1094,13 @@ fn eval_present(expr: &ConditionExpr, corr: &Correlation, present: &BTreeSet<u16
 /// findings, and how many entries were dropped to stay within budget.
 type GroupMerge = (Option<StateWrite>, Vec<Finding>, u64);
 
-/// A window's firings as events for the correlations over it.
-fn chain_events(corr: &Correlation, body: &WindowBody, fired: &[Fired]) -> Vec<ChainEvent> {
-    let group: BTreeMap<String, String> = corr
-        .group_by
-        .iter()
-        .cloned()
-        .zip(body.group.iter().cloned())
-        .collect();
+/// A window's firings as events for the correlations over it, with the
+/// group's values.
+fn chain_events(
+    group: &BTreeMap<String, String>,
+    body: &WindowBody,
+    fired: &[Fired],
+) -> Vec<ChainEvent> {
     fired
         .iter()
         .map(|f| ChainEvent {
@@ -1085,6 +1110,20 @@ fn chain_events(corr: &Correlation, body: &WindowBody, fired: &[Fired]) -> Vec<C
             last: body.last.clone(),
         })
         .collect()
+}
+
+/// The stored (readable) group values of a window, when none of them may
+/// have been cut to [`crate::state::MAX_STATE_TEXT`]: a cut value would
+/// put a firing in the wrong group of a correlation over this one.
+fn stored_group(corr: &Correlation, body: &WindowBody) -> Option<BTreeMap<String, String>> {
+    let whole = |v: &String| v.len() + 4 <= crate::state::MAX_STATE_TEXT;
+    (body.group.len() == corr.group_by.len() && body.group.iter().all(whole)).then(|| {
+        corr.group_by
+            .iter()
+            .cloned()
+            .zip(body.group.iter().cloned())
+            .collect()
+    })
 }
 
 fn merge_window(
@@ -1108,10 +1147,9 @@ fn merge_window(
     // but the correlations over this one get its firings again (they may
     // have missed them: a failure between rounds, or added since).
     if batch.is_some_and(|b| body.batches.iter().any(|x| x == b)) {
-        let events = if chained {
-            chain_events(corr, &body, &body.fired)
-        } else {
-            Vec::new()
+        let events = match stored_group(corr, &body) {
+            Some(group) if chained => chain_events(&group, &body, &body.fired),
+            _ => Vec::new(),
         };
         return (None, Vec::new(), 0, events);
     }
@@ -1297,8 +1335,9 @@ fn merge_window(
         }
     }
     drop((values, present));
+    // Fresh firings carry the group's whole values.
     let events = if chained {
-        chain_events(corr, &body, &fired)
+        chain_events(&group, &body, &fired)
     } else {
         Vec::new()
     };

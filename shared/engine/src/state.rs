@@ -164,8 +164,11 @@ pub struct WindowBody {
     pub fired: Vec<Fired>,
 }
 
-/// Most firings a window remembers for chained correlations.
-pub const MAX_FIRED: usize = 8;
+/// Most firings a window remembers for chained correlations (about 60
+/// bytes each): a correlation over this one added later, or a chain
+/// whose next round failed, gets at most this many of a group's latest
+/// firings again.
+pub const MAX_FIRED: usize = 32;
 
 /// One firing of a correlation window.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

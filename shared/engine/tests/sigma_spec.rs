@@ -729,3 +729,65 @@ level: high
     );
     assert!(set.correlations.is_empty());
 }
+
+/// Long group values (attacker-chosen: a user agent) that share their
+/// first bytes stay distinct groups of a correlation over a correlation.
+#[test]
+fn chained_groups_keep_whole_values() {
+    let yaml = r#"
+title: Login
+id: 20000000-0000-4000-8000-000000000301
+name: login
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: ConsoleLogin
+  condition: selection
+level: low
+---
+title: Inner
+id: 20000000-0000-4000-8000-000000000302
+name: inner
+correlation:
+  type: event_count
+  rules: [login]
+  group-by: [userAgent]
+  timespan: 1m
+  condition:
+    gte: 1
+level: low
+---
+title: Outer
+id: 20000000-0000-4000-8000-000000000303
+correlation:
+  type: event_count
+  rules: [inner]
+  group-by: [userAgent]
+  timespan: 1d
+  condition:
+    gte: 2
+level: high
+"#;
+    let e = engine(&[yaml]);
+    let login = |ua: &str, at: &str| {
+        format!(
+            r#"{{"eventVersion":"1.08","eventTime":"2026-11-02T08:{at}Z","eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","eventID":"l-{at}","userAgent":"{ua}","userIdentity":{{"type":"IAMUser","userName":"bob"}}}}"#
+        )
+    };
+    let prefix = "A".repeat(300);
+    let two_agents = [
+        login(&format!("{prefix}x"), "00:01"),
+        login(&format!("{prefix}y"), "05:01"),
+    ];
+    assert!(
+        run(&e, &two_agents).is_empty(),
+        "two groups, one firing each"
+    );
+    let one_agent = [
+        login(&format!("{prefix}x"), "00:01"),
+        login(&format!("{prefix}x"), "05:01"),
+    ];
+    let found = run(&e, &one_agent);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].rule_title, "Outer");
+}
