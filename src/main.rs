@@ -486,6 +486,15 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         say!("trailwarden: error: none of the {input_count} input(s) could be read as CloudTrail");
         return Ok(ExitCode::from(2));
     }
+    // The store refused writes: the run did not complete, whatever
+    // --fail-on says (those inputs are read again next time).
+    if !stats.not_stored.is_empty() {
+        say!(
+            "trailwarden: error: {} input(s) could not be stored; they are not marked done and will be read again next time",
+            stats.not_stored.len()
+        );
+        return Ok(ExitCode::from(2));
+    }
     if let (Some(threshold), Some(max)) = (args.fail_on, stats.max_level()) {
         if max >= threshold {
             return Ok(ExitCode::from(1));

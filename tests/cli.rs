@@ -1747,3 +1747,43 @@ level: low
         .collect();
     assert_eq!(titles, ["Failed console logins then a success"], "{stderr}");
 }
+
+/// A store that refuses a write (here a trigger standing for a full disk)
+/// fails the run with exit 2, whatever `--fail-on` says; the input is
+/// named, not marked done, and read again once the store takes writes.
+#[test]
+fn a_store_that_refuses_writes_fails_the_run_and_the_input_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let scan = |extra: &[&str]| {
+        run(bin()
+            .args(["scan", "--format", "jsonl", "--store"])
+            .arg(&store)
+            .args(extra)
+            .arg(data("tampering.json")))
+    };
+    // Create the store, then make it refuse findings.
+    let (out, _, stderr) = run(bin()
+        .args(["scan", "--store"])
+        .arg(&store)
+        .arg(dir.path().join("nothing-here.json")));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let conn = rusqlite::Connection::open(&store).unwrap();
+    conn.execute_batch(
+        "CREATE TRIGGER refuse BEFORE INSERT ON findings BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;",
+    )
+    .unwrap();
+    for extra in [&[][..], &["--fail-on", "critical"][..]] {
+        let (out, _, stderr) = scan(extra);
+        assert_eq!(out.status.code(), Some(2), "{extra:?}: {stderr}");
+        assert!(stderr.contains("tampering.json: not stored"), "{stderr}");
+        assert!(
+            stderr.contains("1 input(s) could not be stored"),
+            "{stderr}"
+        );
+    }
+    conn.execute_batch("DROP TRIGGER refuse;").unwrap();
+    let (out, stdout, stderr) = scan(&[]);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!findings(&stdout).is_empty(), "read again: {stderr}");
+}
