@@ -679,7 +679,7 @@ impl Reader<'_, '_> {
                     return Err(ObjectError::Malformed {
                         offset,
                         reason: format!(
-                            "{} after the end of JSON document {documents}, where another document or the end of the data was expected; the records before it were read",
+                            "{} after the end of JSON document {documents}, where another document or the end of the data was expected",
                             describe_byte(c)
                         ),
                     })

@@ -449,6 +449,12 @@ fn documents_back_to_back_are_all_read_and_trailing_junk_is_named() {
         }
         other => panic!("{other:?}"),
     }
+    let said = failure.to_string();
+    assert_eq!(
+        said.matches("the records before it were read").count(),
+        1,
+        "{said}"
+    );
 }
 
 #[test]
