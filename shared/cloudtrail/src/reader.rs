@@ -128,6 +128,22 @@ pub struct ObjectSummary {
     pub repaired: u64,
 }
 
+impl ObjectSummary {
+    /// The counts of an object nothing was read from yet.
+    fn empty() -> Self {
+        ObjectSummary {
+            format: Format::S3Delivery,
+            compressed: false,
+            records: 0,
+            rejected: 0,
+            bytes: 0,
+            skipped: None,
+            insights: 0,
+            repaired: 0,
+        }
+    }
+}
+
 /// A record that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordReject {
@@ -230,16 +246,7 @@ pub fn read_object<R: Read, S: RecordSink + ?Sized>(
     sink: &mut S,
 ) -> Result<ObjectSummary, ReadFailure> {
     let mut raw = BufReader::with_capacity(64 << 10, input);
-    let empty = ObjectSummary {
-        format: Format::S3Delivery,
-        compressed: false,
-        records: 0,
-        rejected: 0,
-        bytes: 0,
-        skipped: None,
-        insights: 0,
-        repaired: 0,
-    };
+    let empty = ObjectSummary::empty();
     let head = match raw.fill_buf() {
         Ok(head) => head,
         Err(source) => {
@@ -284,16 +291,7 @@ pub fn read_object_pipelined<R: Read + Send, S: RecordSink + ?Sized>(
         Err(source) => {
             return Err(ReadFailure {
                 error: ObjectError::Io { bytes: 0, source },
-                summary: ObjectSummary {
-                    format: Format::S3Delivery,
-                    compressed: false,
-                    records: 0,
-                    rejected: 0,
-                    bytes: 0,
-                    skipped: None,
-                    insights: 0,
-                    repaired: 0,
-                },
+                summary: ObjectSummary::empty(),
             })
         }
     };
@@ -376,16 +374,7 @@ fn read_source<S: RecordSink + ?Sized>(
     options: &ReaderOptions,
     sink: &mut S,
 ) -> Result<ObjectSummary, ReadFailure> {
-    let empty = ObjectSummary {
-        format: Format::S3Delivery,
-        compressed: false,
-        records: 0,
-        rejected: 0,
-        bytes: 0,
-        skipped: None,
-        insights: 0,
-        repaired: 0,
-    };
+    let empty = ObjectSummary::empty();
     let mut reader = Reader {
         buf: Buffer::new(source, options, compressed),
         options,
