@@ -422,7 +422,7 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut write_error = None;
     let mut emit = |f| {
         if write_error.is_none() {
-            if let Err(e) = writer.push(f) {
+            if let Err(e) = writer.push_encoded(f) {
                 write_error = Some(e);
             }
         }

@@ -5,6 +5,8 @@ use std::io::{self, Write};
 use clap::ValueEnum;
 use trailwarden_engine::Finding;
 
+use crate::scan::Encoded;
+
 use crate::terminal::{json_escape, push_escaped};
 
 /// Output format.
@@ -57,11 +59,23 @@ impl<W: Write> FindingWriter<W> {
 
     /// Add one finding.
     pub fn push(&mut self, finding: Finding) -> io::Result<()> {
+        self.push_with(finding, None)
+    }
+
+    /// Add one finding whose JSON text (`serde_json::to_string`) is
+    /// already made: `jsonl` output writes that text.
+    pub fn push_encoded(&mut self, encoded: Encoded) -> io::Result<()> {
+        self.push_with(encoded.finding, Some(encoded.json))
+    }
+
+    fn push_with(&mut self, finding: Finding, json: Option<String>) -> io::Result<()> {
         match self.format {
             Format::Jsonl => {
-                let text = serde_json::to_string(&finding)?;
-                self.out.write_all(json_escape(&text).as_bytes())?;
-                self.out.write_all(b"\n")
+                let text = match json {
+                    Some(text) => text,
+                    None => serde_json::to_string(&finding)?,
+                };
+                self.write_line(&text)
             }
             Format::Json => {
                 // The same text as the whole array written pretty at once.
@@ -91,6 +105,12 @@ impl<W: Write> FindingWriter<W> {
                 Ok(())
             }
         }
+    }
+
+    /// One JSON line, terminal-safe.
+    fn write_line(&mut self, text: &str) -> io::Result<()> {
+        self.out.write_all(json_escape(text).as_bytes())?;
+        self.out.write_all(b"\n")
     }
 
     fn keep_most_severe(&mut self) {
@@ -248,6 +268,34 @@ mod tests {
                 serde_json::to_string_pretty(&all).unwrap() + "\n"
             );
         }
+    }
+
+    #[test]
+    fn a_finding_encoded_once_is_written_as_pushed_and_stored() {
+        // The store keeps `Encoded::json` as the body; jsonl writes the
+        // same text, made safe for a terminal like any other line.
+        let mut f = finding("tw-1", "high", "2026-11-02T08:00:00Z");
+        f.principal = Some("p\u{202e}x".into());
+        for format in [Format::Jsonl, Format::Json] {
+            let (mut pushed, mut encoded) = (Vec::new(), Vec::new());
+            let mut w = FindingWriter::new(&mut pushed, format);
+            w.push(f.clone()).unwrap();
+            w.finish().unwrap();
+            let mut w = FindingWriter::new(&mut encoded, format);
+            w.push_encoded(Encoded::new(f.clone())).unwrap();
+            w.finish().unwrap();
+            assert_eq!(pushed, encoded, "{format:?}");
+        }
+        let line = {
+            let mut out = Vec::new();
+            let mut w = FindingWriter::new(&mut out, Format::Jsonl);
+            w.push_encoded(Encoded::new(f.clone())).unwrap();
+            w.finish().unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(line.contains("p\\u202ex"), "{line}");
+        let back: Finding = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(back.principal, f.principal);
     }
 
     #[test]

@@ -97,11 +97,13 @@ impl SqliteStore {
             .map_err(err(&path))?;
         // A checkpoint every 10,000 pages (40 MB of log) rather than 1,000:
         // a scan writing many findings spent a fifth of its time in them.
-        // A page cache of 16 MB (SQLite's default is 2 MB): finding ids are
+        // A page cache of 8 MB (SQLite's default is 2 MB): finding ids are
         // random, so each insert lands at a random place of the id index,
-        // and with the default cache most of those pages were read again.
+        // and with the default cache most of those pages were read again
+        // (16 MB was no faster in `cargo bench --bench throughput`'s
+        // command modes, and cost the peak memory 10 MB more).
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000; PRAGMA cache_size=-16384;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000; PRAGMA cache_size=-8192;",
         )
         .map_err(err(&path))?;
         conn.execute_batch(SCHEMA).map_err(err(&path))?;
@@ -454,7 +456,20 @@ impl SqliteStore {
     /// stored finding) increments the stored count and last-seen time
     /// instead of adding a row. Returns, per finding, whether it was new.
     pub fn put_findings(&mut self, findings: &[Finding]) -> Result<Vec<bool>, StoreError> {
-        if findings.is_empty() {
+        let bodies: Vec<String> = findings
+            .iter()
+            .map(|f| serde_json::to_string(f).expect("finding serialises"))
+            .collect();
+        self.put_encoded(findings.iter().zip(bodies.iter().map(String::as_str)))
+    }
+
+    /// [`SqliteStore::put_findings`] with each finding's JSON text given
+    /// (`serde_json::to_string(finding)`, kept as its body).
+    pub fn put_encoded<'f>(
+        &mut self,
+        findings: impl ExactSizeIterator<Item = (&'f Finding, &'f str)>,
+    ) -> Result<Vec<bool>, StoreError> {
+        if findings.len() == 0 {
             return Ok(Vec::new());
         }
         let now = now();
@@ -467,8 +482,7 @@ impl SqliteStore {
                 "UPDATE findings SET count = count + 1, last_stored = ?2 WHERE id = ?1",
             )?;
             let mut out = Vec::with_capacity(findings.len());
-            for f in findings {
-                let body = serde_json::to_string(f).expect("finding serialises");
+            for (f, body) in findings {
                 let inserted = insert.execute(params![
                     f.id,
                     f.rule_id,
