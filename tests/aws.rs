@@ -1504,3 +1504,99 @@ async fn a_large_object_writes_its_state_mid_object_and_correlates_across() {
         }
     }
 }
+
+/// The process's peak resident memory so far, in KiB (`VmHWM`).
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A measurement, not a check of behaviour (run it alone, so that the
+/// process's peak memory is its own):
+///
+/// ```text
+/// cargo test --release --test aws -- --ignored --exact lambda_path_memory_on_a_250k_record_object --nocapture
+/// ```
+///
+/// The ingest handler reads one 250,000-record object (`trailwarden
+/// simulate benign --background 250000`, written by the command so that
+/// generating it costs this process nothing) with the built-in pack and the
+/// example policy, against the local server. The peak is reset just before
+/// the handler runs (`/proc/self/clear_refs`), so it is the Lambda path's:
+/// findings stored in batches and state written by size mean it does not
+/// grow with the object.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "a measurement: run alone with --ignored --exact"]
+async fn lambda_path_memory_on_a_250k_record_object() {
+    let Some(_) = endpoint() else { return };
+    let records = 250_000;
+    let dir = std::env::temp_dir().join(unique("lambda-memory"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("benign.json.gz");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_trailwarden"))
+        .args([
+            "simulate",
+            "benign",
+            "--background",
+            &records.to_string(),
+            "-o",
+        ])
+        .arg(&file)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let world = World::new().await;
+    world.put(KEY, std::fs::read(&file).unwrap()).await;
+    world
+        .put(
+            "config/policy.yaml",
+            trailwarden::simulate::example_policy_yaml()
+                .as_bytes()
+                .to_vec(),
+        )
+        .await;
+    std::fs::remove_dir_all(&dir).unwrap();
+    let env: HashMap<String, String> = [
+        ("TRAILWARDEN_FINDINGS_TABLE", world.findings_table.clone()),
+        ("TRAILWARDEN_STATE_TABLE", world.state_table.clone()),
+        ("TRAILWARDEN_ALERT_TOPIC_ARN", world.topic_arn.clone()),
+        ("TRAILWARDEN_MIN_ALERT_LEVEL", "high".into()),
+        (
+            "TRAILWARDEN_POLICY",
+            format!("s3://{}/config/policy.yaml", world.bucket),
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let config = Config::from_map(&env, Needs::Alerts).unwrap();
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    let before = peak_rss_kib();
+    std::fs::write("/proc/self/clear_refs", "5").unwrap();
+    let reset = peak_rss_kib();
+    let started = std::time::Instant::now();
+    let response = trailwarden_ingest::handle(
+        &service,
+        sqs_event(&[("m1", s3_notification(&world.bucket, KEY, "e").to_string())]),
+    )
+    .await;
+    let secs = started.elapsed().as_secs_f64();
+    let peak = peak_rss_kib();
+    assert!(response.batch_item_failures.is_empty());
+    let findings = world.findings().await.len();
+    let state_items = state_items(&world).await.len();
+    println!(
+        "lambda path, {records} records: {:.1} MiB peak (the process before the handler: {:.1} MiB; peak before the reset {:.1} MiB), {secs:.1} s, {findings} findings, {state_items} state items",
+        peak as f64 / 1024.0,
+        reset as f64 / 1024.0,
+        before as f64 / 1024.0,
+    );
+    assert!(
+        findings > 0,
+        "the example policy makes findings on benign traffic"
+    );
+}
