@@ -17,6 +17,7 @@
 //! this crate knowing about async.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use hashbrown::{HashMap, HashSet};
 
@@ -79,7 +80,7 @@ struct Pending {
     group: Vec<String>,
     entries: Vec<Entry>,
     tuples: HashMap<String, TupleObs>,
-    last: Option<(i64, String)>,
+    last: Option<(i64, Arc<str>)>,
     /// The latest who-and-where that came from a referenced correlation's
     /// finding (chained correlations), which has no record text.
     chained_last: Option<(i64, Snapshot)>,
@@ -87,16 +88,11 @@ struct Pending {
 
 impl Pending {
     /// Keep the text of the group's latest event (for the finding's
-    /// context), reusing the buffer.
-    fn note_latest(&mut self, t: i64, raw: &str) {
-        match &mut self.last {
+    /// context): shared with every group the record updates, not copied.
+    fn note_latest(&mut self, t: i64, raw: &Arc<str>) {
+        match &self.last {
             Some((lt, _)) if *lt > t => {}
-            Some((lt, text)) => {
-                *lt = t;
-                text.clear();
-                text.push_str(raw);
-            }
-            None => self.last = Some((t, raw.to_owned())),
+            _ => self.last = Some((t, Arc::clone(raw))),
         }
     }
 }
@@ -105,7 +101,7 @@ impl Pending {
 #[derive(Debug, Clone)]
 struct TupleObs {
     /// The earliest sighting: time, and the event's text.
-    first: (i64, String),
+    first: (i64, Arc<str>),
     /// The latest sighting's time.
     last_t: i64,
     /// Every sighting (time, event id): a gap inside the batch can matter
@@ -151,6 +147,9 @@ pub struct Session<'e> {
     digests: hashbrown::HashMap<String, String>,
     /// The slots whose values `scratch` holds for the current record.
     group_of: Option<&'e [u32]>,
+    /// The current record's text, once a group keeps it (one copy per
+    /// record, shared by the groups it updates).
+    raw: Option<Arc<str>>,
     /// Scratch buffers for group and value text, and the matched rules.
     scratch: String,
     scratch2: String,
@@ -350,8 +349,12 @@ fn write_found<'v>(values: impl Iterator<Item = Option<EventValue<'v>>>, out: &m
 /// `s` as a JSON string literal, escaped as serde_json escapes it.
 fn push_json_string(out: &mut String, s: &str) {
     out.push('"');
-    // Most values need no escape: one pass the compiler vectorises.
-    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+    // Most values need no escape: one pass without an early exit, which
+    // the compiler vectorises (`all` stops at each byte to test).
+    let plain = s
+        .bytes()
+        .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'));
+    if plain {
         out.push_str(s);
         out.push('"');
         return;
@@ -421,6 +424,7 @@ impl<'e> Session<'e> {
             engine,
             pending: PendingMap::default(),
             digests: hashbrown::HashMap::new(),
+            raw: None,
             group_of: None,
             scratch: String::new(),
             scratch2: String::new(),
@@ -491,6 +495,7 @@ impl<'e> Session<'e> {
         let fields = engine.fields(record);
         engine.evaluate_fields(&fields, |i, _| matched.push(i));
         self.group_of = None;
+        self.raw = None;
         if !matched.is_empty() {
             let event = &fields;
             let t = record.event_time_millis();
@@ -548,10 +553,11 @@ impl<'e> Session<'e> {
             &self.scratch,
         );
         let event_id = id.get_or_insert_with(|| event_id(record)).clone();
+        let raw = self.raw.get_or_insert_with(|| Arc::from(record.raw()));
         match pending.tuples.get_mut(self.scratch2.as_str()) {
             Some(obs) => {
                 if t < obs.first.0 {
-                    obs.first = (t, record.raw().to_owned());
+                    obs.first = (t, Arc::clone(raw));
                 }
                 obs.last_t = obs.last_t.max(t);
                 obs.times.push((t, event_id));
@@ -560,14 +566,14 @@ impl<'e> Session<'e> {
                 pending.tuples.insert(
                     self.scratch2.clone(),
                     TupleObs {
-                        first: (t, record.raw().to_owned()),
+                        first: (t, Arc::clone(raw)),
                         last_t: t,
                         times: vec![(t, event_id)],
                     },
                 );
             }
         }
-        pending.note_latest(t, record.raw());
+        pending.note_latest(t, raw);
     }
 
     fn add_entry(
@@ -588,14 +594,11 @@ impl<'e> Session<'e> {
                     return;
                 }
                 // One digest per distinct value per batch.
-                Some(match self.digests.get(self.scratch2.as_str()) {
-                    Some(d) => d.clone(),
-                    None => {
-                        let d = value_digest(&self.scratch2);
-                        self.digests.insert(self.scratch2.clone(), d.clone());
-                        d
-                    }
-                })
+                if !self.digests.contains_key(self.scratch2.as_str()) {
+                    let d = value_digest(&self.scratch2);
+                    self.digests.insert(self.scratch2.clone(), d);
+                }
+                self.digests.get(self.scratch2.as_str()).map(String::as_str)
             }
             _ => None,
         };
@@ -637,6 +640,7 @@ impl<'e> Session<'e> {
         }
         self.stats.stateful_matches += 1;
         self.gathered += 1;
+        let raw = self.raw.get_or_insert_with(|| Arc::from(record.raw()));
         let pending = pending_for(
             &mut self.pending,
             Owner::Correlation(c as u32),
@@ -652,20 +656,20 @@ impl<'e> Session<'e> {
             let reach = (corr.timespan_ms / RUN_FRACTION).max(1_000);
             let recent = pending.entries.iter_mut().rev().take(RECENT_RUNS);
             if let Some(run) = recent
-                .filter(|e| e.r == r && e.v == value)
+                .filter(|e| e.r == r && e.v.as_deref() == value)
                 .find(|e| e.t <= t && t - e.t <= reach)
             {
                 run.n = run.n.saturating_add(1);
                 run.t1 = Some(run.end().max(t));
-                pending.note_latest(t, record.raw());
+                pending.note_latest(t, raw);
                 return;
             }
         }
         let event_id = id.get_or_insert_with(|| event_id(record));
-        let mut entry = Entry::single(t, event_id, r, value);
+        let mut entry = Entry::single(t, event_id, r, value.map(str::to_owned));
         entry.x = number;
         pending.entries.push(entry);
-        pending.note_latest(t, record.raw());
+        pending.note_latest(t, raw);
     }
 
     /// The items this batch needs: one per touched group, plus each
@@ -1577,6 +1581,14 @@ mod tests {
                 "\u{0}\u{1f}\u{7f}\n\t\r\u{8}\u{c}".to_owned(),
             ],
             vec!["é\u{202e}𝔸".to_owned(), String::new()],
+            // Long enough for the vectorised check's wide steps, with the
+            // one byte to escape at either end or in the middle.
+            vec![
+                "a".repeat(100) + "\"",
+                "\u{1}".to_owned() + &"b".repeat(70),
+                "c".repeat(33) + "\\" + &"d".repeat(40),
+                "e".repeat(200),
+            ],
         ] {
             let mut out = String::from("junk");
             out.clear();
