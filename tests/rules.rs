@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use trailwarden::builtin::builtin_rules;
 use trailwarden::ruletest::{run_rule_file, test_file_for, TestFile};
 use trailwarden_cloudtrail::{read_object, ReaderOptions, Record, RecordReject, RecordSink};
-use trailwarden_engine::{rules::rule_files, Engine, Policy, RuleSetBuilder};
+use trailwarden_engine::{rules::rule_files, Engine, Level, Policy, RuleSetBuilder};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -231,6 +231,43 @@ fn builtin_pack_finds_the_corpus_trail_tampering() {
             "{name} in {names:?}"
         );
     }
+}
+
+/// Stratus Red Team's console sign-in without MFA (a published detonation
+/// log) is found at medium or higher, and nothing in it is reported as a
+/// root sign-in (the user is an IAM user).
+#[test]
+fn builtin_pack_finds_the_published_console_sign_in_without_mfa() {
+    let Some(dir) = corpus("stratus-detonation-logs") else {
+        return;
+    };
+    let engine = builtin_engine();
+    let mut texts = Texts(Vec::new());
+    let path = dir.join("aws.initial-access.console-login-without-mfa.json");
+    read_object(
+        std::fs::File::open(path).unwrap(),
+        &ReaderOptions::default(),
+        &mut texts,
+    )
+    .unwrap();
+    let found: Vec<(String, Level)> = texts
+        .0
+        .iter()
+        .flat_map(|text| engine.findings(&Record::parse(text).unwrap()))
+        .map(|f| (f.rule_title, f.level))
+        .collect();
+    assert!(
+        found.iter().any(|(title, level)| title
+            == "Console Sign-In Without MFA by an IAM User or the Root User"
+            && *level >= Level::Medium),
+        "{found:?}"
+    );
+    assert!(
+        !found
+            .iter()
+            .any(|(title, _)| title.contains("Root") && !title.contains("or the Root User")),
+        "{found:?}"
+    );
 }
 
 /// The pack's ATT&CK tags are in the version SigmaHQ uses (v19): tactics
