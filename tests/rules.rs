@@ -233,41 +233,51 @@ fn builtin_pack_finds_the_corpus_trail_tampering() {
     }
 }
 
-/// Stratus Red Team's console sign-in without MFA (a published detonation
-/// log) is found at medium or higher, and nothing in it is reported as a
-/// root sign-in (the user is an IAM user).
+/// Published Stratus Red Team detonation logs the pack finds at medium or
+/// higher, each by the rule named (the console sign-in is an IAM user's, so
+/// no root rule fires on it).
 #[test]
-fn builtin_pack_finds_the_published_console_sign_in_without_mfa() {
+fn builtin_pack_finds_published_detonations() {
     let Some(dir) = corpus("stratus-detonation-logs") else {
         return;
     };
     let engine = builtin_engine();
-    let mut texts = Texts(Vec::new());
-    let path = dir.join("aws.initial-access.console-login-without-mfa.json");
-    read_object(
-        std::fs::File::open(path).unwrap(),
-        &ReaderOptions::default(),
-        &mut texts,
-    )
-    .unwrap();
-    let found: Vec<(String, Level)> = texts
-        .0
-        .iter()
-        .flat_map(|text| engine.findings(&Record::parse(text).unwrap()))
-        .map(|f| (f.rule_title, f.level))
-        .collect();
-    assert!(
-        found.iter().any(|(title, level)| title
-            == "Console Sign-In Without MFA by an IAM User or the Root User"
-            && *level >= Level::Medium),
-        "{found:?}"
-    );
-    assert!(
-        !found
+    for (file, title) in [
+        (
+            "aws.initial-access.console-login-without-mfa.json",
+            "Console Sign-In Without MFA by an IAM User or the Root User",
+        ),
+        (
+            "aws.defense-evasion.organizations-leave.json",
+            "Account Left or Removed from the AWS Organization",
+        ),
+    ] {
+        let mut texts = Texts(Vec::new());
+        read_object(
+            std::fs::File::open(dir.join(file)).unwrap(),
+            &ReaderOptions::default(),
+            &mut texts,
+        )
+        .unwrap();
+        let found: Vec<(String, Level)> = texts
+            .0
             .iter()
-            .any(|(title, _)| title.contains("Root") && !title.contains("or the Root User")),
-        "{found:?}"
-    );
+            .flat_map(|text| engine.findings(&Record::parse(text).unwrap()))
+            .map(|f| (f.rule_title, f.level))
+            .collect();
+        assert!(
+            found
+                .iter()
+                .any(|(t, level)| t == title && *level >= Level::Medium),
+            "{file}: {found:?}"
+        );
+        assert!(
+            !found
+                .iter()
+                .any(|(t, _)| t.contains("Root") && !t.contains("or the Root User")),
+            "{file}: {found:?}"
+        );
+    }
 }
 
 /// The pack's ATT&CK tags are in the version SigmaHQ uses (v19): tactics
