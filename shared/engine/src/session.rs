@@ -593,12 +593,14 @@ impl<'e> Session<'e> {
                     self.stats.ungrouped += 1;
                     return;
                 }
-                // One digest per distinct value per batch.
-                if !self.digests.contains_key(self.scratch2.as_str()) {
-                    let d = value_digest(&self.scratch2);
-                    self.digests.insert(self.scratch2.clone(), d);
-                }
-                self.digests.get(self.scratch2.as_str()).map(String::as_str)
+                // One digest per distinct value per batch (one lookup).
+                let text = self.scratch2.as_str();
+                Some(
+                    self.digests
+                        .entry_ref(text)
+                        .or_insert_with(|| value_digest(text))
+                        .as_str(),
+                )
             }
             _ => None,
         };
