@@ -8,7 +8,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 use trailwarden_cloudtrail::{
-    read_object, read_object_pipelined, ObjectSummary, ReadFailure, ReaderOptions, Record,
+    read_object, read_object_pipelined, Layout, ObjectSummary, ReadFailure, ReaderOptions, Record,
     RecordReject, RecordSink,
 };
 use trailwarden_engine::{
@@ -396,11 +396,9 @@ struct Reading<'a, 'e, H> {
     flushing: bool,
 }
 
-impl<'e, H: Handoff<'e>> RecordSink for Reading<'_, 'e, H> {
-    fn record(&mut self, _index: u64, record: &Record<'_>) {
-        let found = &mut self.found;
-        self.session
-            .record(record, &mut |f| found.push(Encoded::new(f)));
+impl<'e, H: Handoff<'e>> Reading<'_, 'e, H> {
+    /// Hand off full batches of findings, and the session when it is large.
+    fn after_record(&mut self) {
         if self.found.len() >= FINDINGS_BATCH {
             self.handoff.findings(std::mem::take(&mut self.found));
         }
@@ -414,6 +412,23 @@ impl<'e, H: Handoff<'e>> RecordSink for Reading<'_, 'e, H> {
         }
     }
 
+    /// A record evaluated on another thread (see [`Evaluated`]).
+    fn evaluated(&mut self, record: &Record<'_>, matched: &[usize]) {
+        let found = &mut self.found;
+        self.session
+            .record_evaluated(record, matched, &mut |f| found.push(Encoded::new(f)));
+        self.after_record();
+    }
+}
+
+impl<'e, H: Handoff<'e>> RecordSink for Reading<'_, 'e, H> {
+    fn record(&mut self, _index: u64, record: &Record<'_>) {
+        let found = &mut self.found;
+        self.session
+            .record(record, &mut |f| found.push(Encoded::new(f)));
+        self.after_record();
+    }
+
     fn reject(&mut self, reject: RecordReject) {
         if self.rejects.len() < REJECT_SAMPLES {
             self.rejects.push(reject);
@@ -422,17 +437,19 @@ impl<'e, H: Handoff<'e>> RecordSink for Reading<'_, 'e, H> {
 }
 
 /// Read one object into a new session (named by `object` for batch
-/// idempotency), handing findings and large sessions to `handoff`;
-/// `pipelined`: gzip inflated on a thread of its own (a core to spare).
+/// idempotency), handing findings and large sessions to `handoff`.
+/// `pipelined` (cores to spare): gzip inflated on a thread of its own, and
+/// records framed, parsed and evaluated on another ([`read_split`]).
 fn read_one<'e, R: Read + Send, H: Handoff<'e>>(
     engine: &'e Engine,
     options: &ReaderOptions,
     object: Option<&ObjectRef>,
     input: R,
     handoff: &mut H,
-    pipelined: bool,
+    (pipelined, flush_after): (bool, usize),
 ) -> ObjectRead<'e> {
     let mut session = Session::new(engine);
+    session.set_flush_after(flush_after);
     if let Some(o) = object {
         session.set_source(&format!("{}@{}", o.id, o.version));
     }
@@ -444,7 +461,7 @@ fn read_one<'e, R: Read + Send, H: Handoff<'e>>(
         flushing: true,
     };
     let result = if pipelined {
-        read_object_pipelined(input, options, &mut sink)
+        read_split(engine, input, options, &mut sink)
     } else {
         read_object(input, options, &mut sink)
     };
@@ -454,6 +471,161 @@ fn read_one<'e, R: Read + Send, H: Handoff<'e>>(
         found: sink.found,
         rejects: sink.rejects,
     }
+}
+
+/// Records that matched at least one rule, framed, parsed and evaluated on
+/// one thread, for the session on another: each record's text, where it
+/// was, and the positions of the rules it matched. Records that matched
+/// nothing are not sent (a session does nothing with them).
+#[derive(Default)]
+struct Evaluated {
+    /// The records' texts, one after the other.
+    text: String,
+    /// The rules matched, record after record.
+    matched: Vec<usize>,
+    /// Per record: its index in the object, where its text and its
+    /// matches end in `text` and `matched`, and where its fields lie in
+    /// its text (so it need not be parsed again).
+    records: Vec<(u64, usize, usize, Layout)>,
+}
+
+/// Records per [`Evaluated`] batch, and the text that ends one early.
+const EVALUATED_RECORDS: usize = 512;
+const EVALUATED_BYTES: usize = 1 << 20;
+/// Batches queued between the evaluating and the session's thread.
+const EVALUATED_QUEUE: usize = 4;
+
+/// The evaluating thread's sink in [`read_split`].
+struct Evaluating<'e> {
+    engine: &'e Engine,
+    batch: Evaluated,
+    tx: SyncSender<Evaluated>,
+    /// Batches the session's thread is done with, to fill again (their
+    /// buffers already grown).
+    recycled: Receiver<Evaluated>,
+    rejects: Vec<RecordReject>,
+}
+
+impl Evaluating<'_> {
+    fn send(&mut self) {
+        if !self.batch.records.is_empty() {
+            let mut next = self.recycled.try_recv().unwrap_or_default();
+            next.text.clear();
+            next.matched.clear();
+            next.records.clear();
+            // The session's thread gone (it stopped early): nothing to do.
+            let _ = self.tx.send(std::mem::replace(&mut self.batch, next));
+        }
+    }
+}
+
+impl RecordSink for Evaluating<'_> {
+    fn record(&mut self, index: u64, record: &Record<'_>) {
+        let batch = &mut self.batch;
+        let before = batch.matched.len();
+        let fields = self.engine.fields(record);
+        self.engine
+            .evaluate_fields(&fields, |i, _| batch.matched.push(i));
+        if batch.matched.len() == before {
+            return;
+        }
+        batch.text.push_str(record.raw());
+        batch.records.push((
+            index,
+            batch.text.len(),
+            batch.matched.len(),
+            record.layout(),
+        ));
+        if batch.records.len() >= EVALUATED_RECORDS || batch.text.len() >= EVALUATED_BYTES {
+            self.send();
+        }
+    }
+
+    fn reject(&mut self, reject: RecordReject) {
+        if self.rejects.len() < REJECT_SAMPLES {
+            self.rejects.push(reject);
+        }
+    }
+}
+
+/// One object read on three threads: gzip inflated on one
+/// ([`read_object_pipelined`]), records framed, parsed and evaluated on a
+/// second, and the matches gathered into `sink`'s session, in record order,
+/// on this one (each matching record laid over a copy of its text).
+/// The findings, state and summary are those of [`read_object`] into `sink`.
+fn read_split<'e, R: Read + Send, H: Handoff<'e>>(
+    engine: &'e Engine,
+    input: R,
+    options: &ReaderOptions,
+    sink: &mut Reading<'_, 'e, H>,
+) -> Result<ObjectSummary, ReadFailure> {
+    // The reader parsed each record under its own limit, or the fixed one
+    // for records embedded as text (an export).
+    let depth = options
+        .max_depth
+        .max(trailwarden_cloudtrail::PARSE_MAX_DEPTH);
+    let (mut result, rejects, unparsed) = std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<Evaluated>(EVALUATED_QUEUE);
+        let (recycle, recycled) = mpsc::sync_channel::<Evaluated>(EVALUATED_QUEUE + 2);
+        let evaluating = scope.spawn(move || {
+            let mut evaluating = Evaluating {
+                engine,
+                batch: Evaluated::default(),
+                tx,
+                recycled,
+                rejects: Vec::new(),
+            };
+            let result = read_object_pipelined(input, options, &mut evaluating);
+            evaluating.send();
+            (result, evaluating.rejects)
+        });
+        let mut unparsed = Vec::new();
+        for batch in rx {
+            let (mut text_at, mut matched_at) = (0, 0);
+            for (index, text_end, matched_end, layout) in &batch.records {
+                let (index, text_end, matched_end) = (*index, *text_end, *matched_end);
+                let text = &batch.text[text_at..text_end];
+                let matched = &batch.matched[matched_at..matched_end];
+                (text_at, matched_at) = (text_end, matched_end);
+                if let Some(record) = layout.record(text) {
+                    sink.evaluated(&record, matched);
+                    continue;
+                }
+                match Record::parse_within(text, depth) {
+                    Ok(record) => sink.evaluated(&record, matched),
+                    Err(e) => unparsed.push(RecordReject {
+                        index,
+                        offset: 0,
+                        reason: format!(
+                            "the record was read but did not parse again for its rules' state ({e}); \
+                             an internal error: scan with --threads 1 and report it"
+                        ),
+                    }),
+                }
+            }
+            // Full (or the evaluating thread done): let it drop.
+            let _ = recycle.try_send(batch);
+        }
+        let (result, rejects) = evaluating
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (result, rejects, unparsed)
+    });
+    for reject in rejects {
+        sink.reject(reject);
+    }
+    if !unparsed.is_empty() {
+        let summary = match &mut result {
+            Ok(summary) => summary,
+            Err(failure) => &mut failure.summary,
+        };
+        summary.records -= unparsed.len() as u64;
+        summary.rejected += unparsed.len() as u64;
+        for reject in unparsed {
+            sink.reject(reject);
+        }
+    }
+    result
 }
 
 /// Open an input for reading.
@@ -639,9 +811,10 @@ pub enum ObjectFailure {
 enum Message<'e> {
     /// Single-event findings, in record order.
     Findings(Vec<Encoded>),
-    /// A session to flush now (a very large object), given back on the
-    /// channel with whether the flush succeeded.
-    Flush(Session<'e>, SyncSender<(Session<'e>, bool)>),
+    /// A batch of a very large object's state to flush now (taken from
+    /// the reading thread's session, which goes on gathering: see
+    /// [`Session::take_batch`]).
+    Flush(Session<'e>),
     /// The object was read.
     End(ObjectRead<'e>),
     /// The input could not be opened.
@@ -651,7 +824,6 @@ enum Message<'e> {
 /// A reading thread's side of [`Handoff`]: everything goes over the
 /// object's bounded channel to the storing thread.
 struct Sender<'e> {
-    engine: &'e Engine,
     tx: SyncSender<Message<'e>>,
 }
 
@@ -661,19 +833,11 @@ impl<'e> Handoff<'e> for Sender<'e> {
         let _ = self.tx.send(Message::Findings(found));
     }
 
+    /// The batch is flushed while reading goes on. A store error there
+    /// fails the object (the storing thread keeps it, and flushes nothing
+    /// more of the object but its end), so reading need not wait to know.
     fn flush(&mut self, session: &mut Session<'e>) -> bool {
-        let (reply, back) = mpsc::sync_channel(1);
-        let taken = std::mem::replace(session, Session::new(self.engine));
-        if self.tx.send(Message::Flush(taken, reply)).is_err() {
-            return false;
-        }
-        match back.recv() {
-            Ok((returned, ok)) => {
-                *session = returned;
-                ok
-            }
-            Err(_) => false,
-        }
+        self.tx.send(Message::Flush(session.take_batch())).is_ok()
     }
 }
 
@@ -702,6 +866,9 @@ pub struct Scanner<'e> {
     rescan: bool,
     fingerprint: Option<String>,
     threads: usize,
+    /// Stateful matches of one object gathered before its state is written
+    /// ([`Session::set_flush_after`]).
+    flush_after: usize,
     seen: HashSet<u128>,
     /// Counts so far.
     pub stats: ScanStats,
@@ -725,6 +892,7 @@ impl<'e> Scanner<'e> {
             rescan: false,
             fingerprint: None,
             threads: 1,
+            flush_after: trailwarden_engine::session::FLUSH_AFTER,
             seen: HashSet::new(),
             stats: ScanStats::default(),
         }
@@ -748,6 +916,15 @@ impl<'e> Scanner<'e> {
     /// one thread stores everything in input order.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
+        self
+    }
+
+    /// Write an object's state every `matches` stateful matches instead of
+    /// every [`trailwarden_engine::session::FLUSH_AFTER`] (tests of
+    /// mid-object writes on small inputs).
+    #[cfg(test)]
+    fn flush_after(mut self, matches: usize) -> Self {
+        self.flush_after = matches;
         self
     }
 
@@ -794,6 +971,7 @@ impl<'e> Scanner<'e> {
         done: &mut dyn FnMut(&Input, Option<&ObjectFailure>),
     ) -> Result<(), StoreError> {
         let (engine, options) = (self.engine, self.reader.clone());
+        let flush_after = self.flush_after;
         let mut storing = self.storing(emit);
         for input in inputs {
             let object = match input {
@@ -818,7 +996,7 @@ impl<'e> Scanner<'e> {
                 object.as_ref(),
                 reader,
                 &mut storing,
-                false,
+                (false, flush_after),
             );
             let result = storing.finish(&name, object.as_ref(), read);
             done(input, result.as_ref().err());
@@ -838,6 +1016,7 @@ impl<'e> Scanner<'e> {
         done: &mut dyn FnMut(&Input, Option<&ObjectFailure>),
     ) -> Result<(), StoreError> {
         let (engine, options, threads) = (self.engine, self.reader.clone(), self.threads);
+        let flush_after = self.flush_after;
         let lookahead = threads * 2;
         // A core to spare for inflating each input.
         let pipelined = inputs.len() * 2 <= threads;
@@ -861,14 +1040,14 @@ impl<'e> Scanner<'e> {
                             continue;
                         }
                     };
-                    let mut sender = Sender { engine, tx: job.tx };
+                    let mut sender = Sender { tx: job.tx };
                     let read = read_one(
                         engine,
                         options,
                         job.object.as_ref(),
                         reader,
                         &mut sender,
-                        pipelined,
+                        (pipelined, flush_after),
                     );
                     let _ = sender.tx.send(Message::End(read));
                 });
@@ -915,9 +1094,8 @@ impl<'e> Scanner<'e> {
                 for message in rx {
                     match message {
                         Message::Findings(found) => Handoff::findings(&mut storing, found),
-                        Message::Flush(mut session, reply) => {
-                            let ok = Handoff::flush(&mut storing, &mut session);
-                            let _ = reply.send((session, ok));
+                        Message::Flush(mut batch) => {
+                            Handoff::flush(&mut storing, &mut batch);
                         }
                         Message::Unopened(reason) => {
                             let failure = storing.unopened(&name, reason);
@@ -939,16 +1117,12 @@ impl<'e> Scanner<'e> {
     }
 }
 
-/// Let an object's reading finish without storing anything of it (its
-/// sessions are handed back unflushed).
+/// Let an object's reading finish without storing anything of it.
 fn drain(rx: Receiver<Message<'_>>) {
     for message in rx {
         match message {
-            Message::Flush(session, reply) => {
-                let _ = reply.send((session, false));
-            }
             Message::End(_) | Message::Unopened(_) => break,
-            Message::Findings(_) => {}
+            Message::Findings(_) | Message::Flush(_) => {}
         }
     }
 }
@@ -990,4 +1164,82 @@ pub fn file_ref(path: &Path) -> Option<ObjectRef> {
             modified.subsec_nanos()
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trailwarden_engine::builtin::builtin_rules;
+    use trailwarden_engine::rules::RuleSetBuilder;
+
+    /// What a scan stored: findings (id, count, body) and state items.
+    fn stored(path: &Path) -> Vec<String> {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT id || ' ' || count || ' ' || body FROM findings ORDER BY id",
+            "SELECT rule || ' ' || grp || ' ' || version || ' ' || body FROM state ORDER BY rule, grp",
+        ] {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let rows = stmt.query_map([], |r| r.get::<_, String>(0)).unwrap();
+            out.extend(rows.map(Result::unwrap));
+        }
+        out
+    }
+
+    /// An object whose state is written many times while it is read (every
+    /// 50 stateful matches) gives the same findings and state on two
+    /// threads, where the writes happen while reading goes on, as on one.
+    #[test]
+    fn state_written_mid_object_on_two_threads_is_as_on_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("llmjacking.json.gz");
+        let options = crate::simulate::SimOptions {
+            background: 800,
+            ..Default::default()
+        };
+        crate::simulate::write("llmjacking", &options, &file).unwrap();
+        let policy = Policy::from_yaml("example", crate::simulate::example_policy_yaml()).unwrap();
+        let mut builder = RuleSetBuilder::with_policy(policy.clone());
+        for (path, text) in builtin_rules() {
+            builder.add_yaml(&format!("builtin:{path}"), text);
+        }
+        let engine = Engine::from_set(builder.build());
+        let scan = |threads: usize, flush_after: usize| {
+            let db = dir.path().join(format!("t{threads}-{flush_after}.db"));
+            let mut store = SqliteStore::open(&db).unwrap();
+            let mut scanner = Scanner::new(
+                &engine,
+                ReaderOptions::default(),
+                Level::Informational,
+                policy.clone(),
+                &mut store,
+            )
+            .threads(threads)
+            .flush_after(flush_after);
+            let mut ids = Vec::new();
+            scanner
+                .scan(
+                    &[Input::File(file.clone())],
+                    &mut |e| ids.push(e.finding.id.clone()),
+                    &mut |_, failure| assert!(failure.is_none(), "{failure:?}"),
+                )
+                .unwrap();
+            assert_eq!(scanner.stats.objects, 1);
+            drop(scanner);
+            drop(store);
+            (ids, stored(&db))
+        };
+        let one = scan(1, 50);
+        assert!(
+            one.0.len() > 10 && one.1.len() > one.0.len(),
+            "findings and state: {one:?}"
+        );
+        assert_eq!(scan(2, 50), one);
+        // The writes did happen mid-object: the state records other batches
+        // than one write at the end does.
+        let at_end = scan(1, usize::MAX);
+        assert_ne!(at_end.1, one.1);
+        assert_eq!(scan(2, usize::MAX), at_end);
+    }
 }

@@ -1608,18 +1608,41 @@ fn an_empty_directory_is_named_as_holding_no_files() {
     assert!(stderr.contains("files: 1 (1 read"), "{stderr}");
 }
 
-/// One gzip file on two threads (its inflation on a thread of its own)
-/// reads exactly as on one: the same findings, summary and store; also
-/// for a file cut in the middle.
+/// One gzip file on two threads (inflated on one thread, evaluated on
+/// another, its state gathered on a third) reads exactly as on one: the
+/// same findings, summary and store; also for a file cut in the middle and
+/// for one with escapes, envelopes and rejected records.
 #[test]
 fn one_file_on_two_threads_reads_as_on_one() {
     let dir = tempfile::tempdir().unwrap();
-    simulated(dir.path(), "llmjacking");
+    let records = simulated(dir.path(), "llmjacking");
     let whole = dir.path().join("llmjacking.json.gz");
     let data = std::fs::read(&whole).unwrap();
     let cut = dir.path().join("cut.json.gz");
     std::fs::write(&cut, &data[..data.len() * 3 / 4]).unwrap();
-    for file in [&whole, &cut] {
+    // The same records in the shapes the reader treats specially: escaped
+    // and lone-surrogate text in the fields rules group by, EventBridge
+    // envelopes, and rejected records in between.
+    let mut parts = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let text = r.to_string();
+        parts.push(match i % 4 {
+            0 => text.replacen(r#""userAgent":""#, r#""userAgent":"\ud800\"\u00e9 "#, 1),
+            1 => text.replacen(r#""sourceIPAddress":""#, r#""sourceIPAddress":"\u0031"#, 1),
+            2 => format!(
+                r#"{{"version":"0","detail-type":"AWS API Call via CloudTrail","detail":{text}}}"#
+            ),
+            _ => text,
+        });
+        if i % 50 == 7 {
+            parts
+                .push(r#"{"eventVersion":"1.08","eventTime":"not a time","eventName":"X"}"#.into());
+        }
+    }
+    let hostile = dir.path().join("hostile.json.gz");
+    let log = format!(r#"{{"Records":[{}]}}"#, parts.join(","));
+    std::fs::write(&hostile, gzip(log.as_bytes())).unwrap();
+    for file in [&whole, &cut, &hostile] {
         let scan = |threads: &str| {
             let store = dir.path().join(format!("one-{threads}.db"));
             let _ = std::fs::remove_file(&store);
@@ -1640,6 +1663,13 @@ fn one_file_on_two_threads_reads_as_on_one() {
         };
         let one = scan("1");
         assert!(!one.1.is_empty() || file == &cut, "{:?}", one.2);
+        if file == &hostile {
+            assert!(
+                one.2.iter().any(|l| l.contains("not a time")),
+                "{:?}",
+                one.2
+            );
+        }
         assert_eq!(scan("2"), one, "{}", file.display());
     }
 }

@@ -18,4 +18,7 @@ pub use reader::{
     read_object, read_object_pipelined, Format, ObjectError, ObjectSummary, ReadFailure,
     ReaderOptions, RecordReject, RecordSink,
 };
-pub use record::{parse_event_time, Identity, Lookup, Record, RecordError, Str};
+pub use record::{
+    parse_event_time, Identity, Layout, Lookup, Record, RecordError, Str, NESTED_FIELDS,
+    PARSE_MAX_DEPTH,
+};

@@ -300,10 +300,14 @@ pub fn read_object_pipelined<R: Read + Send, S: RecordSink + ?Sized>(
     }
     std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<io::Result<Vec<u8>>>(INFLATED_QUEUE);
+        // Chunks read to their end come back to be filled again (no
+        // allocation and zeroing per chunk).
+        let (recycle, recycled) = std::sync::mpsc::sync_channel::<Vec<u8>>(INFLATED_QUEUE + 2);
         scope.spawn(move || {
             let mut inflate = MultiGzDecoder::new(raw);
             loop {
-                let mut chunk = vec![0u8; INFLATED_CHUNK];
+                let mut chunk = recycled.try_recv().unwrap_or_default();
+                chunk.resize(INFLATED_CHUNK, 0);
                 let mut filled = 0;
                 let error = loop {
                     if filled == chunk.len() {
@@ -333,6 +337,7 @@ pub fn read_object_pipelined<R: Read + Send, S: RecordSink + ?Sized>(
         });
         let source = Inflated {
             rx,
+            recycle,
             chunk: Vec::new(),
             pos: 0,
         };
@@ -343,6 +348,8 @@ pub fn read_object_pipelined<R: Read + Send, S: RecordSink + ?Sized>(
 /// The reader's side of [`read_object_pipelined`]'s channel.
 struct Inflated {
     rx: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// Where chunks read to their end go back to.
+    recycle: std::sync::mpsc::SyncSender<Vec<u8>>,
     chunk: Vec<u8>,
     pos: usize,
 }
@@ -352,7 +359,9 @@ impl Read for Inflated {
         while self.pos == self.chunk.len() {
             match self.rx.recv() {
                 Ok(Ok(chunk)) => {
-                    self.chunk = chunk;
+                    let used = std::mem::replace(&mut self.chunk, chunk);
+                    // Full (or the inflating thread gone): let it drop.
+                    let _ = self.recycle.try_send(used);
                     self.pos = 0;
                 }
                 Ok(Err(e)) => return Err(e),

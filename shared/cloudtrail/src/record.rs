@@ -148,6 +148,68 @@ pub struct Record<'a> {
     whole: OnceCell<Option<serde_json::Value>>,
 }
 
+/// Where a record's fields lie in its text, without the text: taken from
+/// a record by [`Record::layout`] and laid over a copy of its text by
+/// [`Layout::record`], which gives the same record without parsing it again
+/// (a record evaluated on one thread and gathered on another).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The text's length in bytes.
+    len: usize,
+    strs: [Option<Placed>; STRINGS],
+    bools: [Option<bool>; 2],
+    /// Byte ranges of the nested objects' text.
+    nested: [Option<(usize, usize)>; NESTED_FIELDS.len()],
+    /// A nested object's text was not a slice of the record's (never so
+    /// for a parsed record): the layout cannot place it.
+    unplaced: bool,
+}
+
+/// One string field of a [`Layout`].
+#[derive(Debug, Clone)]
+enum Placed {
+    /// Unescaped: this byte range of the text.
+    At(usize, usize),
+    /// Escaped: its decoded text.
+    Owned(Box<str>),
+}
+
+impl Layout {
+    /// The record over `raw`, which must be a copy of the [`Record::raw`]
+    /// text the layout was taken from; `None` when its length differs (so
+    /// it cannot be that text) or the layout could not place a field (parse
+    /// the text instead).
+    pub fn record<'b>(&self, raw: &'b str) -> Option<Record<'b>> {
+        if raw.len() != self.len || self.unplaced {
+            return None;
+        }
+        let at = |(start, end): (usize, usize)| raw.get(start..end);
+        let mut strs: [Option<Str<'b>>; STRINGS] = Default::default();
+        for (slot, placed) in strs.iter_mut().zip(&self.strs) {
+            *slot = match placed {
+                None => None,
+                Some(Placed::At(start, end)) => Some(Str(Cow::Borrowed(at((*start, *end))?))),
+                Some(Placed::Owned(text)) => Some(Str(Cow::Owned(text.to_string()))),
+            };
+        }
+        let mut nested_raw = [None; NESTED_FIELDS.len()];
+        for (slot, range) in nested_raw.iter_mut().zip(&self.nested) {
+            *slot = match range {
+                None => None,
+                Some(range) => Some(at(*range)?),
+            };
+        }
+        Some(Record {
+            raw,
+            strs,
+            bools: self.bools,
+            nested_raw,
+            nested: Default::default(),
+            whole: OnceCell::new(),
+        })
+    }
+}
+
 /// Why a JSON object could not be read as a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RecordError {
@@ -169,20 +231,27 @@ impl fmt::Display for RecordError {
 }
 
 /// Deepest nesting [`Record::parse`] accepts.
-const PARSE_MAX_DEPTH: usize = 64;
+pub const PARSE_MAX_DEPTH: usize = 64;
 
 impl<'a> Record<'a> {
     /// Parse one record (or one EventBridge envelope whose `detail` is a
     /// record) from its JSON text.
     pub fn parse(raw: &'a str) -> Result<Self, RecordError> {
+        Self::parse_within(raw, PARSE_MAX_DEPTH)
+    }
+
+    /// [`Record::parse`] with another nesting limit: a record the reader
+    /// delivered under [`crate::ReaderOptions::max_depth`] parses again from
+    /// its [`Record::raw`] text under the same limit, to the same record.
+    pub fn parse_within(raw: &'a str, max_depth: usize) -> Result<Self, RecordError> {
         let text = raw.trim_ascii();
         if !text.starts_with('{') {
             return Err(RecordError::Parse("a record must be a JSON object".into()));
         }
-        let (len, fields) = parse_object(text.as_bytes(), PARSE_MAX_DEPTH).map_err(|e| {
+        let (len, fields) = parse_object(text.as_bytes(), max_depth).map_err(|e| {
             RecordError::Parse(match e {
                 ParseError::Incomplete => "the JSON object is not closed".into(),
-                ParseError::TooDeep => format!("JSON nested deeper than {PARSE_MAX_DEPTH} levels"),
+                ParseError::TooDeep => format!("JSON nested deeper than {max_depth} levels"),
                 ParseError::Invalid(at, reason) => format!("{reason} at byte {at}"),
             })
         })?;
@@ -285,6 +354,44 @@ impl<'a> Record<'a> {
     /// The record's JSON text, as it was read.
     pub fn raw(&self) -> &'a str {
         self.raw
+    }
+
+    /// Where this record's fields lie in its [`Record::raw`] text (see
+    /// [`Layout`]).
+    pub fn layout(&self) -> Layout {
+        let base = self.raw.as_ptr() as usize;
+        // A slice of `raw`, as a byte range; `None` if it is not one.
+        let range = |s: &str| {
+            let start = (s.as_ptr() as usize).checked_sub(base)?;
+            let end = start + s.len();
+            (end <= self.raw.len()).then_some((start, end))
+        };
+        let mut strs: [Option<Placed>; STRINGS] = Default::default();
+        for (slot, s) in strs.iter_mut().zip(&self.strs) {
+            *slot = s.as_ref().map(|s| match &s.0 {
+                Cow::Borrowed(b) => match range(b) {
+                    Some((start, end)) => Placed::At(start, end),
+                    None => Placed::Owned((*b).into()),
+                },
+                Cow::Owned(o) => Placed::Owned(o.as_str().into()),
+            });
+        }
+        let mut nested = [None; NESTED_FIELDS.len()];
+        let mut unplaced = false;
+        for (slot, text) in nested.iter_mut().zip(&self.nested_raw) {
+            // Nested text is always a slice of `raw` (see `from_fields`).
+            if let Some(text) = text {
+                *slot = range(text);
+                unplaced |= slot.is_none();
+            }
+        }
+        Layout {
+            len: self.raw.len(),
+            strs,
+            bools: self.bools,
+            nested,
+            unplaced,
+        }
     }
     /// `eventVersion`.
     pub fn event_version(&self) -> Option<&str> {

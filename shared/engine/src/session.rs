@@ -164,6 +164,8 @@ pub struct Session<'e> {
     flushes: u64,
     /// Refused group writes not yet taken by the caller.
     refusals: Vec<Refusal>,
+    /// Stateful matches after which [`Session::should_flush`] says to flush.
+    flush_after: usize,
     /// Counts so far.
     pub stats: SessionStats,
 }
@@ -434,8 +436,17 @@ impl<'e> Session<'e> {
             source: None,
             flushes: 0,
             refusals: Vec::new(),
+            flush_after: FLUSH_AFTER,
             stats: SessionStats::default(),
         }
+    }
+
+    /// Say to flush after `matches` stateful matches instead of
+    /// [`FLUSH_AFTER`] (at least 1): less memory, more writes. An object
+    /// must be read again with the same figure for its batches to be the
+    /// same (see [`Session::set_source`]).
+    pub fn set_flush_after(&mut self, matches: usize) {
+        self.flush_after = matches.max(1);
     }
 
     /// Name the batch's source: an object's identity and version (for
@@ -466,10 +477,31 @@ impl<'e> Session<'e> {
         self.pending.is_empty() && self.meta.is_empty()
     }
 
+    /// Take what was gathered since the last flush as a session of its own,
+    /// to be flushed elsewhere (another thread) while this one goes on
+    /// gathering. The batch taken has this session's source and batch
+    /// number; this session goes on with the next number, as after that
+    /// batch's flush succeeded, so flushing the taken batches in order
+    /// writes exactly what flushing this session at those points would.
+    /// Counts of the flush itself (groups written, retries, refusals) are
+    /// the taken session's; counts of matches stay here.
+    pub fn take_batch(&mut self) -> Session<'e> {
+        let mut batch = Session::new(self.engine);
+        batch.pending = std::mem::take(&mut self.pending);
+        batch.meta = std::mem::take(&mut self.meta);
+        batch.digests = std::mem::take(&mut self.digests);
+        batch.gathered = std::mem::take(&mut self.gathered);
+        batch.source = self.source.clone();
+        batch.flushes = self.flushes;
+        batch.flush_after = self.flush_after;
+        self.flushes += 1;
+        batch
+    }
+
     /// Whether enough has been gathered that the caller should flush now
     /// rather than at the end of the object (bounded memory for huge files).
     pub fn should_flush(&self) -> bool {
-        self.gathered >= FLUSH_AFTER
+        self.gathered >= self.flush_after
     }
 
     fn owner_id(&self, owner: Owner) -> &str {
@@ -494,13 +526,43 @@ impl<'e> Session<'e> {
         matched.clear();
         let fields = engine.fields(record);
         engine.evaluate_fields(&fields, |i, _| matched.push(i));
+        self.matched_record(record, &fields, &matched, emit);
+        self.matched = matched;
+    }
+
+    /// [`Session::record`] for a record already evaluated elsewhere (on
+    /// another thread, by [`Engine::evaluate_fields`] of this session's
+    /// engine): `matched` holds the positions of the rules it matched, in
+    /// the order evaluation gave them. The same findings and state result
+    /// as from [`Session::record`] on that record.
+    pub fn record_evaluated(
+        &mut self,
+        record: &Record<'_>,
+        matched: &[usize],
+        emit: &mut dyn FnMut(Finding),
+    ) {
+        if matched.is_empty() {
+            return;
+        }
+        let fields = self.engine.fields(record);
+        self.matched_record(record, &fields, matched, emit);
+    }
+
+    fn matched_record(
+        &mut self,
+        record: &Record<'_>,
+        fields: &Fields<'_, '_, '_>,
+        matched: &[usize],
+        emit: &mut dyn FnMut(Finding),
+    ) {
+        let engine = self.engine;
         self.group_of = None;
         self.raw = None;
         if !matched.is_empty() {
-            let event = &fields;
+            let event = fields;
             let t = record.event_time_millis();
             let mut id: Option<String> = None;
-            for &i in &matched {
+            for &i in matched {
                 let rule = &engine.rules()[i];
                 if rule.generate {
                     emit(Finding::from_record(rule, record));
@@ -513,7 +575,6 @@ impl<'e> Session<'e> {
                 }
             }
         }
-        self.matched = matched;
     }
 
     fn observe(
