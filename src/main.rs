@@ -223,7 +223,8 @@ struct ScanArgs {
     /// Read files again even if the store's ledger says they were processed.
     #[arg(long)]
     rescan: bool,
-    /// Files read and evaluated at once [default: the number of cores].
+    /// Threads that read and evaluate files [default: the number of
+    /// cores]; with two per file or more, one file is split between them.
     /// Findings, counts and stored state are the same for any number.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
