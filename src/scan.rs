@@ -370,9 +370,14 @@ trait Handoff<'e> {
     /// Single-event findings, in record order (encoded where they were
     /// made: on a reading thread, not the storing one).
     fn findings(&mut self, found: Vec<Encoded>);
-    /// Write the session's state now (a very large object); `false` when
-    /// the store failed, which stops flushes until the end of the object.
-    fn flush(&mut self, session: &mut Session<'e>) -> bool;
+    /// Write the batch of state gathered so far (a very large object),
+    /// taken from `session` with [`Session::take_batch`], which goes on
+    /// with the next batch whether or not the write succeeds. So an
+    /// object's batches (and their numbers, which make a batch merged twice
+    /// count once) are the same on every read of it, whatever failed
+    /// before: a store error fails the object, and reading it again writes
+    /// the batches that were not written, and only those.
+    fn flush(&mut self, session: &mut Session<'e>);
 }
 
 /// An object read to its end (or to a fault): what remains to store.
@@ -393,7 +398,6 @@ struct Reading<'a, 'e, H> {
     found: Vec<Encoded>,
     rejects: Vec<RecordReject>,
     handoff: &'a mut H,
-    flushing: bool,
 }
 
 impl<'e, H: Handoff<'e>> Reading<'_, 'e, H> {
@@ -404,11 +408,11 @@ impl<'e, H: Handoff<'e>> Reading<'_, 'e, H> {
         }
         // A very large object: write what was gathered so memory stays
         // bounded; its findings so far are stored first.
-        if self.flushing && self.session.should_flush() {
+        if self.session.should_flush() {
             if !self.found.is_empty() {
                 self.handoff.findings(std::mem::take(&mut self.found));
             }
-            self.flushing = self.handoff.flush(&mut self.session);
+            self.handoff.flush(&mut self.session);
         }
     }
 
@@ -458,7 +462,6 @@ fn read_one<'e, R: Read + Send, H: Handoff<'e>>(
         found: Vec::new(),
         rejects: Vec::new(),
         handoff,
-        flushing: true,
     };
     let result = if pipelined {
         read_split(engine, input, options, &mut sink)
@@ -658,21 +661,23 @@ impl<'e, F: FnMut(Encoded)> Handoff<'e> for Storing<'_, F> {
         }
     }
 
-    fn flush(&mut self, session: &mut Session<'e>) -> bool {
-        if self.store_error.is_some() {
-            return false;
-        }
-        match self.outlet.flush(session, &mut *self.store) {
-            Ok(()) => true,
-            Err(e) => {
-                self.store_error = Some(e);
-                false
-            }
-        }
+    fn flush(&mut self, session: &mut Session<'e>) {
+        self.write_batch(&mut session.take_batch());
     }
 }
 
 impl<F: FnMut(Encoded)> Storing<'_, F> {
+    /// Write a batch taken from an object's session, unless the object
+    /// already failed to store (it is read again: see [`Handoff::flush`]).
+    fn write_batch(&mut self, batch: &mut Session<'_>) {
+        if self.store_error.is_some() {
+            return;
+        }
+        if let Err(e) = self.outlet.flush(batch, &mut *self.store) {
+            self.store_error = Some(e);
+        }
+    }
+
     /// What the ledger says of this object ([`LedgerEntry::New`] with
     /// `--rescan`).
     fn ledger(&mut self, object: Option<&ObjectRef>) -> Result<LedgerEntry, StoreError> {
@@ -833,11 +838,12 @@ impl<'e> Handoff<'e> for Sender<'e> {
         let _ = self.tx.send(Message::Findings(found));
     }
 
-    /// The batch is flushed while reading goes on. A store error there
-    /// fails the object (the storing thread keeps it, and flushes nothing
-    /// more of the object but its end), so reading need not wait to know.
-    fn flush(&mut self, session: &mut Session<'e>) -> bool {
-        self.tx.send(Message::Flush(session.take_batch())).is_ok()
+    /// The batch is written while reading goes on: a store error there
+    /// fails the object (the storing thread keeps it), so reading need not
+    /// wait to know.
+    fn flush(&mut self, session: &mut Session<'e>) {
+        // The storing thread gone (it stopped early): nothing to do.
+        let _ = self.tx.send(Message::Flush(session.take_batch()));
     }
 }
 
@@ -1094,9 +1100,7 @@ impl<'e> Scanner<'e> {
                 for message in rx {
                     match message {
                         Message::Findings(found) => Handoff::findings(&mut storing, found),
-                        Message::Flush(mut batch) => {
-                            Handoff::flush(&mut storing, &mut batch);
-                        }
+                        Message::Flush(mut batch) => storing.write_batch(&mut batch),
                         Message::Unopened(reason) => {
                             let failure = storing.unopened(&name, reason);
                             done(input, Some(&failure));
@@ -1171,6 +1175,7 @@ mod tests {
     use super::*;
     use trailwarden_engine::builtin::builtin_rules;
     use trailwarden_engine::rules::RuleSetBuilder;
+    use trailwarden_engine::state::{PutOutcome, StateItem, StateKey, StateWrite};
 
     /// What a scan stored: findings (id, count, body) and state items.
     fn stored(path: &Path) -> Vec<String> {
@@ -1187,13 +1192,55 @@ mod tests {
         out
     }
 
-    /// An object whose state is written many times while it is read (every
-    /// 50 stateful matches) gives the same findings and state on two
-    /// threads, where the writes happen while reading goes on, as on one.
-    #[test]
-    fn state_written_mid_object_on_two_threads_is_as_on_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("llmjacking.json.gz");
+    /// A store that refuses the `fail_at`-th state write (counting from 1)
+    /// as unreachable, and does everything else as its store does.
+    struct Flaky<'s> {
+        store: &'s mut SqliteStore,
+        writes: usize,
+        fail_at: usize,
+    }
+
+    impl StateStore for Flaky<'_> {
+        fn get_many(&mut self, keys: &[StateKey]) -> Result<Vec<Option<StateItem>>, StoreError> {
+            self.store.get_many(keys)
+        }
+        fn put_many(&mut self, writes: &[StateWrite]) -> Result<Vec<PutOutcome>, StoreError> {
+            self.writes += 1;
+            if self.writes == self.fail_at {
+                return Err(StoreError("unreachable (a test)".into()));
+            }
+            self.store.put_many(writes)
+        }
+        fn scan_rule(&mut self, rule: &str) -> Result<Vec<StateItem>, StoreError> {
+            self.store.scan_rule(rule)
+        }
+    }
+
+    impl Ledger for Flaky<'_> {
+        fn is_done(&mut self, object: &ObjectRef) -> Result<bool, StoreError> {
+            self.store.is_done(object)
+        }
+        fn mark_done(&mut self, object: &ObjectRef, records: u64) -> Result<(), StoreError> {
+            self.store.mark_done(object, records)
+        }
+    }
+
+    impl FindingStore for Flaky<'_> {
+        fn put_finding(&mut self, finding: &Finding) -> Result<bool, StoreError> {
+            self.store.put_finding(finding)
+        }
+    }
+
+    impl Stores for Flaky<'_> {
+        fn put_findings(&mut self, findings: &[Encoded]) -> Result<(), StoreError> {
+            Stores::put_findings(&mut *self.store, findings)
+        }
+    }
+
+    /// The engine of the built-in pack and the example policy, and a file
+    /// of the LLMjacking scenario in `dir`.
+    fn pack_and_file(dir: &Path) -> (Engine, Policy, PathBuf) {
+        let file = dir.join("llmjacking.json.gz");
         let options = crate::simulate::SimOptions {
             background: 800,
             ..Default::default()
@@ -1204,7 +1251,96 @@ mod tests {
         for (path, text) in builtin_rules() {
             builder.add_yaml(&format!("builtin:{path}"), text);
         }
-        let engine = Engine::from_set(builder.build());
+        (Engine::from_set(builder.build()), policy, file)
+    }
+
+    /// A state write that fails in the middle of an object fails the
+    /// object; reading it again writes what was not written and nothing
+    /// twice: the state ends as if nothing had failed, on one thread and
+    /// on two.
+    #[test]
+    fn an_object_read_again_after_a_failed_state_write_counts_each_batch_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, policy, file) = pack_and_file(dir.path());
+        // State rows without the item's version (it counts writes, the
+        // failed run's included) and without the list of batches merged
+        // (the same batches, merged in another order): what was counted.
+        let state = |db: &Path| -> Vec<String> {
+            stored(db)
+                .into_iter()
+                .filter(|row| !row.starts_with("tw-"))
+                .map(|row| {
+                    let words: Vec<&str> = row.splitn(4, ' ').collect();
+                    let mut body: serde_json::Value = serde_json::from_str(words[3]).unwrap();
+                    if let Some(body) = body.as_object_mut() {
+                        body.remove("batches");
+                    }
+                    format!("{} {} {body}", words[0], words[1])
+                })
+                .collect()
+        };
+        let scan = |store: &mut dyn Stores, threads: usize| {
+            let mut scanner = Scanner::new(
+                &engine,
+                ReaderOptions::default(),
+                Level::Informational,
+                policy.clone(),
+                store,
+            )
+            .threads(threads)
+            .flush_after(50);
+            let mut failed = false;
+            scanner
+                .scan(
+                    &[Input::File(file.clone())],
+                    &mut |_| {},
+                    &mut |_, failure| failed |= failure.is_some(),
+                )
+                .unwrap();
+            failed
+        };
+        let reference = dir.path().join("reference.db");
+        assert!(!scan(&mut SqliteStore::open(&reference).unwrap(), 1));
+        let expected = state(&reference);
+        assert!(expected.len() > 10, "{expected:?}");
+        for threads in [1, 2] {
+            for fail_at in [2, 5] {
+                let db = dir.path().join(format!("flaky-{threads}-{fail_at}.db"));
+                let mut store = SqliteStore::open(&db).unwrap();
+                let mut flaky = Flaky {
+                    store: &mut store,
+                    writes: 0,
+                    fail_at,
+                };
+                assert!(
+                    scan(&mut flaky, threads),
+                    "the failed write fails the object"
+                );
+                assert!(!scan(&mut store, threads), "read again, it is done");
+                drop(store);
+                let got = state(&db);
+                let differ: Vec<String> = got
+                    .iter()
+                    .filter(|row| !expected.contains(row))
+                    .chain(expected.iter().filter(|row| !got.contains(row)))
+                    .map(|row| row.chars().take(600).collect())
+                    .collect();
+                assert!(
+                    differ.is_empty(),
+                    "{threads} threads, write {fail_at} failed: {} rows differ: {differ:#?}",
+                    differ.len()
+                );
+            }
+        }
+    }
+
+    /// An object whose state is written many times while it is read (every
+    /// 50 stateful matches) gives the same findings and state on two
+    /// threads, where the writes happen while reading goes on, as on one.
+    #[test]
+    fn state_written_mid_object_on_two_threads_is_as_on_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, policy, file) = pack_and_file(dir.path());
         let scan = |threads: usize, flush_after: usize| {
             let db = dir.path().join(format!("t{threads}-{flush_after}.db"));
             let mut store = SqliteStore::open(&db).unwrap();
