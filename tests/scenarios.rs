@@ -73,3 +73,23 @@ fn benign_background_makes_no_finding_at_medium_or_higher() {
         .collect();
     assert!(serious.is_empty(), "{serious:#?}");
 }
+
+/// The lifecycle-configuration backdoor is a notebook takeover: the
+/// notebook stopped, given the script, started and opened. The sequence is
+/// found once, at high, beside the script's own rule.
+#[test]
+fn the_notebook_backdoor_is_found_as_a_takeover_sequence() {
+    let engine = engine();
+    let found = findings(&engine, "sagemaker-lifecycle-backdoor", 500);
+    let takeover: Vec<&Finding> = found
+        .iter()
+        .filter(|f| f.rule_title.starts_with("SageMaker Notebook Takeover"))
+        .collect();
+    assert_eq!(
+        takeover.len(),
+        1,
+        "{:?}",
+        found.iter().map(|f| &f.rule_title).collect::<Vec<_>>()
+    );
+    assert_eq!(takeover[0].level, Level::High);
+}
