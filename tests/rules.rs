@@ -255,6 +255,16 @@ fn builtin_pack_finds_published_detonations() {
             "aws.defense-evasion.organizations-leave.json",
             "Account Left or Removed from the AWS Organization",
         ),
+        // The trust policy names an outside account (read from the
+        // policy document: derived.policy.untrustedAccounts).
+        (
+            "aws.persistence.iam-backdoor-role.json",
+            "IAM Role Trust Policy Grants an Untrusted Account",
+        ),
+        (
+            "aws.persistence.iam-create-backdoor-role.json",
+            "IAM Role Trust Policy Grants an Untrusted Account",
+        ),
     ] {
         let mut texts = Texts(Vec::new());
         read_object(

@@ -43,6 +43,9 @@ use crate::event::{field_at, field_of, place, Place, RecordEvent};
 pub struct FieldTable {
     paths: Vec<(Box<str>, Place)>,
     index: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>,
+    /// The policy fact `trusted_accounts`, for
+    /// [`crate::derived::UNTRUSTED_ACCOUNTS`] (`None`: not given).
+    pub(crate) trusted_accounts: Option<Vec<String>>,
 }
 
 impl FieldTable {
@@ -119,7 +122,12 @@ impl<'t, 'r, 'a> Fields<'t, 'r, 'a> {
         let record = self.event.0;
         self.slots[slot as usize].get_or_init(|| {
             let (path, place) = &self.table.paths[slot as usize];
-            let value = field_at(record, path, *place);
+            let value = match place {
+                Place::Derived(i) => {
+                    crate::derived::value(record, *i, self.table.trusted_accounts.as_deref())
+                }
+                _ => field_at(record, path, *place),
+            };
             Slot {
                 ascii: matches!(&value, Some(EventValue::Str(s)) if s.is_ascii()),
                 value,

@@ -42,6 +42,8 @@ pub(crate) enum Place {
         /// Position of the first `.` in the path.
         dot: Option<usize>,
     },
+    /// A derived policy field (a position in [`crate::derived::FIELDS`]).
+    Derived(u8),
 }
 
 /// The top-level fields the record model answers directly.
@@ -87,6 +89,9 @@ fn scalar<'r>(r: &'r Record<'_>, i: u8) -> Option<EventValue<'r>> {
 
 /// Where `path`'s value comes from.
 pub(crate) fn place(path: &str) -> Place {
+    if let Some(i) = crate::derived::index(path) {
+        return Place::Derived(i);
+    }
     let dot = path.find('.');
     let top = &path[..dot.unwrap_or(path.len())];
     if dot.is_none() {
@@ -111,6 +116,8 @@ pub(crate) fn field_of<'r>(r: &'r Record<'_>, path: &str) -> Option<EventValue<'
 pub(crate) fn field_at<'r>(r: &'r Record<'_>, path: &str, place: Place) -> Option<EventValue<'r>> {
     let (nested, dot) = match place {
         Place::Scalar(i) => return scalar(r, i),
+        // Without the organisation's trusted accounts (see `Fields`).
+        Place::Derived(i) => return crate::derived::value(r, i, None),
         Place::Nested { dot } => (true, dot),
         Place::Other { dot } => (false, dot),
     };
@@ -189,6 +196,39 @@ impl Event for RecordEvent<'_, '_> {
 
     fn to_json(&self) -> Value {
         self.0.whole().cloned().unwrap_or(Value::Null)
+    }
+}
+
+/// A record seen as a Sigma event by an engine: [`RecordEvent`], plus the
+/// fields that need the engine's policy facts
+/// ([`crate::derived::UNTRUSTED_ACCOUNTS`], from `trusted_accounts`). What
+/// [`crate::Engine::evaluate_fields`] answers for every path, without a
+/// cache (from [`crate::Engine::event`]).
+pub struct EngineEvent<'t, 'r, 'a> {
+    /// The record.
+    pub record: RecordEvent<'r, 'a>,
+    /// The policy fact `trusted_accounts` (`None`: not given).
+    pub trusted_accounts: Option<&'t [String]>,
+}
+
+impl Event for EngineEvent<'_, '_, '_> {
+    fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
+        match crate::derived::index(path) {
+            Some(i) => crate::derived::value(self.record.0, i, self.trusted_accounts),
+            None => self.record.get_field(path),
+        }
+    }
+
+    fn any_string_value(&self, pred: &dyn Fn(&str) -> bool) -> bool {
+        self.record.any_string_value(pred)
+    }
+
+    fn all_string_values(&self) -> Vec<Cow<'_, str>> {
+        self.record.all_string_values()
+    }
+
+    fn to_json(&self) -> Value {
+        self.record.to_json()
     }
 }
 

@@ -24,6 +24,7 @@ pub mod builtin {
         BUILTIN_RULES.iter().copied()
     }
 }
+pub mod derived;
 pub mod dispatch;
 pub mod eval;
 pub mod event;
@@ -37,7 +38,7 @@ pub mod sweep;
 
 pub use dispatch::{Dispatch, Route};
 pub use eval::Fields;
-pub use event::RecordEvent;
+pub use event::{EngineEvent, RecordEvent};
 pub use finding::{event_id, finding_id, Finding, Level};
 pub use policy::Policy;
 pub use rules::{
@@ -89,10 +90,12 @@ impl Engine {
         let RuleSet {
             rules,
             correlations,
+            trusted_accounts,
             ..
         } = set;
         let dispatch = Dispatch::new(rules.iter().map(|r| &r.route));
         let mut fields = FieldTable::default();
+        fields.trusted_accounts = trusted_accounts;
         let programs = rules
             .iter()
             .map(|r| Program::compile(&r.compiled, &mut fields))
@@ -222,6 +225,16 @@ impl Engine {
         on_match: impl FnMut(usize, &'e Rule),
     ) {
         self.evaluate_fields(&self.fields(record), on_match);
+    }
+
+    /// `record` as this engine's rules see it, without a cache: the
+    /// reference [`Engine::evaluate_fields`] answers as (derived fields that
+    /// need the policy's facts included).
+    pub fn event<'e, 'r, 'a>(&'e self, record: &'r Record<'a>) -> EngineEvent<'e, 'r, 'a> {
+        EngineEvent {
+            record: RecordEvent(record),
+            trusted_accounts: self.fields.trusted_accounts.as_deref(),
+        }
     }
 
     /// An empty per-record field cache over `record`: hand it to

@@ -223,6 +223,9 @@ pub struct RuleSet {
     pub problems: Vec<RuleProblem>,
     /// Rules set aside, with the reason.
     pub notes: Vec<RuleNote>,
+    /// The policy fact `trusted_accounts` (`None`: not given), which
+    /// [`crate::derived::UNTRUSTED_ACCOUNTS`] is computed against.
+    pub trusted_accounts: Option<Vec<String>>,
 }
 
 /// Whether a path names a rule file (`.yml`/`.yaml`, not a test file).
@@ -347,6 +350,16 @@ impl RuleSetBuilder {
             let mut rule = rule.clone();
             for detection in rule.detection.named.values_mut() {
                 fix_base64offset(detection);
+            }
+            if let Some(field) = unknown_derived_field(&rule) {
+                self.problems.push(problem(
+                    format!(
+                        "{field} is not a derived field (the derived fields: {})",
+                        crate::derived::FIELDS.join(", ")
+                    ),
+                    Some(&rule.title),
+                ));
+                continue;
             }
             let missing = fill_placeholders(&mut rule, &self.policy);
             if !missing.is_empty() {
@@ -940,13 +953,34 @@ impl RuleSetBuilder {
                 });
             }
         }
+        let trusted = self.policy.fact("trusted_accounts");
         RuleSet {
             rules: self.rules,
             correlations,
             problems: self.problems,
             notes: self.notes,
+            trusted_accounts: (!trusted.is_empty()).then(|| trusted.to_vec()),
         }
     }
+}
+
+/// A field under [`crate::derived::PREFIX`] (or `derived.`) that is not a
+/// derived field: a rule reading it would never match, so it is refused.
+fn unknown_derived_field(rule: &SigmaRule) -> Option<String> {
+    fn walk(detection: &Detection) -> Option<String> {
+        match detection {
+            Detection::AllOf(items) => items.iter().find_map(|item| {
+                let name = item.field.name.as_deref()?;
+                (name.starts_with("derived.") && crate::derived::index(name).is_none())
+                    .then(|| name.to_owned())
+            }),
+            Detection::AnyOf(parts) | Detection::And(parts) => parts.iter().find_map(walk),
+            Detection::ArrayMatch { body, .. } => walk(body),
+            Detection::Conditional { named, .. } => named.values().find_map(walk),
+            _ => None,
+        }
+    }
+    rule.detection.named.values().find_map(walk)
 }
 
 /// Replace `%fact%` placeholders of `|expand` items with the policy's
@@ -965,6 +999,12 @@ fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<
     match detection {
         Detection::AllOf(items) => {
             for item in items {
+                // Computed against a fact: the rule needs it as if it named it.
+                if item.field.name.as_deref() == Some(crate::derived::UNTRUSTED_ACCOUNTS)
+                    && policy.fact("trusted_accounts").is_empty()
+                {
+                    missing.push("trusted_accounts".to_owned());
+                }
                 if !item.field.modifiers.contains(&Modifier::Expand) {
                     continue;
                 }

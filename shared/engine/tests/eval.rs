@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use rsigma_eval::{CompiledDetection, Event};
 use trailwarden_cloudtrail::{read_object, ReaderOptions, Record, RecordReject, RecordSink};
 use trailwarden_engine::builtin::builtin_rules;
-use trailwarden_engine::{Engine, Policy, RecordEvent, RuleSetBuilder};
+use trailwarden_engine::{Engine, Policy, RuleSetBuilder};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -120,7 +120,7 @@ fn assert_same_verdicts(engine: &Engine, records: &[String]) -> usize {
     let mut matches = 0;
     for text in records {
         let record = Record::parse(text).unwrap();
-        let event = RecordEvent(&record);
+        let event = engine.event(&record);
         let expected: Vec<bool> = rules
             .iter()
             .map(|r| rsigma_eval::evaluate_rule(&r.compiled, &event).is_some())

@@ -1,0 +1,373 @@
+//! Derived policy fields (a trailwarden extension to Sigma): what the
+//! resource or trust policy a call sets grants, and to whom, computed from
+//! the policy document CloudTrail logs with the call.
+//!
+//! Sigma matches field values; it cannot read a JSON policy held in a string
+//! (IAM and KMS log their policies as JSON text) or tell an `Allow` from a
+//! `Deny` statement. Rules read these fields instead, like any other:
+//!
+//! | field | value |
+//! | --- | --- |
+//! | `derived.policy.everyone` | `true` when an `Allow` statement grants every principal (`"Principal": "*"`, `"AWS": "*"`, or `NotPrincipal`), with or without a condition; `false` otherwise |
+//! | `derived.policy.public` | `true` when such a statement has no `Condition` (any condition counts as restricting it); `false` otherwise |
+//! | `derived.policy.principals` | every principal an `Allow` statement names (AWS, service, federated and canonical-user principals, `*` included) |
+//! | `derived.policy.accounts` | the 12-digit account IDs of the AWS principals an `Allow` statement names (an account ID, or the account in a principal's ARN) |
+//! | `derived.policy.otherAccounts` | those of `accounts` that are not the account the call was made in (`recipientAccountId`) |
+//! | `derived.policy.untrustedAccounts` | those of `otherAccounts` not in the policy fact `trusted_accounts`; a rule that reads it is not run without the fact |
+//!
+//! A list with no element is no value: `|exists: true` on a list means it
+//! has at least one; a list matches a value when any element does.
+//!
+//! The documents read (others give no value for these fields):
+//!
+//! | eventSource | eventName | document |
+//! | --- | --- | --- |
+//! | `iam.amazonaws.com` | `CreateRole` | `requestParameters.assumeRolePolicyDocument` |
+//! | `iam.amazonaws.com` | `UpdateAssumeRolePolicy` | `requestParameters.policyDocument` |
+//! | `kms.amazonaws.com` | `PutKeyPolicy`, `CreateKey` | `requestParameters.policy` |
+//! | `s3.amazonaws.com` | `PutBucketPolicy` | `requestParameters.bucketPolicy` |
+//!
+//! A document is a JSON object or a string holding one (URL-encoded text is
+//! decoded first, as IAM accepts it). One that does not parse gives no value.
+//! The grammar: <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html>;
+//! principals: <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html>.
+
+use std::borrow::Cow;
+
+use rsigma_eval::EventValue;
+use serde_json::Value;
+use trailwarden_cloudtrail::Record;
+
+/// The prefix of every derived field.
+pub const PREFIX: &str = "derived.policy.";
+
+/// The derived fields, in the order of [`Derived`]'s index.
+pub const FIELDS: [&str; 6] = [
+    "derived.policy.everyone",
+    "derived.policy.public",
+    "derived.policy.principals",
+    "derived.policy.accounts",
+    "derived.policy.otherAccounts",
+    "derived.policy.untrustedAccounts",
+];
+
+/// The field that depends on the `trusted_accounts` policy fact.
+pub const UNTRUSTED_ACCOUNTS: &str = "derived.policy.untrustedAccounts";
+
+/// Which calls carry which policy document: (eventSource, eventName, the
+/// field of `requestParameters`).
+const DOCUMENTS: [(&str, &str, &str); 5] = [
+    (
+        "iam.amazonaws.com",
+        "CreateRole",
+        "assumeRolePolicyDocument",
+    ),
+    (
+        "iam.amazonaws.com",
+        "UpdateAssumeRolePolicy",
+        "policyDocument",
+    ),
+    ("kms.amazonaws.com", "PutKeyPolicy", "policy"),
+    ("kms.amazonaws.com", "CreateKey", "policy"),
+    ("s3.amazonaws.com", "PutBucketPolicy", "bucketPolicy"),
+];
+
+/// The position of `path` in [`FIELDS`], if it is a derived field.
+pub fn index(path: &str) -> Option<u8> {
+    FIELDS.iter().position(|f| *f == path).map(|i| i as u8)
+}
+
+/// What the `Allow` statements of a policy document grant.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Grants {
+    /// An `Allow` statement grants every principal.
+    pub everyone: bool,
+    /// One such statement has no condition.
+    pub public: bool,
+    /// Every principal named, in document order, each once.
+    pub principals: Vec<String>,
+    /// The account IDs of the AWS principals named, each once.
+    pub accounts: Vec<String>,
+}
+
+/// The grants of the policy document the record's call sets; `None` when
+/// the call sets none (see the module's table) or it does not parse.
+pub fn grants(record: &Record<'_>) -> Option<Grants> {
+    let source = record.event_source()?;
+    let name = record.event_name()?;
+    let (_, _, field) = DOCUMENTS
+        .iter()
+        .find(|(s, n, _)| *s == source && *n == name)?;
+    let document = record.nested("requestParameters")?.get(*field)?;
+    let parsed;
+    let document = match document {
+        Value::Object(_) => document,
+        Value::String(text) => {
+            parsed = parse_document(text)?;
+            &parsed
+        }
+        _ => return None,
+    };
+    Some(grants_of(document))
+}
+
+/// A document given as text: JSON, or URL-encoded JSON.
+fn parse_document(text: &str) -> Option<Value> {
+    let text = text.trim();
+    let decoded: Cow<'_, str> = if text.starts_with('{') {
+        Cow::Borrowed(text)
+    } else {
+        percent_decode(text)?
+    };
+    match serde_json::from_str::<Value>(&decoded) {
+        Ok(v @ Value::Object(_)) => Some(v),
+        _ => None,
+    }
+}
+
+/// `%XX` escapes (and `+` for space) decoded; `None` if not valid UTF-8.
+fn percent_decode(text: &str) -> Option<Cow<'_, str>> {
+    if !text.contains('%') && !text.contains('+') {
+        return Some(Cow::Borrowed(text));
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 3;
+                    }
+                    None => {
+                        out.push(b'%');
+                        i += 1;
+                    }
+                }
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok().map(Cow::Owned)
+}
+
+/// The grants of a parsed policy document.
+pub fn grants_of(document: &Value) -> Grants {
+    let mut grants = Grants::default();
+    let statements: Vec<&Value> = match document.get("Statement") {
+        Some(Value::Array(list)) => list.iter().collect(),
+        Some(one @ Value::Object(_)) => vec![one],
+        _ => Vec::new(),
+    };
+    for statement in statements {
+        if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
+            continue;
+        }
+        let conditioned = match statement.get("Condition") {
+            None | Some(Value::Null) => false,
+            Some(Value::Object(c)) => !c.is_empty(),
+            Some(_) => true,
+        };
+        // `NotPrincipal` with `Allow`: everyone but those named.
+        let mut everyone = statement.get("NotPrincipal").is_some();
+        match statement.get("Principal") {
+            Some(Value::String(s)) => {
+                everyone |= s == "*";
+                grants.add_principal(s);
+            }
+            Some(Value::Object(kinds)) => {
+                for (kind, values) in kinds {
+                    for value in one_or_many(values) {
+                        if kind == "AWS" && value == "*" {
+                            everyone = true;
+                        }
+                        grants.add_principal(value);
+                        if kind == "AWS" {
+                            if let Some(account) = account_of(value) {
+                                if !grants.accounts.iter().any(|a| a == account) {
+                                    grants.accounts.push(account.to_owned());
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+        if everyone {
+            grants.everyone = true;
+            grants.public |= !conditioned;
+        }
+    }
+    grants
+}
+
+impl Grants {
+    fn add_principal(&mut self, principal: &str) {
+        if !self.principals.iter().any(|p| p == principal) {
+            self.principals.push(principal.to_owned());
+        }
+    }
+}
+
+/// A principal value, or each string of a list of them.
+fn one_or_many(value: &Value) -> Vec<&str> {
+    match value {
+        Value::String(s) => vec![s.as_str()],
+        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The account of an AWS principal: a bare 12-digit account ID, or the
+/// account field of an ARN (`arn:PARTITION:SERVICE::ACCOUNT:...`).
+pub fn account_of(principal: &str) -> Option<&str> {
+    let is_account = |s: &str| s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit());
+    if is_account(principal) {
+        return Some(principal);
+    }
+    let mut parts = principal.splitn(6, ':');
+    if parts.next() != Some("arn") {
+        return None;
+    }
+    let account = parts.nth(3)?;
+    is_account(account).then_some(account)
+}
+
+/// The value of derived field `index` (see [`FIELDS`]) for `record`, with
+/// the organisation's trusted accounts (`None`: not known, and
+/// `untrustedAccounts` has no value).
+pub fn value<'r>(
+    record: &Record<'_>,
+    index: u8,
+    trusted: Option<&[String]>,
+) -> Option<EventValue<'r>> {
+    let grants = grants(record)?;
+    // An empty list is no value (so `|exists: true` means "some").
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            return None;
+        }
+        Some(EventValue::Array(
+            items
+                .into_iter()
+                .map(|s| EventValue::Str(Cow::Owned(s)))
+                .collect(),
+        ))
+    };
+    let own = record.recipient_account_id().unwrap_or_default();
+    let others = |accounts: Vec<String>| -> Vec<String> {
+        accounts.into_iter().filter(|a| a != own).collect()
+    };
+    match index {
+        0 => Some(EventValue::Bool(grants.everyone)),
+        1 => Some(EventValue::Bool(grants.public)),
+        2 => list(grants.principals),
+        3 => list(grants.accounts),
+        4 => list(others(grants.accounts)),
+        5 => {
+            let trusted = trusted?;
+            list(
+                others(grants.accounts)
+                    .into_iter()
+                    .filter(|a| !trusted.contains(a))
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn statements_are_read_as_the_grammar_says() {
+        // A public statement beside a deny-insecure-transport one.
+        let g = grants_of(&json!({"Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": "*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}
+        ]}));
+        assert!(g.everyone && g.public, "{g:?}");
+        // A wildcard narrowed by a condition, and a Deny with a wildcard.
+        let g = grants_of(&json!({"Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:Decrypt", "Condition": {"StringEquals": {"kms:CallerAccount": "111122223333"}}},
+            {"Effect": "Deny", "Principal": "*", "Action": "kms:*"}
+        ]}));
+        assert!(g.everyone && !g.public, "{g:?}");
+        // Accounts from IDs and ARNs, services, one statement not in a list.
+        let g = grants_of(&json!({"Statement":
+            {"Effect": "Allow", "Principal": {"AWS": ["arn:aws:iam::444455556666:root", "777788889999", "arn:aws:sts::444455556666:assumed-role/r/s", "AIDAEXAMPLE"], "Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        }));
+        assert_eq!(g.accounts, ["444455556666", "777788889999"]);
+        assert_eq!(g.principals.len(), 5);
+        assert!(!g.everyone && !g.public);
+        // NotPrincipal with Allow is everyone but those named.
+        let g = grants_of(
+            &json!({"Statement": [{"Effect": "Allow", "NotPrincipal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "*"}]}),
+        );
+        assert!(g.everyone && g.public);
+        // Nothing granted: no statements, effects other than Allow, junk.
+        for doc in [
+            json!({}),
+            json!({"Statement": "x"}),
+            json!({"Statement": [{"Effect": "allow", "Principal": "*"}, 7]}),
+        ] {
+            assert_eq!(grants_of(&doc), Grants::default(), "{doc}");
+        }
+    }
+
+    #[test]
+    fn accounts_of_principals() {
+        assert_eq!(account_of("123456789012"), Some("123456789012"));
+        assert_eq!(
+            account_of("arn:aws:iam::123456789012:role/x"),
+            Some("123456789012")
+        );
+        assert_eq!(
+            account_of("arn:aws-us-gov:iam::123456789012:root"),
+            Some("123456789012")
+        );
+        for other in [
+            "*",
+            "12345678901",
+            "arn:aws:iam::12345678901x:root",
+            "arn:aws:s3:::bucket",
+            "AROAEXAMPLE",
+            "arn",
+        ] {
+            assert_eq!(account_of(other), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn documents_as_text_objects_and_url_encoded_text() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}]}"#;
+        let encoded: String = doc
+            .bytes()
+            .map(|b| match b {
+                b'{' | b'}' | b'"' | b':' | b',' | b'[' | b']' => format!("%{b:02X}"),
+                b => (b as char).to_string(),
+            })
+            .collect();
+        for text in [doc.to_owned(), encoded] {
+            let v = parse_document(&text).unwrap_or_else(|| panic!("{text}"));
+            assert_eq!(grants_of(&v).accounts, ["444455556666"]);
+        }
+        assert!(parse_document("not json").is_none());
+        assert!(parse_document("%7B%ZZ").is_none());
+        assert!(parse_document("[1]").is_none());
+    }
+}
