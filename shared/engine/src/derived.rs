@@ -26,6 +26,7 @@
 //! | `iam.amazonaws.com` | `UpdateAssumeRolePolicy` | `requestParameters.policyDocument` |
 //! | `kms.amazonaws.com` | `PutKeyPolicy`, `CreateKey` | `requestParameters.policy` |
 //! | `s3.amazonaws.com` | `PutBucketPolicy` | `requestParameters.bucketPolicy` |
+//! | `kms.amazonaws.com` | `CreateGrant` | none: `requestParameters.granteePrincipal` is the one principal granted (never everyone) |
 //!
 //! A document is a JSON object or a string holding one (URL-encoded text is
 //! decoded first, as IAM accepts it). One that does not parse gives no value.
@@ -95,6 +96,19 @@ pub struct Grants {
 pub fn grants(record: &Record<'_>) -> Option<Grants> {
     let source = record.event_source()?;
     let name = record.event_name()?;
+    if (source, name) == ("kms.amazonaws.com", "CreateGrant") {
+        // A grant names its grantee instead of holding a document.
+        let grantee = record
+            .nested("requestParameters")?
+            .get("granteePrincipal")?;
+        let grantee = grantee.as_str()?;
+        let mut grants = Grants::default();
+        grants.add_principal(grantee);
+        if let Some(account) = account_of(grantee) {
+            grants.accounts.push(account.to_owned());
+        }
+        return Some(grants);
+    }
     let (_, _, field) = DOCUMENTS
         .iter()
         .find(|(s, n, _)| *s == source && *n == name)?;
