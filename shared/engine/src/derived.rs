@@ -9,14 +9,28 @@
 //! | field | value |
 //! | --- | --- |
 //! | `derived.policy.everyone` | `true` when an `Allow` statement grants every principal (`"Principal": "*"`, `"AWS": "*"`, or `NotPrincipal`), with or without a condition; `false` otherwise |
-//! | `derived.policy.public` | `true` when such a statement has no `Condition` (any condition counts as restricting it); `false` otherwise |
+//! | `derived.policy.public` | `true` when such a statement has no restricting condition (below); `false` otherwise |
 //! | `derived.policy.principals` | every principal an `Allow` statement names (AWS, service, federated and canonical-user principals, `*` included) |
 //! | `derived.policy.accounts` | the 12-digit account IDs of the AWS principals an `Allow` statement names (an account ID, or the account in a principal's ARN) |
-//! | `derived.policy.otherAccounts` | those of `accounts` that are not the account the call was made in (`recipientAccountId`) |
+//! | `derived.policy.otherAccounts` | those of `accounts` that are not the account the call was made in (`recipientAccountId`, else `userIdentity.accountId`; neither: no value) |
 //! | `derived.policy.untrustedAccounts` | those of `otherAccounts` not in the policy fact `trusted_accounts`; a rule that reads it is not run without the fact |
 //!
 //! A list with no element is no value: `|exists: true` on a list means it
-//! has at least one; a list matches a value when any element does.
+//! has at least one; a list matches a value when any element does. Lists
+//! keep at most [`MAX_PRINCIPALS`] entries (a policy document is attacker-
+//! chosen text); `everyone` and `public` read every statement.
+//!
+//! A condition restricts a statement when it pins, to values without
+//! wildcards, a key that narrows who the caller can be (the keys S3's own
+//! public-policy check treats so, and their KMS and STS counterparts):
+//! `aws:SourceAccount`, `aws:SourceArn`, `aws:SourceOwner`, `aws:SourceIp`,
+//! `aws:SourceVpc`, `aws:SourceVpce`, `aws:SourceOrgID`, `aws:SourceOrgPaths`,
+//! `aws:PrincipalOrgID`, `aws:PrincipalOrgPaths`, `aws:PrincipalAccount`,
+//! `aws:PrincipalArn`, `aws:userid`, `kms:CallerAccount`, `sts:ExternalId`,
+//! with a positive operator (not `...Not...`, not `...IfExists`, not `Null`).
+//! A condition on anything else (`aws:SecureTransport`, a tag, a time) does
+//! not make a wildcard less public. See
+//! <https://docs.aws.amazon.com/AmazonS3/latest/userguide/access-control-block-public-access.html#access-control-block-public-access-policy-status>.
 //!
 //! The documents read (others give no value for these fields):
 //!
@@ -50,6 +64,28 @@ pub const FIELDS: [&str; 6] = [
     "derived.policy.accounts",
     "derived.policy.otherAccounts",
     "derived.policy.untrustedAccounts",
+];
+
+/// Entries kept in each list field.
+pub const MAX_PRINCIPALS: usize = 1000;
+
+/// Condition keys that narrow who the caller can be (lower-case).
+const RESTRICTING_KEYS: [&str; 15] = [
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:sourceowner",
+    "aws:sourceip",
+    "aws:sourcevpc",
+    "aws:sourcevpce",
+    "aws:sourceorgid",
+    "aws:sourceorgpaths",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:userid",
+    "kms:calleraccount",
+    "sts:externalid",
 ];
 
 /// The field that depends on the `trusted_accounts` policy fact.
@@ -149,7 +185,10 @@ fn percent_decode(text: &str) -> Option<Cow<'_, str>> {
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
+            b'%' if i + 2 < bytes.len()
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit() =>
+            {
                 let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(b) => {
@@ -187,11 +226,7 @@ pub fn grants_of(document: &Value) -> Grants {
         if statement.get("Effect").and_then(Value::as_str) != Some("Allow") {
             continue;
         }
-        let conditioned = match statement.get("Condition") {
-            None | Some(Value::Null) => false,
-            Some(Value::Object(c)) => !c.is_empty(),
-            Some(_) => true,
-        };
+        let conditioned = statement.get("Condition").is_some_and(restricts);
         // `NotPrincipal` with `Allow`: everyone but those named.
         let mut everyone = statement.get("NotPrincipal").is_some();
         match statement.get("Principal") {
@@ -202,15 +237,14 @@ pub fn grants_of(document: &Value) -> Grants {
             Some(Value::Object(kinds)) => {
                 for (kind, values) in kinds {
                     for value in one_or_many(values) {
+                        let value = value.as_ref();
                         if kind == "AWS" && value == "*" {
                             everyone = true;
                         }
                         grants.add_principal(value);
                         if kind == "AWS" {
                             if let Some(account) = account_of(value) {
-                                if !grants.accounts.iter().any(|a| a == account) {
-                                    grants.accounts.push(account.to_owned());
-                                }
+                                grants.add_account(account);
                             }
                         }
                     }
@@ -228,18 +262,61 @@ pub fn grants_of(document: &Value) -> Grants {
 
 impl Grants {
     fn add_principal(&mut self, principal: &str) {
-        if !self.principals.iter().any(|p| p == principal) {
-            self.principals.push(principal.to_owned());
-        }
+        add_once(&mut self.principals, principal);
+    }
+
+    fn add_account(&mut self, account: &str) {
+        add_once(&mut self.accounts, account);
     }
 }
 
-/// A principal value, or each string of a list of them.
-fn one_or_many(value: &Value) -> Vec<&str> {
+/// Add `item` unless present or the list is full ([`MAX_PRINCIPALS`]: the
+/// scan stays linear in the document, whatever its size).
+fn add_once(list: &mut Vec<String>, item: &str) {
+    if list.len() < MAX_PRINCIPALS && !list.iter().any(|p| p == item) {
+        list.push(item.to_owned());
+    }
+}
+
+/// Whether a `Condition` block restricts who the caller can be (see the
+/// module's documentation).
+fn restricts(condition: &Value) -> bool {
+    let Value::Object(operators) = condition else {
+        return false;
+    };
+    operators.iter().any(|(operator, keys)| {
+        let op = operator.to_ascii_lowercase();
+        if op.contains("not") || op.ends_with("ifexists") || op == "null" {
+            return false;
+        }
+        let Value::Object(keys) = keys else {
+            return false;
+        };
+        keys.iter().any(|(key, values)| {
+            RESTRICTING_KEYS.contains(&key.to_ascii_lowercase().as_str()) && {
+                let values = one_or_many(values);
+                !values.is_empty()
+                    && values
+                        .iter()
+                        .all(|v| !v.is_empty() && !v.contains('*') && !v.ends_with("/0"))
+            }
+        })
+    })
+}
+
+/// A principal or condition value, or each of a list of them (strings,
+/// and numbers as IAM reads them: an account ID written as a number).
+fn one_or_many(value: &Value) -> Vec<Cow<'_, str>> {
+    fn one(v: &Value) -> Option<Cow<'_, str>> {
+        match v {
+            Value::String(s) => Some(Cow::Borrowed(s.as_str())),
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        }
+    }
     match value {
-        Value::String(s) => vec![s.as_str()],
-        Value::Array(list) => list.iter().filter_map(Value::as_str).collect(),
-        _ => Vec::new(),
+        Value::Array(list) => list.iter().filter_map(one).collect(),
+        other => one(other).into_iter().collect(),
     }
 }
 
@@ -279,20 +356,26 @@ pub fn value<'r>(
                 .collect(),
         ))
     };
-    let own = record.recipient_account_id().unwrap_or_default();
-    let others = |accounts: Vec<String>| -> Vec<String> {
-        accounts.into_iter().filter(|a| a != own).collect()
+    // The account of the call; without one, "other" means nothing.
+    let own = record
+        .recipient_account_id()
+        .map(str::to_owned)
+        .or_else(|| record.identity().account_id)
+        .filter(|a| !a.is_empty());
+    let others = |accounts: Vec<String>| -> Option<Vec<String>> {
+        let own = own.as_deref()?;
+        Some(accounts.into_iter().filter(|a| a != own).collect())
     };
     match index {
         0 => Some(EventValue::Bool(grants.everyone)),
         1 => Some(EventValue::Bool(grants.public)),
         2 => list(grants.principals),
         3 => list(grants.accounts),
-        4 => list(others(grants.accounts)),
+        4 => list(others(grants.accounts)?),
         5 => {
             let trusted = trusted?;
             list(
-                others(grants.accounts)
+                others(grants.accounts)?
                     .into_iter()
                     .filter(|a| !trusted.contains(a))
                     .collect(),
@@ -344,6 +427,48 @@ mod tests {
     }
 
     #[test]
+    fn only_conditions_on_who_the_caller_is_restrict_a_wildcard() {
+        let public = |condition: Value| {
+            grants_of(&json!({"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Condition": condition}]})).public
+        };
+        for restricting in [
+            json!({"StringEquals": {"kms:CallerAccount": "111122223333"}}),
+            json!({"StringEquals": {"aws:PrincipalOrgID": ["o-abc123defg"]}}),
+            json!({"ArnLike": {"aws:SourceArn": "arn:aws:s3:::acme-logs"}}),
+            json!({"IpAddress": {"aws:SourceIp": "203.0.113.0/24"}}),
+            json!({"StringEquals": {"STS:EXTERNALID": "7f3c"}}),
+        ] {
+            assert!(!public(restricting.clone()), "{restricting}");
+        }
+        for loose in [
+            json!({"Bool": {"aws:SecureTransport": "true"}}),
+            json!({"StringNotEquals": {"aws:PrincipalOrgID": "o-abc123defg"}}),
+            json!({"StringEqualsIfExists": {"aws:PrincipalOrgID": "o-abc123defg"}}),
+            json!({"StringLike": {"aws:PrincipalArn": "*"}}),
+            json!({"Null": {"aws:PrincipalOrgID": "false"}}),
+            json!({"IpAddress": {"aws:SourceIp": "0.0.0.0/0"}}),
+            json!({"StringEquals": {"aws:PrincipalOrgID": []}}),
+            json!({}),
+            json!("junk"),
+        ] {
+            assert!(public(loose.clone()), "{loose}");
+        }
+        // An account ID written as a number is an account.
+        let g = grants_of(
+            &json!({"Statement": [{"Effect": "Allow", "Principal": {"AWS": 444455556666u64}, "Action": "*"}]}),
+        );
+        assert_eq!(g.accounts, ["444455556666"]);
+        // Lists are capped; `everyone` still reads every statement.
+        let mut statements: Vec<Value> = (0..3000u64)
+            .map(|i| json!({"Effect": "Allow", "Principal": {"AWS": format!("{:012}", i)}, "Action": "*"}))
+            .collect();
+        statements.push(json!({"Effect": "Allow", "Principal": "*", "Action": "*"}));
+        let g = grants_of(&json!({ "Statement": statements }));
+        assert_eq!(g.accounts.len(), MAX_PRINCIPALS);
+        assert!(g.public);
+    }
+
+    #[test]
     fn accounts_of_principals() {
         assert_eq!(account_of("123456789012"), Some("123456789012"));
         assert_eq!(
@@ -381,6 +506,9 @@ mod tests {
             assert_eq!(grants_of(&v).accounts, ["444455556666"]);
         }
         assert!(parse_document("not json").is_none());
+        // Not two hex digits: the `%` is kept (`%+9` is not byte 9).
+        assert_eq!(percent_decode("a%+9b%4").unwrap(), "a% 9b%4");
+        assert_eq!(percent_decode("%41+%42").unwrap(), "A B");
         assert!(parse_document("%7B%ZZ").is_none());
         assert!(parse_document("[1]").is_none());
     }

@@ -75,8 +75,9 @@ impl FieldTable {
 /// kept for the record.
 ///
 /// Slots are numbered by the [`FieldTable`] the programs were compiled
-/// against; a value is exactly what [`RecordEvent`]'s `get_field` returns
-/// for the slot's path.
+/// against; a value is exactly what the engine's view of the record
+/// ([`crate::EngineEvent`]: [`RecordEvent`], and the derived fields that need
+/// the policy's facts) returns for the slot's path.
 pub struct Fields<'t, 'r, 'a> {
     table: &'t FieldTable,
     event: RecordEvent<'r, 'a>,
@@ -151,13 +152,18 @@ impl<'t, 'r, 'a> Fields<'t, 'r, 'a> {
 
 /// The record as rsigma's event, answered from the cache for the paths of
 /// the table (the rules' fields, and the group-by and value fields of
-/// correlations and baselines) and like [`RecordEvent`] for any other path:
-/// every answer equals [`RecordEvent`]'s.
+/// correlations and baselines) and like [`crate::EngineEvent`] for any other
+/// path: every answer equals the engine's view of the record.
 impl Event for Fields<'_, '_, '_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         match self.table.index.get(path) {
             Some(&slot) => self.slot(slot).value.clone(),
-            None => field_of(self.event.0, path),
+            None => match crate::derived::index(path) {
+                Some(i) => {
+                    crate::derived::value(self.event.0, i, self.table.trusted_accounts.as_deref())
+                }
+                None => field_of(self.event.0, path),
+            },
         }
     }
 
@@ -283,7 +289,7 @@ impl Program {
                 conditions,
                 detections,
             } => conditions.iter().any(|c| eval_cond(c, detections, fields)),
-            Program::Rsigma => rsigma_eval::evaluate_rule(rule, fields.event()).is_some(),
+            Program::Rsigma => rsigma_eval::evaluate_rule(rule, fields).is_some(),
         }
     }
 }
@@ -424,7 +430,7 @@ fn eval_item(item: &Item, fields: &Fields<'_, '_, '_>) -> bool {
                 Some(value @ EventValue::Str(text)) => {
                     str_matches(matcher, value, text, slot, fields)
                 }
-                Some(value) => matcher.matches(value, fields.event()),
+                Some(value) => matcher.matches(value, fields),
                 None => matches!(matcher, CompiledMatcher::Null),
             }
         }
@@ -499,7 +505,7 @@ fn str_matches(
         CompiledMatcher::AllOf(children) => children
             .iter()
             .all(|c| str_matches(c, value, text, slot, fields)),
-        other => other.matches(value, fields.event()),
+        other => other.matches(value, fields),
     }
 }
 
