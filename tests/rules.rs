@@ -265,6 +265,14 @@ fn builtin_pack_finds_published_detonations() {
             "aws.persistence.iam-create-backdoor-role.json",
             "IAM Role Trust Policy Grants an Untrusted Account",
         ),
+        (
+            "aws.persistence.iam-create-user-login-profile.json",
+            "Console Password Set for Another IAM User",
+        ),
+        (
+            "aws.privilege-escalation.iam-update-user-login-profile.json",
+            "Console Password Set for Another IAM User",
+        ),
     ] {
         let mut texts = Texts(Vec::new());
         read_object(
