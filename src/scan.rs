@@ -435,9 +435,15 @@ impl<'e, H: Handoff<'e>> RecordSink for Reading<'_, 'e, H> {
     }
 
     fn reject(&mut self, reject: RecordReject) {
-        if self.rejects.len() < REJECT_SAMPLES {
-            self.rejects.push(reject);
-        }
+        keep_sample(&mut self.rejects, reject);
+    }
+}
+
+/// Keep a reject among the first [`REJECT_SAMPLES`] (all are counted in
+/// the object's summary).
+fn keep_sample(rejects: &mut Vec<RecordReject>, reject: RecordReject) {
+    if rejects.len() < REJECT_SAMPLES {
+        rejects.push(reject);
     }
 }
 
@@ -546,9 +552,7 @@ impl RecordSink for Evaluating<'_> {
     }
 
     fn reject(&mut self, reject: RecordReject) {
-        if self.rejects.len() < REJECT_SAMPLES {
-            self.rejects.push(reject);
-        }
+        keep_sample(&mut self.rejects, reject);
     }
 }
 
