@@ -77,6 +77,18 @@ pub const SCENARIOS: &[(&str, &str)] = &[
         "forgotten admin key disables the KMS key of the training bucket and schedules it for deletion",
     ),
     (
+        "instance-credential-theft",
+        "the Bedrock application instance's role credentials, taken through its metadata service, replayed from outside: training data listed and read, models invoked",
+    ),
+    (
+        "outside-account-backdoor",
+        "phished administrator session grants an outside account use of the training-data KMS key (a grant and the key policy) and lets it assume the training role",
+    ),
+    (
+        "root-console-no-mfa",
+        "the root user signs in to the console without MFA from a new address and creates a root access key",
+    ),
+    (
         "benign",
         "background activity only: nothing a security team would flag",
     ),
@@ -345,6 +357,9 @@ fn plan(name: &str, options: &SimOptions) -> Result<Plan, UnknownScenario> {
         "credential-sharing" => credential_sharing,
         "sagemaker-lifecycle-backdoor" => sagemaker_lifecycle_backdoor,
         "kms-key-deletion" => kms_key_deletion,
+        "instance-credential-theft" => instance_credential_theft,
+        "outside-account-backdoor" => outside_account_backdoor,
+        "root-console-no-mfa" => root_console_no_mfa,
         "benign" => |_: &mut Script| {},
         other => return Err(UnknownScenario(other.to_string())),
     };
@@ -1801,6 +1816,179 @@ fn kms_key_deletion(s: &mut Script) {
         bucket: TRAINING_BUCKET.to_string(),
         pending: true,
     });
+}
+
+/// The role session of the Bedrock application's instance (its access key,
+/// as the background uses it), replayed from an address outside the
+/// organisation: whoever took it through the instance's metadata service
+/// (an SSRF in the application) looks around, reads training data and
+/// invokes models. No attack tool's user agent: an ordinary SDK.
+fn instance_credential_theft(s: &mut Script) {
+    let stolen = s
+        .cast("i-0a7c3e9b2f4d61e58")
+        .with_source_ip("192.0.2.61")
+        .with_user_agent(UA_BOTO_VPS);
+    let host = s.bucket_host(TRAINING_BUCKET);
+    let list_host = format!("s3.{}.amazonaws.com", s.region);
+
+    s.at(300);
+    s.call(&stolen, STS, "GetCallerIdentity", Value::Null, Value::Null);
+    s.pause(6);
+    s.call(
+        &stolen,
+        S3,
+        "ListBuckets",
+        json!({"Host": list_host}),
+        Value::Null,
+    );
+    s.pause(9);
+    s.call(
+        &stolen,
+        S3,
+        "ListObjects",
+        json!({"list-type": "2", "bucketName": TRAINING_BUCKET, "encoding-type": "url", "max-keys": "1000", "prefix": "datasets/", "Host": host}),
+        Value::Null,
+    );
+    for _ in 0..40 {
+        s.pause_ms(300, 2_000);
+        let key = s.training_object();
+        s.call(
+            &stolen,
+            S3,
+            "GetObject",
+            json!({"bucketName": TRAINING_BUCKET, "Host": host, "key": key}),
+            Value::Null,
+        );
+    }
+    s.pause(20);
+    for _ in 0..6 {
+        s.pause_ms(1_500, 6_000);
+        let (input, output) = (s.rng.u32(900..4_000), s.rng.u32(300..1_800));
+        s.invoke(&stolen, "InvokeModel", SONNET35, input, output);
+    }
+}
+
+/// A phished administrator session gives an outside account lasting access
+/// to the training data: a KMS grant on the training-data key to the
+/// outside account, the key policy opened to it, and the training role's
+/// trust policy opened to it. No wildcard anywhere: only the account id
+/// tells.
+fn outside_account_backdoor(s: &mut Script) {
+    let account = s.account.clone();
+    let who = Actor::assumed_role(
+        &account,
+        SSO_ADMIN,
+        "jordan.lee@acme.example",
+        &s.session_key(),
+        "192.0.2.144",
+        UA_BOTO_MAC_ATTACK,
+    );
+    let key_arn = s.training_key_arn();
+    let outside_root = format!("arn:aws:iam::{OUTSIDE_ACCOUNT}:root");
+
+    s.at(300);
+    s.call(&who, STS, "GetCallerIdentity", Value::Null, Value::Null);
+    s.pause(7);
+    s.call(
+        &who,
+        KMS,
+        "DescribeKey",
+        json!({"keyId": key_arn}),
+        Value::Null,
+    );
+    s.pause(9);
+    s.call(
+        &who,
+        KMS,
+        "GetKeyPolicy",
+        json!({"keyId": key_arn, "policyName": "default"}),
+        Value::Null,
+    );
+    s.pause(12);
+    let grant_id = s.random(HEX, 64);
+    s.call(
+        &who,
+        KMS,
+        "CreateGrant",
+        json!({"keyId": key_arn, "granteePrincipal": outside_root, "operations": ["Decrypt", "GenerateDataKey", "DescribeKey"]}),
+        json!({"grantId": grant_id, "keyId": key_arn}),
+    );
+    s.pause(14);
+    let key_policy = format!(
+        r#"{{"Version":"2012-10-17","Id":"key-default-1","Statement":[{{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}},{{"Sid":"Allow use of the key","Effect":"Allow","Principal":{{"AWS":"{outside_root}"}},"Action":["kms:Decrypt","kms:DescribeKey","kms:GenerateDataKey*"],"Resource":"*"}}]}}"#
+    );
+    s.call(
+        &who,
+        KMS,
+        "PutKeyPolicy",
+        json!({"keyId": key_arn, "policyName": "default", "policy": key_policy, "bypassPolicyLockoutSafetyCheck": false}),
+        Value::Null,
+    );
+    s.pause(21);
+    s.call(
+        &who,
+        IAM,
+        "GetRole",
+        json!({"roleName": "ml-training-role"}),
+        Value::Null,
+    );
+    s.pause(8);
+    let trust = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"sagemaker.amazonaws.com"}},"Action":"sts:AssumeRole"}},{{"Effect":"Allow","Principal":{{"AWS":"{outside_root}"}},"Action":"sts:AssumeRole"}}]}}"#
+    );
+    s.call(
+        &who,
+        IAM,
+        "UpdateAssumeRolePolicy",
+        json!({"roleName": "ml-training-role", "policyDocument": trust}),
+        Value::Null,
+    );
+}
+
+/// The root user signs in to the console without MFA from an address the
+/// account never sees, then creates an access key for itself.
+fn root_console_no_mfa(s: &mut Script) {
+    let account = s.account.clone();
+    let browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
+    let root = Actor::root(&account, None, "192.0.2.201", browser);
+
+    s.at(300);
+    let rec = s.call(
+        &root,
+        "signin.amazonaws.com",
+        "ConsoleLogin",
+        Value::Null,
+        json!({"ConsoleLogin": "Success"}),
+    );
+    console_sign_in(rec, false);
+    s.pause(40);
+    s.call(&root, IAM, "GetAccountSummary", Value::Null, Value::Null);
+    s.pause(25);
+    let key = stable_id("AKIA", &format!("{account}/root/new"), 20);
+    s.call(
+        &root,
+        IAM,
+        "CreateAccessKey",
+        Value::Null,
+        json!({"accessKey": {"accessKeyId": key, "status": "Active", "createDate": fmt_aws_date(s.now())}}),
+    );
+}
+
+/// Makes a record a console sign-in event as CloudTrail logs it: event type
+/// `AwsConsoleSignIn`, no request parameters, and whether MFA was used in
+/// `additionalEventData`.
+fn console_sign_in(rec: &mut Value, mfa: bool) {
+    rec["eventType"] = "AwsConsoleSignIn".into();
+    rec["readOnly"] = false.into();
+    rec["requestParameters"] = Value::Null;
+    rec["additionalEventData"] = json!({
+        "LoginTo": "https://console.aws.amazon.com/console/home?state=hashArgs%23&isauthcode=true",
+        "MobileVersion": "No",
+        "MFAUsed": if mfa { "Yes" } else { "No" },
+    });
+    if let Value::Object(m) = rec {
+        m.remove("requestID");
+    }
 }
 
 // ---------------------------------------------------------------------------

@@ -330,7 +330,7 @@ impl Actor {
                         created
                     }
                 });
-                json!({
+                let mut identity = json!({
                     "type": "AssumedRole",
                     "principalId": format!("{role_id}:{session_name}"),
                     "arn": format!("arn:aws:sts::{account}:assumed-role/{role_name}/{session_name}"),
@@ -350,7 +350,14 @@ impl Actor {
                             "mfaAuthenticated": if self.mfa { "true" } else { "false" },
                         },
                     },
-                })
+                });
+                // An EC2 instance profile's session is named after the
+                // instance; CloudTrail marks credentials the instance
+                // metadata service delivered (2.0: IMDSv2).
+                if is_instance_id(session_name) {
+                    identity["sessionContext"]["ec2RoleDelivery"] = "2.0".into();
+                }
+                identity
             }
             Identity::AwsService { host } => json!({
                 "type": "AWSService",
@@ -1852,6 +1859,14 @@ impl Core {
         };
         self.call(actor, "sagemaker.amazonaws.com", name, req, Value::Null)
     }
+}
+
+/// Whether a role session name is an EC2 instance id (`i-` and 8 or 17
+/// hexadecimal digits), as instance profile sessions are named.
+fn is_instance_id(name: &str) -> bool {
+    name.strip_prefix("i-").is_some_and(|hex| {
+        matches!(hex.len(), 8 | 17) && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
 }
 
 /// Turns a record into a failed call: sets `errorCode` and `errorMessage`,

@@ -107,7 +107,9 @@ fn builtin_rules_are_complete_and_unique() {
     }
     // Nearly every rule is routed by the dispatch index; the few that look
     // at every record (an access key's every call, a Bedrock API key user's
-    // calls outside Bedrock) are known and few.
+    // calls outside Bedrock, attack tools' user agents, instance
+    // credentials' every call) are known and few, and each fails on its
+    // first, cached field for most records.
     let unrouted: Vec<&str> = engine
         .rules()
         .iter()
@@ -115,7 +117,7 @@ fn builtin_rules_are_complete_and_unique() {
         .map(|r| r.meta.title.as_str())
         .collect();
     assert!(
-        unrouted.len() <= 4,
+        unrouted.len() <= 6,
         "rules tried on every record: {unrouted:#?}"
     );
 }

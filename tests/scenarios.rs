@@ -93,3 +93,55 @@ fn the_notebook_backdoor_is_found_as_a_takeover_sequence() {
     );
     assert_eq!(takeover[0].level, Level::High);
 }
+
+/// The scenarios of stolen instance credentials, an outside-account
+/// backdoor and a root sign-in without MFA are each found by the rules
+/// written for them, at high (medium for the missing MFA), and the stolen
+/// credentials make one finding for their hour, not one per call.
+#[test]
+fn each_scenario_is_found_by_the_rules_written_for_it() {
+    let engine = engine();
+    for (scenario, expected) in [
+        (
+            "instance-credential-theft",
+            &[(
+                "EC2 Instance Credentials Used From Outside the Organisation's Networks",
+                Level::High,
+            )][..],
+        ),
+        (
+            "outside-account-backdoor",
+            &[
+                ("KMS Grant Created for an Untrusted Account", Level::High),
+                ("KMS Key Policy Grants an Untrusted Account", Level::High),
+                (
+                    "IAM Role Trust Policy Grants an Untrusted Account",
+                    Level::High,
+                ),
+            ],
+        ),
+        (
+            "root-console-no-mfa",
+            &[
+                ("Root User Signed In to the Console", Level::High),
+                (
+                    "Console Sign-In Without MFA by an IAM User or the Root User",
+                    Level::Medium,
+                ),
+                ("Access Key Created for the Root User", Level::High),
+            ],
+        ),
+    ] {
+        let found = findings(&engine, scenario, 500);
+        for (title, level) in expected {
+            let of_rule: Vec<&Finding> = found.iter().filter(|f| f.rule_title == *title).collect();
+            assert_eq!(
+                of_rule.len(),
+                1,
+                "{scenario}: {title}: {:?}",
+                found.iter().map(|f| &f.rule_title).collect::<Vec<_>>()
+            );
+            assert_eq!(of_rule[0].level, *level, "{scenario}: {title}");
+        }
+    }
+}

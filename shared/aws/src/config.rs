@@ -189,6 +189,13 @@ impl Config {
                     .map(|v| v.trim().to_owned())
                     .filter(|v| !v.is_empty())
                     .collect();
+                if let Err(reason) = trailwarden_engine::policy::check_fact(fact, &values) {
+                    errors.push(ConfigError {
+                        variable: name,
+                        reason,
+                    });
+                    return None;
+                }
                 (!values.is_empty()).then(|| (fact.to_string(), values))
             })
             .collect();
@@ -318,6 +325,7 @@ mod tests {
                 ("TRAILWARDEN_POLICY", "http://x"),
                 ("TRAILWARDEN_SLACK_SECRET_ARN", "hooks.slack.com"),
                 ("TRAILWARDEN_IDLE_DAYS", "ninety"),
+                ("TRAILWARDEN_KNOWN_NETWORKS", "198.51.100.0/24, 203.0.113.*"),
             ]),
             Needs::Alerts,
         )
@@ -331,8 +339,20 @@ mod tests {
             "TRAILWARDEN_POLICY",
             "TRAILWARDEN_SLACK_SECRET_ARN",
             "TRAILWARDEN_IDLE_DAYS",
+            "TRAILWARDEN_KNOWN_NETWORKS",
         ] {
             assert!(names.contains(&n), "{n} not in {names:?}");
         }
+        let networks = errors
+            .iter()
+            .find(|e| e.variable == "TRAILWARDEN_KNOWN_NETWORKS")
+            .unwrap();
+        assert!(
+            networks
+                .reason
+                .contains("known_networks[1] \"203.0.113.*\""),
+            "{}",
+            networks.reason
+        );
     }
 }

@@ -8,6 +8,7 @@
 //! allowed_regions: [us-east-1, us-west-2]
 //! approved_models: ["anthropic.claude-3-5-sonnet-*"]
 //! trusted_accounts: ["444455556666"]
+//! known_networks: ["198.51.100.0/24", "2001:db8::/32"]
 //! suppressions:
 //!   - rule: 5f0c…                      # rule id
 //!     where: {principal: "arn:aws:sts::111122223333:assumed-role/terraform/*"}
@@ -31,7 +32,7 @@ use thiserror::Error;
 use crate::finding::{Finding, Level};
 
 /// The facts rules may refer to, with what each means.
-pub const FACTS: [(&str, &str); 6] = [
+pub const FACTS: [(&str, &str); 7] = [
     (
         "training_buckets",
         "S3 buckets (names or patterns) that hold training data",
@@ -52,6 +53,10 @@ pub const FACTS: [(&str, &str); 6] = [
     (
         "trusted_accounts",
         "outside account ids that may be granted access",
+    ),
+    (
+        "known_networks",
+        "the organisation's public addresses (CIDR blocks: NAT gateways, VPN, offices)",
     ),
 ];
 
@@ -111,6 +116,8 @@ struct PolicyFile {
     approved_models: Vec<String>,
     #[serde(default)]
     trusted_accounts: Vec<String>,
+    #[serde(default)]
+    known_networks: Vec<String>,
     #[serde(default)]
     suppressions: Vec<Suppression>,
     #[serde(default)]
@@ -178,10 +185,9 @@ impl Policy {
             ("allowed_regions", file.allowed_regions),
             ("approved_models", file.approved_models),
             ("trusted_accounts", file.trusted_accounts),
+            ("known_networks", file.known_networks),
         ] {
-            if values.iter().any(|v| v.trim().is_empty()) {
-                return Err(invalid(format!("{name} has an empty value")));
-            }
+            check_fact(name, &values).map_err(invalid)?;
             facts.insert(name.to_owned(), values);
         }
         let mut suppressions = Vec::new();
@@ -264,6 +270,43 @@ impl Policy {
                     })
             })
             .map(|(s, _)| s.reason.as_str())
+    }
+}
+
+/// Check the values of the fact `name` (from a policy file or the
+/// deployment's environment): none may be empty, and `known_networks`
+/// takes IPv4 and IPv6 addresses and CIDR blocks only (Sigma's `cidr`
+/// modifier reads them). The error names the first bad value by index.
+pub fn check_fact(name: &str, values: &[String]) -> Result<(), String> {
+    if values.iter().any(|v| v.trim().is_empty()) {
+        return Err(format!("{name} has an empty value"));
+    }
+    if name == "known_networks" {
+        if let Some((i, bad)) = values.iter().enumerate().find(|(_, v)| !is_network(v)) {
+            return Err(format!(
+                "known_networks[{i}] {bad:?} is not an IPv4 or IPv6 address or CIDR block \
+                 (such as 198.51.100.0/24 or 2001:db8::/32; no wildcards)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `value` is an IP address or a CIDR block (`address/prefix`, the
+/// prefix at most 32 for IPv4 and 128 for IPv6), as Sigma's `cidr` modifier
+/// takes it.
+fn is_network(value: &str) -> bool {
+    let (address, prefix) = match value.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (value, None),
+    };
+    let Ok(address) = address.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if address.is_ipv4() { 32 } else { 128 };
+    match prefix {
+        None => true,
+        Some(p) => p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u8>().is_ok_and(|n| n <= max),
     }
 }
 
@@ -394,11 +437,29 @@ levels:
                 "suppressions: [{rule: r, reason: x, expires: soon}]",
                 "not a date",
             ),
+            (
+                "known_networks: ['10.0.0.0/8', '198.51.100.*']",
+                "known_networks[1]",
+            ),
+            ("known_networks: ['198.51.100.0/33']", "not an IPv4 or IPv6"),
+            ("known_networks: ['2001:db8::/129']", "not an IPv4 or IPv6"),
+            ("known_networks: ['10.0.0.0/+8']", "not an IPv4 or IPv6"),
+            ("known_networks: ['acme.example']", "not an IPv4 or IPv6"),
         ] {
             let err = Policy::from_yaml("p.yaml", yaml).unwrap_err().to_string();
             assert!(err.contains(needle), "{yaml}: {err}");
             assert!(err.starts_with("policy file p.yaml"), "{err}");
         }
+    }
+
+    #[test]
+    fn known_networks_take_addresses_and_blocks_of_both_families() {
+        let p = Policy::from_yaml(
+            "p.yaml",
+            "known_networks: ['198.51.100.0/24', '203.0.113.7', '2001:db8::/32', '::1']",
+        )
+        .unwrap();
+        assert_eq!(p.fact("known_networks").len(), 4);
     }
 
     #[test]
