@@ -517,6 +517,42 @@ async fn object_to_findings_to_alert_for_each_notification_shape() {
     assert!(out.messages.unwrap_or_default().is_empty());
 }
 
+/// A custom event shaped like CloudTrail's (PutEvents by anyone with access
+/// to the bus) or one whose account is not the record's makes no finding;
+/// the same record as AWS delivers it does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_eventbridge_event_makes_no_finding() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let file: Value = serde_json::from_slice(
+        &std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/tampering.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let stop = file["Records"][1].clone();
+    let envelope = |source: &str, account: &str| {
+        json!({"version": "0", "id": "x", "detail-type": "AWS API Call via CloudTrail", "source": source,
+            "account": account, "time": "2026-11-02T08:02:13Z", "region": "us-east-1", "resources": [], "detail": stop})
+    };
+    for forged in [
+        envelope("acme.cloudtrail", "111122223333"),
+        envelope("aws.cloudtrail", "444455556666"),
+    ] {
+        trailwarden_realtime::handle(&service, forged)
+            .await
+            .unwrap();
+    }
+    assert!(world.findings().await.is_empty());
+    trailwarden_realtime::handle(&service, envelope("aws.cloudtrail", "111122223333"))
+        .await
+        .unwrap();
+    assert!(!world.findings().await.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_same_event_by_eventbridge_and_s3_is_one_finding() {
     let Some(_) = endpoint() else { return };
