@@ -222,7 +222,8 @@ pub async fn list_objects(
             out.push(trailwarden_aws::ObjectNotice {
                 bucket: bucket.to_owned(),
                 key: key.to_owned(),
-                version: object.e_tag().unwrap_or_default().to_owned(),
+                version: trailwarden_aws::s3::normalize_etag(object.e_tag().unwrap_or_default())
+                    .to_owned(),
             });
         }
         match page.next_continuation_token {

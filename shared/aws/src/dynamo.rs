@@ -356,7 +356,7 @@ impl DynamoStore {
             .item
             .as_ref()
             .and_then(|i| get_s(i, "etag"))
-            .is_some_and(|e| e == etag))
+            .is_some_and(|e| crate::s3::normalize_etag(e) == crate::s3::normalize_etag(etag)))
     }
 
     /// Record that this object was processed.
@@ -369,7 +369,7 @@ impl DynamoStore {
     ) -> Result<(), StoreError> {
         let now = chrono::Utc::now();
         let mut item = Self::ledger_key(bucket, key);
-        item.insert("etag".into(), s(etag));
+        item.insert("etag".into(), s(crate::s3::normalize_etag(etag)));
         item.insert("records".into(), n(records as i64));
         item.insert(
             "done_at".into(),

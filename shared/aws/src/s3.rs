@@ -24,6 +24,19 @@ pub struct ObjectNotice {
     pub version: String,
 }
 
+/// An ETag as the ledger keeps it: without the double quotes S3 puts around
+/// it in `ListObjectsV2`, `HeadObject` and `GetObject` answers (RFC 7232's
+/// entity-tag syntax) and without a weak `W/` prefix, as S3 event
+/// notifications and EventBridge's Object Created events give it. So a
+/// `replay` listing and a notification of the same object agree.
+pub fn normalize_etag(etag: &str) -> &str {
+    let etag = etag.trim();
+    let etag = etag.strip_prefix("W/").unwrap_or(etag);
+    etag.strip_prefix('"')
+        .and_then(|e| e.strip_suffix('"'))
+        .unwrap_or(etag)
+}
+
 /// A message that is not a notification this function understands.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unrecognised message: {0}; expected an S3 event notification, an SNS-wrapped one, or an EventBridge Object Created event")]
@@ -100,7 +113,7 @@ fn parse_value(value: &Value, depth: u8) -> Result<Vec<ObjectNotice>, NoticeErro
         return Ok(vec![ObjectNotice {
             bucket: bucket.to_owned(),
             key: decode_key(key),
-            version: version.to_owned(),
+            version: normalize_etag(version).to_owned(),
         }]);
     }
     let Some(records) = value.get("Records").and_then(Value::as_array) else {
@@ -127,7 +140,7 @@ fn parse_value(value: &Value, depth: u8) -> Result<Vec<ObjectNotice>, NoticeErro
         out.push(ObjectNotice {
             bucket: bucket.to_owned(),
             key: decode_key(key),
-            version: version.to_owned(),
+            version: normalize_etag(version).to_owned(),
         });
     }
     Ok(out)
@@ -196,6 +209,29 @@ mod tests {
     use super::*;
 
     const S3_EVENT: &str = r#"{"Records":[{"eventVersion":"2.1","eventSource":"aws:s3","awsRegion":"us-east-1","eventTime":"2026-11-02T08:05:00.000Z","eventName":"ObjectCreated:Put","s3":{"s3SchemaVersion":"1.0","bucket":{"name":"org-trail","arn":"arn:aws:s3:::org-trail"},"object":{"key":"AWSLogs/o-abc/111122223333/CloudTrail/us-east-1/2026/11/02/file+name%3A1.json.gz","size":1024,"eTag":"abc123","sequencer":"0055AED6DCD90281E5"}}}]}"#;
+
+    #[test]
+    fn etags_from_listings_and_notifications_agree() {
+        // ListObjectsV2 and GetObject quote the ETag; notifications do not.
+        for (given, kept) in [
+            ("\"abc123\"", "abc123"),
+            ("abc123", "abc123"),
+            (" \"abc123\" ", "abc123"),
+            ("W/\"abc123\"", "abc123"),
+            (
+                "\"d41d8cd98f00b204e9800998ecf8427e-3\"",
+                "d41d8cd98f00b204e9800998ecf8427e-3",
+            ),
+            ("\"", "\""),
+            ("", ""),
+        ] {
+            assert_eq!(normalize_etag(given), kept, "{given:?}");
+        }
+        let notice = &parse_notice(S3_EVENT).unwrap()[0];
+        assert_eq!(notice.version, normalize_etag("\"abc123\""));
+        let quoted = S3_EVENT.replace(r#""eTag":"abc123""#, r#""eTag":"\"abc123\"""#);
+        assert_eq!(parse_notice(&quoted).unwrap()[0].version, "abc123");
+    }
 
     #[test]
     fn s3_notification_with_encoded_key() {
