@@ -1142,6 +1142,10 @@ async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 records += counts.records;
                 findings += counts.findings_new;
             }
+            Ok(trailwarden_aws::ObjectOutcome::Missing(reason)) => {
+                skipped += 1;
+                bar.suspend(|| say!("trailwarden: {reason}; skipped"));
+            }
             Ok(_) => skipped += 1,
             Err(e) => {
                 failed += 1;

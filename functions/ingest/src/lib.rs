@@ -13,7 +13,7 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
     let mut response = BatchResponse::default();
     let (mut objects, mut records, mut rejected, mut findings, mut failed) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut state_refused = 0u64;
+    let (mut state_refused, mut missing) = (0u64, 0u64);
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
         let body = message.body.as_deref().unwrap_or_default();
@@ -46,6 +46,10 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
                 Ok(ObjectOutcome::Skipped(reason)) => {
                     tracing::info!(bucket = %notice.bucket, key = %notice.key, reason = %reason, "skipped");
                 }
+                Ok(ObjectOutcome::Missing(reason)) => {
+                    missing += 1;
+                    tracing::warn!(bucket = %notice.bucket, key = %notice.key, reason = %reason, "object gone before it was read; skipped, not retried (check the trail bucket's lifecycle rules and who deletes log files)");
+                }
                 Err(e) => {
                     message_failed = true;
                     tracing::error!(message_id = %id, bucket = %notice.bucket, key = %notice.key, error = %e, "object failed; its message will be retried, then sent to the dead-letter queue");
@@ -67,6 +71,7 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
             ("Findings", findings),
             ("FailedMessages", failed),
             ("StateWritesRefused", state_refused),
+            ("MissingObjects", missing),
         ],
     );
     response

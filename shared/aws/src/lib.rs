@@ -398,6 +398,10 @@ impl Service {
         if rejected > rejects.len() as u64 {
             tracing::warn!(bucket = %notice.bucket, key = %notice.key, rejected, logged = rejects.len(), "more records rejected than logged");
         }
+        if let Err(missing @ s3::ObjectFetchError::Missing { .. }) = &summary {
+            // Nothing was read; a retry would fail the same way.
+            return Ok(ObjectOutcome::Missing(missing.to_string()));
+        }
         if let Some(e) = error {
             return Err(store_err(e));
         }
@@ -538,6 +542,9 @@ pub enum ObjectOutcome {
     AlreadyDone,
     /// Not a log object.
     Skipped(String),
+    /// The object was deleted before it was read (`NoSuchKey`): skipped,
+    /// not retried, since no retry can read it.
+    Missing(String),
 }
 
 /// Why an object failed (its message is retried, then goes to the DLQ).

@@ -149,6 +149,18 @@ fn parse_value(value: &Value, depth: u8) -> Result<Vec<ObjectNotice>, NoticeErro
 /// Why an S3 object could not be processed.
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectFetchError {
+    /// The object is gone (GetObject answered `NoSuchKey`): deleted, or
+    /// expired by a lifecycle rule, between its notification and its
+    /// reading. Reading again cannot succeed.
+    #[error(
+        "GetObject s3://{bucket}/{key}: NoSuchKey (the object was deleted before it was read)"
+    )]
+    Missing {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+    },
     /// GetObject failed.
     #[error("GetObject s3://{bucket}/{key}: {reason}")]
     Get {
@@ -186,10 +198,19 @@ pub async fn read_s3_object<S: RecordSink + Send + ?Sized>(
     if let Some(owner) = expected_owner {
         get = get.expected_bucket_owner(owner);
     }
-    let out = get.send().await.map_err(|e| ObjectFetchError::Get {
-        bucket: notice.bucket.clone(),
-        key: notice.key.clone(),
-        reason: crate::dynamo::error_chain(&e),
+    let out = get.send().await.map_err(|e| {
+        if e.as_service_error().is_some_and(|e| e.is_no_such_key()) {
+            ObjectFetchError::Missing {
+                bucket: notice.bucket.clone(),
+                key: notice.key.clone(),
+            }
+        } else {
+            ObjectFetchError::Get {
+                bucket: notice.bucket.clone(),
+                key: notice.key.clone(),
+                reason: crate::dynamo::error_chain(&e),
+            }
+        }
     })?;
     let body = out.body.into_async_read();
     let handle = tokio::runtime::Handle::current();
