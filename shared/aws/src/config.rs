@@ -189,14 +189,16 @@ impl Config {
                     .map(|v| v.trim().to_owned())
                     .filter(|v| !v.is_empty())
                     .collect();
-                if let Err(reason) = trailwarden_engine::policy::check_fact(fact, &values) {
-                    errors.push(ConfigError {
-                        variable: name,
-                        reason,
-                    });
-                    return None;
+                match trailwarden_engine::policy::normalize_fact(fact, values) {
+                    Ok(values) => (!values.is_empty()).then(|| (fact.to_string(), values)),
+                    Err(reason) => {
+                        errors.push(ConfigError {
+                            variable: name,
+                            reason,
+                        });
+                        None
+                    }
                 }
-                (!values.is_empty()).then(|| (fact.to_string(), values))
             })
             .collect();
         let mut number = |name: &str, default: u64| match get(name) {

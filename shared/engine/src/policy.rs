@@ -9,6 +9,7 @@
 //! approved_models: ["anthropic.claude-3-5-sonnet-*"]
 //! trusted_accounts: ["444455556666"]
 //! known_networks: ["198.51.100.0/24", "2001:db8::/32"]
+//! network_accounts: []                # written out: none
 //! suppressions:
 //!   - rule: 5f0c…                      # rule id
 //!     where: {principal: "arn:aws:sts::111122223333:assumed-role/terraform/*"}
@@ -20,8 +21,10 @@
 //!
 //! Facts fill `%name%` placeholders in rules (`field|expand: '%training_buckets%'`);
 //! values may use Sigma's `*` and `?` wildcards. A rule that uses a fact the
-//! policy leaves empty or undefined is not run (see [`crate::rules`]), so a
-//! missing fact never turns a rule into match-everything.
+//! policy does not give is not run (see [`crate::rules`]), so a missing fact
+//! never turns a rule into match-everything. A fact written as an empty
+//! list is given: it says "none" (`trusted_accounts: []` trusts no outside
+//! account), and a detection item on it matches nothing.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -32,7 +35,7 @@ use thiserror::Error;
 use crate::finding::{Finding, Level};
 
 /// The facts rules may refer to, with what each means.
-pub const FACTS: [(&str, &str); 7] = [
+pub const FACTS: [(&str, &str); 8] = [
     (
         "training_buckets",
         "S3 buckets (names or patterns) that hold training data",
@@ -57,6 +60,10 @@ pub const FACTS: [(&str, &str); 7] = [
     (
         "known_networks",
         "the organisation's public addresses (CIDR blocks: NAT gateways, VPN, offices)",
+    ),
+    (
+        "network_accounts",
+        "the organisation's accounts that own shared VPCs or central VPC endpoints ([] for none)",
     ),
 ];
 
@@ -105,19 +112,21 @@ pub struct Suppression {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     #[serde(default)]
-    training_buckets: Vec<String>,
+    training_buckets: Option<Vec<String>>,
     #[serde(default)]
-    ai_accounts: Vec<String>,
+    ai_accounts: Option<Vec<String>>,
     #[serde(default)]
-    approved_principals: Vec<String>,
+    approved_principals: Option<Vec<String>>,
     #[serde(default)]
-    allowed_regions: Vec<String>,
+    allowed_regions: Option<Vec<String>>,
     #[serde(default)]
-    approved_models: Vec<String>,
+    approved_models: Option<Vec<String>>,
     #[serde(default)]
-    trusted_accounts: Vec<String>,
+    trusted_accounts: Option<Vec<String>>,
     #[serde(default)]
-    known_networks: Vec<String>,
+    known_networks: Option<Vec<String>>,
+    #[serde(default)]
+    network_accounts: Option<Vec<String>>,
     #[serde(default)]
     suppressions: Vec<Suppression>,
     #[serde(default)]
@@ -186,8 +195,13 @@ impl Policy {
             ("approved_models", file.approved_models),
             ("trusted_accounts", file.trusted_accounts),
             ("known_networks", file.known_networks),
+            ("network_accounts", file.network_accounts),
         ] {
-            check_fact(name, &values).map_err(invalid)?;
+            // An absent fact is not given (its rules are not run); an
+            // empty list is given: "none" (its rules run, and a filter on it
+            // excludes nothing).
+            let Some(values) = values else { continue };
+            let values = normalize_fact(name, values).map_err(invalid)?;
             facts.insert(name.to_owned(), values);
         }
         let mut suppressions = Vec::new();
@@ -235,6 +249,13 @@ impl Policy {
         self.facts.insert(name.to_owned(), values);
     }
 
+    /// Whether the policy gives the fact, even as an empty list (which
+    /// says "none": `trusted_accounts: []` trusts no outside account). A
+    /// rule that needs a fact the policy does not give is not run.
+    pub fn fact_given(&self, name: &str) -> bool {
+        self.facts.contains_key(name)
+    }
+
     /// The values of a fact; empty when unset.
     pub fn fact(&self, name: &str) -> &[String] {
         self.facts.get(name).map_or(&[], Vec::as_slice)
@@ -273,40 +294,58 @@ impl Policy {
     }
 }
 
-/// Check the values of the fact `name` (from a policy file or the
-/// deployment's environment): none may be empty, and `known_networks`
-/// takes IPv4 and IPv6 addresses and CIDR blocks only (Sigma's `cidr`
-/// modifier reads them). The error names the first bad value by index.
-pub fn check_fact(name: &str, values: &[String]) -> Result<(), String> {
+/// Check and normalise the values of the fact `name` (from a policy file
+/// or the deployment's environment): none may be empty, and
+/// `known_networks` takes IPv4 and IPv6 CIDR blocks and addresses, an
+/// address becoming the block of that one address (`/32`, `/128`), since
+/// Sigma's `cidr` modifier (rsigma parses it with the `ipnet` crate) takes
+/// blocks only. IPv4-mapped IPv6 values (`::ffff:…`) are refused:
+/// CloudTrail writes IPv4 callers in IPv4 form, so they would never match.
+/// The error names the first bad value by its index.
+pub fn normalize_fact(name: &str, values: Vec<String>) -> Result<Vec<String>, String> {
     if values.iter().any(|v| v.trim().is_empty()) {
         return Err(format!("{name} has an empty value"));
     }
-    if name == "known_networks" {
-        if let Some((i, bad)) = values.iter().enumerate().find(|(_, v)| !is_network(v)) {
+    if name == "network_accounts" {
+        if let Some((i, bad)) = values
+            .iter()
+            .enumerate()
+            .find(|(_, v)| v.len() != 12 || !v.bytes().all(|b| b.is_ascii_digit()))
+        {
             return Err(format!(
-                "known_networks[{i}] {bad:?} is not an IPv4 or IPv6 address or CIDR block \
-                 (such as 198.51.100.0/24 or 2001:db8::/32; no wildcards)"
+                "network_accounts[{i}] {bad:?} is not a 12-digit account id"
             ));
         }
     }
-    Ok(())
+    if name != "known_networks" {
+        return Ok(values);
+    }
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            network(&v).ok_or_else(|| {
+                format!(
+                    "known_networks[{i}] {v:?} is not an IPv4 or IPv6 address or CIDR block \
+                     (such as 198.51.100.0/24, 203.0.113.7 or 2001:db8::/32; no wildcards, \
+                     no IPv4-mapped IPv6)"
+                )
+            })
+        })
+        .collect()
 }
 
-/// Whether `value` is an IP address or a CIDR block (`address/prefix`, the
-/// prefix at most 32 for IPv4 and 128 for IPv6), as Sigma's `cidr` modifier
-/// takes it.
-fn is_network(value: &str) -> bool {
-    let (address, prefix) = match value.split_once('/') {
-        Some((a, p)) => (a, Some(p)),
-        None => (value, None),
+/// `value` as a CIDR block rsigma's `cidr` modifier accepts, if it is one
+/// or an address.
+fn network(value: &str) -> Option<String> {
+    let block = match value.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(a)) => format!("{a}/32"),
+        Ok(std::net::IpAddr::V6(a)) => format!("{a}/128"),
+        Err(_) => value.to_owned(),
     };
-    let Ok(address) = address.parse::<std::net::IpAddr>() else {
-        return false;
-    };
-    let max = if address.is_ipv4() { 32 } else { 128 };
-    match prefix {
-        None => true,
-        Some(p) => p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u8>().is_ok_and(|n| n <= max),
+    match block.parse::<ipnet::IpNet>().ok()? {
+        ipnet::IpNet::V6(net) if net.addr().to_ipv4_mapped().is_some() => None,
+        _ => Some(block),
     }
 }
 
@@ -444,6 +483,20 @@ levels:
             ("known_networks: ['198.51.100.0/33']", "not an IPv4 or IPv6"),
             ("known_networks: ['2001:db8::/129']", "not an IPv4 or IPv6"),
             ("known_networks: ['10.0.0.0/+8']", "not an IPv4 or IPv6"),
+            ("known_networks: ['1.2.3.0/024']", "not an IPv4 or IPv6"),
+            (
+                "known_networks: ['::ffff:198.51.100.7']",
+                "not an IPv4 or IPv6",
+            ),
+            (
+                "known_networks: ['::ffff:198.51.100.0/120']",
+                "not an IPv4 or IPv6",
+            ),
+            ("known_networks: [' 198.51.100.7']", "not an IPv4 or IPv6"),
+            (
+                "network_accounts: ['12345']",
+                "network_accounts[0] \"12345\" is not a 12-digit",
+            ),
             ("known_networks: ['acme.example']", "not an IPv4 or IPv6"),
         ] {
             let err = Policy::from_yaml("p.yaml", yaml).unwrap_err().to_string();
@@ -459,7 +512,15 @@ levels:
             "known_networks: ['198.51.100.0/24', '203.0.113.7', '2001:db8::/32', '::1']",
         )
         .unwrap();
-        assert_eq!(p.fact("known_networks").len(), 4);
+        assert_eq!(
+            p.fact("known_networks"),
+            [
+                "198.51.100.0/24",
+                "203.0.113.7/32",
+                "2001:db8::/32",
+                "::1/128"
+            ]
+        );
     }
 
     #[test]

@@ -959,7 +959,10 @@ impl RuleSetBuilder {
             correlations,
             problems: self.problems,
             notes: self.notes,
-            trusted_accounts: (!trusted.is_empty()).then(|| trusted.to_vec()),
+            trusted_accounts: self
+                .policy
+                .fact_given("trusted_accounts")
+                .then(|| trusted.to_vec()),
         }
     }
 }
@@ -1001,7 +1004,7 @@ fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<
             for item in items {
                 // Computed against a fact: the rule needs it as if it named it.
                 if item.field.name.as_deref() == Some(crate::derived::UNTRUSTED_ACCOUNTS)
-                    && policy.fact("trusted_accounts").is_empty()
+                    && !policy.fact_given("trusted_accounts")
                 {
                     missing.push("trusted_accounts".to_owned());
                 }
@@ -1018,7 +1021,7 @@ fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<
                     match name {
                         Some(name) => {
                             let facts = policy.fact(name);
-                            if facts.is_empty() {
+                            if !policy.fact_given(name) {
                                 missing.push(name.to_owned());
                             }
                             values.extend(

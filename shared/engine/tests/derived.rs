@@ -186,3 +186,64 @@ fn a_plain_event_answers_derived_fields() {
         .iter()
         .all(|f| RecordEvent(&record).get_field(f).is_none()));
 }
+
+/// `trusted_accounts: []` written out says "no outside account is trusted":
+/// the rule runs and every other account is untrusted.
+#[test]
+fn an_explicitly_empty_trusted_accounts_runs_the_rule_and_trusts_nobody() {
+    let (engine, notes) = engine("trusted_accounts: []\n");
+    assert!(notes.is_empty(), "{notes:?}");
+    let outside = trust_update(
+        r#"{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::444455556666:root"},"Action":"sts:AssumeRole"}"#,
+    );
+    assert_eq!(
+        titles(&engine, &outside),
+        ["Trust Policy Grants an Untrusted Account"]
+    );
+}
+
+/// A fact given as an empty list matches nothing: a filter on it excludes
+/// nothing (the rule runs), a selection on it selects nothing; an absent
+/// fact still keeps its rules from running.
+#[test]
+fn an_explicitly_empty_fact_matches_nothing_and_its_rules_run() {
+    const RULES: &str = r#"
+title: Outside the Allowed Regions
+id: 30000000-0000-4000-8000-0000000000e1
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: InvokeModel
+  filter_allowed:
+    awsRegion|expand: '%allowed_regions%'
+  condition: selection and not filter_allowed
+level: medium
+---
+title: A Training Bucket Read
+id: 30000000-0000-4000-8000-0000000000e2
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: GetObject
+    requestParameters.bucketName|expand: '%training_buckets%'
+  condition: selection
+level: medium
+"#;
+    let load = |policy: &str| {
+        let mut b = RuleSetBuilder::with_policy(Policy::from_yaml("p.yaml", policy).unwrap());
+        b.add_yaml("facts.yml", RULES);
+        let set = b.build();
+        assert!(set.problems.is_empty(), "{:?}", set.problems);
+        let notes = set.notes.len();
+        (Engine::from_set(set), notes)
+    };
+    let invoke = r#"{"eventVersion":"1.09","eventTime":"2026-11-30T04:00:00Z","eventSource":"bedrock.amazonaws.com","eventName":"InvokeModel","awsRegion":"eu-west-1","eventID":"e2","recipientAccountId":"111122223333"}"#;
+    let read = r#"{"eventVersion":"1.09","eventTime":"2026-11-30T04:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","eventID":"e3","recipientAccountId":"111122223333","requestParameters":{"bucketName":"anything"}}"#;
+    let (given, notes) = load("allowed_regions: []\ntraining_buckets: []\n");
+    assert_eq!(notes, 0);
+    assert_eq!(titles(&given, invoke), ["Outside the Allowed Regions"]);
+    assert!(titles(&given, read).is_empty());
+    let (absent, notes) = load("");
+    assert_eq!(notes, 2, "absent facts keep their rules from running");
+    assert!(titles(&absent, invoke).is_empty());
+}
