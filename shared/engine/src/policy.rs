@@ -5,6 +5,7 @@
 //! training_buckets: [acme-ml-training-data, "acme-ml-*"]
 //! ai_accounts: ["111122223333"]
 //! approved_principals: ["arn:aws:iam::111122223333:role/ml-training-role"]
+//! approved_sagemaker_principals: ["arn:aws:iam::111122223333:role/pipeline-*"]
 //! allowed_regions: [us-east-1, us-west-2]
 //! approved_models: ["anthropic.claude-3-5-sonnet-*"]
 //! trusted_accounts: ["444455556666"]
@@ -35,7 +36,7 @@ use thiserror::Error;
 use crate::finding::{Finding, Level};
 
 /// The facts rules may refer to, with what each means.
-pub const FACTS: [(&str, &str); 8] = [
+pub const FACTS: [(&str, &str); 10] = [
     (
         "training_buckets",
         "S3 buckets (names or patterns) that hold training data",
@@ -47,6 +48,14 @@ pub const FACTS: [(&str, &str); 8] = [
     (
         "approved_principals",
         "ARNs (or patterns) allowed to use Bedrock and SageMaker",
+    ),
+    (
+        "approved_bedrock_principals",
+        "ARNs (or patterns) allowed to use Bedrock only (beside approved_principals)",
+    ),
+    (
+        "approved_sagemaker_principals",
+        "ARNs (or patterns) allowed to use SageMaker only (beside approved_principals)",
     ),
     ("allowed_regions", "regions where AI services may be used"),
     (
@@ -118,6 +127,10 @@ struct PolicyFile {
     #[serde(default)]
     approved_principals: Option<Vec<String>>,
     #[serde(default)]
+    approved_bedrock_principals: Option<Vec<String>>,
+    #[serde(default)]
+    approved_sagemaker_principals: Option<Vec<String>>,
+    #[serde(default)]
     allowed_regions: Option<Vec<String>>,
     #[serde(default)]
     approved_models: Option<Vec<String>>,
@@ -139,6 +152,23 @@ pub struct Policy {
     facts: BTreeMap<String, Vec<String>>,
     suppressions: Vec<(Suppression, Option<i64>)>,
     levels: BTreeMap<String, Level>,
+    /// Where the policy came from (a file name), for messages.
+    source: String,
+    /// Per rule id named under `levels:` or `suppressions:`, the first line
+    /// (1-based) of the policy text that names it.
+    lines: BTreeMap<String, usize>,
+}
+
+/// A rule id the policy names under `levels:` or `suppressions:`, with where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleReference<'p> {
+    /// The rule id (or name) as written.
+    pub rule: &'p str,
+    /// `levels` or `suppressions`.
+    pub section: &'static str,
+    /// `file:line` of the policy (or the file name alone when the line is
+    /// not known).
+    pub place: String,
 }
 
 const SUPPRESSION_KEYS: [(&str, &str); 16] = [
@@ -191,6 +221,14 @@ impl Policy {
             ("training_buckets", file.training_buckets),
             ("ai_accounts", file.ai_accounts),
             ("approved_principals", file.approved_principals),
+            (
+                "approved_bedrock_principals",
+                file.approved_bedrock_principals,
+            ),
+            (
+                "approved_sagemaker_principals",
+                file.approved_sagemaker_principals,
+            ),
             ("allowed_regions", file.allowed_regions),
             ("approved_models", file.approved_models),
             ("trusted_accounts", file.trusted_accounts),
@@ -237,11 +275,46 @@ impl Policy {
                 .map_err(|e| invalid(format!("levels.{rule}: {e}")))?;
             levels.insert(rule, level);
         }
+        let mut lines = BTreeMap::new();
+        for rule in levels
+            .keys()
+            .chain(suppressions.iter().map(|(s, _)| &s.rule))
+        {
+            if let Some(line) = text.lines().position(|l| l.contains(rule.as_str())) {
+                lines.entry(rule.clone()).or_insert(line + 1);
+            }
+        }
         Ok(Policy {
             facts,
             suppressions,
             levels,
+            source: source.to_owned(),
+            lines,
         })
+    }
+
+    /// Every rule the policy names under `levels:` or `suppressions:`
+    /// (suppressions for every rule, `*`, excepted), so the rule set can
+    /// refuse the ones that are not loaded.
+    pub fn rule_references(&self) -> Vec<RuleReference<'_>> {
+        let place = |rule: &str| match self.lines.get(rule) {
+            Some(line) => format!("{}:{line}", self.source),
+            None => self.source.clone(),
+        };
+        let levels = self.levels.keys().map(|r| (r.as_str(), "levels"));
+        let suppressions = self
+            .suppressions
+            .iter()
+            .map(|(s, _)| (s.rule.as_str(), "suppressions"))
+            .filter(|(r, _)| *r != "*");
+        levels
+            .chain(suppressions)
+            .map(|(rule, section)| RuleReference {
+                rule,
+                section,
+                place: place(rule),
+            })
+            .collect()
     }
 
     /// Set one fact (used by tests and by configuration from the environment).
@@ -264,11 +337,6 @@ impl Policy {
     /// The level override for a rule, if any.
     pub fn level_for(&self, rule_id: &str) -> Option<Level> {
         self.levels.get(rule_id).copied()
-    }
-
-    /// Rule ids named by level overrides (to warn about unknown ones).
-    pub fn overridden_rules(&self) -> impl Iterator<Item = &str> {
-        self.levels.keys().map(String::as_str)
     }
 
     /// The reason a finding is suppressed, if a suppression applies.

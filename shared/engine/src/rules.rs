@@ -942,14 +942,22 @@ impl RuleSetBuilder {
                 self.rules[i].generate = false;
             }
         }
-        for id in self.policy.overridden_rules() {
-            if !self.rules.iter().any(|r| r.meta.id == id)
-                && !correlations.iter().any(|c| c.meta.id == id)
+        // A policy entry for a rule that is not loaded (a typo, a removed
+        // rule) would silently do nothing: refuse it, naming its line.
+        for r in self.policy.rule_references() {
+            // Levels and suppressions apply by rule id (a finding's rule_id);
+            // a rule set aside for a missing fact is known, not a typo.
+            if !self.rules.iter().any(|x| x.meta.id == r.rule)
+                && !correlations.iter().any(|c| c.meta.id == r.rule)
+                && !self.not_run.iter().any(|n| n == r.rule)
             {
-                self.notes.push(RuleNote {
-                    source: "policy".into(),
-                    rule: id.to_owned(),
-                    reason: "the policy sets a level for a rule that is not loaded".into(),
+                self.problems.push(RuleProblem {
+                    source: r.place.clone(),
+                    rule: None,
+                    reason: format!(
+                        "{} names rule {:?}, which is not loaded: give the id of a loaded rule (trailwarden rules list), or remove the entry",
+                        r.section, r.rule
+                    ),
                 });
             }
         }
@@ -1013,6 +1021,10 @@ fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<
                 }
                 let mut values = Vec::new();
                 let mut all_filled = true;
+                // An item listing several facts (`['%approved_principals%',
+                // '%approved_bedrock_principals%']`) matches any of their
+                // values and needs at least one of them given.
+                let (mut given, mut absent) = (false, Vec::new());
                 for value in &item.values {
                     let name = match value {
                         SigmaValue::String(s) => placeholder_name(&s.original),
@@ -1020,12 +1032,14 @@ fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<
                     };
                     match name {
                         Some(name) => {
-                            let facts = policy.fact(name);
-                            if !policy.fact_given(name) {
-                                missing.push(name.to_owned());
+                            if policy.fact_given(name) {
+                                given = true;
+                            } else {
+                                absent.push(name.to_owned());
                             }
                             values.extend(
-                                facts
+                                policy
+                                    .fact(name)
                                     .iter()
                                     .map(|v| SigmaValue::String(SigmaString::new(v))),
                             );
@@ -1035,6 +1049,9 @@ fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<
                             values.push(value.clone());
                         }
                     }
+                }
+                if !given {
+                    missing.extend(absent);
                 }
                 item.values = values;
                 if all_filled {
