@@ -28,7 +28,7 @@ pub fn inserted_finding(record: &Value) -> Result<Option<Finding>, String> {
 pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> BatchResponse {
     let started = std::time::Instant::now();
     let mut response = BatchResponse::default();
-    let (mut sent, mut failed) = (0u64, 0u64);
+    let (mut sent, mut failed, mut refused) = (0u64, 0u64, 0u64);
     let records = event
         .get("Records")
         .and_then(Value::as_array)
@@ -61,6 +61,12 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
                 sent += 1;
                 tracing::info!(finding = %finding.id, rule = %finding.rule_id, level = %finding.level, "alert sent");
             }
+            Err(e) if e.permanent => {
+                // Refused for good: retrying would block the shard's later
+                // findings for nothing. The finding stays in the table.
+                refused += 1;
+                tracing::error!(finding = %finding.id, error = %e, "alert refused by the channel for good; skipped, not retried");
+            }
             Err(e) => {
                 failed += 1;
                 tracing::error!(finding = %finding.id, error = %e, "alert not sent; the record will be retried");
@@ -73,7 +79,11 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
     emit_metrics(
         "alert",
         started,
-        &[("AlertsSent", sent), ("AlertFailures", failed)],
+        &[
+            ("AlertsSent", sent),
+            ("AlertFailures", failed),
+            ("AlertsRefused", refused),
+        ],
     );
     response
 }

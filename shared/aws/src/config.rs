@@ -184,7 +184,13 @@ impl Config {
             .iter()
             .filter_map(|(fact, _)| {
                 let name = format!("TRAILWARDEN_{}", fact.to_uppercase());
-                let values: Vec<String> = get(&name)?
+                let raw = get(&name)?;
+                // `none` gives the fact as an empty list ("none"); an empty
+                // variable leaves the fact to the policy file.
+                if raw.trim().eq_ignore_ascii_case("none") {
+                    return Some((fact.to_string(), Vec::new()));
+                }
+                let values: Vec<String> = raw
                     .split(',')
                     .map(|v| v.trim().to_owned())
                     .filter(|v| !v.is_empty())
@@ -263,6 +269,7 @@ mod tests {
                 ("TRAILWARDEN_MIN_ALERT_LEVEL", "high"),
                 ("TRAILWARDEN_POLICY", "s3://cfg/policy.yaml"),
                 ("TRAILWARDEN_TRAINING_BUCKETS", "a, b,,"),
+                ("TRAILWARDEN_NETWORK_ACCOUNTS", "None"),
             ]),
             Needs::Alerts,
         )
@@ -277,10 +284,13 @@ mod tests {
         );
         assert_eq!(
             c.facts,
-            vec![(
-                "training_buckets".to_string(),
-                vec!["a".to_string(), "b".to_string()]
-            )]
+            vec![
+                (
+                    "training_buckets".to_string(),
+                    vec!["a".to_string(), "b".to_string()]
+                ),
+                ("network_accounts".to_string(), vec![]),
+            ]
         );
     }
 

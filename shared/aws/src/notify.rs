@@ -2,6 +2,7 @@
 //! optional Slack incoming webhook. The texts come from
 //! `trailwarden_engine::render`, which escapes attacker-controlled text.
 
+use aws_sdk_sns::operation::publish::PublishError;
 use aws_sdk_sns::types::MessageAttributeValue;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -20,9 +21,21 @@ pub struct NotifyError {
     pub channel: &'static str,
     /// Why.
     pub reason: String,
+    /// The channel refused this message for good (SNS `InvalidParameter`):
+    /// sending it again cannot succeed.
+    pub permanent: bool,
 }
 
 type Https = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// Whether SNS refused a `Publish` for good: its parameters (subject,
+/// attributes, message) are invalid, so the same message is refused again.
+/// Throttling, authorisation and server errors are not.
+pub fn refused_for_good(e: &PublishError) -> bool {
+    e.is_invalid_parameter_exception()
+        || e.is_invalid_parameter_value_exception()
+        || e.is_validation_exception()
+}
 
 /// Sends alerts. Built once at cold start.
 #[derive(Clone)]
@@ -55,6 +68,7 @@ impl Notifier {
                 return Err(NotifyError {
                     channel: "slack",
                     reason: "the webhook URL in the secret must start with https://".into(),
+                    permanent: false,
                 })
             }
             Some(url) => {
@@ -63,6 +77,7 @@ impl Notifier {
                     .map_err(|e| NotifyError {
                         channel: "slack",
                         reason: format!("no TLS root certificates: {e}"),
+                        permanent: false,
                     })?
                     .https_or_http()
                     .enable_http1()
@@ -88,20 +103,26 @@ impl Notifier {
                 .build()
                 .expect("data type and value are set")
         };
+        // SNS refuses a message with bad parameters for good: no retry.
+        let published = |channel: &'static str, topic: &str| {
+            let topic = topic.to_owned();
+            move |e: aws_sdk_sns::error::SdkError<PublishError, _>| NotifyError {
+                channel,
+                permanent: e.as_service_error().is_some_and(refused_for_good),
+                reason: format!("Publish to {topic}: {}", error_chain(&e)),
+            }
+        };
         self.sns
             .publish()
             .topic_arn(&self.topic_arn)
             .subject(render::subject(f))
             .message(render::email_body(f, response))
             .message_attributes("level", attr(f.level.as_str()))
-            .message_attributes("rule_id", attr(&f.rule_id))
-            .message_attributes("account", attr(f.account.as_deref().unwrap_or("unknown")))
+            .message_attributes("rule_id", attr(&render::attribute(Some(&f.rule_id))))
+            .message_attributes("account", attr(&render::attribute(f.account.as_deref())))
             .send()
             .await
-            .map_err(|e| NotifyError {
-                channel: "sns",
-                reason: format!("Publish to {}: {}", self.topic_arn, error_chain(&e)),
-            })?;
+            .map_err(published("sns", &self.topic_arn))?;
         if let Some(topic) = &self.chatbot_topic_arn {
             self.sns
                 .publish()
@@ -109,10 +130,7 @@ impl Notifier {
                 .message(render::chatbot_message(f).to_string())
                 .send()
                 .await
-                .map_err(|e| NotifyError {
-                    channel: "chatbot",
-                    reason: format!("Publish to {topic}: {}", error_chain(&e)),
-                })?;
+                .map_err(published("chatbot", topic))?;
         }
         if let Some((url, client)) = &self.slack {
             let body = render::slack_message(f, response).to_string();
@@ -122,18 +140,51 @@ impl Notifier {
                 .map_err(|e| NotifyError {
                     channel: "slack",
                     reason: e.to_string(),
+                    permanent: false,
                 })?;
             let response = client.request(request).await.map_err(|e| NotifyError {
                 channel: "slack",
                 reason: format!("POST to the webhook: {}", error_chain(&e)),
+                permanent: false,
             })?;
             if !response.status().is_success() {
                 return Err(NotifyError {
                     channel: "slack",
                     reason: format!("the webhook answered {}", response.status()),
+                    permanent: false,
                 });
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sns::types::error::{
+        InternalErrorException, InvalidParameterException, InvalidParameterValueException,
+    };
+
+    #[test]
+    fn only_invalid_parameters_are_refused_for_good() {
+        let invalid = PublishError::InvalidParameterException(
+            InvalidParameterException::builder()
+                .message("Subject must be less than 100 characters")
+                .build(),
+        );
+        let value = PublishError::InvalidParameterValueException(
+            InvalidParameterValueException::builder()
+                .message("empty message attribute value")
+                .build(),
+        );
+        let internal = PublishError::InternalErrorException(
+            InternalErrorException::builder()
+                .message("Internal error")
+                .build(),
+        );
+        assert!(refused_for_good(&invalid));
+        assert!(refused_for_good(&value));
+        assert!(!refused_for_good(&internal));
     }
 }

@@ -154,9 +154,9 @@ pub struct Policy {
     levels: BTreeMap<String, Level>,
     /// Where the policy came from (a file name), for messages.
     source: String,
-    /// Per rule id named under `levels:` or `suppressions:`, the first line
-    /// (1-based) of the policy text that names it.
-    lines: BTreeMap<String, usize>,
+    /// Per section (`levels`, `suppressions`) and rule id named there, the
+    /// first line (1-based) of that section that names it.
+    lines: BTreeMap<(&'static str, String), usize>,
 }
 
 /// A rule id the policy names under `levels:` or `suppressions:`, with where.
@@ -276,12 +276,17 @@ impl Policy {
             levels.insert(rule, level);
         }
         let mut lines = BTreeMap::new();
-        for rule in levels
-            .keys()
-            .chain(suppressions.iter().map(|(s, _)| &s.rule))
-        {
-            if let Some(line) = text.lines().position(|l| l.contains(rule.as_str())) {
-                lines.entry(rule.clone()).or_insert(line + 1);
+        for (section, rules) in [
+            ("levels", levels.keys().collect::<Vec<_>>()),
+            (
+                "suppressions",
+                suppressions.iter().map(|(s, _)| &s.rule).collect(),
+            ),
+        ] {
+            for rule in rules {
+                if let Some(line) = entry_line(text, section, rule) {
+                    lines.entry((section, rule.clone())).or_insert(line);
+                }
             }
         }
         Ok(Policy {
@@ -297,10 +302,11 @@ impl Policy {
     /// (suppressions for every rule, `*`, excepted), so the rule set can
     /// refuse the ones that are not loaded.
     pub fn rule_references(&self) -> Vec<RuleReference<'_>> {
-        let place = |rule: &str| match self.lines.get(rule) {
-            Some(line) => format!("{}:{line}", self.source),
-            None => self.source.clone(),
-        };
+        let place =
+            |section: &'static str, rule: &str| match self.lines.get(&(section, rule.to_owned())) {
+                Some(line) => format!("{}:{line}", self.source),
+                None => self.source.clone(),
+            };
         let levels = self.levels.keys().map(|r| (r.as_str(), "levels"));
         let suppressions = self
             .suppressions
@@ -312,7 +318,7 @@ impl Policy {
             .map(|(rule, section)| RuleReference {
                 rule,
                 section,
-                place: place(rule),
+                place: place(section, rule),
             })
             .collect()
     }
@@ -360,6 +366,29 @@ impl Policy {
             })
             .map(|(s, _)| s.reason.as_str())
     }
+}
+
+/// The line (1-based) of the top-level `section:` of a policy's YAML text
+/// whose content (comments aside) names `rule`.
+fn entry_line(text: &str, section: &str, rule: &str) -> Option<usize> {
+    let header = format!("{section}:");
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let content = line.split(" #").next().unwrap_or("");
+        let content = if content.trim_start().starts_with('#') {
+            ""
+        } else {
+            content
+        };
+        let top_level = !line.starts_with([' ', '\t', '-', '#']) && !line.trim().is_empty();
+        if top_level {
+            inside = content.starts_with(&header);
+        }
+        if inside && content.contains(rule) {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// Check and normalise the values of the fact `name` (from a policy file

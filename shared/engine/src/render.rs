@@ -64,14 +64,49 @@ fn opt(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("-")
 }
 
-/// The email subject: under 100 characters, level, title and account.
+/// The email subject: level, title and account, as SNS accepts a subject:
+/// ASCII only, no line breaks or control characters, fewer than 100
+/// characters (Amazon SNS API reference, `Publish`, `Subject`). The title
+/// is cut with `...` to fit; non-ASCII characters become `?`; the account
+/// (a 12-digit id in CloudTrail, but any text in a crafted record) is cut
+/// at 20 characters.
 pub fn subject(f: &Finding) -> String {
-    let account = opt(&f.account);
+    const MAX: usize = 99;
+    let account = ascii(&clean(opt(&f.account), 20));
     let prefix = format!("[trailwarden {}] ", f.level.as_str().to_uppercase());
     let suffix = format!(" ({account})");
-    // One character is kept for the ellipsis of a cut title.
-    let room = 98usize.saturating_sub(prefix.chars().count() + suffix.chars().count());
-    format!("{prefix}{}{suffix}", clean(&f.rule_title, room))
+    let room = MAX.saturating_sub(prefix.len() + suffix.len());
+    let mut title = ascii(&clean(&f.rule_title, MAX_FIELD));
+    if title.len() > room {
+        title.truncate(room.saturating_sub(3));
+        title.push_str("...");
+    }
+    format!("{prefix}{title}{suffix}")
+}
+
+/// `text` in printable ASCII: `…` as `...`, any other non-ASCII character
+/// as `?` (one byte per character, so byte lengths are lengths).
+fn ascii(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '…' => out.push_str("..."),
+            ' '..='~' => out.push(c),
+            _ => out.push('?'),
+        }
+    }
+    out
+}
+
+/// A message attribute value as SNS accepts it: not empty (`-` stands for
+/// nothing), no control characters, at most [`MAX_FIELD`] characters.
+pub fn attribute(value: Option<&str>) -> String {
+    let value = clean(value.unwrap_or(""), MAX_FIELD);
+    if value.is_empty() {
+        "-".to_owned()
+    } else {
+        value
+    }
 }
 
 /// The plain-text body: what happened, who, where, when, why it matters,
@@ -233,6 +268,39 @@ mod tests {
         assert!(s.chars().count() < 100, "{s}");
         assert!(s.starts_with("[trailwarden HIGH] ") && s.ends_with(" (111122223333)"));
         assert_eq!(f.level, Level::High);
+    }
+
+    /// What SNS accepts as a subject, whatever the title and account hold:
+    /// printable ASCII, fewer than 100 characters.
+    #[test]
+    fn every_subject_is_one_sns_accepts() {
+        let mut f = hostile();
+        for (title, account) in [
+            ("x".repeat(300), Some("111122223333".to_owned())),
+            (
+                "Modèle « non approuvé » invoqué …".to_owned(),
+                Some("1".repeat(5000)),
+            ),
+            ("a\nb\r\u{1b}[31m\u{202e}c".to_owned(), Some(String::new())),
+            (String::new(), None),
+            ("é".repeat(200), Some("é".repeat(200))),
+        ] {
+            f.rule_title = title;
+            f.account = account;
+            let s = subject(&f);
+            assert!(s.len() < 100, "{} chars: {s}", s.len());
+            assert!(s.bytes().all(|b| (b' '..=b'~').contains(&b)), "{s:?}");
+            assert!(s.starts_with("[trailwarden HIGH] "), "{s}");
+        }
+    }
+
+    #[test]
+    fn attributes_are_never_empty_or_long() {
+        assert_eq!(attribute(Some("")), "-");
+        assert_eq!(attribute(None), "-");
+        assert_eq!(attribute(Some(" \u{0} ")), "-");
+        assert_eq!(attribute(Some("111122223333")), "111122223333");
+        assert!(attribute(Some(&"7".repeat(5000))).chars().count() <= MAX_FIELD + 1);
     }
 
     #[test]

@@ -731,6 +731,8 @@ impl RuleSetBuilder {
                     rule: corr.meta.title.clone(),
                     reason: reason.clone(),
                 });
+                // Known, though not run (a policy may name it).
+                self.not_run.push(corr.meta.id.clone());
                 continue;
             }
             corr.generate = generate[i].unwrap_or(true);

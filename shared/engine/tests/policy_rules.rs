@@ -34,6 +34,7 @@ fn problems(policy: &str) -> Vec<String> {
 #[test]
 fn unknown_rule_ids_in_levels_and_suppressions_are_problems_naming_the_line() {
     let policy = "\
+# 40000000-0000-4000-8000-00000000000f was renamed
 levels:
   40000000-0000-4000-8000-000000000001: critical
   40000000-0000-4000-8000-00000000000f: low
@@ -47,12 +48,12 @@ suppressions:
     let found = problems(policy);
     assert_eq!(found.len(), 2, "{found:#?}");
     assert!(
-        found[0].contains("policy.yaml:3")
+        found[0].contains("policy.yaml:4")
             && found[0].contains("levels names rule \"40000000-0000-4000-8000-00000000000f\""),
         "{found:#?}"
     );
     assert!(
-        found[1].contains("policy.yaml:8") && found[1].contains("suppressions names rule"),
+        found[1].contains("policy.yaml:9") && found[1].contains("suppressions names rule"),
         "{found:#?}"
     );
 }
