@@ -3,6 +3,7 @@
 //!
 //! ```yaml
 //! training_buckets: [acme-ml-training-data, "acme-ml-*"]
+//! log_buckets: [acme-org-cloudtrail-logs]
 //! ai_accounts: ["111122223333"]
 //! approved_principals: ["arn:aws:iam::111122223333:role/ml-training-role"]
 //! approved_sagemaker_principals: ["arn:aws:iam::111122223333:role/pipeline-*"]
@@ -36,10 +37,14 @@ use thiserror::Error;
 use crate::finding::{Finding, Level};
 
 /// The facts rules may refer to, with what each means.
-pub const FACTS: [(&str, &str); 10] = [
+pub const FACTS: [(&str, &str); 11] = [
     (
         "training_buckets",
         "S3 buckets (names or patterns) that hold training data",
+    ),
+    (
+        "log_buckets",
+        "S3 buckets (names or patterns) that receive CloudTrail logs",
     ),
     (
         "ai_accounts",
@@ -122,6 +127,8 @@ pub struct Suppression {
 struct PolicyFile {
     #[serde(default)]
     training_buckets: Option<Vec<String>>,
+    #[serde(default)]
+    log_buckets: Option<Vec<String>>,
     #[serde(default)]
     ai_accounts: Option<Vec<String>>,
     #[serde(default)]
@@ -219,6 +226,7 @@ impl Policy {
         let mut facts = BTreeMap::new();
         for (name, values) in [
             ("training_buckets", file.training_buckets),
+            ("log_buckets", file.log_buckets),
             ("ai_accounts", file.ai_accounts),
             ("approved_principals", file.approved_principals),
             (
