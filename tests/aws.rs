@@ -517,14 +517,8 @@ async fn object_to_findings_to_alert_for_each_notification_shape() {
     assert!(out.messages.unwrap_or_default().is_empty());
 }
 
-/// A custom event shaped like CloudTrail's (PutEvents by anyone with access
-/// to the bus) or one whose account is not the record's makes no finding;
-/// the same record as AWS delivers it does.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_forged_eventbridge_event_makes_no_finding() {
-    let Some(_) = endpoint() else { return };
-    let world = World::new().await;
-    let service = world.service().await;
+/// The `StopLogging` record of `tests/data/tampering.json`.
+fn stop_logging_record() -> Value {
     let file: Value = serde_json::from_slice(
         &std::fs::read(concat!(
             env!("CARGO_MANIFEST_DIR"),
@@ -534,10 +528,27 @@ async fn a_forged_eventbridge_event_makes_no_finding() {
     )
     .unwrap();
     let stop = file["Records"][1].clone();
-    let envelope = |source: &str, account: &str| {
-        json!({"version": "0", "id": "x", "detail-type": "AWS API Call via CloudTrail", "source": source,
-            "account": account, "time": "2026-11-02T08:02:13Z", "region": "us-east-1", "resources": [], "detail": stop})
-    };
+    assert_eq!(stop["eventName"], "StopLogging");
+    stop
+}
+
+/// `record` as EventBridge delivers a CloudTrail event from `source` in
+/// `account`.
+fn eventbridge_event(source: &str, account: &str, record: &Value) -> Value {
+    json!({"version": "0", "id": "x", "detail-type": "AWS API Call via CloudTrail", "source": source,
+        "account": account, "time": "2026-11-02T08:02:13Z", "region": "us-east-1", "resources": [], "detail": record})
+}
+
+/// A custom event shaped like CloudTrail's (PutEvents by anyone with access
+/// to the bus) or one whose account is not the record's makes no finding;
+/// the same record as AWS delivers it does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_forged_eventbridge_event_makes_no_finding() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let stop = stop_logging_record();
+    let envelope = |source: &str, account: &str| eventbridge_event(source, account, &stop);
     for forged in [
         envelope("acme.cloudtrail", "111122223333"),
         envelope("aws.cloudtrail", "444455556666"),
@@ -558,18 +569,7 @@ async fn the_same_event_by_eventbridge_and_s3_is_one_finding() {
     let Some(_) = endpoint() else { return };
     let world = World::new().await;
     let service = world.service().await;
-    let file: Value = serde_json::from_slice(
-        &std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/tampering.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    let stop = file["Records"][1].clone();
-    assert_eq!(stop["eventName"], "StopLogging");
-    let event = json!({"version": "0", "id": "x", "detail-type": "AWS API Call via CloudTrail", "source": "aws.cloudtrail",
-        "account": "111122223333", "time": "2026-11-02T08:02:13Z", "region": "us-east-1", "resources": [], "detail": stop});
+    let event = eventbridge_event("aws.cloudtrail", "111122223333", &stop_logging_record());
     trailwarden_realtime::handle(&service, event).await.unwrap();
     let after_realtime = world.findings().await.len();
     assert!(after_realtime >= 1);
