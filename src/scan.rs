@@ -204,8 +204,11 @@ pub trait Stores: StateStore + Ledger + FindingStore {
 
 impl Stores for SqliteStore {
     fn put_findings(&mut self, findings: &[Encoded]) -> Result<(), StoreError> {
-        SqliteStore::put_encoded(self, findings.iter().map(|e| (&e.finding, e.json.as_str())))
-            .map(|_| ())
+        SqliteStore::put_finding_batch(
+            self,
+            findings.iter().map(|e| (&e.finding, Some(e.json.as_str()))),
+        )
+        .map(|_| ())
     }
 
     fn ledger_entry(

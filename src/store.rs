@@ -28,13 +28,17 @@ pub fn default_path() -> PathBuf {
 pub struct SqliteStore {
     conn: Connection,
     path: String,
+    rules: RuleRefs,
 }
 
 fn err(path: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
     move |e| StoreError(format!("local store {path}: {e}"))
 }
 
-const SCHEMA: &str = r#"
+/// The schema as it was before versions were kept (SQLite's
+/// `user_version` 0): version 1 is this, made idempotent, so that a store
+/// written then is taken over as it is.
+const SCHEMA_V1: &str = r#"
 CREATE TABLE IF NOT EXISTS state (
     rule TEXT NOT NULL,
     grp TEXT NOT NULL,
@@ -69,6 +73,249 @@ CREATE INDEX IF NOT EXISTS findings_rule ON findings (rule_id, event_time);
 CREATE INDEX IF NOT EXISTS findings_principal ON findings (principal, event_time);
 CREATE INDEX IF NOT EXISTS findings_account ON findings (account, event_time);
 "#;
+
+/// Version 2: findings stored lean. A finding's rule title, tags and
+/// description (the same for every finding of a rule, often half its
+/// text) are kept once per rule in `finding_rules`, not in every row; a
+/// row is found by `key`, a 64-bit integer from its id (the id is a
+/// SHA-256 digest, see [`trailwarden_engine::finding_id`]), in a small
+/// index instead of one on the id's text; and the query indexes are the
+/// event time and the rule. Filters on principal or account read the
+/// rows of the time range asked for.
+const SCHEMA_V2: &str = r#"
+DROP INDEX IF EXISTS findings_time;
+DROP INDEX IF EXISTS findings_rule;
+DROP INDEX IF EXISTS findings_principal;
+DROP INDEX IF EXISTS findings_account;
+ALTER TABLE findings RENAME TO findings_v1;
+CREATE TABLE finding_rules (
+    ref INTEGER PRIMARY KEY,
+    rule_id TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    UNIQUE (rule_id, meta)
+);
+CREATE TABLE findings (
+    key INTEGER NOT NULL,
+    id TEXT NOT NULL,
+    rule_ref INTEGER NOT NULL REFERENCES finding_rules (ref),
+    level TEXT NOT NULL,
+    event_time TEXT NOT NULL,
+    account TEXT,
+    principal TEXT,
+    count INTEGER NOT NULL,
+    first_stored TEXT NOT NULL,
+    last_stored TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',
+    note TEXT,
+    body TEXT NOT NULL
+);
+CREATE INDEX findings_key ON findings (key);
+CREATE INDEX findings_time ON findings (event_time);
+CREATE INDEX findings_rule ON findings (rule_ref, event_time);
+"#;
+
+/// The store's schema versions, oldest first: a store is brought to the
+/// last when opened (each step in one transaction; SQLite's `user_version`
+/// says which it is at). Add a step for every change; never edit one.
+fn migrations() -> rusqlite_migration::Migrations<'static> {
+    use rusqlite_migration::{Migrations, M};
+    Migrations::new(vec![
+        M::up_with_hook(SCHEMA_V1, |tx: &rusqlite::Transaction<'_>| {
+            // A ledger from before fingerprints: the column added, empty
+            // (an entry without one matches no rule set, so its object is
+            // read again once).
+            let has_fingerprint: bool = tx.query_row(
+                "SELECT COUNT(*) FROM pragma_table_info('ledger') WHERE name = 'fingerprint'",
+                [],
+                |r| r.get::<_, i64>(0).map(|n| n > 0),
+            )?;
+            if !has_fingerprint {
+                tx.execute_batch("ALTER TABLE ledger ADD COLUMN fingerprint TEXT")?;
+            }
+            Ok(())
+        }),
+        M::up_with_hook(SCHEMA_V2, |tx: &rusqlite::Transaction<'_>| {
+            copy_v1_findings(tx)?;
+            tx.execute_batch("DROP TABLE findings_v1")?;
+            Ok(())
+        }),
+    ])
+}
+
+/// Version 2's hook: every version-1 finding row rewritten lean.
+fn copy_v1_findings(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let mut rules = RuleRefs::default();
+    let mut read = tx.prepare(
+        "SELECT body, count, first_stored, last_stored, status, note FROM findings_v1 ORDER BY rowid",
+    )?;
+    let mut rows = read.query([])?;
+    while let Some(row) = rows.next()? {
+        let body: String = row.get(0)?;
+        let finding: Finding = serde_json::from_str(&body).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })?;
+        let rule_ref = rules.get(tx, &finding)?;
+        tx.prepare_cached(
+            "INSERT INTO findings (key, id, rule_ref, level, event_time, account, principal, count, first_stored, last_stored, status, note, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        )?
+        .execute(params![
+            finding_key(&finding.id),
+            finding.id,
+            rule_ref,
+            finding.level.as_str(),
+            finding.event_time,
+            finding.account,
+            finding.principal,
+            row.get::<_, i64>(1)?,
+            row.get::<_, String>(2)?,
+            row.get::<_, String>(3)?,
+            row.get::<_, String>(4)?,
+            row.get::<_, Option<String>>(5)?,
+            lean_body(&finding),
+        ])?;
+    }
+    Ok(())
+}
+
+/// The integer a finding row is found by: the first 64 bits of its id
+/// (`tw-` and 32 hexadecimal digits of a SHA-256 digest); any other id is
+/// hashed. Not unique by construction: a lookup compares the id too.
+pub fn finding_key(id: &str) -> i64 {
+    let hex = id.strip_prefix("tw-").unwrap_or(id);
+    match hex.get(..16).map(|h| u64::from_str_radix(h, 16)) {
+        Some(Ok(n)) if hex.len() == 32 => n as i64,
+        _ => {
+            use sha2::{Digest, Sha256};
+            let digest = Sha256::digest(id.as_bytes());
+            i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+        }
+    }
+}
+
+/// A finding's rule title, tags and description: stored once per rule
+/// (and per text, so a finding keeps the words its rule had then).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct RuleMeta {
+    rule_title: String,
+    tags: Vec<String>,
+    description: String,
+}
+
+/// A finding as its row's body keeps it: every field but the rule's
+/// title, tags and description. A field added to [`Finding`] must be
+/// added here (`lean_bodies_keep_every_field` fails until it is).
+#[derive(serde::Serialize)]
+struct LeanBody<'f> {
+    id: &'f str,
+    rule_id: &'f str,
+    level: trailwarden_engine::Level,
+    event_time: &'f str,
+    account: &'f Option<String>,
+    region: &'f Option<String>,
+    principal: &'f Option<String>,
+    principal_type: &'f Option<String>,
+    access_key_id: &'f Option<String>,
+    source_ip: &'f Option<String>,
+    user_agent: &'f Option<String>,
+    event_source: &'f str,
+    event_name: &'f str,
+    error_code: &'f Option<String>,
+    event_ids: &'f [String],
+    count: u64,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    group: &'f std::collections::BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: &'f Option<String>,
+}
+
+fn lean_body(f: &Finding) -> String {
+    serde_json::to_string(&LeanBody {
+        id: &f.id,
+        rule_id: &f.rule_id,
+        level: f.level,
+        event_time: &f.event_time,
+        account: &f.account,
+        region: &f.region,
+        principal: &f.principal,
+        principal_type: &f.principal_type,
+        access_key_id: &f.access_key_id,
+        source_ip: &f.source_ip,
+        user_agent: &f.user_agent,
+        event_source: &f.event_source,
+        event_name: &f.event_name,
+        error_code: &f.error_code,
+        event_ids: &f.event_ids,
+        count: f.count,
+        group: &f.group,
+        note: &f.note,
+    })
+    .expect("a finding serialises")
+}
+
+/// [`lean_body`] cut from the finding's JSON text (`serde_json::to_string`
+/// of the [`Finding`], which the command has made already to write it
+/// out): the rule's title, tags and description taken out, no second
+/// serialisation. In JSON text, `,"` can only be a separator, never part
+/// of a string (a quote inside one is escaped), so the first
+/// `,"rule_title":` and `,"event_time":` are the fields'. Anything else
+/// falls back to [`lean_body`].
+fn lean_body_from_json(f: &Finding, json: &str) -> String {
+    let title = json.find(r#","rule_title":"#);
+    let time = json.find(r#","event_time":"#);
+    match (title, time) {
+        (Some(a), Some(b)) if a < b => {
+            let level = f.level.as_str();
+            let mut out = String::with_capacity(json.len() - (b - a) + 20);
+            out.push_str(&json[..a]);
+            out.push_str(r#","level":""#);
+            out.push_str(level);
+            out.push('"');
+            out.push_str(&json[b..]);
+            out
+        }
+        _ => lean_body(f),
+    }
+}
+
+/// A stored row's finding: its lean body with its rule's title, tags and
+/// description put back.
+fn finding_from_row(body: &str, meta: &str) -> Result<Finding, serde_json::Error> {
+    let mut value: serde_json::Map<String, serde_json::Value> = serde_json::from_str(body)?;
+    let meta: serde_json::Map<String, serde_json::Value> = serde_json::from_str(meta)?;
+    value.extend(meta);
+    serde_json::from_value(serde_json::Value::Object(value))
+}
+
+/// The `finding_rules` rows this connection has seen, by rule id: each
+/// finding's rule text compared in memory, a row read or added only for
+/// a text not seen before.
+#[derive(Default)]
+struct RuleRefs(std::collections::HashMap<String, Vec<(RuleMeta, i64)>>);
+
+impl RuleRefs {
+    fn get(&mut self, tx: &rusqlite::Connection, f: &Finding) -> rusqlite::Result<i64> {
+        let known = self.0.entry(f.rule_id.clone()).or_default();
+        if let Some((_, r)) = known.iter().find(|(m, _)| {
+            m.rule_title == f.rule_title && m.tags == f.tags && m.description == f.description
+        }) {
+            return Ok(*r);
+        }
+        let meta = RuleMeta {
+            rule_title: f.rule_title.clone(),
+            tags: f.tags.clone(),
+            description: f.description.clone(),
+        };
+        let text = serde_json::to_string(&meta).expect("rule text serialises");
+        tx.prepare_cached("INSERT OR IGNORE INTO finding_rules (rule_id, meta) VALUES (?1, ?2)")?
+            .execute(params![f.rule_id, text])?;
+        let r = tx
+            .prepare_cached("SELECT ref FROM finding_rules WHERE rule_id = ?1 AND meta = ?2")?
+            .query_row(params![f.rule_id, text], |r| r.get(0))?;
+        known.push((meta, r));
+        Ok(r)
+    }
+}
 
 impl SqliteStore {
     /// Open (creating if needed) the store at `path`.
@@ -106,9 +353,18 @@ impl SqliteStore {
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000; PRAGMA cache_size=-8192;",
         )
         .map_err(err(&path))?;
-        conn.execute_batch(SCHEMA).map_err(err(&path))?;
-        migrate(&conn).map_err(err(&path))?;
-        Ok(SqliteStore { conn, path })
+        let mut conn = conn;
+        migrations().to_latest(&mut conn).map_err(|e| {
+            StoreError(format!(
+                "local store {path}: cannot bring its schema to this version's ({e}); \
+                 a store written by a newer trailwarden needs that version, or another --store"
+            ))
+        })?;
+        Ok(SqliteStore {
+            conn,
+            path,
+            rules: RuleRefs::default(),
+        })
     }
 
     /// Where the store is.
@@ -131,38 +387,58 @@ impl SqliteStore {
     /// Findings stored, newest event first, filtered.
     pub fn query_findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
         let mut sql = String::from(
-            "SELECT body, count, status, note, first_stored, last_stored FROM findings WHERE 1=1",
+            "SELECT f.body, r.meta, f.count, f.status, f.note, f.first_stored, f.last_stored \
+             FROM findings f JOIN finding_rules r ON r.ref = f.rule_ref WHERE 1=1",
         );
-        let mut args: Vec<String> = Vec::new();
-        let mut add = |clause: &str, value: &Option<String>| {
-            if let Some(v) = value {
-                args.push(v.clone());
-                sql.push_str(&format!(" AND {clause} ?{}", args.len()));
-            }
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut add = |clause: &str, value: rusqlite::types::Value, close: &str| {
+            args.push(value);
+            sql.push_str(&format!(" AND {clause} ?{}{close}", args.len()));
         };
-        add("event_time >=", &filter.since);
-        add("rule_id =", &filter.rule);
-        add("principal =", &filter.principal);
-        add("account =", &filter.account);
-        add("id =", &filter.id);
-        sql.push_str(" ORDER BY event_time DESC, id");
+        let text = |v: &Option<String>| v.clone().map(rusqlite::types::Value::Text);
+        if let Some(v) = text(&filter.since) {
+            add("f.event_time >=", v, "");
+        }
+        if let Some(v) = text(&filter.rule) {
+            add(
+                "f.rule_ref IN (SELECT ref FROM finding_rules WHERE rule_id =",
+                v,
+                ")",
+            );
+        }
+        if let Some(v) = text(&filter.principal) {
+            add("f.principal =", v, "");
+        }
+        if let Some(v) = text(&filter.account) {
+            add("f.account =", v, "");
+        }
+        if let Some(id) = &filter.id {
+            add(
+                "f.key =",
+                rusqlite::types::Value::Integer(finding_key(id)),
+                "",
+            );
+            add("f.id =", rusqlite::types::Value::Text(id.clone()), "");
+        }
+        sql.push_str(" ORDER BY f.event_time DESC, f.id");
         let mut stmt = self.conn.prepare(&sql).map_err(err(&self.path))?;
         let rows = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), |row| {
                 Ok((
                     row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, Option<String>>(4)?,
                     row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
                 ))
             })
             .map_err(err(&self.path))?;
         let mut out = Vec::new();
         for row in rows {
-            let (body, count, status, note, first, last) = row.map_err(err(&self.path))?;
-            let finding: Finding = serde_json::from_str(&body).map_err(|e| {
+            let (body, meta, count, status, note, first, last) = row.map_err(err(&self.path))?;
+            let finding = finding_from_row(&body, &meta).map_err(|e| {
                 StoreError(format!("local store {}: bad finding row: {e}", self.path))
             })?;
             if filter.min_level.is_some_and(|l| finding.level < l) {
@@ -190,8 +466,8 @@ impl SqliteStore {
         let n = self
             .conn
             .execute(
-                "UPDATE findings SET status = ?1, note = COALESCE(?2, note) WHERE id = ?3",
-                params![status, note, id],
+                "UPDATE findings SET status = ?1, note = COALESCE(?2, note) WHERE key = ?3 AND id = ?4",
+                params![status, note, finding_key(id), id],
             )
             .map_err(err(&self.path))?;
         Ok(n == 1)
@@ -203,28 +479,6 @@ impl SqliteStore {
             .execute("DELETE FROM state WHERE expires_at < ?1", params![now_secs])
             .map_err(err(&self.path))
     }
-}
-
-/// Bring a store written by an earlier version up to [`SCHEMA`]: tables
-/// are created by the schema itself (`IF NOT EXISTS`); columns added since
-/// are added here, empty. A ledger entry without a fingerprint (written
-/// before fingerprints were kept) matches no rule set, so its object is
-/// read again once.
-fn migrate(conn: &Connection) -> rusqlite::Result<()> {
-    let has_column = |table: &str, column: &str| -> rusqlite::Result<bool> {
-        let mut stmt = conn.prepare(&format!("PRAGMA table_info({table})"))?;
-        let names = stmt.query_map([], |r| r.get::<_, String>(1))?;
-        for name in names {
-            if name? == column {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    };
-    if !has_column("ledger", "fingerprint")? {
-        conn.execute_batch("ALTER TABLE ledger ADD COLUMN fingerprint TEXT")?;
-    }
-    Ok(())
 }
 
 /// What the ledger says of an object.
@@ -456,51 +710,71 @@ impl SqliteStore {
     /// stored finding) increments the stored count and last-seen time
     /// instead of adding a row. Returns, per finding, whether it was new.
     pub fn put_findings(&mut self, findings: &[Finding]) -> Result<Vec<bool>, StoreError> {
-        let bodies: Vec<String> = findings
-            .iter()
-            .map(|f| serde_json::to_string(f).expect("finding serialises"))
-            .collect();
-        self.put_encoded(findings.iter().zip(bodies.iter().map(String::as_str)))
+        self.put_finding_batch(findings.iter().map(|f| (f, None)))
     }
 
-    /// [`SqliteStore::put_findings`] with each finding's JSON text given
-    /// (`serde_json::to_string(finding)`, kept as its body).
-    pub fn put_encoded<'f>(
+    /// [`SqliteStore::put_findings`] over any sequence of findings, each
+    /// with its JSON text where it has been made already
+    /// (`serde_json::to_string(finding)`: the row's body is cut from it).
+    pub fn put_finding_batch<'f>(
         &mut self,
-        findings: impl ExactSizeIterator<Item = (&'f Finding, &'f str)>,
+        findings: impl ExactSizeIterator<Item = (&'f Finding, Option<&'f str>)>,
     ) -> Result<Vec<bool>, StoreError> {
         if findings.len() == 0 {
             return Ok(Vec::new());
         }
         let now = now();
-        self.transaction(|tx| {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO findings (id, rule_id, level, event_time, account, principal, count, first_stored, last_stored, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?7, ?8)",
-            )?;
-            let mut repeat = tx.prepare_cached(
-                "UPDATE findings SET count = count + 1, last_stored = ?2 WHERE id = ?1",
-            )?;
-            let mut out = Vec::with_capacity(findings.len());
-            for (f, body) in findings {
-                let inserted = insert.execute(params![
-                    f.id,
-                    f.rule_id,
-                    f.level.as_str(),
-                    f.event_time,
-                    f.account,
-                    f.principal,
-                    now,
-                    body
-                ])?;
-                if inserted == 0 {
-                    repeat.execute(params![f.id, now])?;
-                }
-                out.push(inserted == 1);
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(err(&path))?;
+        let stored = put_rows(&tx, &mut self.rules, findings, &now);
+        match stored.and_then(|out| tx.commit().map(|()| out)) {
+            Ok(out) => Ok(out),
+            Err(e) => {
+                // Rule rows added in the failed transaction are gone.
+                self.rules = RuleRefs::default();
+                Err(err(&path)(e))
             }
-            Ok(out)
-        })
+        }
     }
+}
+
+/// [`SqliteStore::put_finding_batch`]'s writes, in the open transaction `tx`.
+fn put_rows<'f>(
+    tx: &rusqlite::Transaction<'_>,
+    rules: &mut RuleRefs,
+    findings: impl Iterator<Item = (&'f Finding, Option<&'f str>)>,
+    now: &str,
+) -> rusqlite::Result<Vec<bool>> {
+    let mut out = Vec::with_capacity(findings.size_hint().0);
+    for (f, json) in findings {
+        let key = finding_key(&f.id);
+        let repeated = tx
+            .prepare_cached("UPDATE findings SET count = count + 1, last_stored = ?3 WHERE key = ?1 AND id = ?2")?
+            .execute(params![key, f.id, now])?;
+        if repeated == 0 {
+            let rule_ref = rules.get(tx, f)?;
+            tx.prepare_cached(
+                "INSERT INTO findings (key, id, rule_ref, level, event_time, account, principal, count, first_stored, last_stored, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9)",
+            )?
+            .execute(params![
+                key,
+                f.id,
+                rule_ref,
+                f.level.as_str(),
+                f.event_time,
+                f.account,
+                f.principal,
+                now,
+                match json {
+                    Some(json) => lean_body_from_json(f, json),
+                    None => lean_body(f),
+                }
+            ])?;
+        }
+        out.push(repeated == 0);
+    }
+    Ok(out)
 }
 
 impl FindingStore for SqliteStore {
@@ -590,6 +864,160 @@ mod tests {
         drop(s);
         let mut s = SqliteStore::open(&path).unwrap();
         assert_eq!(s.ledger_entry(&obj, "fp1").unwrap(), LedgerEntry::Done);
+    }
+
+    fn full_finding(id: &str, title: &str) -> Finding {
+        Finding {
+            id: id.into(),
+            rule_id: "rule-1".into(),
+            rule_title: title.into(),
+            level: trailwarden_engine::Level::High,
+            tags: vec!["attack.t1078".into(), "ai.governance".into()],
+            description: "Why this matters.".into(),
+            event_time: "2026-11-02T08:00:00Z".into(),
+            account: Some("111122223333".into()),
+            region: Some("us-east-1".into()),
+            principal: Some("arn:aws:iam::111122223333:user/a".into()),
+            principal_type: Some("IAMUser".into()),
+            access_key_id: Some("AKIAEXAMPLE".into()),
+            source_ip: Some("192.0.2.1".into()),
+            user_agent: Some("ua \u{1b}[31m".into()),
+            event_source: "bedrock.amazonaws.com".into(),
+            event_name: "InvokeModel".into(),
+            error_code: Some("AccessDenied".into()),
+            event_ids: vec!["e1".into(), "e2".into()],
+            count: 2,
+            group: [("userIdentity.arn".to_string(), "x".to_string())].into(),
+            note: Some("a note".into()),
+        }
+    }
+
+    #[test]
+    fn lean_bodies_keep_every_field() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        // Every field set (a struct literal: a new field fails to compile
+        // here until the test, and LeanBody, say what becomes of it).
+        let a = full_finding("tw-00000000000000010000000000000001", "Title");
+        let mut b = full_finding("tw-00000000000000010000000000000002", "Title, reworded");
+        b.group.clear();
+        b.note = None;
+        b.account = None;
+        let odd = full_finding("not-a-digest-id", "Title");
+        assert_eq!(
+            finding_key(&a.id),
+            finding_key(&b.id),
+            "ids sharing their first 64 bits share a key"
+        );
+        assert_eq!(
+            s.put_findings(&[a.clone(), b.clone(), odd.clone(), a.clone()])
+                .unwrap(),
+            [true, true, true, false]
+        );
+        for f in [&a, &b, &odd] {
+            let rows = s
+                .query_findings(&FindingFilter {
+                    id: Some(f.id.clone()),
+                    ..Default::default()
+                })
+                .unwrap();
+            assert_eq!(rows.len(), 1, "{}", f.id);
+            assert_eq!(&rows[0].finding, f, "each finding keeps its own rule text");
+        }
+        let by_rule = s
+            .query_findings(&FindingFilter {
+                rule: Some("rule-1".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(by_rule.len(), 3);
+        let rule_rows: i64 = s
+            .conn
+            .query_row("SELECT COUNT(*) FROM finding_rules", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rule_rows, 2, "one row per rule text, not per finding");
+        assert!(s.set_status(&b.id, "resolved", None).unwrap());
+        let rows = s.query_findings(&FindingFilter::default()).unwrap();
+        let statuses: Vec<(&str, &str, u64)> = rows
+            .iter()
+            .map(|r| (r.finding.id.as_str(), r.status.as_str(), r.times_seen))
+            .collect();
+        assert!(statuses.contains(&(a.id.as_str(), "open", 2)));
+        assert!(statuses.contains(&(b.id.as_str(), "resolved", 1)));
+    }
+
+    #[test]
+    fn a_lean_body_cut_from_the_json_text_is_the_serialised_one() {
+        let mut f = full_finding("tw-0123456789abcdef0123456789abcdef", "T");
+        let tricky = r#"x","event_time":"1999","rule_title":"y\",""#;
+        for text in [&mut f.description, &mut f.rule_title] {
+            text.push_str(tricky);
+        }
+        f.user_agent = Some(tricky.into());
+        f.tags.push(tricky.into());
+        let json = serde_json::to_string(&f).unwrap();
+        assert_eq!(lean_body_from_json(&f, &json), lean_body(&f));
+        assert_eq!(lean_body_from_json(&f, "{}"), lean_body(&f), "falls back");
+        let mut s = SqliteStore::in_memory().unwrap();
+        s.put_finding_batch([(&f, Some(json.as_str()))].into_iter())
+            .unwrap();
+        let rows = s.query_findings(&FindingFilter::default()).unwrap();
+        assert_eq!(rows[0].finding, f);
+    }
+
+    #[test]
+    fn a_store_from_before_schema_versions_is_migrated_with_its_findings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v1.db");
+        let f = full_finding("tw-0123456789abcdef0123456789abcdef", "Title");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.execute(
+                "INSERT INTO findings (id, rule_id, level, event_time, account, principal, count, first_stored, last_stored, status, note, body)
+                 VALUES (?1, ?2, 'high', ?3, ?4, ?5, 7, '2026-11-01T00:00:00Z', '2026-11-03T00:00:00Z', 'acknowledged', 'seen', ?6)",
+                params![f.id, f.rule_id, f.event_time, f.account, f.principal, serde_json::to_string(&f).unwrap()],
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        let rows = s.query_findings(&FindingFilter::default()).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].finding, f);
+        assert_eq!(
+            (
+                rows[0].times_seen,
+                rows[0].status.as_str(),
+                rows[0].status_note.as_deref()
+            ),
+            (7, "acknowledged", Some("seen"))
+        );
+        assert_eq!(
+            (rows[0].first_stored.as_str(), rows[0].last_stored.as_str()),
+            ("2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z")
+        );
+        assert!(
+            !s.put_finding(&f).unwrap(),
+            "the migrated row is found by its id"
+        );
+        let version: i64 = s
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+    }
+
+    #[test]
+    fn a_store_written_by_a_newer_version_is_refused_with_a_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("newer.db");
+        drop(SqliteStore::open(&path).unwrap());
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 99")
+            .unwrap();
+        let e = SqliteStore::open(&path).err().expect("refused");
+        assert!(e.0.contains("newer trailwarden"), "{e:?}");
+        assert!(e.0.contains(&path.display().to_string()), "{e:?}");
     }
 
     #[test]

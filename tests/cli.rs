@@ -1092,15 +1092,24 @@ fn ledger_entries_written_before_fingerprints_are_read_again_once() {
     let store = store_in(dir.path());
     let log = dir.path().join("tampering.json");
     std::fs::copy(data("tampering.json"), &log).unwrap();
-    // A store as an earlier version wrote it: the ledger without fingerprints.
-    let (out, _, _) = run(bin().args(["scan", "--store"]).arg(&store).arg(&log));
+    // A store as an earlier version wrote it (no schema version, the
+    // ledger without fingerprints), holding the ledger entry a scan makes.
+    let current = dir.path().join("current.db");
+    let (out, _, _) = run(bin().args(["scan", "--store"]).arg(&current).arg(&log));
     assert!(out.status.success());
     {
         let conn = rusqlite::Connection::open(&store).unwrap();
         conn.execute_batch(
-            "CREATE TABLE old (object TEXT NOT NULL PRIMARY KEY, version TEXT NOT NULL, records INTEGER NOT NULL, done_at TEXT NOT NULL);
-             INSERT INTO old SELECT object, version, records, done_at FROM ledger;
-             DROP TABLE ledger; ALTER TABLE old RENAME TO ledger;",
+            "CREATE TABLE ledger (object TEXT NOT NULL PRIMARY KEY, version TEXT NOT NULL, records INTEGER NOT NULL, done_at TEXT NOT NULL);",
+        )
+        .unwrap();
+        conn.execute(
+            "ATTACH DATABASE ?1 AS current",
+            [current.display().to_string()],
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO ledger SELECT object, version, records, done_at FROM current.ledger;",
         )
         .unwrap();
     }
