@@ -220,6 +220,10 @@ struct ScanArgs {
     /// No progress bar and no summary.
     #[arg(long, short)]
     quiet: bool,
+    /// Each rule set aside, and why, on a line of its own (by default
+    /// the rules waiting for organisation facts are counted in one line).
+    #[arg(long, short, conflicts_with = "quiet")]
+    verbose: bool,
     /// Read files again even if the store's ledger says they were processed.
     #[arg(long)]
     rescan: bool,
@@ -350,20 +354,75 @@ fn scan_fingerprint(args: &RuleArgs, min_level: Level) -> String {
     trailwarden::scan::fingerprint(texts.iter().map(|(k, t)| (*k, t.as_slice())))
 }
 
-/// Load the rules (correlations included), printing problems to stderr.
-fn load_engine(args: &RuleArgs, policy: &Policy, quiet: bool) -> anyhow::Result<Engine> {
+/// What [`load_engine`] says of rules it sets aside.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Notes {
+    /// Nothing.
+    Quiet,
+    /// Rules waiting for organisation facts in one line; others one a line.
+    Summary,
+    /// Every rule set aside, one a line, with why.
+    Each,
+}
+
+/// Does `reason` (a [`trailwarden_engine::rules::RuleNote`]'s) say the
+/// rule waits for a fact the policy does not give?
+fn waits_for_facts(reason: &str) -> bool {
+    reason.starts_with("not run: the policy gives no value for")
+        || reason.starts_with("not run: it refers to rules that are not run")
+}
+
+/// The `%fact%` names in a note's reason, in order, once each.
+fn facts_named(reasons: impl Iterator<Item = String>) -> Vec<String> {
+    let mut facts: Vec<String> = Vec::new();
+    for reason in reasons {
+        for (i, part) in reason.split('%').enumerate() {
+            let is_name = i % 2 == 1
+                && !part.is_empty()
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if is_name && !facts.iter().any(|f| f == part) {
+                facts.push(part.to_owned());
+            }
+        }
+    }
+    facts
+}
+
+/// Load the rules (correlations included), printing problems to stderr,
+/// and the rules set aside as `notes` says.
+fn load_engine(args: &RuleArgs, policy: &Policy, notes: Notes) -> anyhow::Result<Engine> {
     let set = rule_set(args, policy);
     for p in &set.problems {
         say!("trailwarden: rule problem: {p}");
     }
-    if !quiet {
-        for n in &set.notes {
-            say!(
-                "trailwarden: rule skipped: {}: {:?}: {}",
-                n.source,
-                n.rule,
-                n.reason
-            );
+    let each = |n: &trailwarden_engine::rules::RuleNote| {
+        say!(
+            "trailwarden: rule skipped: {}: {:?}: {}",
+            n.source,
+            n.rule,
+            n.reason
+        );
+    };
+    match notes {
+        Notes::Quiet => {}
+        Notes::Each => set.notes.iter().for_each(each),
+        Notes::Summary => {
+            let (waiting, other): (Vec<_>, Vec<_>) =
+                set.notes.iter().partition(|n| waits_for_facts(&n.reason));
+            other.into_iter().for_each(each);
+            if !waiting.is_empty() {
+                let facts = facts_named(waiting.iter().map(|n| n.reason.clone()));
+                say!(
+                    "trailwarden: {} rule(s) not run: they need organisation facts the policy does not give ({}). \
+                     Give them with --policy FILE (policy.example.yaml is a commented start); -v lists each rule.",
+                    waiting.len(),
+                    facts
+                        .iter()
+                        .map(|f| format!("%{f}%"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
         }
     }
     anyhow::ensure!(
@@ -376,7 +435,12 @@ fn load_engine(args: &RuleArgs, policy: &Policy, quiet: bool) -> anyhow::Result<
 
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let policy = load_policy(&args.rules)?;
-    let engine = load_engine(&args.rules, &policy, args.quiet)?;
+    let notes = match (args.quiet, args.verbose) {
+        (true, _) => Notes::Quiet,
+        (false, true) => Notes::Each,
+        (false, false) => Notes::Summary,
+    };
+    let engine = load_engine(&args.rules, &policy, notes)?;
     let mut store = args.store.open()?;
     let expanded = expand_inputs(&args.paths);
     let (inputs, missing) = (expanded.inputs, expanded.unreadable);
@@ -857,7 +921,7 @@ fn default_format() -> output::Format {
 
 fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     let policy = load_policy(&args.rules)?;
-    let engine = load_engine(&args.rules, &policy, true)?;
+    let engine = load_engine(&args.rules, &policy, Notes::Quiet)?;
     let mut store = args.store.open()?;
     let now = chrono::Utc::now().timestamp_millis();
     let as_of = match &args.as_of {
@@ -1118,7 +1182,7 @@ async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     // The same rules as the deployment plus any given here.
     let policy = load_policy(&args.rules)?;
     if args.rules.policy.is_some() || !args.rules.rules.is_empty() || args.rules.no_builtin {
-        service.engine = load_engine(&args.rules, &policy, false)?;
+        service.engine = load_engine(&args.rules, &policy, Notes::Each)?;
         service.policy = policy;
     }
     let objects =

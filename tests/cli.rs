@@ -1826,3 +1826,48 @@ fn a_store_that_refuses_writes_fails_the_run_and_the_input_is_read_again() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!findings(&stdout).is_empty(), "read again: {stderr}");
 }
+
+#[test]
+fn rules_waiting_for_organisation_facts_are_counted_in_one_line_and_listed_with_v() {
+    let events = Path::new(env!("CARGO_MANIFEST_DIR")).join("events");
+    let policy = Path::new(env!("CARGO_MANIFEST_DIR")).join("policy.example.yaml");
+    let waiting = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.contains("rule(s) not run: they need organisation facts"))
+            .count()
+    };
+    let skipped = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|l| l.starts_with("trailwarden: rule skipped:"))
+            .count()
+    };
+    let (out, _, stderr) = run(bin().args(["scan", "--format", "jsonl"]).arg(&events));
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!((waiting(&stderr), skipped(&stderr)), (1, 0), "{stderr}");
+    let line = stderr.lines().find(|l| waiting(l) == 1).unwrap();
+    assert!(
+        line.contains("%ai_accounts%") && line.contains("--policy"),
+        "the facts named and the way to give them: {line}"
+    );
+    let (_, _, verbose) = run(bin().args(["scan", "-v", "--format", "jsonl"]).arg(&events));
+    assert_eq!(waiting(&verbose), 0, "{verbose}");
+    let n: usize = line
+        .strip_prefix("trailwarden: ")
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert_eq!(
+        skipped(&verbose),
+        n,
+        "-v lists each rule counted: {verbose}"
+    );
+    let (_, _, quiet) = run(bin().args(["scan", "-q", "--format", "jsonl"]).arg(&events));
+    assert_eq!((waiting(&quiet), skipped(&quiet)), (0, 0), "{quiet}");
+    let (_, _, given) = run(bin()
+        .args(["scan", "--format", "jsonl", "--policy"])
+        .arg(&policy)
+        .arg(&events));
+    assert_eq!((waiting(&given), skipped(&given)), (0, 0), "{given}");
+}
