@@ -223,6 +223,15 @@ impl Policy {
         } else {
             yaml_serde::from_str(text).map_err(|e| invalid(e.to_string()))?
         };
+        if let Some(name) = fact_without_value(text) {
+            let line = top_level_line(text, &name)
+                .map(|l| format!(" (line {l})"))
+                .unwrap_or_default();
+            return Err(invalid(format!(
+                "`{name}`{line} has no value: write `{name}: []` to say \"none\" (its rules run), \
+                 list its values, or remove the key (its rules are then not run)"
+            )));
+        }
         let mut facts = BTreeMap::new();
         for (name, values) in [
             ("training_buckets", file.training_buckets),
@@ -378,6 +387,26 @@ impl Policy {
 
 /// The line (1-based) of the top-level `section:` of a policy's YAML text
 /// whose content (comments aside) names `rule`.
+/// The first fact written with no value (`trusted_accounts:` and nothing
+/// after it: YAML null), which is neither "none" (`[]`) nor absent; the
+/// reader must say which it meant.
+fn fact_without_value(text: &str) -> Option<String> {
+    let value: yaml_serde::Value = yaml_serde::from_str(text).ok()?;
+    let map = value.as_mapping()?;
+    map.iter().find_map(|(k, v)| {
+        let k = k.as_str()?;
+        (v.is_null() && FACTS.iter().any(|(name, _)| *name == k)).then(|| k.to_owned())
+    })
+}
+
+/// The 1-based line where the top-level key `key` is written.
+fn top_level_line(text: &str, key: &str) -> Option<usize> {
+    let header = format!("{key}:");
+    text.lines()
+        .position(|l| l.starts_with(&header))
+        .map(|i| i + 1)
+}
+
 fn entry_line(text: &str, section: &str, rule: &str) -> Option<usize> {
     let header = format!("{section}:");
     let mut inside = false;
@@ -538,6 +567,27 @@ levels:
             group: Default::default(),
             note: None,
         }
+    }
+
+    #[test]
+    fn a_fact_written_with_no_value_is_an_error_naming_its_line() {
+        let e = Policy::from_yaml(
+            "p.yaml",
+            "ai_accounts: [\"1\"]\ntrusted_accounts:\n# none yet\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("p.yaml"), "{e}");
+        assert!(
+            e.contains("`trusted_accounts` (line 2) has no value"),
+            "{e}"
+        );
+        assert!(e.contains("trusted_accounts: []"), "{e}");
+        let none = Policy::from_yaml("p.yaml", "trusted_accounts: []\n").unwrap();
+        assert!(none.fact_given("trusted_accounts"));
+        assert!(none.fact("trusted_accounts").is_empty());
+        let absent = Policy::from_yaml("p.yaml", "ai_accounts: [\"1\"]\n").unwrap();
+        assert!(!absent.fact_given("trusted_accounts"));
     }
 
     #[test]
