@@ -189,11 +189,15 @@ struct StoreArgs {
 impl StoreArgs {
     fn open(&self) -> anyhow::Result<SqliteStore> {
         let path = self.store.clone().unwrap_or_else(store::default_path);
-        Ok(if path.as_os_str() == "memory" {
+        let store = if path.as_os_str() == "memory" {
             SqliteStore::in_memory()?
         } else {
             SqliteStore::open(&path)?
-        })
+        };
+        for note in store.notes() {
+            say!("trailwarden: {note}");
+        }
+        Ok(store)
     }
 }
 

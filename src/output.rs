@@ -272,8 +272,8 @@ mod tests {
 
     #[test]
     fn a_finding_encoded_once_is_written_as_pushed_and_stored() {
-        // The store keeps `Encoded::json` as the body; jsonl writes the
-        // same text, made safe for a terminal like any other line.
+        // jsonl writes `Encoded::json` (the store cuts its body from the
+        // same text), made safe for a terminal like any other line.
         let mut f = finding("tw-1", "high", "2026-11-02T08:00:00Z");
         f.principal = Some("p\u{202e}x".into());
         for format in [Format::Jsonl, Format::Json] {

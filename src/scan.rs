@@ -170,8 +170,9 @@ impl ScanStats {
 /// Everything a scan keeps: correlation state, the ledger, findings.
 pub trait Stores: StateStore + Ledger + FindingStore {
     /// Store a batch of findings, in one transaction where the store has
-    /// them. Each is counted as [`FindingStore::put_finding`] would; its
-    /// JSON text (the same text the output writes) is the stored body.
+    /// them. Each is counted as [`FindingStore::put_finding`] would; the
+    /// stored body is cut from its JSON text (the text the output writes)
+    /// where the store can, not serialised again.
     fn put_findings(&mut self, findings: &[Encoded]) -> Result<(), StoreError>;
 
     /// What the ledger says of `object` for a scan whose rules and policy
@@ -237,8 +238,8 @@ impl Stores for MemoryStore {
     }
 }
 
-/// A finding and its JSON text, written once: the store keeps the text as
-/// the finding's body and `jsonl` output writes the same text.
+/// A finding and its JSON text, written once: `jsonl` output writes the
+/// text, and the store cuts its row's body from it.
 #[derive(Debug, Clone)]
 pub struct Encoded {
     /// The finding.

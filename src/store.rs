@@ -29,6 +29,7 @@ pub struct SqliteStore {
     conn: Connection,
     path: String,
     rules: RuleRefs,
+    notes: Vec<String>,
 }
 
 fn err(path: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -109,14 +110,31 @@ CREATE TABLE findings (
     note TEXT,
     body TEXT NOT NULL
 );
-CREATE INDEX findings_key ON findings (key);
-CREATE INDEX findings_time ON findings (event_time);
-CREATE INDEX findings_rule ON findings (rule_ref, event_time);
+CREATE INDEX findings_v2_key ON findings (key);
+CREATE INDEX findings_v2_time ON findings (event_time);
+CREATE INDEX findings_v2_rule ON findings (rule_ref, event_time);
+CREATE TABLE findings_unreadable AS SELECT * FROM findings_v1 WHERE 0;
 "#;
 
+/// Indexes of version 1's findings table. A binary from before schema
+/// versions runs [`SCHEMA_V1`] on every open: on a version-2 store it
+/// makes some of them on the new table (it then fails at
+/// `findings_rule`, whose column is gone), so they are dropped whenever
+/// found.
+const V1_INDEXES: [&str; 4] = [
+    "findings_time",
+    "findings_rule",
+    "findings_principal",
+    "findings_account",
+];
+
+/// The latest schema version: the number of steps in [`migrations`].
+const SCHEMA_VERSION: i64 = 2;
+
 /// The store's schema versions, oldest first: a store is brought to the
-/// last when opened (each step in one transaction; SQLite's `user_version`
-/// says which it is at). Add a step for every change; never edit one.
+/// last when opened, all pending steps in one transaction (so an upgrade
+/// is whole or not at all; SQLite's `user_version` says which version a
+/// store is at). Add a step for every change; never edit one.
 fn migrations() -> rusqlite_migration::Migrations<'static> {
     use rusqlite_migration::{Migrations, M};
     Migrations::new(vec![
@@ -135,45 +153,67 @@ fn migrations() -> rusqlite_migration::Migrations<'static> {
             Ok(())
         }),
         M::up_with_hook(SCHEMA_V2, |tx: &rusqlite::Transaction<'_>| {
-            copy_v1_findings(tx)?;
+            copy_v1_findings(tx).map_err(rusqlite_migration::HookError::Hook)?;
             tx.execute_batch("DROP TABLE findings_v1")?;
             Ok(())
         }),
     ])
 }
 
-/// Version 2's hook: every version-1 finding row rewritten lean.
-fn copy_v1_findings(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+/// Version 2's hook: every version-1 finding row rewritten lean. A row
+/// whose body is not a finding (written by hand, or damaged) is kept as
+/// it was in `findings_unreadable`, and [`SqliteStore::open`] says so.
+/// Errors name the row.
+fn copy_v1_findings(tx: &rusqlite::Transaction<'_>) -> Result<(), String> {
+    let fail = |what: String| move |e: rusqlite::Error| format!("{what}: {e}");
     let mut rules = RuleRefs::default();
-    let mut read = tx.prepare(
-        "SELECT body, count, first_stored, last_stored, status, note FROM findings_v1 ORDER BY rowid",
-    )?;
-    let mut rows = read.query([])?;
-    while let Some(row) = rows.next()? {
-        let body: String = row.get(0)?;
-        let finding: Finding = serde_json::from_str(&body).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-        })?;
-        let rule_ref = rules.get(tx, &finding)?;
-        tx.prepare_cached(
-            "INSERT INTO findings (key, id, rule_ref, level, event_time, account, principal, count, first_stored, last_stored, status, note, body)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        )?
-        .execute(params![
-            finding_key(&finding.id),
-            finding.id,
-            rule_ref,
-            finding.level.as_str(),
-            finding.event_time,
-            finding.account,
-            finding.principal,
-            row.get::<_, i64>(1)?,
-            row.get::<_, String>(2)?,
-            row.get::<_, String>(3)?,
-            row.get::<_, String>(4)?,
-            row.get::<_, Option<String>>(5)?,
-            lean_body(&finding),
-        ])?;
+    let mut read = tx
+        .prepare(
+            "SELECT rowid, id, body, count, first_stored, last_stored, status, note FROM findings_v1 ORDER BY rowid",
+        )
+        .map_err(fail("reading the findings of version 1".into()))?;
+    let mut rows = read
+        .query([])
+        .map_err(fail("reading the findings of version 1".into()))?;
+    while let Some(row) = rows
+        .next()
+        .map_err(fail("reading the findings of version 1".into()))?
+    {
+        let rowid: i64 = row.get(0).map_err(fail("a findings row".into()))?;
+        let id: String = row.get(1).unwrap_or_default();
+        let place = format!("findings row {rowid} (id {id:?})");
+        let body: String = row.get(2).map_err(fail(place.clone()))?;
+        let Ok(finding) = serde_json::from_str::<Finding>(&body) else {
+            tx.execute(
+                "INSERT INTO findings_unreadable SELECT * FROM findings_v1 WHERE rowid = ?1",
+                params![rowid],
+            )
+            .map_err(fail(place))?;
+            continue;
+        };
+        let rule_ref = rules.get(tx, &finding).map_err(fail(place.clone()))?;
+        let copy = |row: &rusqlite::Row<'_>| -> rusqlite::Result<usize> {
+            tx.prepare_cached(
+                "INSERT INTO findings (key, id, rule_ref, level, event_time, account, principal, count, first_stored, last_stored, status, note, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?
+            .execute(params![
+                finding_key(&finding.id),
+                finding.id,
+                rule_ref,
+                finding.level.as_str(),
+                finding.event_time,
+                finding.account,
+                finding.principal,
+                row.get::<_, i64>(3)?,
+                row.get::<_, String>(4)?,
+                row.get::<_, String>(5)?,
+                row.get::<_, String>(6)?,
+                row.get::<_, Option<String>>(7)?,
+                lean_body(&finding),
+            ])
+        };
+        copy(row).map_err(fail(place))?;
     }
     Ok(())
 }
@@ -256,10 +296,13 @@ fn lean_body(f: &Finding) -> String {
 /// [`lean_body`] cut from the finding's JSON text (`serde_json::to_string`
 /// of the [`Finding`], which the command has made already to write it
 /// out): the rule's title, tags and description taken out, no second
-/// serialisation. In JSON text, `,"` can only be a separator, never part
-/// of a string (a quote inside one is escaped), so the first
-/// `,"rule_title":` and `,"event_time":` are the fields'. Anything else
-/// falls back to [`lean_body`].
+/// serialisation. `,"rule_title":` cannot occur inside a string value: a
+/// quote inside one is escaped, so `"rule_title"` with bare quotes there
+/// would need a string to end just before `rule_title`, and a string
+/// ends only before `,`, `]`, `}` or `:`. So the first `,"rule_title":`
+/// and `,"event_time":` are the fields' own (`Finding` serialises its
+/// fields in declaration order; a key `event_time` inside `group` comes
+/// after the field). Anything else falls back to [`lean_body`].
 fn lean_body_from_json(f: &Finding, json: &str) -> String {
     let title = json.find(r#","rule_title":"#);
     let time = json.find(r#","event_time":"#);
@@ -354,17 +397,70 @@ impl SqliteStore {
         )
         .map_err(err(&path))?;
         let mut conn = conn;
-        migrations().to_latest(&mut conn).map_err(|e| {
-            StoreError(format!(
-                "local store {path}: cannot bring its schema to this version's ({e}); \
-                 a store written by a newer trailwarden needs that version, or another --store"
-            ))
-        })?;
+        // The upgrade takes the write lock when it begins (so a second
+        // process waits for it, with the busy timeout, instead of failing
+        // when its read turns into a write), as do the store's other
+        // transactions, which all write.
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
+        let version = |conn: &Connection| -> Result<i64, StoreError> {
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(err(&path))
+        };
+        let before = version(&conn)?;
+        if let Err(e) = migrations().to_latest(&mut conn) {
+            // Another process may have brought it up meanwhile.
+            if version(&conn)? != SCHEMA_VERSION {
+                return Err(upgrade_error(&path, before, e));
+            }
+        }
+        let stale: Vec<String> = {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'findings'",
+                )
+                .map_err(err(&path))?;
+            let names = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(err(&path))?;
+            names
+                .filter_map(Result::ok)
+                .filter(|n| V1_INDEXES.contains(&n.as_str()))
+                .collect()
+        };
+        for name in stale {
+            conn.execute_batch(&format!("DROP INDEX IF EXISTS {name}"))
+                .map_err(err(&path))?;
+        }
+        let mut notes = Vec::new();
+        if before < SCHEMA_VERSION && before > 0 || before == 0 && had_findings(&conn) {
+            // The old table's pages, freed, would stay in the file.
+            conn.execute_batch("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")
+                .map_err(err(&path))?;
+            notes.push(format!(
+                "local store {path}: upgraded from schema version {before} to {SCHEMA_VERSION}"
+            ));
+        }
+        let unreadable: i64 = conn
+            .query_row("SELECT COUNT(*) FROM findings_unreadable", [], |r| r.get(0))
+            .map_err(err(&path))?;
+        if unreadable > 0 {
+            notes.push(format!(
+                "local store {path}: {unreadable} finding row(s) of an earlier version are not findings \
+                 (damaged or written by hand); kept as they were in its table findings_unreadable"
+            ));
+        }
         Ok(SqliteStore {
             conn,
             path,
             rules: RuleRefs::default(),
+            notes,
         })
+    }
+
+    /// What opening the store did or found that its user should know: an
+    /// upgrade of its schema, rows of an earlier version it could not read.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// Where the store is.
@@ -388,7 +484,7 @@ impl SqliteStore {
     pub fn query_findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
         let mut sql = String::from(
             "SELECT f.body, r.meta, f.count, f.status, f.note, f.first_stored, f.last_stored \
-             FROM findings f JOIN finding_rules r ON r.ref = f.rule_ref WHERE 1=1",
+             FROM findings f LEFT JOIN finding_rules r ON r.ref = f.rule_ref WHERE 1=1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let mut add = |clause: &str, value: rusqlite::types::Value, close: &str| {
@@ -426,7 +522,7 @@ impl SqliteStore {
             .query_map(rusqlite::params_from_iter(args.iter()), |row| {
                 Ok((
                     row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<String>>(1)?,
                     row.get::<_, i64>(2)?,
                     row.get::<_, String>(3)?,
                     row.get::<_, Option<String>>(4)?,
@@ -438,9 +534,18 @@ impl SqliteStore {
         let mut out = Vec::new();
         for row in rows {
             let (body, meta, count, status, note, first, last) = row.map_err(err(&self.path))?;
-            let finding = finding_from_row(&body, &meta).map_err(|e| {
-                StoreError(format!("local store {}: bad finding row: {e}", self.path))
-            })?;
+            let bad = |why: String| {
+                let id = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("id").and_then(|i| i.as_str()).map(str::to_owned))
+                    .unwrap_or_default();
+                StoreError(format!(
+                    "local store {}: finding {id:?} cannot be read: {why}",
+                    self.path
+                ))
+            };
+            let meta = meta.ok_or_else(|| bad("its rule's text is missing".into()))?;
+            let finding = finding_from_row(&body, &meta).map_err(|e| bad(e.to_string()))?;
             if filter.min_level.is_some_and(|l| finding.level < l) {
                 continue;
             }
@@ -479,6 +584,33 @@ impl SqliteStore {
             .execute("DELETE FROM state WHERE expires_at < ?1", params![now_secs])
             .map_err(err(&self.path))
     }
+}
+
+/// Did the store (at version 2 now) hold findings? For a store that had
+/// no schema version: whether there is anything to compact.
+fn had_findings(conn: &Connection) -> bool {
+    conn.query_row("SELECT EXISTS (SELECT 1 FROM findings)", [], |r| r.get(0))
+        .unwrap_or(false)
+}
+
+/// Why a store could not be brought to [`SCHEMA_VERSION`], in words.
+fn upgrade_error(path: &str, before: i64, e: rusqlite_migration::Error) -> StoreError {
+    use rusqlite_migration::{Error, MigrationDefinitionError};
+    StoreError(match e {
+        Error::MigrationDefinition(MigrationDefinitionError::DatabaseTooFarAhead) => format!(
+            "local store {path}: its schema is at version {before}, newer than this trailwarden's \
+             ({SCHEMA_VERSION}): use the trailwarden that wrote it, or another --store"
+        ),
+        Error::RusqliteError { err, .. } => format!(
+            "local store {path}: cannot upgrade its schema from version {before} to {SCHEMA_VERSION}: {err}"
+        ),
+        Error::Hook(why) => format!(
+            "local store {path}: cannot upgrade its schema from version {before} to {SCHEMA_VERSION}: {why}"
+        ),
+        other => format!(
+            "local store {path}: cannot upgrade its schema from version {before} to {SCHEMA_VERSION}: {other:?}"
+        ),
+    })
 }
 
 /// What the ledger says of an object.
@@ -979,7 +1111,25 @@ mod tests {
             )
             .unwrap();
         }
+        {
+            // A row that is not a finding (damaged, or written by hand).
+            let conn = Connection::open(&path).unwrap();
+            conn.execute(
+                "INSERT INTO findings (id, rule_id, level, event_time, count, first_stored, last_stored, body)
+                 VALUES ('tw-x', 'r', 'low', 't', 1, 'a', 'b', '{not json')",
+                [],
+            )
+            .unwrap();
+        }
         let mut s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.notes().len(), 2, "{:?}", s.notes());
+        assert!(s.notes()[0].contains("upgraded from schema version 0 to 2"));
+        assert!(s.notes()[1].contains("1 finding row(s)"), "{:?}", s.notes());
+        let kept: String = s
+            .conn
+            .query_row("SELECT body FROM findings_unreadable", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, "{not json");
         let rows = s.query_findings(&FindingFilter::default()).unwrap();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].finding, f);
@@ -1004,6 +1154,45 @@ mod tests {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
         assert_eq!(version, 2);
+        drop(s);
+        // Opened again: nothing to upgrade, the unreadable row still said.
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.notes().len(), 1, "{:?}", s.notes());
+        drop(s);
+        // A binary from before schema versions makes its indexes on the
+        // new table (then fails): they are dropped at the next open.
+        let conn = Connection::open(&path).unwrap();
+        let e = conn.execute_batch(SCHEMA_V1).unwrap_err().to_string();
+        assert!(e.contains("rule_id"), "{e}");
+        drop(conn);
+        let s = SqliteStore::open(&path).unwrap();
+        let indexes: Vec<String> = s
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'findings' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            indexes,
+            ["findings_v2_key", "findings_v2_rule", "findings_v2_time"]
+        );
+    }
+
+    #[test]
+    fn two_processes_opening_one_store_at_once_both_get_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shared.db");
+        let opened: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..4)
+                .map(|_| scope.spawn(|| SqliteStore::open(&path).map(drop)))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for o in opened {
+            o.unwrap();
+        }
     }
 
     #[test]
@@ -1016,7 +1205,10 @@ mod tests {
             .execute_batch("PRAGMA user_version = 99")
             .unwrap();
         let e = SqliteStore::open(&path).err().expect("refused");
-        assert!(e.0.contains("newer trailwarden"), "{e:?}");
+        assert!(
+            e.0.contains("version 99, newer than this trailwarden's (2)"),
+            "{e:?}"
+        );
         assert!(e.0.contains(&path.display().to_string()), "{e:?}");
     }
 
