@@ -1691,3 +1691,71 @@ async fn lambda_path_memory_on_a_250k_record_object() {
         "the example policy makes findings on benign traffic"
     );
 }
+
+/// A finding as the engine makes one, with `rule_id`, `principal` and
+/// `user_agent` given.
+fn finding_with(
+    id: &str,
+    rule_id: &str,
+    principal: &str,
+    user_agent: &str,
+) -> trailwarden_engine::Finding {
+    serde_json::from_value(json!({
+        "id": id, "rule_id": rule_id, "rule_title": "t", "level": "high", "tags": [],
+        "description": "", "event_time": "2026-11-02T08:00:00Z", "account": "111122223333",
+        "region": "us-east-1", "principal": principal, "principal_type": "AssumedRole",
+        "access_key_id": null, "source_ip": null, "user_agent": user_agent,
+        "event_source": "bedrock.amazonaws.com", "event_name": "InvokeModel", "error_code": null,
+        "event_ids": ["e"], "count": 1
+    }))
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finding_dynamodb_refuses_is_given_up_alone_and_huge_ones_are_cut_to_fit() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let long_principal = format!(
+        "arn:aws:sts::111122223333:assumed-role/r/{}",
+        "p".repeat(3000)
+    );
+    let huge_agent = "A".repeat(500 * 1024);
+    let findings = vec![
+        finding_with("tw-1", "rule-a", "arn:aws:iam::111122223333:user/a", "ua"),
+        // An index key DynamoDB cannot take (an empty rule id: a bad value).
+        finding_with("tw-2", "", "arn:aws:iam::111122223333:user/b", "ua"),
+        // Attacker-sized text: an item over 400 KB, an index key over 2 KB.
+        finding_with("tw-3", "rule-a", &long_principal, &huge_agent),
+        finding_with("tw-4", "rule-b", "arn:aws:iam::111122223333:user/c", "ua"),
+    ];
+    let mut counts = trailwarden_aws::Counts::default();
+    service
+        .store_findings(findings, "s3://b/k#1", &mut counts)
+        .await
+        .expect("one refused finding does not fail the delivery");
+    assert_eq!((counts.findings_new, counts.findings_refused), (3, 1));
+    let items = world.findings().await;
+    let mut ids: Vec<&str> = items
+        .iter()
+        .map(|i| i["id"].as_s().unwrap().as_str())
+        .collect();
+    ids.sort();
+    assert_eq!(ids, ["tw-1", "tw-3", "tw-4"]);
+    let huge = items
+        .iter()
+        .find(|i| i["id"].as_s().unwrap() == "tw-3")
+        .unwrap();
+    let body = huge["body"].as_s().unwrap();
+    assert!(
+        body.len() <= trailwarden_aws::dynamo::MAX_BODY_BYTES,
+        "{}",
+        body.len()
+    );
+    let stored: trailwarden_engine::Finding = serde_json::from_str(body).unwrap();
+    assert!(stored.user_agent.unwrap().ends_with("…[cut]"));
+    assert_eq!(
+        huge["principal"].as_s().unwrap().len(),
+        trailwarden_aws::dynamo::MAX_INDEX_KEY_BYTES
+    );
+}

@@ -13,7 +13,7 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
     let mut response = BatchResponse::default();
     let (mut objects, mut records, mut rejected, mut findings, mut failed) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
-    let (mut state_refused, mut missing) = (0u64, 0u64);
+    let (mut state_refused, mut findings_refused, mut missing) = (0u64, 0u64, 0u64);
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
         let body = message.body.as_deref().unwrap_or_default();
@@ -38,7 +38,8 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
                     rejected += counts.rejected;
                     findings += counts.findings_new;
                     state_refused += counts.state_refused;
-                    tracing::info!(bucket = %notice.bucket, key = %notice.key, records = summary.records, rejected = summary.rejected, findings_new = counts.findings_new, findings_repeat = counts.findings_repeat, suppressed = counts.suppressed, "object processed");
+                    findings_refused += counts.findings_refused;
+                    tracing::info!(bucket = %notice.bucket, key = %notice.key, records = summary.records, rejected = summary.rejected, findings_new = counts.findings_new, findings_repeat = counts.findings_repeat, findings_refused = counts.findings_refused, suppressed = counts.suppressed, "object processed");
                 }
                 Ok(ObjectOutcome::AlreadyDone) => {
                     tracing::info!(bucket = %notice.bucket, key = %notice.key, etag = %notice.version, "already processed (ledger)");
@@ -71,6 +72,7 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
             ("Findings", findings),
             ("FailedMessages", failed),
             ("StateWritesRefused", state_refused),
+            ("FindingsRefused", findings_refused),
             ("MissingObjects", missing),
         ],
     );

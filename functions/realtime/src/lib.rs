@@ -106,11 +106,11 @@ pub async fn handle(service: &Service, event: Value) -> Result<(), String> {
     };
     let text = detail.to_string();
     let result = service.process_event(&text).await;
-    let (findings, failed) = match &result {
-        Ok(c) => (c.findings_new, 0),
+    let (findings, refused, failed) = match &result {
+        Ok(c) => (c.findings_new, c.findings_refused, 0),
         Err(e) => {
             tracing::error!(event_id = ?detail.get("eventID"), error = %e, "event failed");
-            (0, 1)
+            (0, 0, 1)
         }
     };
     emit_metrics(
@@ -119,6 +119,7 @@ pub async fn handle(service: &Service, event: Value) -> Result<(), String> {
         &[
             ("Records", 1),
             ("Findings", findings),
+            ("FindingsRefused", refused),
             ("FailedEvents", failed),
         ],
     );

@@ -37,6 +37,7 @@ pub async fn handle(service: &Service, as_of_ms: i64) -> Result<usize, String> {
         &[
             ("StalePrincipals", found as u64),
             ("NewFindings", counts.findings_new),
+            ("FindingsRefused", counts.findings_refused),
         ],
     );
     Ok(found)

@@ -390,14 +390,29 @@ impl DynamoStore {
     }
 
     /// Store a finding made by `source` (the delivery: an object, the
-    /// event bus, a sweep); true when it is new. A repeat from another
-    /// source increments its count; a repeat from the same source (a
-    /// retried message) changes nothing.
-    pub async fn put_finding(&self, f: &Finding, source: &str) -> Result<bool, StoreError> {
+    /// event bus, a sweep). A repeat from another source increments its
+    /// count; a repeat from the same source (a retried message) changes
+    /// nothing. Attacker-chosen text cannot make the item too large or an
+    /// index key too long: index key values are cut to
+    /// [`MAX_INDEX_KEY_BYTES`] and a body over [`MAX_BODY_BYTES`] has its
+    /// long texts cut ([`fit_body`]). A finding DynamoDB still refuses as
+    /// invalid (`ValidationException`) is [`FindingPut::Refused`], for
+    /// that finding alone; any other error is an `Err` (the delivery is
+    /// retried).
+    pub async fn put_finding(&self, f: &Finding, source: &str) -> Result<FindingPut, StoreError> {
+        let refused = |e: &(dyn std::error::Error + 'static), code: Option<&str>| {
+            (code == Some("ValidationException")).then(|| FindingPut::Refused(error_chain(e)))
+        };
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let key_text = |v: &str| {
+            s(trailwarden_engine::state::truncate_text(
+                v,
+                MAX_INDEX_KEY_BYTES,
+            ))
+        };
         let mut item = HashMap::from([
             ("id".to_owned(), s(&f.id)),
-            ("rule_id".to_owned(), s(&f.rule_id)),
+            ("rule_id".to_owned(), key_text(&f.rule_id)),
             ("level".to_owned(), s(f.level.as_str())),
             ("event_time".to_owned(), s(&f.event_time)),
             ("count".to_owned(), n(1)),
@@ -408,10 +423,7 @@ impl DynamoStore {
                 "sources".to_owned(),
                 AttributeValue::Ss(vec![source.to_owned()]),
             ),
-            (
-                "body".to_owned(),
-                s(&serde_json::to_string(f).expect("finding serialises")),
-            ),
+            ("body".to_owned(), s(&fit_body(f))),
         ]);
         // Index sort keys are at most 1,024 bytes; ours are RFC 3339 times.
         item.insert(
@@ -424,7 +436,7 @@ impl DynamoStore {
         // Index keys cannot be empty strings: leave absent ones out.
         for (k, v) in [("account", &f.account), ("principal", &f.principal)] {
             if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                item.insert(k.into(), s(v));
+                item.insert(k.into(), key_text(v));
             }
         }
         let put = self
@@ -437,11 +449,15 @@ impl DynamoStore {
             .send()
             .await;
         match put {
-            Ok(_) => return Ok(true),
+            Ok(_) => return Ok(FindingPut::New),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
-            Err(e) => return Err(call_failed("PutItem", &self.findings_table, &e)),
+            Err(e) => {
+                let code = e.as_service_error().and_then(|se| se.meta().code());
+                return refused(&e, code)
+                    .ok_or_else(|| call_failed("PutItem", &self.findings_table, &e));
+            }
         }
         let update = self
             .client
@@ -461,15 +477,101 @@ impl DynamoStore {
             .send()
             .await;
         match update {
-            Ok(_) => Ok(false),
+            Ok(_) => Ok(FindingPut::Repeat),
             // Already counted for this source.
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
             {
-                Ok(false)
+                Ok(FindingPut::Repeat)
             }
-            Err(e) => Err(call_failed("UpdateItem", &self.findings_table, &e)),
+            Err(e) => {
+                let code = e.as_service_error().and_then(|se| se.meta().code());
+                refused(&e, code).ok_or_else(|| call_failed("UpdateItem", &self.findings_table, &e))
+            }
         }
     }
+}
+
+/// What became of a finding given to [`DynamoStore::put_finding`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FindingPut {
+    /// Stored for the first time.
+    New,
+    /// Stored before: counted (or already counted for this source).
+    Repeat,
+    /// DynamoDB refused it as invalid (the reason); nothing stored.
+    Refused(String),
+}
+
+/// Longest value written to an index key attribute (`rule_id`,
+/// `principal`, `account`), in bytes: a global secondary index's
+/// partition key holds at most 2,048 bytes and its sort key 1,024
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html>,
+/// "Attributes"); the finding's body keeps the whole value.
+pub const MAX_INDEX_KEY_BYTES: usize = 1024;
+
+/// Largest finding body written, in bytes: an item holds at most 400 KB,
+/// attribute names included, and the finding's other attributes are small.
+pub const MAX_BODY_BYTES: usize = 300 * 1024;
+
+/// Longest text kept in each cut field of a body over [`MAX_BODY_BYTES`].
+const CUT_FIELD_BYTES: usize = 4096;
+
+/// The finding's JSON text, at most [`MAX_BODY_BYTES`]: when longer, each
+/// text an event can make long (user agent, note, principal, group values,
+/// event ids, error code, tags, description) is cut to 4 KB, ending in
+/// `…[cut]` so a reader can tell.
+pub fn fit_body(f: &Finding) -> String {
+    let text = serde_json::to_string(f).expect("a finding serialises");
+    if text.len() <= MAX_BODY_BYTES {
+        return text;
+    }
+    let cut = |v: &mut String| {
+        if v.len() > CUT_FIELD_BYTES {
+            let kept = trailwarden_engine::state::truncate_text(v, CUT_FIELD_BYTES).len();
+            v.truncate(kept);
+            v.push_str("…[cut]");
+        }
+    };
+    let mut f = f.clone();
+    for v in [
+        &mut f.user_agent,
+        &mut f.note,
+        &mut f.principal,
+        &mut f.principal_type,
+        &mut f.access_key_id,
+        &mut f.source_ip,
+        &mut f.error_code,
+        &mut f.account,
+        &mut f.region,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        cut(v);
+    }
+    for v in [
+        &mut f.rule_title,
+        &mut f.description,
+        &mut f.event_source,
+        &mut f.event_name,
+        &mut f.event_time,
+    ] {
+        cut(v);
+    }
+    f.event_ids
+        .iter_mut()
+        .chain(f.tags.iter_mut())
+        .for_each(cut);
+    f.group.values_mut().for_each(cut);
+    let group: std::collections::BTreeMap<String, String> = std::mem::take(&mut f.group)
+        .into_iter()
+        .map(|(mut k, v)| {
+            cut(&mut k);
+            (k, v)
+        })
+        .collect();
+    f.group = group;
+    serde_json::to_string(&f).expect("a finding serialises")
 }

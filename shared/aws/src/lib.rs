@@ -25,7 +25,7 @@ use trailwarden_engine::session::{attempts_exhausted, FLUSH_ROUNDS};
 use trailwarden_engine::{Engine, Finding, Level, Policy, RuleSetBuilder, Session, StoreError};
 
 pub use config::{Config, ConfigError, Location, Needs};
-pub use dynamo::DynamoStore;
+pub use dynamo::{DynamoStore, FindingPut};
 pub use s3::{parse_notice, ObjectNotice};
 
 /// Everything built once at cold start.
@@ -321,10 +321,15 @@ impl Service {
                 counts.suppressed += 1;
                 continue;
             }
-            if self.store.put_finding(&f, source).await? {
-                counts.findings_new += 1;
-            } else {
-                counts.findings_repeat += 1;
+            match self.store.put_finding(&f, source).await? {
+                FindingPut::New => counts.findings_new += 1,
+                FindingPut::Repeat => counts.findings_repeat += 1,
+                FindingPut::Refused(reason) => {
+                    // Given up alone, so that it never blocks the delivery's
+                    // other findings (nor, retried, the delivery itself).
+                    tracing::error!(finding = %f.id, rule = %f.rule_id, principal = ?f.principal.as_deref().map(|p| trailwarden_engine::state::truncate_text(p, 256)), reason = %reason, "finding refused by DynamoDB; not stored, the others are");
+                    counts.findings_refused += 1;
+                }
             }
         }
         Ok(())
@@ -531,6 +536,8 @@ pub struct Counts {
     pub suppressed: u64,
     /// State writes DynamoDB refused for good (logged with rule and group).
     pub state_refused: u64,
+    /// Findings DynamoDB refused for good (logged with id and rule).
+    pub findings_refused: u64,
 }
 
 /// What happened to an object.
