@@ -324,10 +324,15 @@ template_checks() (
     # TRAILWARDEN_SAM_BUILD_CHECK=1 (CI): the build only has to succeed, so
     # optimise less (opt-level 1, 16 codegen units): the same code and
     # features compile, in about half the time on two cores.
+    # Also without cargo-lambda's release optimisations (thin LTO, panic
+    # abort, target-cpu), through its global configuration file: each
+    # function after the first then builds in about 20 s instead of 3
+    # minutes (its LTO link), 9 minutes less for the four.
     local opt=()
     if [ "${TRAILWARDEN_SAM_BUILD_CHECK:-0}" = 1 ]; then
-        opt=(CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16)
-        echo "sam build: a check build (TRAILWARDEN_SAM_BUILD_CHECK=1: opt-level 1); deploy builds use the release profile"
+        printf '[build]\ndisable_optimizations = true\n' >"$variants/cargo-lambda.toml"
+        opt=(CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 CARGO_LAMBDA_GLOBAL="$variants/cargo-lambda.toml")
+        echo "sam build: a check build (TRAILWARDEN_SAM_BUILD_CHECK=1: opt-level 1, no LTO); deploy builds use the release profile and cargo-lambda's optimisations"
     fi
     env "${opt[@]}" CARGO_LAMBDA_COMPILER=cargo CARGO_PROFILE_RELEASE_DEBUG=false CARGO_PROFILE_RELEASE_STRIP=debuginfo sam build --template-file template.yaml \
         --build-dir target/sam-build --parameter-overrides Architecture=x86_64
