@@ -63,13 +63,16 @@ pub async fn query(
     q: &TableQuery,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<TableFinding>, String> {
+    // Index key values are stored cut (`index_key_text`): so are the
+    // values asked for, on the index and in the filter below.
+    let key = |v: &str| trailwarden_aws::dynamo::index_key_text(v).to_owned();
     let mut partitions: Vec<(&str, &str, String)> = Vec::new();
     if let Some(r) = &q.rule {
-        partitions.push(("by_rule", "rule_id", r.clone()));
+        partitions.push(("by_rule", "rule_id", key(r)));
     } else if let Some(p) = &q.principal {
-        partitions.push(("by_principal", "principal", p.clone()));
+        partitions.push(("by_principal", "principal", key(p)));
     } else if let Some(a) = &q.account {
-        partitions.push(("by_account", "account", a.clone()));
+        partitions.push(("by_account", "account", key(a)));
     } else if let Some(l) = q.min_level {
         for level in Level::ALL.into_iter().filter(|x| *x >= l) {
             partitions.push(("by_level", "level", level.as_str().to_owned()));
@@ -118,16 +121,17 @@ pub async fn query(
             }
         }
     }
+    let same = |asked: &Option<String>, value: Option<&str>| {
+        asked
+            .as_deref()
+            .is_none_or(|x| value.is_some_and(|v| key(v) == key(x)))
+    };
     out.retain(|r| {
         let f = &r.finding;
         q.min_level.is_none_or(|l| f.level >= l)
-            && q.rule.as_ref().is_none_or(|x| &f.rule_id == x)
-            && q.principal
-                .as_ref()
-                .is_none_or(|x| f.principal.as_ref() == Some(x))
-            && q.account
-                .as_ref()
-                .is_none_or(|x| f.account.as_ref() == Some(x))
+            && same(&q.rule, Some(&f.rule_id))
+            && same(&q.principal, f.principal.as_deref())
+            && same(&q.account, f.account.as_deref())
     });
     out.sort_by(|a, b| b.finding.event_time.cmp(&a.finding.event_time));
     out.dedup_by(|a, b| a.finding.id == b.finding.id);

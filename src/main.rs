@@ -372,20 +372,23 @@ enum Notes {
 /// Does `reason` (a [`trailwarden_engine::rules::RuleNote`]'s) say the
 /// rule waits for a fact the policy does not give?
 fn waits_for_facts(reason: &str) -> bool {
-    reason.starts_with("not run: the policy gives no value for")
-        || reason.starts_with("not run: it refers to rules that are not run")
+    // "not run: the policy gives no value for …", or a correlation over
+    // such a rule ("not run: it refers to rules / a correlation that …").
+    reason.starts_with("not run:")
 }
 
-/// The `%fact%` names in a note's reason, in order, once each.
+/// The facts a "the policy gives no value for %a%, %b%" reason names, in
+/// order, once each.
 fn facts_named(reasons: impl Iterator<Item = String>) -> Vec<String> {
     let mut facts: Vec<String> = Vec::new();
     for reason in reasons {
-        for (i, part) in reason.split('%').enumerate() {
-            let is_name = i % 2 == 1
-                && !part.is_empty()
-                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if is_name && !facts.iter().any(|f| f == part) {
-                facts.push(part.to_owned());
+        let Some(list) = reason.strip_prefix("not run: the policy gives no value for ") else {
+            continue;
+        };
+        for name in list.split(", ") {
+            let name = name.trim_matches('%');
+            if !name.is_empty() && !facts.iter().any(|f| f == name) {
+                facts.push(name.to_owned());
             }
         }
     }
@@ -416,9 +419,16 @@ fn load_engine(args: &RuleArgs, policy: &Policy, notes: Notes) -> anyhow::Result
             other.into_iter().for_each(each);
             if !waiting.is_empty() {
                 let facts = facts_named(waiting.iter().map(|n| n.reason.clone()));
+                let how = match &args.policy {
+                    Some(path) => format!("add them to {}", path.display()),
+                    None => {
+                        "give them with --policy FILE (policy.example.yaml is a commented start)"
+                            .to_owned()
+                    }
+                };
                 say!(
-                    "trailwarden: {} rule(s) not run: they need organisation facts the policy does not give ({}). \
-                     Give them with --policy FILE (policy.example.yaml is a commented start); -v lists each rule.",
+                    "trailwarden: {} rule(s) not run: they need organisation facts the policy does not give ({}); \
+                     {how}; -v lists each rule.",
                     waiting.len(),
                     facts
                         .iter()
@@ -1202,6 +1212,7 @@ async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     };
     let (mut done, mut skipped, mut failed, mut records, mut findings) =
         (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut refused = 0u64;
     for notice in &objects {
         bar.set_message(notice.key.clone());
         match service.process_object(notice).await {
@@ -1209,6 +1220,19 @@ async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 done += 1;
                 records += counts.records;
                 findings += counts.findings_new;
+                if counts.findings_refused + counts.state_refused > 0 {
+                    refused += counts.findings_refused + counts.state_refused;
+                    bar.suspend(|| {
+                        say!(
+                            "trailwarden: s3://{}/{}: DynamoDB refused {} finding(s) with their index keys \
+                             (stored bare, or not at all) and {} state write(s); the object counts as done",
+                            notice.bucket,
+                            notice.key,
+                            counts.findings_refused,
+                            counts.state_refused
+                        )
+                    });
+                }
             }
             Ok(trailwarden_aws::ObjectOutcome::Missing(reason)) => {
                 skipped += 1;
@@ -1224,9 +1248,9 @@ async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     say!(
-        "replayed {done} object(s) ({records} records, {findings} new findings); {skipped} already processed or skipped; {failed} failed"
+        "replayed {done} object(s) ({records} records, {findings} new findings); {skipped} already processed or skipped; {failed} failed; {refused} write(s) DynamoDB refused"
     );
-    Ok(if failed > 0 {
+    Ok(if failed > 0 || refused > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -1712,7 +1712,7 @@ fn finding_with(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_finding_dynamodb_refuses_is_given_up_alone_and_huge_ones_are_cut_to_fit() {
+async fn findings_with_empty_or_huge_values_are_stored_and_cut_to_fit() {
     let Some(_) = endpoint() else { return };
     let world = World::new().await;
     let service = world.service().await;
@@ -1721,27 +1721,47 @@ async fn a_finding_dynamodb_refuses_is_given_up_alone_and_huge_ones_are_cut_to_f
         "p".repeat(3000)
     );
     let huge_agent = "A".repeat(500 * 1024);
+    let mut no_time = finding_with("tw-5", "rule-a", "arn:aws:iam::111122223333:user/d", "ua");
+    no_time.event_time = String::new();
     let findings = vec![
         finding_with("tw-1", "rule-a", "arn:aws:iam::111122223333:user/a", "ua"),
-        // An index key DynamoDB cannot take (an empty rule id: a bad value).
+        // Index keys DynamoDB cannot take as they are (empty values: a rule
+        // file's `id: ""`, a record without `eventTime`) are left out.
         finding_with("tw-2", "", "arn:aws:iam::111122223333:user/b", "ua"),
+        no_time,
         // Attacker-sized text: an item over 400 KB, an index key over 2 KB.
         finding_with("tw-3", "rule-a", &long_principal, &huge_agent),
         finding_with("tw-4", "rule-b", "arn:aws:iam::111122223333:user/c", "ua"),
+        // Refused whole (its id, the table's key, is over 2,048 bytes):
+        // given up alone, logged and counted; the others are stored.
+        finding_with(
+            &"x".repeat(3000),
+            "rule-b",
+            "arn:aws:iam::111122223333:user/e",
+            "ua",
+        ),
     ];
     let mut counts = trailwarden_aws::Counts::default();
     service
         .store_findings(findings, "s3://b/k#1", &mut counts)
         .await
-        .expect("one refused finding does not fail the delivery");
-    assert_eq!((counts.findings_new, counts.findings_refused), (3, 1));
+        .unwrap();
+    assert_eq!((counts.findings_new, counts.findings_refused), (5, 1));
     let items = world.findings().await;
     let mut ids: Vec<&str> = items
         .iter()
         .map(|i| i["id"].as_s().unwrap().as_str())
         .collect();
     ids.sort();
-    assert_eq!(ids, ["tw-1", "tw-3", "tw-4"]);
+    assert_eq!(ids, ["tw-1", "tw-2", "tw-3", "tw-4", "tw-5"]);
+    let item = |id: &str| {
+        items
+            .iter()
+            .find(|i| i["id"].as_s().unwrap() == id)
+            .unwrap()
+    };
+    assert!(!item("tw-2").contains_key("rule_id"));
+    assert!(!item("tw-5").contains_key("event_time") && !item("tw-5").contains_key("day"));
     let huge = items
         .iter()
         .find(|i| i["id"].as_s().unwrap() == "tw-3")
@@ -1758,4 +1778,67 @@ async fn a_finding_dynamodb_refuses_is_given_up_alone_and_huge_ones_are_cut_to_f
         huge["principal"].as_s().unwrap().len(),
         trailwarden_aws::dynamo::MAX_INDEX_KEY_BYTES
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finding_refused_with_its_index_keys_is_stored_bare_and_still_counted_once() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    // A table with an index sorted by principal: an index sort key holds
+    // at most 1,024 bytes, so a 1,500-byte principal (within the 2,048 the
+    // deployment's tables take) is a value DynamoDB refuses here, as it
+    // would one over a limit the code did not foresee.
+    let table = unique("strict");
+    world
+        .ddb
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("id", KeyType::Hash))
+        .attribute_definitions(attr("id"))
+        .attribute_definitions(attr("level"))
+        .attribute_definitions(attr("principal"))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("by_level")
+                .key_schema(key("level", KeyType::Hash))
+                .key_schema(key("principal", KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let store = trailwarden_aws::DynamoStore::new(world.ddb.clone(), &world.state_table, &table);
+    let principal = format!("arn:aws:iam::111122223333:user/{}", "a".repeat(1500));
+    let f = finding_with("tw-9", "rule-a", &principal, "ua");
+    let first = store.put_finding(&f, "s3://b/k#1").await.unwrap();
+    assert!(
+        matches!(&first, trailwarden_aws::FindingPut::Bare(reason) if reason.contains("ValidationException")),
+        "{first:?}"
+    );
+    assert_eq!(
+        store.put_finding(&f, "s3://b/k#2").await.unwrap(),
+        trailwarden_aws::FindingPut::Repeat
+    );
+    let item = world
+        .ddb
+        .get_item()
+        .table_name(&table)
+        .key("id", AttributeValue::S("tw-9".into()))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert!(!item.contains_key("principal") && !item.contains_key("level"));
+    assert_eq!(item["count"].as_n().unwrap(), "2");
+    let body: trailwarden_engine::Finding =
+        serde_json::from_str(item["body"].as_s().unwrap()).unwrap();
+    assert_eq!(body, f, "the body, which alerts read, is whole");
 }

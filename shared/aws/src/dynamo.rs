@@ -23,7 +23,8 @@
 //! `principal` (each also a GSI key: `by_day`, `by_rule`, `by_level`,
 //! `by_account`, `by_principal`, sorted by `event_time`), `count`,
 //! `first_seen`, `last_seen`, `status`, `sources`, `body` (the finding as
-//! JSON). A finding is put with a condition on its id; a repeat increments
+//! JSON, cut to fit by [`fit_body`]; index key values cut to
+//! [`MAX_INDEX_KEY_BYTES`], an empty one left out). A finding is put with a condition on its id; a repeat increments
 //! `count` and `last_seen` instead of writing a second item. `sources` is the
 //! set of deliveries that made it (`s3://bucket/key`, `eventbridge`,
 //! `sweep:<day>`): the same delivery again (a retried message) changes
@@ -394,27 +395,20 @@ impl DynamoStore {
     /// count; a repeat from the same source (a retried message) changes
     /// nothing. Attacker-chosen text cannot make the item too large or an
     /// index key too long: index key values are cut to
-    /// [`MAX_INDEX_KEY_BYTES`] and a body over [`MAX_BODY_BYTES`] has its
-    /// long texts cut ([`fit_body`]). A finding DynamoDB still refuses as
-    /// invalid (`ValidationException`) is [`FindingPut::Refused`], for
-    /// that finding alone; any other error is an `Err` (the delivery is
-    /// retried).
+    /// [`MAX_INDEX_KEY_BYTES`] ([`index_key_text`]), empty ones left out,
+    /// and a body over [`MAX_BODY_BYTES`] has its long texts cut
+    /// ([`fit_body`]). A finding DynamoDB still refuses as invalid
+    /// (`ValidationException`) is stored again as a bare item (id, body and
+    /// bookkeeping, no index key: the alert function still gets it, the
+    /// indexes do not) and is [`FindingPut::Bare`]; one refused even so is
+    /// [`FindingPut::Refused`]. Either concerns that finding alone; any
+    /// other error is an `Err` (the delivery is retried).
     pub async fn put_finding(&self, f: &Finding, source: &str) -> Result<FindingPut, StoreError> {
-        let refused = |e: &(dyn std::error::Error + 'static), code: Option<&str>| {
-            (code == Some("ValidationException")).then(|| FindingPut::Refused(error_chain(e)))
-        };
+        let is_invalid = |code: Option<&str>| code == Some("ValidationException");
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let key_text = |v: &str| {
-            s(trailwarden_engine::state::truncate_text(
-                v,
-                MAX_INDEX_KEY_BYTES,
-            ))
-        };
-        let mut item = HashMap::from([
+        let body = fit_body(f);
+        let bare = HashMap::from([
             ("id".to_owned(), s(&f.id)),
-            ("rule_id".to_owned(), key_text(&f.rule_id)),
-            ("level".to_owned(), s(f.level.as_str())),
-            ("event_time".to_owned(), s(&f.event_time)),
             ("count".to_owned(), n(1)),
             ("first_seen".to_owned(), s(&now)),
             ("last_seen".to_owned(), s(&now)),
@@ -423,40 +417,62 @@ impl DynamoStore {
                 "sources".to_owned(),
                 AttributeValue::Ss(vec![source.to_owned()]),
             ),
-            ("body".to_owned(), s(&fit_body(f))),
+            ("body".to_owned(), s(&body)),
         ]);
-        // Index sort keys are at most 1,024 bytes; ours are RFC 3339 times.
-        item.insert(
-            "event_time".into(),
-            s(trailwarden_engine::state::truncate_text(&f.event_time, 64)),
-        );
-        if let Some(day) = f.event_time.get(..10) {
-            item.insert("day".into(), s(day));
-        }
-        // Index keys cannot be empty strings: leave absent ones out.
-        for (k, v) in [("account", &f.account), ("principal", &f.principal)] {
-            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
-                item.insert(k.into(), key_text(v));
+        let mut item = bare.clone();
+        item.insert("level".into(), s(f.level.as_str()));
+        // Index keys: at most their length, never empty (left out).
+        let day = f.event_time.get(..10).unwrap_or_default();
+        for (k, v) in [
+            ("rule_id", f.rule_id.as_str()),
+            // An index sort key holds at most 1,024 bytes; ours are RFC
+            // 3339 times.
+            (
+                "event_time",
+                trailwarden_engine::state::truncate_text(&f.event_time, 64),
+            ),
+            ("day", day),
+            ("account", f.account.as_deref().unwrap_or_default()),
+            ("principal", f.principal.as_deref().unwrap_or_default()),
+        ] {
+            if !v.is_empty() {
+                item.insert(k.into(), s(index_key_text(v)));
             }
         }
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.findings_table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#id)")
-            .expression_attribute_names("#id", "id")
-            .send()
-            .await;
-        match put {
-            Ok(_) => return Ok(FindingPut::New),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
-            Err(e) => {
-                let code = e.as_service_error().and_then(|se| se.meta().code());
-                return refused(&e, code)
-                    .ok_or_else(|| call_failed("PutItem", &self.findings_table, &e));
+        let mut refusal = None;
+        for item in [item, bare] {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.findings_table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#id)")
+                .expression_attribute_names("#id", "id")
+                .send()
+                .await;
+            match put {
+                Ok(_) => {
+                    return Ok(match refusal {
+                        None => FindingPut::New,
+                        Some(reason) => FindingPut::Bare(reason),
+                    })
+                }
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+                {
+                    break
+                }
+                Err(e) if is_invalid(e.as_service_error().and_then(|se| se.meta().code())) => {
+                    if let Some(first) = refusal {
+                        return Ok(FindingPut::Refused(format!(
+                            "{first}; then, as a bare item: {}",
+                            error_chain(&e)
+                        )));
+                    }
+                    refusal = Some(error_chain(&e));
+                }
+                Err(e) => return Err(call_failed("PutItem", &self.findings_table, &e)),
             }
         }
         let update = self
@@ -485,10 +501,10 @@ impl DynamoStore {
             {
                 Ok(FindingPut::Repeat)
             }
-            Err(e) => {
-                let code = e.as_service_error().and_then(|se| se.meta().code());
-                refused(&e, code).ok_or_else(|| call_failed("UpdateItem", &self.findings_table, &e))
+            Err(e) if is_invalid(e.as_service_error().and_then(|se| se.meta().code())) => {
+                Ok(FindingPut::RepeatNotCounted(error_chain(&e)))
             }
+            Err(e) => Err(call_failed("UpdateItem", &self.findings_table, &e)),
         }
     }
 }
@@ -500,36 +516,70 @@ pub enum FindingPut {
     New,
     /// Stored before: counted (or already counted for this source).
     Repeat,
-    /// DynamoDB refused it as invalid (the reason); nothing stored.
+    /// Stored before; DynamoDB refused to count the repeat (the reason):
+    /// the stored finding stands, its `count` and `last_seen` unchanged.
+    RepeatNotCounted(String),
+    /// DynamoDB refused the item as invalid (the reason), and took it
+    /// without index keys: stored and alerted on, not found by the
+    /// indexes (`findings --table` with a filter).
+    Bare(String),
+    /// DynamoDB refused it as invalid, bare too (the reasons); nothing
+    /// stored.
     Refused(String),
 }
 
-/// Longest value written to an index key attribute (`rule_id`,
+/// Longest value written to an index partition key attribute (`rule_id`,
 /// `principal`, `account`), in bytes: a global secondary index's
-/// partition key holds at most 2,048 bytes and its sort key 1,024
+/// partition key holds at most 2,048 bytes
 /// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html>,
-/// "Attributes"); the finding's body keeps the whole value.
-pub const MAX_INDEX_KEY_BYTES: usize = 1024;
+/// "Attributes"). The engine keeps principal and account to that length
+/// already ([`trailwarden_engine::state::MAX_FINDING_TEXT`]); a longer
+/// rule id is cut, and a query cuts its value the same way.
+pub const MAX_INDEX_KEY_BYTES: usize = 2048;
+
+/// `value` as an index key attribute holds it: at most
+/// [`MAX_INDEX_KEY_BYTES`], cut at a character boundary. Queries on an
+/// index use the same cut.
+pub fn index_key_text(value: &str) -> &str {
+    trailwarden_engine::state::truncate_text(value, MAX_INDEX_KEY_BYTES)
+}
 
 /// Largest finding body written, in bytes: an item holds at most 400 KB,
 /// attribute names included, and the finding's other attributes are small.
 pub const MAX_BODY_BYTES: usize = 300 * 1024;
 
-/// Longest text kept in each cut field of a body over [`MAX_BODY_BYTES`].
-const CUT_FIELD_BYTES: usize = 4096;
-
-/// The finding's JSON text, at most [`MAX_BODY_BYTES`]: when longer, each
-/// text an event can make long (user agent, note, principal, group values,
-/// event ids, error code, tags, description) is cut to 4 KB, ending in
-/// `…[cut]` so a reader can tell.
+/// The finding's JSON text, at most [`MAX_BODY_BYTES`]: when longer,
+/// each text an event can make long (user agent, note, principal, group
+/// keys and values, event ids, error code, tags, description, …) is cut,
+/// to 4 KB, then 1 KB, then 256 bytes, each cut ending in `…[cut]`, until
+/// the text fits (escapes count: a control character is six bytes of
+/// JSON); as a last resort the note, the group and the user agent go.
 pub fn fit_body(f: &Finding) -> String {
     let text = serde_json::to_string(f).expect("a finding serialises");
     if text.len() <= MAX_BODY_BYTES {
         return text;
     }
+    for limit in [4096, 1024, 256] {
+        let text = serde_json::to_string(&cut_texts(f, limit)).expect("a finding serialises");
+        if text.len() <= MAX_BODY_BYTES {
+            return text;
+        }
+    }
+    let mut f = cut_texts(f, 256);
+    f.note = None;
+    f.group.clear();
+    f.user_agent = None;
+    f.event_ids.truncate(1);
+    f.tags.clear();
+    serde_json::to_string(&f).expect("a finding serialises")
+}
+
+/// `f` with every text longer than `limit` bytes cut to it (then
+/// `…[cut]`).
+fn cut_texts(f: &Finding, limit: usize) -> Finding {
     let cut = |v: &mut String| {
-        if v.len() > CUT_FIELD_BYTES {
-            let kept = trailwarden_engine::state::truncate_text(v, CUT_FIELD_BYTES).len();
+        if v.len() > limit {
+            let kept = trailwarden_engine::state::truncate_text(v, limit).len();
             v.truncate(kept);
             v.push_str("…[cut]");
         }
@@ -564,14 +614,13 @@ pub fn fit_body(f: &Finding) -> String {
         .iter_mut()
         .chain(f.tags.iter_mut())
         .for_each(cut);
-    f.group.values_mut().for_each(cut);
-    let group: std::collections::BTreeMap<String, String> = std::mem::take(&mut f.group)
+    f.group = std::mem::take(&mut f.group)
         .into_iter()
-        .map(|(mut k, v)| {
+        .map(|(mut k, mut v)| {
             cut(&mut k);
+            cut(&mut v);
             (k, v)
         })
         .collect();
-    f.group = group;
-    serde_json::to_string(&f).expect("a finding serialises")
+    f
 }

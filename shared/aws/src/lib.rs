@@ -324,6 +324,15 @@ impl Service {
             match self.store.put_finding(&f, source).await? {
                 FindingPut::New => counts.findings_new += 1,
                 FindingPut::Repeat => counts.findings_repeat += 1,
+                FindingPut::RepeatNotCounted(reason) => {
+                    tracing::warn!(finding = %f.id, rule = %f.rule_id, reason = %reason, "finding seen again; DynamoDB refused to count the repeat, the stored finding stands");
+                    counts.findings_repeat += 1;
+                }
+                FindingPut::Bare(reason) => {
+                    tracing::error!(finding = %f.id, rule = %f.rule_id, reason = %reason, "finding refused by DynamoDB with its index keys; stored without them (alerted on, not found by the indexes)");
+                    counts.findings_new += 1;
+                    counts.findings_refused += 1;
+                }
                 FindingPut::Refused(reason) => {
                     // Given up alone, so that it never blocks the delivery's
                     // other findings (nor, retried, the delivery itself).
@@ -536,7 +545,9 @@ pub struct Counts {
     pub suppressed: u64,
     /// State writes DynamoDB refused for good (logged with rule and group).
     pub state_refused: u64,
-    /// Findings DynamoDB refused for good (logged with id and rule).
+    /// Findings DynamoDB refused with their index keys (logged with id and
+    /// rule): stored bare (also counted new) or, refused bare too, not
+    /// stored.
     pub findings_refused: u64,
 }
 

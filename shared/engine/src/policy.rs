@@ -223,13 +223,20 @@ impl Policy {
         } else {
             yaml_serde::from_str(text).map_err(|e| invalid(e.to_string()))?
         };
-        if let Some(name) = fact_without_value(text) {
-            let line = top_level_line(text, &name)
-                .map(|l| format!(" (line {l})"))
-                .unwrap_or_default();
+        let empty = facts_without_value(text);
+        if !empty.is_empty() {
+            let named: Vec<String> = empty
+                .iter()
+                .map(|name| match top_level_line(text, name) {
+                    Some(l) => format!("`{name}` (line {l})"),
+                    None => format!("`{name}`"),
+                })
+                .collect();
             return Err(invalid(format!(
-                "`{name}`{line} has no value: write `{name}: []` to say \"none\" (its rules run), \
-                 list its values, or remove the key (its rules are then not run)"
+                "{} written with no value: write `{}: []` to say \"none\" (its rules run), \
+                 list its values, or remove the key (its rules are then not run)",
+                named.join(", "),
+                empty[0]
             )));
         }
         let mut facts = BTreeMap::new();
@@ -385,28 +392,46 @@ impl Policy {
     }
 }
 
-/// The line (1-based) of the top-level `section:` of a policy's YAML text
-/// whose content (comments aside) names `rule`.
-/// The first fact written with no value (`trusted_accounts:` and nothing
-/// after it: YAML null), which is neither "none" (`[]`) nor absent; the
-/// reader must say which it meant.
-fn fact_without_value(text: &str) -> Option<String> {
-    let value: yaml_serde::Value = yaml_serde::from_str(text).ok()?;
-    let map = value.as_mapping()?;
-    map.iter().find_map(|(k, v)| {
-        let k = k.as_str()?;
-        (v.is_null() && FACTS.iter().any(|(name, _)| *name == k)).then(|| k.to_owned())
-    })
+/// The facts written with no value (`trusted_accounts:` and nothing after
+/// it, `~`, `null`: YAML null), which are neither "none" (`[]`) nor
+/// absent; the reader must say which was meant.
+fn facts_without_value(text: &str) -> Vec<String> {
+    let Ok(value) = yaml_serde::from_str::<yaml_serde::Value>(text) else {
+        return Vec::new();
+    };
+    let Some(map) = value.as_mapping() else {
+        return Vec::new();
+    };
+    map.iter()
+        .filter_map(|(k, v)| {
+            let k = k.as_str()?;
+            (v.is_null() && FACTS.iter().any(|(name, _)| *name == k)).then(|| k.to_owned())
+        })
+        .collect()
 }
 
-/// The 1-based line where the top-level key `key` is written.
+/// The 1-based line where the key `key` is written (`key:`, `"key":`,
+/// `'key':`, spaces before the colon allowed; a leading BOM, and JSON's
+/// `{`, `,` and indentation ignored), first found.
 fn top_level_line(text: &str, key: &str) -> Option<usize> {
-    let header = format!("{key}:");
     text.lines()
-        .position(|l| l.starts_with(&header))
+        .position(|l| {
+            // JSON writes the key after `{`, `,` or spaces.
+            let l = l.trim_start_matches(|c: char| {
+                c == '\u{feff}' || c == '{' || c == ',' || c.is_whitespace()
+            });
+            [key.to_owned(), format!("\"{key}\""), format!("'{key}'")]
+                .iter()
+                .any(|k| {
+                    l.strip_prefix(k.as_str())
+                        .is_some_and(|rest| rest.trim_start().starts_with(':'))
+                })
+        })
         .map(|i| i + 1)
 }
 
+/// The line (1-based) of the top-level `section:` of a policy's YAML text
+/// whose content (comments aside) names `rule`.
 fn entry_line(text: &str, section: &str, rule: &str) -> Option<usize> {
     let header = format!("{section}:");
     let mut inside = false;
@@ -579,10 +604,20 @@ levels:
         .to_string();
         assert!(e.contains("p.yaml"), "{e}");
         assert!(
-            e.contains("`trusted_accounts` (line 2) has no value"),
+            e.contains("`trusted_accounts` (line 2) written with no value"),
             "{e}"
         );
-        assert!(e.contains("trusted_accounts: []"), "{e}");
+        let e = Policy::from_yaml(
+            "p.json",
+            "{\"ai_accounts\": null,\n \"trusted_accounts\" : ~}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("`ai_accounts` (line 1), `trusted_accounts` (line 2) written with no value"),
+            "{e}"
+        );
+        assert!(e.contains("write `ai_accounts: []`"), "{e}");
         let none = Policy::from_yaml("p.yaml", "trusted_accounts: []\n").unwrap();
         assert!(none.fact_given("trusted_accounts"));
         assert!(none.fact("trusted_accounts").is_empty());
