@@ -278,8 +278,8 @@ enum RulesCommand {
     /// Run each rule's test events (`x.test.json` beside `x.yml`); rules
     /// without a test file are counted untested. Exits 1 on any failure.
     Test {
-        /// Rule files or directories.
-        #[arg(required = true)]
+        /// Rule files or directories [default: the built-in pack, with the
+        /// test events built in beside it].
         paths: Vec<PathBuf>,
     },
 }
@@ -844,7 +844,59 @@ fn rules_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The built-in pack and its test events, written out to a directory
+/// of their own for [`ruletest::RuleTester`] (which reads files), removed
+/// when dropped.
+struct BuiltinPackFiles(PathBuf);
+
+impl BuiltinPackFiles {
+    fn write() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!(
+            "trailwarden-builtin-rules-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ));
+        let files = BuiltinPackFiles(dir);
+        let texts = builtin_rules().chain(trailwarden::builtin::builtin_rule_tests());
+        for (rel, text) in texts {
+            let path = files.0.join(rel);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        }
+        Ok(files)
+    }
+
+    /// `text` with the files' paths as the built-in pack names them
+    /// (`builtin:dir/x.yml`, as `rules list` does).
+    fn name(&self, text: &str) -> String {
+        let root = format!("{}{}", self.0.display(), std::path::MAIN_SEPARATOR);
+        text.replace(&root, "builtin:")
+    }
+}
+
+impl Drop for BuiltinPackFiles {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 fn rules_test(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
+    let builtin = if paths.is_empty() {
+        Some(BuiltinPackFiles::write()?)
+    } else {
+        None
+    };
+    let paths = match &builtin {
+        Some(b) => vec![b.0.clone()],
+        None => paths,
+    };
+    let name = |p: &str| match &builtin {
+        Some(b) => b.name(p),
+        None => p.to_owned(),
+    };
     let mut files = Vec::new();
     for path in &paths {
         files.extend(rule_files(path).with_context(|| format!("reading {}", path.display()))?);
@@ -856,7 +908,9 @@ fn rules_test(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
     let mut out = io::BufWriter::new(terminal::stdout());
     let (mut passed, mut failed, mut untested) = (0, 0, 0);
     for file in files {
-        let report = tester.run(&file);
+        let mut report = tester.run(&file);
+        report.rule_file = name(&report.rule_file);
+        report.error = report.error.map(|e| name(&e));
         if report.untested {
             untested += 1;
             tell!(

@@ -1871,3 +1871,29 @@ fn rules_waiting_for_organisation_facts_are_counted_in_one_line_and_listed_with_
         .arg(&events));
     assert_eq!((waiting(&given), skipped(&given)), (0, 0), "{given}");
 }
+
+#[test]
+fn rules_test_without_a_path_tests_the_built_in_pack_by_its_builtin_names() {
+    let (out, stdout, stderr) = run(bin().args(["rules", "test"]));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let rules = std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("rules"))
+        .unwrap()
+        .flatten()
+        .filter(|d| d.path().is_dir())
+        .flat_map(|d| std::fs::read_dir(d.path()).unwrap().flatten())
+        .filter(|f| f.path().extension().is_some_and(|e| e == "yml"))
+        .count();
+    assert!(rules > 50);
+    assert!(
+        stdout.ends_with(&format!("{rules} passed, 0 failed, 0 untested\n")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("ok"))
+            .all(|l| l.contains(" builtin:")),
+        "named as `rules list` names them: {stdout}"
+    );
+    assert!(!stdout.contains(&std::env::temp_dir().display().to_string()));
+}
