@@ -9,11 +9,17 @@ fn collect(
     wanted: &dyn Fn(&str) -> bool,
     out: &mut Vec<std::path::PathBuf>,
 ) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
+    let entries = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot read {} to embed it: {e}", dir.display()));
     for entry in entries.flatten() {
         let path = entry.path();
+        // Hidden files (editor locks, `.x.yml`) are not part of the pack.
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        {
+            continue;
+        }
         if path.is_dir() {
             collect(&path, wanted, out);
         } else if path
@@ -39,6 +45,11 @@ fn embed(
     println!("cargo:rerun-if-changed={}", dir.display());
     let mut files = Vec::new();
     collect(dir, wanted, &mut files);
+    assert!(
+        !files.is_empty(),
+        "nothing to embed under {}: a source tree without it cannot build {name}",
+        dir.display()
+    );
     files.sort();
     let mut code = format!("/// {doc}\npub static {name}: &[(&str, &str)] = &[\n");
     for file in files {
