@@ -10,15 +10,15 @@
 //! can read any field CloudTrail writes.
 
 use std::borrow::Cow;
-use std::cell::OnceCell;
+use std::cell::{OnceCell, RefCell};
 use std::fmt;
 
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
 use crate::scan::{
-    find_key, members, parse_object, Fields, Kind, ParseError, Span, BOOLS, DETAIL, EVENT_NAME,
-    FIELDS, NESTED, STRINGS,
+    find_key, members, members_from, parse_object, Fields, Kind, ParseError, Span, BOOLS, DETAIL,
+    EVENT_NAME, FIELDS, NESTED, STRINGS,
 };
 
 /// A string that borrows from the input when it can (no escapes) and owns its
@@ -145,7 +145,76 @@ pub struct Record<'a> {
     bools: [Option<bool>; 2],
     nested_raw: [Option<&'a str>; NESTED_FIELDS.len()],
     nested: [OnceCell<Option<serde_json::Value>>; NESTED_FIELDS.len()],
+    /// The members of each object [`Record::lookup`] has gone into (nested
+    /// objects and objects inside them), by the address of the object's
+    /// text, found as far as lookups have needed so far.
+    members: RefCell<Vec<(usize, Members)>>,
     whole: OnceCell<Option<serde_json::Value>>,
+}
+
+/// One top-level member of an object: where its raw key (escapes left as
+/// they are) and its value lie in the object's text, and the value's kind.
+#[derive(Debug, Clone, Copy)]
+struct Member {
+    key: (u32, u32),
+    value: Span,
+    kind: Kind,
+}
+
+/// The members of one object found so far, in order, and where the walk
+/// goes on: each byte of the object's text is walked at most once per
+/// record, however many paths are looked up in it, and never further than
+/// the last member asked for.
+#[derive(Debug)]
+struct Members {
+    found: Vec<Member>,
+    /// Where the next member starts (1, just after the `{`, before the
+    /// first walk); `None`: all found.
+    next: Option<usize>,
+}
+
+impl Default for Members {
+    fn default() -> Self {
+        Members {
+            found: Vec::new(),
+            next: Some(1),
+        }
+    }
+}
+
+impl Members {
+    /// The first member of `text` (an object) whose raw key is `key`, as
+    /// [`find_key`] finds it.
+    fn find(&mut self, text: &str, key: &str) -> Option<Member> {
+        let b = text.as_bytes();
+        let key_of = |m: &Member| &b[m.key.0 as usize..m.key.1 as usize];
+        if let Some(m) = self.found.iter().find(|m| key_of(m) == key.as_bytes()) {
+            return Some(*m);
+        }
+        let at = self.next?;
+        if self.found.capacity() == 0 {
+            // CloudTrail's identity objects have up to about eight members.
+            self.found.reserve(8);
+        }
+        let base = b.as_ptr() as usize;
+        let mut hit = None;
+        let found = &mut self.found;
+        self.next = members_from(b, at, |this, value, kind| {
+            let start = (this.as_ptr() as usize - base) as u32;
+            let m = Member {
+                key: (start, start + this.len() as u32),
+                value,
+                kind,
+            };
+            found.push(m);
+            if this == key.as_bytes() {
+                hit = Some(m);
+                return false;
+            }
+            true
+        });
+        hit
+    }
 }
 
 /// Where a record's fields lie in its text, without the text: taken from
@@ -205,6 +274,7 @@ impl Layout {
             bools: self.bools,
             nested_raw,
             nested: Default::default(),
+            members: RefCell::default(),
             whole: OnceCell::new(),
         })
     }
@@ -335,6 +405,7 @@ impl<'a> Record<'a> {
             bools,
             nested_raw,
             nested: Default::default(),
+            members: RefCell::default(),
             whole: OnceCell::new(),
         })
     }
@@ -481,10 +552,46 @@ impl<'a> Record<'a> {
     /// [`NESTED_FIELDS`]) over its raw text, without parsing it. Stops with
     /// [`Lookup::Compound`] at an array (or when the path ends at an object),
     /// so the caller can apply its own rules there.
+    ///
+    /// The members of each object on the way are found once per record and
+    /// kept, so many paths into the same object (`userIdentity.type`,
+    /// `userIdentity.accessKeyId`, `userIdentity.sessionContext.…`) cost one
+    /// pass over its text, not one each.
     pub fn lookup(&self, name: &str, path: &str) -> Lookup<'a> {
-        match self.nested_raw(name) {
-            Some(text) => follow(text, path),
-            None => Lookup::Missing,
+        let Some(mut text) = self.nested_raw(name) else {
+            return Lookup::Missing;
+        };
+        let mut path = path;
+        let mut cache = self.members.borrow_mut();
+        loop {
+            if !text.starts_with('{') {
+                return follow(text, path);
+            }
+            let (first, rest) = match path.split_once('.') {
+                Some((first, rest)) => (first, Some(rest)),
+                None => (path, None),
+            };
+            let at = text.as_ptr() as usize;
+            let members = match cache.iter().position(|(p, _)| *p == at) {
+                Some(i) => &mut cache[i].1,
+                None => {
+                    if cache.capacity() == 0 {
+                        cache.reserve(4);
+                    }
+                    cache.push((at, Members::default()));
+                    &mut cache.last_mut().expect("pushed").1
+                }
+            };
+            let Some(m) = members.find(text, first) else {
+                return Lookup::Missing;
+            };
+            match (m.kind, rest) {
+                (Kind::Object, Some(rest)) => {
+                    text = &text[m.value.start as usize..m.value.end as usize];
+                    path = rest;
+                }
+                _ => return step(text, m.value, m.kind, rest),
+            }
         }
     }
 
@@ -588,40 +695,39 @@ fn nonempty_string(text: &str, span: Span, kind: Kind) -> Option<String> {
 }
 
 /// Follow a dotted path through the JSON object `text` without parsing it.
-fn follow<'a>(mut text: &'a str, path: &str) -> Lookup<'a> {
-    let mut segments = path.split('.').peekable();
-    while let Some(segment) = segments.next() {
-        if text.starts_with('[') {
-            return Lookup::Compound(text);
-        }
-        let Some((span, kind)) = find_key(text.as_bytes(), segment.as_bytes()) else {
-            return Lookup::Missing;
-        };
-        let value = &text[span.start as usize..span.end as usize];
-        let last = segments.peek().is_none();
-        match kind {
-            Kind::Object | Kind::Array => {
-                if last || kind == Kind::Array {
-                    return Lookup::Compound(value);
-                }
-                text = value;
-            }
-            _ if !last => return Lookup::Missing,
-            Kind::String if !span.escaped => {
-                return Lookup::Str(Cow::Borrowed(&value[1..value.len() - 1]))
-            }
-            Kind::String => {
-                return match serde_json::from_str::<String>(value) {
-                    Ok(s) => Lookup::Str(Cow::Owned(s)),
-                    Err(_) => Lookup::Missing,
-                }
-            }
-            Kind::Bool(b) => return Lookup::Bool(b),
-            Kind::Null => return Lookup::Null,
-            Kind::Number => return Lookup::Number(value),
-        }
+fn follow<'a>(text: &'a str, path: &str) -> Lookup<'a> {
+    let (first, rest) = match path.split_once('.') {
+        Some((first, rest)) => (first, Some(rest)),
+        None => (path, None),
+    };
+    if text.starts_with('[') {
+        return Lookup::Compound(text);
     }
-    Lookup::Compound(text)
+    match find_key(text.as_bytes(), first.as_bytes()) {
+        Some((span, kind)) => step(text, span, kind, rest),
+        None => Lookup::Missing,
+    }
+}
+
+/// Go on from the value `span` (of `kind`) of `text`, found for one
+/// segment of a path, with the path's `rest` (`None`: it ends here).
+fn step<'a>(text: &'a str, span: Span, kind: Kind, rest: Option<&str>) -> Lookup<'a> {
+    let value = &text[span.start as usize..span.end as usize];
+    match (kind, rest) {
+        (Kind::Object, Some(rest)) => follow(value, rest),
+        (Kind::Object | Kind::Array, _) => Lookup::Compound(value),
+        (_, Some(_)) => Lookup::Missing,
+        (Kind::String, None) if !span.escaped => {
+            Lookup::Str(Cow::Borrowed(&value[1..value.len() - 1]))
+        }
+        (Kind::String, None) => match serde_json::from_str::<String>(value) {
+            Ok(s) => Lookup::Str(Cow::Owned(s)),
+            Err(_) => Lookup::Missing,
+        },
+        (Kind::Bool(b), None) => Lookup::Bool(b),
+        (Kind::Null, None) => Lookup::Null,
+        (Kind::Number, None) => Lookup::Number(value),
+    }
 }
 
 impl fmt::Debug for Record<'_> {
@@ -808,6 +914,58 @@ mod tests {
         );
         assert_eq!(r.lookup("requestParameters", "empty"), Lookup::Null);
         assert_eq!(r.lookup("responseElements", "x"), Lookup::Missing);
+    }
+
+    /// The member index of a nested object answers exactly as walking its
+    /// text for each path: first of duplicate keys, raw (escaped) keys,
+    /// arrays, non-objects, and paths asked in any order on one record.
+    #[test]
+    fn indexed_lookup_answers_as_the_walk() {
+        let records = [
+            r#"{"eventName":"X","userIdentity":{"type":"A","type":"B","k\"q":"x","sessionContext":{"sessionIssuer":{"arn":"r","arn":"s"},"attributes":{"m":"false"}},"n":-1.5e3,"e":"\u00e9","z":[1,{"y":2}]}}"#,
+            r#"{"eventName":"X","userIdentity":{},"requestParameters":[{"a":1}],"responseElements":"text","additionalEventData":null}"#,
+            r#"{"eventName":"X","userIdentity":{"a":1, "b" : { "c" : true } ,"d":null}}"#,
+        ];
+        let paths = [
+            "type",
+            "k\\\"q",
+            "k\"q",
+            "sessionContext",
+            "sessionContext.sessionIssuer.arn",
+            "sessionContext.attributes.m",
+            "sessionContext.missing",
+            "n",
+            "e",
+            "z",
+            "z.y",
+            "a",
+            "b.c",
+            "b",
+            "d",
+            "d.x",
+            "",
+            "a.",
+            ".a",
+            "type.x",
+        ];
+        for raw in records {
+            for order in [false, true] {
+                let r = Record::parse(raw).unwrap();
+                let mut asked: Vec<&str> = paths.to_vec();
+                if order {
+                    asked.reverse();
+                }
+                for name in NESTED_FIELDS {
+                    for path in &asked {
+                        let walked = match r.nested_raw(name) {
+                            Some(text) => follow(text, path),
+                            None => Lookup::Missing,
+                        };
+                        assert_eq!(r.lookup(name, path), walked, "{raw} {name} {path}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -357,41 +357,45 @@ pub(crate) fn find_key(b: &[u8], key: &[u8]) -> Option<(Span, Kind)> {
 /// (which starts with `{`): its raw key (escapes left as they are), the
 /// span of its value and the value's kind, in order, until `f` answers
 /// false. Stops quietly where the object is malformed.
-pub(crate) fn members(b: &[u8], mut f: impl FnMut(&[u8], Span, Kind) -> bool) {
+pub(crate) fn members(b: &[u8], f: impl FnMut(&[u8], Span, Kind) -> bool) {
+    if b.first() == Some(&b'{') {
+        members_from(b, 1, f);
+    }
+}
+
+/// [`members`] from byte `i` of `b` (just after the `{`, or a position an
+/// earlier call returned). Returns where the next member starts when `f`
+/// answered false and the object goes on, `None` when the object ended or
+/// is malformed there.
+pub(crate) fn members_from(
+    b: &[u8],
+    mut i: usize,
+    mut f: impl FnMut(&[u8], Span, Kind) -> bool,
+) -> Option<usize> {
     let ws = |i: &mut usize| {
         while *i < b.len() && is_ws(b[*i]) {
             *i += 1;
         }
     };
-    if b.first() != Some(&b'{') {
-        return;
-    }
-    let mut i = 1;
     loop {
         ws(&mut i);
         if b.get(i) != Some(&b'"') {
-            return;
+            return None;
         }
-        let Some((key_end, _)) = skip_string(b, i) else {
-            return;
-        };
+        let (key_end, _) = skip_string(b, i)?;
         let this = &b[i + 1..key_end - 1];
         i = key_end;
         ws(&mut i);
         if b.get(i) != Some(&b':') {
-            return;
+            return None;
         }
         i += 1;
         ws(&mut i);
         let start = i;
-        let Some(&first) = b.get(i) else {
-            return;
-        };
+        let first = *b.get(i)?;
         let (end, kind, escaped) = match first {
             b'"' => {
-                let Some((end, escaped)) = skip_string(b, i) else {
-                    return;
-                };
+                let (end, escaped) = skip_string(b, i)?;
                 (end, Kind::String, escaped)
             }
             b'{' | b'[' => {
@@ -402,28 +406,27 @@ pub(crate) fn members(b: &[u8], mut f: impl FnMut(&[u8], Span, Kind) -> bool) {
                 };
                 match scan_brackets(&b[i..], usize::MAX) {
                     Scan::Complete(n) => (i + n, kind, false),
-                    _ => return,
+                    _ => return None,
                 }
             }
             b't' => (i + 4, Kind::Bool(true), false),
             b'f' => (i + 5, Kind::Bool(false), false),
             b'n' => (i + 4, Kind::Null, false),
             _ => {
-                let Some(n) = b[i..].iter().position(|c| is_delimiter(*c)) else {
-                    return;
-                };
+                let n = b[i..].iter().position(|c| is_delimiter(*c))?;
                 (i + n, Kind::Number, false)
             }
         };
-        if !f(this, span(start, end, escaped), kind) {
-            return;
-        }
+        let go_on = f(this, span(start, end, escaped), kind);
         i = end;
         ws(&mut i);
         if b.get(i) != Some(&b',') {
-            return;
+            return None;
         }
         i += 1;
+        if !go_on {
+            return Some(i);
+        }
     }
 }
 

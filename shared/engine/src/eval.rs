@@ -29,6 +29,8 @@ use std::cell::OnceCell;
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
 
+use memchr::memmem::Finder;
+
 use rsigma_eval::matcher::{ascii_lowercase_cow, GroupMode};
 use rsigma_eval::{CompiledDetection, CompiledDetectionItem, CompiledMatcher, CompiledRule};
 use rsigma_eval::{Event, EventValue};
@@ -250,6 +252,19 @@ pub enum Item {
     },
     /// A field-less item: a keyword matcher over every string value.
     Keyword(CompiledMatcher),
+    /// A field matcher that is a case-insensitive `contains` of one pattern
+    /// or any of several (rsigma's `Contains`, or its `CaseInsensitiveGroup`
+    /// of `Contains` in `Any` mode): the same verdict as `matcher`, from
+    /// substring finders built once, over the lower-cased text (short ASCII
+    /// text lowered on the stack, not allocated).
+    ContainsAny {
+        /// The field's slot.
+        slot: u32,
+        /// One finder per pattern (lower-case, as rsigma keeps them).
+        finders: Vec<Finder<'static>>,
+        /// rsigma's matcher, for values that are not strings.
+        matcher: CompiledMatcher,
+    },
 }
 
 impl Program {
@@ -371,11 +386,46 @@ fn compile_item(item: &CompiledDetectionItem, fields: &mut FieldTable) -> Item {
             slot: field.map(|f| fields.intern(f)),
             expect,
         },
-        (None, Some(field)) => Item::Field {
-            slot: fields.intern(field),
-            matcher: item.matcher.clone(),
-        },
+        (None, Some(field)) => {
+            let slot = fields.intern(field);
+            let matcher = item.matcher.clone();
+            match contains_patterns(&item.matcher) {
+                Some(patterns) => Item::ContainsAny {
+                    slot,
+                    finders: patterns
+                        .iter()
+                        .map(|p| Finder::new(p.as_bytes()).into_owned())
+                        .collect(),
+                    matcher,
+                },
+                None => Item::Field { slot, matcher },
+            }
+        }
         (None, None) => Item::Keyword(item.matcher.clone()),
+    }
+}
+
+/// Longest ASCII text [`Item::ContainsAny`] lowers on the stack.
+const SHORT_TEXT: usize = 512;
+
+/// The patterns of a matcher that is a case-insensitive `contains` of one
+/// pattern or of any of several; `None` for any other matcher.
+fn contains_patterns(matcher: &CompiledMatcher) -> Option<Vec<&str>> {
+    fn one(m: &CompiledMatcher) -> Option<&str> {
+        match m {
+            CompiledMatcher::Contains {
+                value,
+                case_insensitive: true,
+            } => Some(value.as_str()),
+            _ => None,
+        }
+    }
+    match matcher {
+        CompiledMatcher::CaseInsensitiveGroup {
+            children,
+            mode: GroupMode::Any,
+        } if !children.is_empty() => children.iter().map(one).collect(),
+        other => one(other).map(|p| vec![p]),
     }
 }
 
@@ -435,6 +485,27 @@ fn eval_item(item: &Item, fields: &Fields<'_, '_, '_>) -> bool {
             }
         }
         Item::Keyword(matcher) => matcher.matches_keyword(fields.event()),
+        Item::ContainsAny {
+            slot,
+            finders,
+            matcher,
+        } => {
+            let slot = fields.slot(*slot);
+            let any = |lower: &[u8]| finders.iter().any(|f| f.find(lower).is_some());
+            match &slot.value {
+                Some(EventValue::Str(text)) if slot.ascii && text.len() <= SHORT_TEXT => {
+                    // ASCII lowers byte for byte, as rsigma lowers it.
+                    let mut buf = [0u8; SHORT_TEXT];
+                    let lower = &mut buf[..text.len()];
+                    lower.copy_from_slice(text.as_bytes());
+                    lower.make_ascii_lowercase();
+                    any(lower)
+                }
+                Some(EventValue::Str(text)) => any(slot.lower(text).as_bytes()),
+                Some(value) => matcher.matches(value, fields),
+                None => false,
+            }
+        }
     }
 }
 
@@ -666,6 +737,21 @@ mod tests {
             "  s:\n    sourceIPAddress|endswith: ' INTERNAL'\n  condition: s\n",
             "  s:\n    sourceIPAddress: aws internal\n  condition: s\n",
             "  s:\n    userIdentity.type|startswith: iam\n  condition: s\n",
+            // Case-insensitive `contains` (one automaton, ASCII text not
+            // lowered): mixed case, non-ASCII text, the Kelvin sign that
+            // lowers to ASCII `k`, numbers, booleans, absent fields, an
+            // empty pattern.
+            "  s:\n    userAgent|contains:\n      - BOTO\n      - zzz\n  condition: s\n",
+            "  s:\n    userAgent|contains: 'ünïCODE'\n  condition: s\n",
+            "  s:\n    eventName|contains: k\n  condition: s\n",
+            "  s:\n    eventSource|contains:\n      - K\n      - q\n  condition: s\n",
+            "  s:\n    sourceIPAddress|contains:\n      - amazonaws.COM\n      - '1.2'\n  condition: s\n",
+            "  s:\n    requestParameters.n|contains: '3'\n  condition: s\n",
+            "  s:\n    requestParameters.flag|contains: tru\n  condition: s\n",
+            "  s:\n    readOnly|contains:\n      - TRU\n      - x\n  condition: s\n",
+            "  s:\n    custom.missing|contains: x\n  condition: s\n",
+            "  s:\n    userAgent|contains: ''\n  condition: s\n",
+            "  s:\n    requestParameters.list.k|contains:\n      - V2\n      - zz\n  condition: s\n",
         ];
         for case in cases {
             check(case);
@@ -673,5 +759,26 @@ mod tests {
         assert_eq!(check(cases[0]), [true, false, true, false, false]);
         assert_eq!(check(cases[1]), [true, false, false, false, false]);
         assert_eq!(check(cases[2]), [true, false, false, false, false]);
+        // The cases above reach the new item, and some match.
+        let yaml = format!(
+            "{HEAD}  s:\n    userAgent|contains:\n      - BOTO\n      - zzz\n  condition: s\n"
+        );
+        let rule =
+            rsigma_eval::compile_rule(&rsigma_parser::parse_sigma_yaml(&yaml).unwrap().rules[0])
+                .unwrap();
+        let program = Program::compile(&rule, &mut FieldTable::default());
+        assert!(
+            matches!(&program, Program::Native { detections, .. }
+                if matches!(&detections[0], Det::AllOf(items) if matches!(items[0], Item::ContainsAny { .. }))),
+            "{program:?}"
+        );
+        assert_eq!(
+            check("  s:\n    userAgent|contains:\n      - BOTO\n      - zzz\n  condition: s\n"),
+            [false, false, false, true, false]
+        );
+        assert_eq!(
+            check("  s:\n    eventName|contains: k\n  condition: s\n"),
+            [false, false, false, false, true]
+        );
     }
 }
