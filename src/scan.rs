@@ -421,6 +421,12 @@ impl<'e, H: Handoff<'e>> Reading<'_, 'e, H> {
         }
     }
 
+    /// Records read on another thread had event times from `t` on (see
+    /// `Session::saw`).
+    fn saw(&mut self, t: i64) {
+        self.session.saw(t);
+    }
+
     /// A record evaluated on another thread (see [`Evaluated`]).
     fn evaluated(&mut self, record: &Record<'_>, matched: &[usize]) {
         let found = &mut self.found;
@@ -501,6 +507,10 @@ struct Evaluated {
     /// matches end in `text` and `matched`, and where its fields lie in
     /// its text (so it need not be parsed again).
     records: Vec<(u64, usize, usize, Layout)>,
+    /// The earliest event time of every record evaluated for the batch,
+    /// matched or not, when the session asks for it (baseline learning
+    /// starts there: see `Session::saw`).
+    first_time: Option<i64>,
 }
 
 /// Records per [`Evaluated`] batch, and the text that ends one early.
@@ -512,6 +522,8 @@ const EVALUATED_QUEUE: usize = 4;
 /// The evaluating thread's sink in [`read_split`].
 struct Evaluating<'e> {
     engine: &'e Engine,
+    /// Whether the session wants every record's event time.
+    every_time: bool,
     batch: Evaluated,
     tx: SyncSender<Evaluated>,
     /// Batches the session's thread is done with, to fill again (their
@@ -522,11 +534,12 @@ struct Evaluating<'e> {
 
 impl Evaluating<'_> {
     fn send(&mut self) {
-        if !self.batch.records.is_empty() {
+        if !self.batch.records.is_empty() || self.batch.first_time.is_some() {
             let mut next = self.recycled.try_recv().unwrap_or_default();
             next.text.clear();
             next.matched.clear();
             next.records.clear();
+            next.first_time = None;
             // The session's thread gone (it stopped early): nothing to do.
             let _ = self.tx.send(std::mem::replace(&mut self.batch, next));
         }
@@ -536,6 +549,11 @@ impl Evaluating<'_> {
 impl RecordSink for Evaluating<'_> {
     fn record(&mut self, index: u64, record: &Record<'_>) {
         let batch = &mut self.batch;
+        if self.every_time {
+            if let Some(t) = record.event_time_millis() {
+                batch.first_time = Some(batch.first_time.map_or(t, |f| f.min(t)));
+            }
+        }
         let before = batch.matched.len();
         let fields = self.engine.fields(record);
         self.engine
@@ -576,12 +594,14 @@ fn read_split<'e, R: Read + Send, H: Handoff<'e>>(
     let depth = options
         .max_depth
         .max(trailwarden_cloudtrail::PARSE_MAX_DEPTH);
+    let every_time = sink.session.wants_every_time();
     let (mut result, rejects, unparsed) = std::thread::scope(|scope| {
         let (tx, rx) = mpsc::sync_channel::<Evaluated>(EVALUATED_QUEUE);
         let (recycle, recycled) = mpsc::sync_channel::<Evaluated>(EVALUATED_QUEUE + 2);
         let evaluating = scope.spawn(move || {
             let mut evaluating = Evaluating {
                 engine,
+                every_time,
                 batch: Evaluated::default(),
                 tx,
                 recycled,
@@ -593,6 +613,9 @@ fn read_split<'e, R: Read + Send, H: Handoff<'e>>(
         });
         let mut unparsed = Vec::new();
         for batch in rx {
+            if let Some(t) = batch.first_time {
+                sink.saw(t);
+            }
             let (mut text_at, mut matched_at) = (0, 0);
             for (index, text_end, matched_end, layout) in &batch.records {
                 let (index, text_end, matched_end) = (*index, *text_end, *matched_end);
@@ -1372,6 +1395,68 @@ mod tests {
                     differ.len()
                 );
             }
+        }
+    }
+
+    /// A baseline's learning period starts at the first record read, not at
+    /// its first match, on one thread and on two (where records that match
+    /// nothing never reach the session's thread, only their times do): a
+    /// rare call past the learning period is reported although it is the
+    /// rule's first match.
+    #[test]
+    fn learning_starts_at_the_first_record_on_one_thread_and_two() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut builder = RuleSetBuilder::with_policy(Policy::empty());
+        builder.add_yaml(
+            "first.yml",
+            "title: First model use\nid: 00000000-0000-4000-8000-0000000000b1\n\
+             logsource: {product: aws, service: cloudtrail}\n\
+             detection:\n  s:\n    eventName: InvokeModel\n  condition: s\n\
+             baseline:\n  type: first_seen\n  group-by: [userIdentity.arn]\n  fields: [requestParameters.modelId]\n\
+             \x20 history: 90d\n  learning: 7d\nlevel: medium\n",
+        );
+        let set = builder.build();
+        assert!(set.problems.is_empty(), "{:?}", set.problems);
+        let engine = Engine::from_set(set);
+        // Many records that match nothing, the first weeks before the call.
+        let mut records: Vec<String> = (0..3000)
+            .map(|i| {
+                format!(
+                    r#"{{"eventVersion":"1.09","eventTime":"2026-10-01T08:{:02}:{:02}Z","eventSource":"s3.amazonaws.com","eventName":"ListBuckets","eventID":"00000000-0000-4000-8000-{i:012}","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u{i}"}}}}"#,
+                    (i / 60) % 60,
+                    i % 60
+                )
+            })
+            .collect();
+        records.push(r#"{"eventVersion":"1.09","eventTime":"2026-10-20T08:00:00Z","eventSource":"bedrock.amazonaws.com","eventName":"InvokeModel","eventID":"00000000-0000-4000-8000-ffffffffffff","userIdentity":{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/alice"},"requestParameters":{"modelId":"claude"}}"#.to_owned());
+        let file = dir.path().join("log.json");
+        std::fs::write(&file, format!("{{\"Records\":[{}]}}", records.join(","))).unwrap();
+        for threads in [1, 2] {
+            let db = dir.path().join(format!("t{threads}.db"));
+            let mut store = SqliteStore::open(&db).unwrap();
+            let mut scanner = Scanner::new(
+                &engine,
+                ReaderOptions::default(),
+                Level::Informational,
+                Policy::empty(),
+                &mut store,
+            )
+            .threads(threads);
+            let mut notes = Vec::new();
+            scanner
+                .scan(
+                    &[Input::File(file.clone())],
+                    &mut |e| notes.push(e.finding.note.clone()),
+                    &mut |_, failure| assert!(failure.is_none(), "{failure:?}"),
+                )
+                .unwrap();
+            assert_eq!(
+                notes,
+                [Some(
+                    "first seen: requestParameters.modelId=claude".to_owned()
+                )],
+                "{threads} thread(s)"
+            );
         }
     }
 

@@ -154,7 +154,13 @@ pub struct Session<'e> {
     scratch: String,
     scratch2: String,
     matched: Vec<usize>,
+    /// Per baseline rule (by id), the earliest event time of the batch: the
+    /// start of the rule's learning period once merged with the stored one.
     meta: BTreeMap<String, i64>,
+    /// The baseline rules' ids (whose learning clock every record moves).
+    baseline_ids: Vec<&'e str>,
+    /// The earliest event time of any record this session has seen.
+    seen_first: Option<i64>,
     /// Stateful matches gathered since the last flush.
     gathered: usize,
     /// Where the batch comes from (an object's identity and version), for
@@ -432,6 +438,13 @@ impl<'e> Session<'e> {
             scratch2: String::new(),
             matched: Vec::new(),
             meta: BTreeMap::new(),
+            baseline_ids: engine
+                .rules()
+                .iter()
+                .filter(|r| r.baseline.is_some())
+                .map(|r| r.meta.id.as_str())
+                .collect(),
+            seen_first: None,
             gathered: 0,
             source: None,
             flushes: 0,
@@ -521,6 +534,11 @@ impl<'e> Session<'e> {
     /// Evaluate one record: single-event findings go to `emit` now; stateful
     /// matches wait for [`Session::flush`].
     pub fn record(&mut self, record: &Record<'_>, emit: &mut dyn FnMut(Finding)) {
+        if !self.baseline_ids.is_empty() {
+            if let Some(t) = record.event_time_millis() {
+                self.saw(t);
+            }
+        }
         let engine = self.engine;
         let mut matched = std::mem::take(&mut self.matched);
         matched.clear();
@@ -528,6 +546,36 @@ impl<'e> Session<'e> {
         engine.evaluate_fields(&fields, |i, _| matched.push(i));
         self.matched_record(record, &fields, &matched, emit);
         self.matched = matched;
+    }
+
+    /// Whether a record's event time matters to this session without a
+    /// match: the engine has baseline rules, whose learning period starts
+    /// at the first record the deployment sees (see [`Session::saw`]).
+    pub fn wants_every_time(&self) -> bool {
+        !self.baseline_ids.is_empty()
+    }
+
+    /// A record with event time `t` (epoch milliseconds) was read, matched
+    /// or not: the learning period of every baseline rule starts at the
+    /// earliest record its deployment has seen with the rule loaded, not at
+    /// the rule's own first match, so the first rare call after learning is
+    /// reported even when it is the rule's first match. [`Session::record`]
+    /// calls it; a caller that evaluates elsewhere and hands over only
+    /// matched records ([`Session::record_evaluated`]) calls it with the
+    /// earliest time of the records it left out.
+    pub fn saw(&mut self, t: i64) {
+        if self.seen_first.is_some_and(|first| first <= t) {
+            return;
+        }
+        self.seen_first = Some(t);
+        for id in &self.baseline_ids {
+            match self.meta.get_mut(*id) {
+                Some(first) => *first = (*first).min(t),
+                None => {
+                    self.meta.insert((*id).to_owned(), t);
+                }
+            }
+        }
     }
 
     /// [`Session::record`] for a record already evaluated elsewhere (on

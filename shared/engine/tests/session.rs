@@ -346,6 +346,57 @@ fn first_seen_learns_then_reports_new_tuples_once() {
     assert_eq!(run(&e, &mut store, &[much_later]).len(), 1);
 }
 
+/// Learning is per deployment: it starts at the first record the store
+/// sees with the rule loaded, matched or not, so the first rare call after
+/// the learning period is reported even when it is the rule's first match;
+/// a first match within learning is not.
+#[test]
+fn learning_starts_at_the_first_record_seen_not_the_first_match() {
+    let e = engine(FIRST_SEEN);
+    let mut store = MemoryStore::new();
+    // Day 0: other traffic only.
+    let quiet = vec![
+        rec("2026-10-01T08:00:00Z", "ListBuckets", "alice", "x"),
+        rec("2026-10-01T09:00:00Z", "GetObject", "bob", "y"),
+    ];
+    assert!(run(&e, &mut store, &[quiet]).is_empty());
+    // Day 3, within learning: remembered, not reported.
+    let early = vec![rec("2026-10-04T08:00:00Z", "InvokeModel", "bob", "titan")];
+    assert!(run(&e, &mut store, &[early]).is_empty());
+    // Day 19: the first call by alice is past learning: reported.
+    let late = vec![rec(
+        "2026-10-20T08:00:00Z",
+        "InvokeModel",
+        "alice",
+        "claude",
+    )];
+    let found = run(&e, &mut store, &[late]);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(
+        found[0].note.as_deref(),
+        Some("first seen: requestParameters.modelId=claude")
+    );
+
+    // A deployment whose first record is the rare call itself learns it.
+    let mut fresh = MemoryStore::new();
+    let first = vec![rec(
+        "2026-10-20T08:00:00Z",
+        "InvokeModel",
+        "alice",
+        "claude",
+    )];
+    assert!(run(&e, &mut fresh, &[first]).is_empty());
+
+    // Records that matched nothing but came earlier in the same batch
+    // start the clock too.
+    let mut one = MemoryStore::new();
+    let batch = vec![
+        rec("2026-10-01T08:00:00Z", "ListBuckets", "alice", "x"),
+        rec("2026-10-20T08:00:00Z", "InvokeModel", "alice", "claude"),
+    ];
+    assert_eq!(run(&e, &mut one, &[batch]).len(), 1);
+}
+
 #[test]
 fn dormant_reports_a_group_active_again_after_idle_time() {
     let e = engine(
