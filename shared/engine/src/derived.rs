@@ -14,6 +14,27 @@
 //! | `derived.policy.accounts` | the 12-digit account IDs of the AWS principals an `Allow` statement names (an account ID, or the account in a principal's ARN) |
 //! | `derived.policy.otherAccounts` | those of `accounts` that are not the account the call was made in (`recipientAccountId`, else `userIdentity.accountId`; neither: no value) |
 //! | `derived.policy.untrustedAccounts` | those of `otherAccounts` not in the policy fact `trusted_accounts`; a rule that reads it is not run without the fact |
+//! | `derived.policy.openFederation` | the public identity providers (below) an `Allow` statement trusts as a `Federated` principal without pinning who may sign in: anyone with an account there can assume the role |
+//!
+//! A public identity provider issues tokens to anyone: GitHub Actions
+//! (`token.actions.githubusercontent.com`), GitLab (`gitlab.com`), HCP
+//! Terraform (`app.terraform.io`), Amazon Cognito identity pools
+//! (`cognito-identity.amazonaws.com`), Google (`accounts.google.com`),
+//! Facebook (`graph.facebook.com`) and Login with Amazon (`www.amazon.com`),
+//! named by host or as an IAM OIDC provider ARN
+//! (`arn:aws:iam::ACCOUNT:oidc-provider/HOST`; a host with a path, such as a
+//! GitHub Enterprise issuer, is the organisation's own and not counted). A
+//! statement pins who may sign in when a positive condition (as below) on
+//! one of the provider's claim keys has values that each name someone: text
+//! before the first wildcard that goes on past the value's first `:` (so
+//! `repo:acme/*` pins a GitHub organisation, `repo:*` and `*` pin nothing).
+//! The keys: `HOST:sub` for GitHub, GitLab and Terraform; `HOST:aud` (the
+//! identity pool) for Cognito; `:aud`, `:oaud` or `:sub` for Google;
+//! `:app_id` or `:id` for Facebook; `:app_id` or `:user_id` for Amazon.
+//! `aud` alone does not pin GitHub's tokens: it is `sts.amazonaws.com` for
+//! every repository. See
+//! <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_iam-condition-keys.html#condition-keys-wif>
+//! and <https://docs.github.com/en/actions/security-for-github-actions/security-hardening-your-deployments/configuring-openid-connect-in-amazon-web-services>.
 //!
 //! A list with no element is no value: `|exists: true` on a list means it
 //! has at least one; a list matches a value when any element does. Lists
@@ -57,13 +78,26 @@ use trailwarden_cloudtrail::Record;
 pub const PREFIX: &str = "derived.policy.";
 
 /// The derived fields, in the order of [`Derived`]'s index.
-pub const FIELDS: [&str; 6] = [
+pub const FIELDS: [&str; 7] = [
     "derived.policy.everyone",
     "derived.policy.public",
     "derived.policy.principals",
     "derived.policy.accounts",
     "derived.policy.otherAccounts",
     "derived.policy.untrustedAccounts",
+    "derived.policy.openFederation",
+];
+
+/// Public identity providers and the claim keys (after `HOST:`) whose
+/// values pin who may sign in (see the module's documentation).
+const PUBLIC_PROVIDERS: [(&str, &[&str]); 7] = [
+    ("token.actions.githubusercontent.com", &["sub"]),
+    ("gitlab.com", &["sub"]),
+    ("app.terraform.io", &["sub"]),
+    ("cognito-identity.amazonaws.com", &["aud"]),
+    ("accounts.google.com", &["aud", "oaud", "sub"]),
+    ("graph.facebook.com", &["app_id", "id"]),
+    ("www.amazon.com", &["app_id", "user_id"]),
 ];
 
 /// Entries kept in each list field.
@@ -125,6 +159,9 @@ pub struct Grants {
     pub principals: Vec<String>,
     /// The account IDs of the AWS principals named, each once.
     pub accounts: Vec<String>,
+    /// The public identity providers trusted without pinning who may sign
+    /// in, each once.
+    pub open_federation: Vec<String>,
 }
 
 /// The grants of the policy document the record's call sets; `None` when
@@ -241,6 +278,16 @@ pub fn grants_of(document: &Value) -> Grants {
                         if kind == "AWS" && value == "*" {
                             everyone = true;
                         }
+                        if kind == "Federated" {
+                            if let Some((host, claims)) = public_provider(value) {
+                                let pinned = statement
+                                    .get("Condition")
+                                    .is_some_and(|c| pins_sign_in(c, host, claims));
+                                if !pinned && grants.open_federation.len() < MAX_PRINCIPALS {
+                                    add_once(&mut grants.open_federation, host);
+                                }
+                            }
+                        }
                         grants.add_principal(value);
                         if kind == "AWS" {
                             if let Some(account) = account_of(value) {
@@ -300,6 +347,57 @@ fn restricts(condition: &Value) -> bool {
                         .iter()
                         .all(|v| !v.is_empty() && !v.contains('*') && !v.ends_with("/0"))
             }
+        })
+    })
+}
+
+/// The public identity provider a `Federated` principal names (a host, or
+/// an IAM OIDC provider ARN whose host has no path), with its pinning
+/// claim keys.
+fn public_provider(principal: &str) -> Option<(&'static str, &'static [&'static str])> {
+    let host = match principal.split_once(":oidc-provider/") {
+        Some((arn, host)) if arn.starts_with("arn:") => host,
+        Some(_) => return None,
+        None => principal,
+    };
+    PUBLIC_PROVIDERS
+        .iter()
+        .find(|(known, _)| known.eq_ignore_ascii_case(host))
+        .map(|(known, claims)| (*known, *claims))
+}
+
+/// Whether a `Condition` block pins who may sign in with `host`: a positive
+/// operator on `host:CLAIM` (a claim of `claims`) whose values each name
+/// someone (see the module's documentation).
+fn pins_sign_in(condition: &Value, host: &str, claims: &[&str]) -> bool {
+    let Value::Object(operators) = condition else {
+        return false;
+    };
+    let names_someone = |v: &str| {
+        let before = &v[..v.find(['*', '?']).unwrap_or(v.len())];
+        match before.split_once(':') {
+            Some((_, after)) => !after.is_empty(),
+            None => !before.is_empty() && (before.len() == v.len() || !v.contains(':')),
+        }
+    };
+    operators.iter().any(|(operator, keys)| {
+        let op = operator.to_ascii_lowercase();
+        if op.contains("not") || op.ends_with("ifexists") || op == "null" {
+            return false;
+        }
+        let Value::Object(keys) = keys else {
+            return false;
+        };
+        keys.iter().any(|(key, values)| {
+            let Some((key_host, claim)) = key.rsplit_once(':') else {
+                return false;
+            };
+            key_host.eq_ignore_ascii_case(host)
+                && claims.iter().any(|c| c.eq_ignore_ascii_case(claim))
+                && {
+                    let values = one_or_many(values);
+                    !values.is_empty() && values.iter().all(|v| names_someone(v))
+                }
         })
     })
 }
@@ -381,6 +479,7 @@ pub fn value<'r>(
                     .collect(),
             )
         }
+        6 => list(grants.open_federation),
         _ => None,
     }
 }
@@ -389,6 +488,109 @@ pub fn value<'r>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// Public identity providers trusted without pinning who may sign in,
+    /// and the near misses: pinned subjects, Cognito pinned by pool, a
+    /// negative or `IfExists` operator, `aud` alone for GitHub, wildcards
+    /// that pin nothing, enterprise issuers, SAML and private providers,
+    /// `Deny` statements.
+    #[test]
+    fn open_federation_is_a_public_provider_without_a_pinned_subject() {
+        let open = |statement: Value| grants_of(&json!({"Statement": [statement]})).open_federation;
+        let gh = "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com";
+        let web = |principal: &str, condition: Value| {
+            json!({"Effect": "Allow", "Principal": {"Federated": principal},
+                   "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition})
+        };
+        let github = vec!["token.actions.githubusercontent.com".to_owned()];
+        assert_eq!(open(web(gh, json!({}))), github);
+        assert_eq!(
+            open(web(
+                gh,
+                json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}})
+            )),
+            github
+        );
+        for sub in [
+            json!("*"),
+            json!("repo:*"),
+            json!("repo:*/*"),
+            json!(["repo:acme/app:*", "repo:*"]),
+            json!("repo*:x"),
+        ] {
+            assert_eq!(
+                open(web(
+                    gh,
+                    json!({"StringLike": {"token.actions.githubusercontent.com:sub": sub}})
+                )),
+                github,
+                "{sub}"
+            );
+        }
+        assert_eq!(
+            open(web(
+                gh,
+                json!({"StringNotLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}})
+            )),
+            github
+        );
+        assert_eq!(
+            open(web(
+                gh,
+                json!({"StringLikeIfExists": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}})
+            )),
+            github
+        );
+        // Pinned: an organisation, a repository, a branch, an environment.
+        for sub in [
+            json!("repo:acme/*"),
+            json!("repo:acme/app:ref:refs/heads/main"),
+            json!(["repo:acme/a:*", "repo:acme/b:environment:prod"]),
+        ] {
+            assert!(
+                open(web(gh, json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+                                    "StringLike": {"token.actions.githubusercontent.com:sub": sub}}))).is_empty(),
+                "{sub}"
+            );
+        }
+        // Cognito: pinned by the identity pool.
+        let cognito = vec!["cognito-identity.amazonaws.com".to_owned()];
+        assert_eq!(
+            open(web(
+                "cognito-identity.amazonaws.com",
+                json!({"ForAnyValue:StringLike": {"cognito-identity.amazonaws.com:amr": "unauthenticated"}})
+            )),
+            cognito
+        );
+        assert_eq!(
+            open(web(
+                "cognito-identity.amazonaws.com",
+                json!({"StringEquals": {"cognito-identity.amazonaws.com:aud": "us-east-1:*"}})
+            )),
+            cognito
+        );
+        assert!(open(web("cognito-identity.amazonaws.com", json!({"StringEquals": {"cognito-identity.amazonaws.com:aud": "us-east-1:12345678-abcd-4ef0-9abc-1234567890ab"}}))).is_empty());
+        // No condition at all, and Google pinned by its client id.
+        assert_eq!(
+            open(
+                json!({"Effect": "Allow", "Principal": {"Federated": ["accounts.google.com", "graph.facebook.com"]}, "Action": "sts:AssumeRoleWithWebIdentity"})
+            ),
+            ["accounts.google.com", "graph.facebook.com"]
+        );
+        assert!(open(web("accounts.google.com", json!({"StringEquals": {"accounts.google.com:aud": "1234-abc.apps.googleusercontent.com"}}))).is_empty());
+        // Not public providers, or not an Allow.
+        for principal in [
+            "arn:aws:iam::111122223333:oidc-provider/token.actions.githubusercontent.com/acme-enterprise",
+            "arn:aws:iam::111122223333:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/ABC",
+            "arn:aws:iam::111122223333:saml-provider/Okta",
+            "token.actions.githubusercontent.com:sub",
+        ] {
+            assert!(open(web(principal, json!({}))).is_empty(), "{principal}");
+        }
+        assert!(open(json!({"Effect": "Deny", "Principal": {"Federated": gh}, "Action": "sts:AssumeRoleWithWebIdentity"})).is_empty());
+        // An AWS principal is not federation.
+        assert!(open(json!({"Effect": "Allow", "Principal": {"AWS": "token.actions.githubusercontent.com"}, "Action": "sts:AssumeRole"})).is_empty());
+    }
 
     #[test]
     fn statements_are_read_as_the_grammar_says() {
