@@ -497,11 +497,17 @@ async fn object_to_findings_to_alert_for_each_notification_shape() {
     )
     .await;
     assert!(response.batch_item_failures.is_empty());
-    let modified: Vec<Value> = stream_records(&world)
+    // The alerts' delivery records are MODIFYs too (the deployed stream
+    // filter passes INSERTs only); the repeats are those that counted.
+    let (modified, delivery_records): (Vec<Value>, Vec<Value>) = stream_records(&world)
         .await
         .into_iter()
         .filter(|r| r["eventName"] == "MODIFY")
-        .collect();
+        .partition(|r| r["dynamodb"]["NewImage"]["count"] != r["dynamodb"]["OldImage"]["count"]);
+    assert_eq!(delivery_records.len(), high, "{delivery_records:?}");
+    assert!(delivery_records
+        .iter()
+        .all(|r| r["dynamodb"]["NewImage"]["delivered"]["SS"] == json!(["sns"])));
     assert_eq!(modified.len(), items.len(), "{modified:?}");
     assert!(modified
         .iter()
@@ -859,6 +865,138 @@ fn webhook_server() -> (String, std::thread::JoinHandle<String>) {
         String::from_utf8(body).unwrap()
     });
     (url, handle)
+}
+
+/// An HTTP server on loopback that answers one request per connection with
+/// each of `answers` in turn (a status line's code and reason, then any
+/// header lines), and hands back the request bodies.
+fn scripted_webhook(answers: Vec<&'static str>) -> (String, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Read};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!(
+        "http://{}/services/T000/B000/XXXX",
+        listener.local_addr().unwrap()
+    );
+    let handle = std::thread::spawn(move || {
+        let mut bodies = Vec::new();
+        for answer in answers {
+            let (stream, _) = listener.accept().unwrap();
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let mut stream = stream;
+            write!(
+                stream,
+                "HTTP/1.1 {answer}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+            )
+            .unwrap();
+            bodies.push(String::from_utf8(body).unwrap());
+        }
+        bodies
+    });
+    (url, handle)
+}
+
+/// Alerts go to each channel once: a Slack outage fails the stream record,
+/// and its retries send only to Slack, never the email again; Slack's 429
+/// with a short `Retry-After` is waited out within the invocation; a record
+/// delivered everywhere sends nothing when it comes again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slack_outage_sends_the_email_once_and_slack_when_it_is_back() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let finding = finding_with(
+        "tw-slack-outage",
+        "r-outage",
+        "arn:aws:sts::111122223333:assumed-role/r/s",
+        "ua",
+    );
+    service
+        .store
+        .put_finding(&finding, "s3://bucket/key")
+        .await
+        .unwrap();
+    let inserts: Vec<Value> = stream_records(&world)
+        .await
+        .into_iter()
+        .filter(|r| r["eventName"] == "INSERT")
+        .collect();
+    assert_eq!(inserts.len(), 1);
+    let (url, server) = scripted_webhook(vec![
+        "500 Internal Server Error",
+        "500 Internal Server Error",
+        "429 Too Many Requests\r\nretry-after: 1",
+        "200 OK",
+    ]);
+    let notifier = trailwarden_aws::notify::Notifier::new(
+        aws_sdk_sns::Client::new(&world.sdk),
+        world.topic_arn.clone(),
+        None,
+        Some(url),
+    )
+    .unwrap();
+    assert_eq!(notifier.channels(), ["sns", "slack"]);
+    let event = json!({ "Records": inserts });
+    // Two invocations during the outage: the record fails both times.
+    for _ in 0..2 {
+        let response = trailwarden_alert::handle(&service, &notifier, event.clone()).await;
+        assert_eq!(response.batch_item_failures.len(), 1, "{response:?}");
+    }
+    // Slack is back, first asking to wait a second: delivered.
+    let started = std::time::Instant::now();
+    let response = trailwarden_alert::handle(&service, &notifier, event.clone()).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    let bodies = server.join().unwrap();
+    assert_eq!(
+        bodies.len(),
+        4,
+        "two failed sends, a 429, the one that took"
+    );
+    // Delivered everywhere: a fourth delivery sends nothing (the webhook
+    // is gone, so a send would fail the record).
+    let response = trailwarden_alert::handle(&service, &notifier, event).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(
+        service
+            .store
+            .delivered_channels(&finding.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["slack", "sns"]
+    );
+    // One email in all.
+    let mut emails = Vec::new();
+    for _ in 0..3 {
+        let out = world
+            .sqs
+            .receive_message()
+            .queue_url(&world.alerts_queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        emails.extend(out.messages.unwrap_or_default());
+    }
+    assert_eq!(emails.len(), 1, "{emails:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

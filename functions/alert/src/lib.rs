@@ -1,8 +1,11 @@
 //! The alert function: the findings table's stream is the outbox. A new
 //! finding (INSERT) at or above the minimum level is sent by email (SNS),
 //! and to Chatbot and Slack when configured; a repeat (MODIFY: its count
-//! went up) does not alert again. A failed send fails its record, which the
-//! stream retries (then the on-failure destination keeps it).
+//! went up) does not alert again. Each channel that takes the finding is
+//! recorded on the finding's item (`delivered`); a failed send fails its
+//! record, which the stream retries (then the on-failure destination keeps
+//! it), and the retry sends only to the channels not yet recorded: a Slack
+//! outage never sends the email twice.
 
 use serde_json::Value;
 use trailwarden_aws::notify::Notifier;
@@ -28,7 +31,7 @@ pub fn inserted_finding(record: &Value) -> Result<Option<Finding>, String> {
 pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> BatchResponse {
     let started = std::time::Instant::now();
     let mut response = BatchResponse::default();
-    let (mut sent, mut failed, mut refused) = (0u64, 0u64, 0u64);
+    let (mut sent, mut failed, mut refused, mut unrecorded) = (0u64, 0u64, 0u64, 0u64);
     let records = event
         .get("Records")
         .and_then(Value::as_array)
@@ -53,27 +56,54 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
         if !service.should_alert(finding.level) {
             continue;
         }
-        match notifier
-            .send(&finding, service.response_for(&finding.rule_id))
-            .await
-        {
-            Ok(()) => {
-                sent += 1;
-                tracing::info!(finding = %finding.id, rule = %finding.rule_id, level = %finding.level, "alert sent");
-            }
-            Err(e) if e.permanent => {
-                // Refused for good: retrying would block the shard's later
-                // findings for nothing. The finding stays in the table.
-                refused += 1;
-                tracing::error!(finding = %finding.id, error = %e, "alert refused by the channel for good; skipped, not retried");
-            }
+        let delivered = match service.store.delivered_channels(&finding.id).await {
+            Ok(d) => d,
             Err(e) => {
                 failed += 1;
-                tracing::error!(finding = %finding.id, error = %e, "alert not sent; the record will be retried");
+                tracing::error!(finding = %finding.id, error = %e, "delivery records not read; the record will be retried");
                 response.fail(sequence);
-                // Later records must wait for this one: stop here.
                 break;
             }
+        };
+        let mut stop = false;
+        for channel in notifier.channels() {
+            if delivered.contains(channel) {
+                tracing::info!(finding = %finding.id, channel, "already delivered; not sent again");
+                continue;
+            }
+            match notifier
+                .send_to(channel, &finding, service.response_for(&finding.rule_id))
+                .await
+            {
+                Ok(()) => {
+                    sent += 1;
+                    tracing::info!(finding = %finding.id, rule = %finding.rule_id, level = %finding.level, channel, "alert sent");
+                    if let Err(e) = service.store.record_delivery(&finding.id, channel).await {
+                        // Sent: a retry of this record (another channel
+                        // failing) would send it again. Counted and logged.
+                        unrecorded += 1;
+                        tracing::error!(finding = %finding.id, channel, error = %e, "alert sent but its delivery not recorded");
+                    }
+                }
+                Err(e) if e.permanent => {
+                    // Refused for good: retrying would block the shard's
+                    // later findings for nothing. The finding stays in the
+                    // table; the other channels still get it.
+                    refused += 1;
+                    tracing::error!(finding = %finding.id, channel, error = %e, "alert refused by the channel for good; skipped, not retried");
+                }
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!(finding = %finding.id, channel, error = %e, "alert not sent; the record will be retried for the channels not yet delivered");
+                    stop = true;
+                    break;
+                }
+            }
+        }
+        if stop {
+            response.fail(sequence);
+            // Later records must wait for this one: stop here.
+            break;
         }
     }
     emit_metrics(
@@ -83,6 +113,7 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
             ("AlertsSent", sent),
             ("AlertFailures", failed),
             ("AlertsRefused", refused),
+            ("AlertDeliveriesUnrecorded", unrecorded),
         ],
     );
     response

@@ -509,6 +509,72 @@ impl DynamoStore {
     }
 }
 
+/// Alert delivery records, on the finding's own item (attribute
+/// `delivered`, a string set of channel names): the alert function sends a
+/// finding only to the channels not yet recorded, so a retried stream record
+/// (one channel failed) sends nothing twice.
+impl DynamoStore {
+    /// The channels already recorded as delivered for finding `id` (a
+    /// strongly consistent read; none when the item is gone).
+    ///
+    /// # Errors
+    /// DynamoDB's error, with the table named.
+    pub async fn delivered_channels(
+        &self,
+        id: &str,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.findings_table)
+            .key("id", s(id))
+            .projection_expression("#d")
+            .expression_attribute_names("#d", DELIVERED)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| call_failed("GetItem", &self.findings_table, &e))?;
+        Ok(match out.item.as_ref().and_then(|i| i.get(DELIVERED)) {
+            Some(AttributeValue::Ss(channels)) => channels.iter().cloned().collect(),
+            _ => Default::default(),
+        })
+    }
+
+    /// Record that finding `id` was delivered to `channel` (added to the
+    /// item's `delivered` set; nothing when the item is gone, so no item is
+    /// made of a delivery record alone).
+    ///
+    /// # Errors
+    /// DynamoDB's error, with the table named.
+    pub async fn record_delivery(&self, id: &str, channel: &str) -> Result<(), StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.findings_table)
+            .key("id", s(id))
+            .update_expression("ADD #d :c")
+            .condition_expression("attribute_exists(#id)")
+            .expression_attribute_names("#d", DELIVERED)
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_values(":c", AttributeValue::Ss(vec![channel.to_owned()]))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(call_failed("UpdateItem", &self.findings_table, &e)),
+        }
+    }
+}
+
+/// The finding item's attribute that lists the alert channels delivered.
+pub const DELIVERED: &str = "delivered";
+
 /// What became of a finding given to [`DynamoStore::put_finding`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FindingPut {

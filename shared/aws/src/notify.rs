@@ -94,8 +94,40 @@ impl Notifier {
         })
     }
 
-    /// Send one finding to every configured channel.
+    /// The configured channels, in the order they are sent: `sns` (email)
+    /// always, then `chatbot` and `slack` when configured.
+    pub fn channels(&self) -> Vec<&'static str> {
+        let mut out = vec!["sns"];
+        if self.chatbot_topic_arn.is_some() {
+            out.push("chatbot");
+        }
+        if self.slack.is_some() {
+            out.push("slack");
+        }
+        out
+    }
+
+    /// Send one finding to every configured channel, stopping at the first
+    /// failure.
     pub async fn send(&self, f: &Finding, response: Option<&str>) -> Result<(), NotifyError> {
+        for channel in self.channels() {
+            self.send_to(channel, f, response).await?;
+        }
+        Ok(())
+    }
+
+    /// Send one finding to one channel (a name [`Notifier::channels`]
+    /// gives; another name, or one not configured, is an error). Slack's
+    /// `429 Too Many Requests` is waited out when its `Retry-After` is at
+    /// most [`SLACK_MAX_WAIT_SECS`] seconds, then sent again, up to
+    /// [`SLACK_ATTEMPTS`] times in all; a longer wait fails the send, to be
+    /// retried with the stream record.
+    pub async fn send_to(
+        &self,
+        channel: &str,
+        f: &Finding,
+        response: Option<&str>,
+    ) -> Result<(), NotifyError> {
         let attr = |v: &str| {
             MessageAttributeValue::builder()
                 .data_type("String")
@@ -112,51 +144,102 @@ impl Notifier {
                 reason: format!("Publish to {topic}: {}", error_chain(&e)),
             }
         };
-        self.sns
-            .publish()
-            .topic_arn(&self.topic_arn)
-            .subject(render::subject(f))
-            .message(render::email_body(f, response))
-            .message_attributes("level", attr(f.level.as_str()))
-            .message_attributes("rule_id", attr(&render::attribute(Some(&f.rule_id))))
-            .message_attributes("account", attr(&render::attribute(f.account.as_deref())))
-            .send()
-            .await
-            .map_err(published("sns", &self.topic_arn))?;
-        if let Some(topic) = &self.chatbot_topic_arn {
-            self.sns
-                .publish()
-                .topic_arn(topic)
-                .message(render::chatbot_message(f).to_string())
-                .send()
-                .await
-                .map_err(published("chatbot", topic))?;
-        }
-        if let Some((url, client)) = &self.slack {
-            let body = render::slack_message(f, response).to_string();
-            let request = hyper::Request::post(url.as_str())
-                .header("content-type", "application/json")
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| NotifyError {
-                    channel: "slack",
-                    reason: e.to_string(),
-                    permanent: false,
-                })?;
-            let response = client.request(request).await.map_err(|e| NotifyError {
-                channel: "slack",
-                reason: format!("POST to the webhook: {}", error_chain(&e)),
-                permanent: false,
-            })?;
-            if !response.status().is_success() {
-                return Err(NotifyError {
-                    channel: "slack",
-                    reason: format!("the webhook answered {}", response.status()),
-                    permanent: false,
-                });
+        match (channel, &self.chatbot_topic_arn, &self.slack) {
+            ("sns", _, _) => {
+                self.sns
+                    .publish()
+                    .topic_arn(&self.topic_arn)
+                    .subject(render::subject(f))
+                    .message(render::email_body(f, response))
+                    .message_attributes("level", attr(f.level.as_str()))
+                    .message_attributes("rule_id", attr(&render::attribute(Some(&f.rule_id))))
+                    .message_attributes("account", attr(&render::attribute(f.account.as_deref())))
+                    .send()
+                    .await
+                    .map_err(published("sns", &self.topic_arn))?;
+                Ok(())
             }
+            ("chatbot", Some(topic), _) => {
+                self.sns
+                    .publish()
+                    .topic_arn(topic)
+                    .message(render::chatbot_message(f).to_string())
+                    .send()
+                    .await
+                    .map_err(published("chatbot", topic))?;
+                Ok(())
+            }
+            ("slack", _, Some((url, client))) => {
+                let body = Bytes::from(render::slack_message(f, response).to_string());
+                let mut attempt = 1;
+                loop {
+                    let request = hyper::Request::post(url.as_str())
+                        .header("content-type", "application/json")
+                        .body(Full::new(body.clone()))
+                        .map_err(|e| NotifyError {
+                            channel: "slack",
+                            reason: e.to_string(),
+                            permanent: false,
+                        })?;
+                    let answer = client.request(request).await.map_err(|e| NotifyError {
+                        channel: "slack",
+                        reason: format!("POST to the webhook: {}", error_chain(&e)),
+                        permanent: false,
+                    })?;
+                    let status = answer.status();
+                    if status.is_success() {
+                        return Ok(());
+                    }
+                    let wait = (status == hyper::StatusCode::TOO_MANY_REQUESTS)
+                        .then(|| retry_after_secs(answer.headers()))
+                        .flatten();
+                    match wait {
+                        Some(secs) if secs <= SLACK_MAX_WAIT_SECS && attempt < SLACK_ATTEMPTS => {
+                            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                            attempt += 1;
+                        }
+                        _ => {
+                            return Err(NotifyError {
+                                channel: "slack",
+                                reason: match wait {
+                                    Some(secs) => format!(
+                                        "the webhook answered {status} with Retry-After {secs} s \
+                                         (attempt {attempt})"
+                                    ),
+                                    None => format!("the webhook answered {status}"),
+                                },
+                                permanent: false,
+                            })
+                        }
+                    }
+                }
+            }
+            (other, _, _) => Err(NotifyError {
+                channel: "config",
+                reason: format!("channel {other:?} is not configured"),
+                permanent: true,
+            }),
         }
-        Ok(())
     }
+}
+
+/// Longest `Retry-After` (seconds) a Slack send waits out within one
+/// invocation (the alert function's timeout is 60 s).
+pub const SLACK_MAX_WAIT_SECS: u64 = 10;
+
+/// Slack sends per finding per invocation, the first included.
+pub const SLACK_ATTEMPTS: u32 = 3;
+
+/// A `Retry-After` header in seconds (Slack sends seconds; an HTTP date is
+/// not read, and the send fails to be retried later).
+fn retry_after_secs(headers: &hyper::HeaderMap) -> Option<u64> {
+    headers
+        .get(hyper::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 #[cfg(test)]
