@@ -161,7 +161,9 @@ impl DynamoStore {
         })
     }
 
-    /// Read state items, in the order of `keys`.
+    /// Read state items, in the order of `keys`. Keys DynamoDB leaves
+    /// unprocessed (throttling) are asked for again after
+    /// [`unprocessed_backoff`], up to [`BATCH_GET_ROUNDS`] requests in all.
     pub async fn get_many(&self, keys: &[StateKey]) -> Result<Vec<Option<StateItem>>, StoreError> {
         let mut found: HashMap<(String, String), HashMap<String, AttributeValue>> = HashMap::new();
         for chunk in keys.chunks(100) {
@@ -176,11 +178,17 @@ impl DynamoStore {
             let mut rounds = 0;
             while let Some(items) = pending.take().filter(|m| !m.is_empty()) {
                 rounds += 1;
-                if rounds > 10 {
+                if rounds > BATCH_GET_ROUNDS {
                     return Err(StoreError(format!(
-                        "DynamoDB BatchGetItem on table {} kept returning unprocessed keys",
+                        "DynamoDB BatchGetItem on table {} kept returning unprocessed keys \
+                         (throttled) after {BATCH_GET_ROUNDS} rounds; the batch will be retried",
                         self.state_table
                     )));
+                }
+                if rounds > 1 {
+                    // Unprocessed keys mean the table is throttling: wait
+                    // before asking again, as AWS's guide says.
+                    tokio::time::sleep(unprocessed_backoff(rounds - 1)).await;
                 }
                 let out = self
                     .client
@@ -509,6 +517,21 @@ impl DynamoStore {
     }
 }
 
+/// `BatchGetItem` requests per chunk of keys, the first included, before
+/// the read fails (and the batch is retried by its queue).
+pub const BATCH_GET_ROUNDS: u32 = 10;
+
+/// The wait before asking again for unprocessed keys, after `retry`
+/// (1, 2, …) rounds that left some: exponential backoff with full jitter,
+/// a random time up to 25 ms × 2^(retry − 1), capped at 1 s. See
+/// <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html>
+/// ("we strongly recommend that you use an exponential backoff algorithm")
+/// and <https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/>.
+pub fn unprocessed_backoff(retry: u32) -> std::time::Duration {
+    let ceiling_ms = (25u64 << retry.saturating_sub(1).min(16)).min(1000);
+    std::time::Duration::from_millis(fastrand::u64(0..=ceiling_ms))
+}
+
 /// Alert delivery records, on the finding's own item (attribute
 /// `delivered`, a string set of channel names): the alert function sends a
 /// finding only to the channels not yet recorded, so a retried stream record
@@ -689,4 +712,22 @@ fn cut_texts(f: &Finding, limit: usize) -> Finding {
         })
         .collect();
     f
+}
+
+#[cfg(test)]
+mod backoff_tests {
+    use super::unprocessed_backoff;
+
+    #[test]
+    fn unprocessed_keys_wait_longer_each_round_up_to_a_second() {
+        for retry in 1..=12u32 {
+            let ceiling = (25u64 << (retry - 1)).min(1000);
+            let waits: Vec<u64> = (0..200)
+                .map(|_| unprocessed_backoff(retry).as_millis() as u64)
+                .collect();
+            assert!(waits.iter().all(|w| *w <= ceiling), "{retry}: {waits:?}");
+            // Jittered: not always the same wait.
+            assert!(waits.iter().any(|w| *w != waits[0]), "{retry}");
+        }
+    }
 }
