@@ -60,6 +60,14 @@ pub fn slack_escape(text: &str, max: usize) -> String {
     out
 }
 
+/// Text made safe for an AWS Chatbot custom notification, whose
+/// `client-markdown` text the chat client renders (Slack mrkdwn, Teams
+/// markdown): [`slack_escape`], and `]` kept from closing a markdown link
+/// (`[text](url)`).
+pub fn chatbot_escape(text: &str, max: usize) -> String {
+    slack_escape(text, max).replace(']', "]\u{200B}")
+}
+
 fn opt(v: &Option<String>) -> &str {
     v.as_deref().unwrap_or("-")
 }
@@ -205,20 +213,20 @@ pub fn chatbot_message(f: &Finding) -> Value {
         "id": f.id,
         "content": {
             "textType": "client-markdown",
-            "title": clean(&subject(f), 150),
+            "title": chatbot_escape(&subject(f), 150),
             "description": format!(
                 "{} by {} from {} ({}:{})",
-                clean(&f.rule_title, 200),
-                clean(opt(&f.principal), MAX_FIELD),
-                clean(opt(&f.source_ip), 64),
-                clean(&f.event_source, 64),
-                clean(&f.event_name, 64),
+                chatbot_escape(&f.rule_title, 200),
+                chatbot_escape(opt(&f.principal), MAX_FIELD),
+                chatbot_escape(opt(&f.source_ip), 64),
+                chatbot_escape(&f.event_source, 64),
+                chatbot_escape(&f.event_name, 64),
             ),
             "nextSteps": [format!("trailwarden findings show {}", f.id)],
         },
         "metadata": {
             "threadId": f.rule_id,
-            "summary": clean(&f.rule_title, 200),
+            "summary": chatbot_escape(&f.rule_title, 200),
             "eventType": "trailwarden finding",
             "relatedResources": f.event_ids,
             "additionalContext": {"level": f.level.as_str(), "account": opt(&f.account)},
@@ -258,6 +266,32 @@ mod tests {
         assert!(text.contains("&lt;https://evil.example|click here&gt;"));
         assert!(!text.contains('\u{1b}'));
         assert_eq!(msg["unfurl_links"], false);
+    }
+
+    /// The Chatbot message's rendered text (title, description, summary)
+    /// cannot mention, link or format, whatever the record held.
+    #[test]
+    fn chatbot_text_cannot_mention_or_link() {
+        let mut f = hostile();
+        f.account = Some("<!channel>".into());
+        f.source_ip = Some("[reset your password](https://evil.example)".into());
+        f.event_name = "Invoke*Model*".into();
+        let msg = chatbot_message(&f);
+        for field in [
+            &msg["content"]["title"],
+            &msg["content"]["description"],
+            &msg["metadata"]["summary"],
+        ] {
+            let text = field.as_str().unwrap();
+            assert!(!text.contains("<!"), "{text}");
+            assert!(!text.contains("<https://"), "{text}");
+            assert!(!text.contains("]("), "{text}");
+            assert!(!text.contains("*Model*"), "{text}");
+            assert!(!text.contains('\u{1b}') && !text.contains('\n'), "{text}");
+        }
+        let description = msg["content"]["description"].as_str().unwrap();
+        assert!(description.contains("&lt;!channel&gt;"), "{description}");
+        assert!(description.contains("evil.example"), "{description}");
     }
 
     #[test]
