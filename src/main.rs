@@ -86,10 +86,12 @@ struct SimulateArgs {
     /// Benign background records to mix in.
     #[arg(long, value_name = "N", default_value_t = 2000)]
     background: usize,
-    /// Random seed (the same seed writes the same file).
-    #[arg(long, value_name = "S", default_value_t = 1)]
-    seed: u64,
-    /// When the simulated activity starts (RFC 3339) [default: 2026-11-02T08:00:00Z].
+    /// Random seed: the same seed (and --start) writes the same file
+    /// [default: a new one each run, so each file has fresh event ids].
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// When the simulated activity starts (RFC 3339) [default: so that it
+    /// ends a minute ago; with --seed, 2026-11-02T08:00:00Z].
     #[arg(long, value_name = "TIME")]
     start: Option<String>,
 }
@@ -1145,10 +1147,14 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let scenario = args.scenario.expect("required by clap");
+    // Without a seed, a fresh one: new event ids every run (a smoke test
+    // run twice finds its findings twice), reported so the file can be
+    // written again.
+    let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     let mut options = SimOptions {
         account: args.account,
         region: args.region,
-        seed: args.seed,
+        seed,
         background: args.background,
         ..SimOptions::default()
     };
@@ -1161,6 +1167,19 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         let ms = parse_when(start, 0)?;
         options.start = chrono::DateTime::from_timestamp_millis(ms)
             .with_context(|| format!("--start {start:?} is out of range"))?;
+    } else if args.seed.is_none() {
+        // Current times: the activity ends a minute ago (CloudTrail never
+        // logs the future), whole seconds.
+        let span = match simulate::span(&scenario, &options) {
+            Ok(span) => span,
+            Err(e) => {
+                say!("trailwarden: error: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        let end = chrono::Utc::now() - chrono::Duration::minutes(1);
+        let start = end - span;
+        options.start = chrono::DateTime::from_timestamp(start.timestamp(), 0).unwrap_or(start);
     }
     let output = args
         .output
@@ -1169,10 +1188,14 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     match simulate::write(&scenario, &options, &output) {
         Ok(records) => {
             say!(
-                "wrote {records} records ({scenario}, {} background) to {} in {:.1}s",
+                "wrote {records} records ({scenario}, {} background) to {} in {:.1}s \
+                 (the same again: --seed {seed} --start {})",
                 options.background,
                 output.display(),
-                started.elapsed().as_secs_f64()
+                started.elapsed().as_secs_f64(),
+                options
+                    .start
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
             Ok(ExitCode::SUCCESS)
         }

@@ -203,6 +203,24 @@ pub fn records(
     }))
 }
 
+/// How long the scenario's records span: from `options.start` to its
+/// latest `eventTime` (zero for none). Generates the records to find out.
+///
+/// # Errors
+/// An unknown scenario name.
+pub fn span(name: &str, options: &SimOptions) -> Result<chrono::Duration, UnknownScenario> {
+    let start = options.start.timestamp_millis();
+    let latest = records(name, options)?
+        .filter_map(|r| {
+            r.get("eventTime")
+                .and_then(Value::as_str)
+                .and_then(trailwarden_cloudtrail::record::parse_event_time)
+        })
+        .max()
+        .unwrap_or(start);
+    Ok(chrono::Duration::milliseconds((latest - start).max(0)))
+}
+
 /// Writes the scenario to `path` as a gzip-compressed CloudTrail S3
 /// delivery file (`{"Records":[...]}`); returns the number of records.
 pub fn write(name: &str, options: &SimOptions, path: &Path) -> Result<u64, SimError> {
