@@ -24,12 +24,20 @@
 //! named by host or as an IAM OIDC provider ARN
 //! (`arn:aws:iam::ACCOUNT:oidc-provider/HOST`; a host with a path, such as a
 //! GitHub Enterprise issuer, is the organisation's own and not counted). A
-//! statement pins who may sign in when a positive condition (as below) on
-//! one of the provider's claim keys has values that each name someone: text
-//! before the first wildcard that goes on past the value's first `:` (so
-//! `repo:acme/*` pins a GitHub organisation, `repo:*` and `*` pin nothing).
-//! The keys: `HOST:sub` for GitHub, GitLab and Terraform; `HOST:aud` (the
-//! identity pool) for Cognito; `:aud`, `:oaud` or `:sub` for Google;
+//! statement pins who may sign in when a condition on one of the provider's
+//! claim keys has values that each name someone. The operator must be
+//! positive (not `...Not...`, not `...IfExists`, not `Null`) and not
+//! `ForAllValues:` (true when the token lacks the claim). Under an `...Equals`
+//! operator a value is literal: any non-empty value pins (no token's subject
+//! is the text `repo:*`). Under `...Like`, a value with `*` or `?` pins only
+//! when it is a `sub` pattern of GitHub, GitLab or Terraform whose text
+//! before the first wildcard holds a whole owner: past the first `:`, a `/`
+//! or `:` ends the organisation or group (`repo:acme/*`,
+//! `project_path:group/*`, `organization:acme:*` pin; `repo:*`, `repo:a*`,
+//! `repo*` and `*` do not: anyone can register an organisation named `a…`);
+//! a wildcard in any other claim (an identity pool, an application id) pins
+//! nothing. The keys: `HOST:sub` for GitHub, GitLab and Terraform; `HOST:aud`
+//! (the identity pool) for Cognito; `:aud`, `:oaud` or `:sub` for Google;
 //! `:app_id` or `:id` for Facebook; `:app_id` or `:user_id` for Amazon.
 //! `aud` alone does not pin GitHub's tokens: it is `sts.amazonaws.com` for
 //! every repository. See
@@ -373,18 +381,35 @@ fn pins_sign_in(condition: &Value, host: &str, claims: &[&str]) -> bool {
     let Value::Object(operators) = condition else {
         return false;
     };
-    let names_someone = |v: &str| {
-        let before = &v[..v.find(['*', '?']).unwrap_or(v.len())];
-        match before.split_once(':') {
-            Some((_, after)) => !after.is_empty(),
-            None => !before.is_empty() && (before.len() == v.len() || !v.contains(':')),
+    // Providers whose `sub` names an owner first (`repo:ORG/…`,
+    // `project_path:GROUP/…`, `organization:ORG:…`).
+    let owner_first = matches!(
+        host,
+        "token.actions.githubusercontent.com" | "gitlab.com" | "app.terraform.io"
+    );
+    let names_someone = |v: &str, like: bool, claim: &str| {
+        if v.is_empty() {
+            return false;
         }
+        let Some(wildcard) = v.find(['*', '?']).filter(|_| like) else {
+            return true;
+        };
+        owner_first
+            && claim.eq_ignore_ascii_case("sub")
+            && v[..wildcard]
+                .split_once(':')
+                .is_some_and(|(_, owner)| owner.contains(['/', ':']))
     };
     operators.iter().any(|(operator, keys)| {
         let op = operator.to_ascii_lowercase();
-        if op.contains("not") || op.ends_with("ifexists") || op == "null" {
+        if op.contains("not")
+            || op.ends_with("ifexists")
+            || op == "null"
+            || op.starts_with("forallvalues:")
+        {
             return false;
         }
+        let like = op.ends_with("like");
         let Value::Object(keys) = keys else {
             return false;
         };
@@ -396,7 +421,7 @@ fn pins_sign_in(condition: &Value, host: &str, claims: &[&str]) -> bool {
                 && claims.iter().any(|c| c.eq_ignore_ascii_case(claim))
                 && {
                     let values = one_or_many(values);
-                    !values.is_empty() && values.iter().all(|v| names_someone(v))
+                    !values.is_empty() && values.iter().all(|v| names_someone(v, like, claim))
                 }
         })
     })
@@ -517,6 +542,9 @@ mod tests {
             json!("repo:*/*"),
             json!(["repo:acme/app:*", "repo:*"]),
             json!("repo*:x"),
+            json!("repo*"),
+            json!("repo:a*"),
+            json!("repo:acme?"),
         ] {
             assert_eq!(
                 open(web(
@@ -541,6 +569,39 @@ mod tests {
             )),
             github
         );
+        // `ForAllValues:` holds for a token without the claim.
+        assert_eq!(
+            open(web(
+                gh,
+                json!({"ForAllValues:StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/*"}})
+            )),
+            github
+        );
+        // Under StringEquals a wildcard is literal text no token carries.
+        assert!(open(web(
+            gh,
+            json!({"StringEquals": {"token.actions.githubusercontent.com:sub": "repo:*"}})
+        ))
+        .is_empty());
+        // GitLab and Terraform owners.
+        let gitlab = "arn:aws:iam::111122223333:oidc-provider/gitlab.com";
+        assert!(open(web(
+            gitlab,
+            json!({"StringLike": {"gitlab.com:sub": "project_path:ml-group/*"}})
+        ))
+        .is_empty());
+        assert_eq!(
+            open(web(
+                gitlab,
+                json!({"StringLike": {"gitlab.com:sub": "project_path:m*"}})
+            )),
+            ["gitlab.com"]
+        );
+        assert!(open(web(
+            "app.terraform.io",
+            json!({"StringLike": {"app.terraform.io:sub": "organization:acme:project:*"}})
+        ))
+        .is_empty());
         // Pinned: an organisation, a repository, a branch, an environment.
         for sub in [
             json!("repo:acme/*"),
@@ -565,11 +626,25 @@ mod tests {
         assert_eq!(
             open(web(
                 "cognito-identity.amazonaws.com",
-                json!({"StringEquals": {"cognito-identity.amazonaws.com:aud": "us-east-1:*"}})
+                json!({"StringLike": {"cognito-identity.amazonaws.com:aud": "us-east-1:*"}})
             )),
             cognito
         );
         assert!(open(web("cognito-identity.amazonaws.com", json!({"StringEquals": {"cognito-identity.amazonaws.com:aud": "us-east-1:12345678-abcd-4ef0-9abc-1234567890ab"}}))).is_empty());
+        assert_eq!(
+            open(web(
+                "cognito-identity.amazonaws.com",
+                json!({"StringLike": {"cognito-identity.amazonaws.com:aud": "us-east-1:a*"}})
+            )),
+            cognito
+        );
+        assert_eq!(
+            open(web(
+                "accounts.google.com",
+                json!({"StringLike": {"accounts.google.com:aud": "1*"}})
+            )),
+            ["accounts.google.com"]
+        );
         // No condition at all, and Google pinned by its client id.
         assert_eq!(
             open(
