@@ -999,6 +999,54 @@ async fn a_slack_outage_sends_the_email_once_and_slack_when_it_is_back() {
     assert_eq!(emails.len(), 1, "{emails:?}");
 }
 
+/// A webhook Slack has revoked (404 `no_service`) refuses for good: the
+/// record is not retried (later findings do not wait behind it), the email
+/// goes once, and the refusal is not recorded as a delivery.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_revoked_slack_webhook_is_refused_for_good_and_blocks_nothing() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let finding = finding_with(
+        "tw-revoked",
+        "r-revoked",
+        "arn:aws:iam::111122223333:user/u",
+        "ua",
+    );
+    service
+        .store
+        .put_finding(&finding, "s3://bucket/key")
+        .await
+        .unwrap();
+    let inserts: Vec<Value> = stream_records(&world)
+        .await
+        .into_iter()
+        .filter(|r| r["eventName"] == "INSERT")
+        .collect();
+    let (url, server) = scripted_webhook(vec!["404 Not Found"]);
+    let notifier = trailwarden_aws::notify::Notifier::new(
+        aws_sdk_sns::Client::new(&world.sdk),
+        world.topic_arn.clone(),
+        None,
+        Some(url),
+    )
+    .unwrap();
+    let response =
+        trailwarden_alert::handle(&service, &notifier, json!({ "Records": inserts })).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(server.join().unwrap().len(), 1);
+    assert_eq!(
+        service
+            .store
+            .delivered_channels(&finding.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["sns"]
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn slack_gets_an_escaped_message_from_a_hostile_user_agent() {
     let Some(_) = endpoint() else { return };

@@ -27,6 +27,11 @@ pub fn inserted_finding(record: &Value) -> Result<Option<Finding>, String> {
         .map_err(|e| format!("the finding body does not parse: {e}"))
 }
 
+/// How long into an invocation a channel's rate limit may still be waited
+/// out (the function's timeout is 60 s; later, the send fails and the record
+/// is retried).
+pub const WAIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Handle one batch of stream records (as JSON, the shape Lambda delivers).
 pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> BatchResponse {
     let started = std::time::Instant::now();
@@ -65,14 +70,19 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
                 break;
             }
         };
-        let mut stop = false;
+        let mut retry = false;
         for channel in notifier.channels() {
             if delivered.contains(channel) {
                 tracing::info!(finding = %finding.id, channel, "already delivered; not sent again");
                 continue;
             }
             match notifier
-                .send_to(channel, &finding, service.response_for(&finding.rule_id))
+                .send_to(
+                    channel,
+                    &finding,
+                    service.response_for(&finding.rule_id),
+                    started + WAIT_BUDGET,
+                )
                 .await
             {
                 Ok(()) => {
@@ -93,14 +103,15 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
                     tracing::error!(finding = %finding.id, channel, error = %e, "alert refused by the channel for good; skipped, not retried");
                 }
                 Err(e) => {
+                    // The other channels still get it now; the record is
+                    // retried for this one.
                     failed += 1;
                     tracing::error!(finding = %finding.id, channel, error = %e, "alert not sent; the record will be retried for the channels not yet delivered");
-                    stop = true;
-                    break;
+                    retry = true;
                 }
             }
         }
-        if stop {
+        if retry {
             response.fail(sequence);
             // Later records must wait for this one: stop here.
             break;

@@ -110,8 +110,9 @@ impl Notifier {
     /// Send one finding to every configured channel, stopping at the first
     /// failure.
     pub async fn send(&self, f: &Finding, response: Option<&str>) -> Result<(), NotifyError> {
+        let wait_until = std::time::Instant::now() + std::time::Duration::from_secs(30);
         for channel in self.channels() {
-            self.send_to(channel, f, response).await?;
+            self.send_to(channel, f, response, wait_until).await?;
         }
         Ok(())
     }
@@ -119,14 +120,20 @@ impl Notifier {
     /// Send one finding to one channel (a name [`Notifier::channels`]
     /// gives; another name, or one not configured, is an error). Slack's
     /// `429 Too Many Requests` is waited out when its `Retry-After` is at
-    /// most [`SLACK_MAX_WAIT_SECS`] seconds, then sent again, up to
-    /// [`SLACK_ATTEMPTS`] times in all; a longer wait fails the send, to be
-    /// retried with the stream record.
+    /// most [`SLACK_MAX_WAIT_SECS`] seconds and the wait ends before
+    /// `wait_until` (the caller's budget within its invocation), then sent
+    /// again, up to [`SLACK_ATTEMPTS`] times in all; otherwise the send
+    /// fails, to be retried with the stream record. Slack's answers that
+    /// cannot change by retrying (400 `invalid_payload`, 403
+    /// `action_prohibited`, 404 `channel_not_found` or `no_service`, 410
+    /// `channel_is_archived`: see Slack's incoming webhook errors) are
+    /// permanent refusals.
     pub async fn send_to(
         &self,
         channel: &str,
         f: &Finding,
         response: Option<&str>,
+        wait_until: std::time::Instant,
     ) -> Result<(), NotifyError> {
         let attr = |v: &str| {
             MessageAttributeValue::builder()
@@ -193,8 +200,16 @@ impl Notifier {
                     let wait = (status == hyper::StatusCode::TOO_MANY_REQUESTS)
                         .then(|| retry_after_secs(answer.headers()))
                         .flatten();
+                    let in_budget = |secs: u64| {
+                        std::time::Instant::now() + std::time::Duration::from_secs(secs)
+                            <= wait_until
+                    };
                     match wait {
-                        Some(secs) if secs <= SLACK_MAX_WAIT_SECS && attempt < SLACK_ATTEMPTS => {
+                        Some(secs)
+                            if secs <= SLACK_MAX_WAIT_SECS
+                                && attempt < SLACK_ATTEMPTS
+                                && in_budget(secs) =>
+                        {
                             tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
                             attempt += 1;
                         }
@@ -208,7 +223,7 @@ impl Notifier {
                                     ),
                                     None => format!("the webhook answered {status}"),
                                 },
-                                permanent: false,
+                                permanent: matches!(status.as_u16(), 400 | 403 | 404 | 410),
                             })
                         }
                     }
