@@ -999,6 +999,58 @@ async fn a_slack_outage_sends_the_email_once_and_slack_when_it_is_back() {
     assert_eq!(emails.len(), 1, "{emails:?}");
 }
 
+/// Each channel alerts from its own minimum level: with Slack at critical,
+/// a high finding goes by email only (the webhook is never called).
+#[tokio::test(flavor = "multi_thread")]
+async fn each_channel_alerts_from_its_own_minimum_level() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let mut config = world.config();
+    config.channel_min_levels = vec![("slack", trailwarden_engine::Level::Critical)];
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    let finding = finding_with(
+        "tw-levels",
+        "r-levels",
+        "arn:aws:iam::111122223333:user/u",
+        "ua",
+    );
+    assert_eq!(finding.level, trailwarden_engine::Level::High);
+    service
+        .store
+        .put_finding(&finding, "s3://bucket/key")
+        .await
+        .unwrap();
+    let inserts: Vec<Value> = stream_records(&world)
+        .await
+        .into_iter()
+        .filter(|r| r["eventName"] == "INSERT")
+        .collect();
+    // A webhook nobody answers: calling it would fail the record.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/services/T/B/X", closed.local_addr().unwrap());
+    drop(closed);
+    let notifier = trailwarden_aws::notify::Notifier::new(
+        aws_sdk_sns::Client::new(&world.sdk),
+        world.topic_arn.clone(),
+        None,
+        Some(url),
+    )
+    .unwrap();
+    let response =
+        trailwarden_alert::handle(&service, &notifier, json!({ "Records": inserts })).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(
+        service
+            .store
+            .delivered_channels(&finding.id)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["sns"]
+    );
+}
+
 /// A webhook Slack has revoked (404 `no_service`) refuses for good: the
 /// record is not retried (later findings do not wait behind it), the email
 /// goes once, and the refusal is not recorded as a delivery.

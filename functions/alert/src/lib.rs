@@ -72,6 +72,9 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
         };
         let mut retry = false;
         for channel in notifier.channels() {
+            if !service.should_alert_on(channel, finding.level) {
+                continue;
+            }
             if delivered.contains(channel) {
                 tracing::info!(finding = %finding.id, channel, "already delivered; not sent again");
                 continue;

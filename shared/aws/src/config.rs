@@ -62,6 +62,10 @@ pub struct Config {
     pub slack_secret_arn: Option<String>,
     /// `TRAILWARDEN_MIN_ALERT_LEVEL` (default medium).
     pub min_alert_level: Level,
+    /// Per channel (`sns`, `chatbot`, `slack`), a minimum of its own:
+    /// `TRAILWARDEN_MIN_EMAIL_LEVEL`, `TRAILWARDEN_MIN_CHATBOT_LEVEL`,
+    /// `TRAILWARDEN_MIN_SLACK_LEVEL` (unset or empty: `min_alert_level`).
+    pub channel_min_levels: Vec<(&'static str, Level)>,
     /// `TRAILWARDEN_POLICY`: the policy file.
     pub policy: Option<Location>,
     /// `TRAILWARDEN_EXTRA_RULES`: extra Sigma rules: every `.yml`/`.yaml`
@@ -154,6 +158,22 @@ impl Config {
                 Level::Medium
             }),
         };
+        let mut channel_min_levels = Vec::new();
+        for (channel, variable) in [
+            ("sns", "TRAILWARDEN_MIN_EMAIL_LEVEL"),
+            ("chatbot", "TRAILWARDEN_MIN_CHATBOT_LEVEL"),
+            ("slack", "TRAILWARDEN_MIN_SLACK_LEVEL"),
+        ] {
+            if let Some(v) = get(variable).filter(|v| !v.trim().is_empty()) {
+                match v.parse::<Level>() {
+                    Ok(level) => channel_min_levels.push((channel, level)),
+                    Err(e) => errors.push(ConfigError {
+                        variable: variable.into(),
+                        reason: e,
+                    }),
+                }
+            }
+        }
         let mut location = |name: &str| {
             let v = get(name)?;
             let parsed = Location::parse(&v);
@@ -238,6 +258,7 @@ impl Config {
             chatbot_topic_arn,
             slack_secret_arn,
             min_alert_level,
+            channel_min_levels,
             policy,
             extra_rules,
             facts,
@@ -257,6 +278,36 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// Each channel may have a minimum of its own; unset or empty means
+    /// the general one; a bad value is an error naming the variable.
+    #[test]
+    fn channel_minimum_levels() {
+        let base = [
+            ("TRAILWARDEN_FINDINGS_TABLE", "f"),
+            ("TRAILWARDEN_STATE_TABLE", "s"),
+            ("TRAILWARDEN_ALERT_TOPIC_ARN", "arn:aws:sns:us-east-1:1:t"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_map(&env(&pairs), Needs::Alerts)
+        };
+        let c = with(&[
+            ("TRAILWARDEN_MIN_SLACK_LEVEL", "critical"),
+            ("TRAILWARDEN_MIN_EMAIL_LEVEL", "low"),
+            ("TRAILWARDEN_MIN_CHATBOT_LEVEL", ""),
+        ])
+        .unwrap();
+        assert_eq!(c.min_alert_level, Level::Medium);
+        assert_eq!(
+            c.channel_min_levels,
+            [("sns", Level::Low), ("slack", Level::Critical)]
+        );
+        let errors = with(&[("TRAILWARDEN_MIN_SLACK_LEVEL", "loud")]).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].variable, "TRAILWARDEN_MIN_SLACK_LEVEL");
     }
 
     #[test]

@@ -498,9 +498,24 @@ impl Service {
         self.responses.get(rule_id).map(String::as_str)
     }
 
-    /// Whether a finding is at or above the alert threshold.
+    /// Whether a finding is at or above the alert threshold of some
+    /// channel.
     pub fn should_alert(&self, level: Level) -> bool {
-        level >= self.config.min_alert_level
+        ["sns", "chatbot", "slack"]
+            .iter()
+            .any(|c| self.should_alert_on(c, level))
+    }
+
+    /// Whether a finding at `level` goes to `channel` (`sns`, `chatbot` or
+    /// `slack`): at or above the channel's own minimum, else the general one.
+    pub fn should_alert_on(&self, channel: &str, level: Level) -> bool {
+        let min = self
+            .config
+            .channel_min_levels
+            .iter()
+            .find(|(c, _)| *c == channel)
+            .map_or(self.config.min_alert_level, |(_, l)| *l);
+        level >= min
     }
 }
 
