@@ -1051,6 +1051,112 @@ async fn each_channel_alerts_from_its_own_minimum_level() {
     );
 }
 
+/// A rule firing many times for one principal alerts once per window: the
+/// others are stored, not alerted, and counted; the pair's next window
+/// reports how many were held back; a retried record of the finding that
+/// alerted alerts again (its window), one held back stays held back.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_alert_per_rule_and_principal_per_window() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let mut config = world.config();
+    config.alert_dedup_minutes = 60;
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    let principal = "arn:aws:sts::111122223333:assumed-role/app/i-0abc";
+    let findings: Vec<_> = (0..3)
+        .map(|i| finding_with(&format!("tw-dedup-{i}"), "r-dedup", principal, "ua"))
+        .collect();
+    for f in &findings {
+        service
+            .store
+            .put_finding(f, "s3://bucket/key")
+            .await
+            .unwrap();
+    }
+    let other = finding_with(
+        "tw-dedup-other",
+        "r-dedup",
+        "arn:aws:iam::111122223333:user/bob",
+        "ua",
+    );
+    service
+        .store
+        .put_finding(&other, "s3://bucket/key")
+        .await
+        .unwrap();
+    let inserts: Vec<Value> = stream_records(&world)
+        .await
+        .into_iter()
+        .filter(|r| r["eventName"] == "INSERT")
+        .collect();
+    assert_eq!(inserts.len(), 4);
+    let notifier = trailwarden_alert::notifier(&service, &world.sdk)
+        .await
+        .unwrap();
+    let event = json!({ "Records": inserts });
+    for _ in 0..2 {
+        let response = trailwarden_alert::handle(&service, &notifier, event.clone()).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+    let delivered = |id: String| {
+        let store = &service.store;
+        async move {
+            store
+                .delivered_channels(&id)
+                .await
+                .unwrap()
+                .into_iter()
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut alerted = 0;
+    for f in &findings {
+        match delivered(f.id.clone()).await.as_slice() {
+            [c] if c == "sns" => alerted += 1,
+            [c] if c == "deduplicated" => {}
+            other => panic!("{}: {other:?}", f.id),
+        }
+    }
+    assert_eq!(alerted, 1, "one alert for the pair");
+    assert_eq!(
+        delivered(other.id.clone()).await,
+        ["sns"],
+        "another principal alerts"
+    );
+    let mut emails = Vec::new();
+    for _ in 0..3 {
+        let out = world
+            .sqs
+            .receive_message()
+            .queue_url(&world.alerts_queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        emails.extend(out.messages.unwrap_or_default());
+    }
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    // An hour later the pair's next finding opens a window and hears of the
+    // two held back.
+    let later = chrono::Utc::now().timestamp() + 3601;
+    let window = service
+        .store
+        .claim_alert_window("r-dedup", principal, "tw-dedup-next", later, 3600)
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            window,
+            trailwarden_aws::dynamo::AlertWindow::Open {
+                suppressed: 2,
+                since: Some(_)
+            }
+        ),
+        "{window:?}"
+    );
+}
+
 /// A webhook Slack has revoked (404 `no_service`) refuses for good: the
 /// record is not retried (later findings do not wait behind it), the email
 /// goes once, and the refusal is not recorded as a delivery.

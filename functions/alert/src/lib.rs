@@ -8,6 +8,7 @@
 //! outage never sends the email twice.
 
 use serde_json::Value;
+use trailwarden_aws::dynamo::AlertWindow;
 use trailwarden_aws::notify::Notifier;
 use trailwarden_aws::{emit_metrics, Service};
 pub use trailwarden_aws::{BatchResponse, ItemFailure};
@@ -27,6 +28,10 @@ pub fn inserted_finding(record: &Value) -> Result<Option<Finding>, String> {
         .map_err(|e| format!("the finding body does not parse: {e}"))
 }
 
+/// The delivery record of a finding held back by the deduplication window
+/// (see `TRAILWARDEN_ALERT_DEDUP_MINUTES`).
+pub const DEDUPLICATED: &str = "deduplicated";
+
 /// How long into an invocation a channel's rate limit may still be waited
 /// out (the function's timeout is 60 s; later, the send fails and the record
 /// is retried).
@@ -37,6 +42,7 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
     let started = std::time::Instant::now();
     let mut response = BatchResponse::default();
     let (mut sent, mut failed, mut refused, mut unrecorded) = (0u64, 0u64, 0u64, 0u64);
+    let mut deduplicated = 0u64;
     let records = event
         .get("Records")
         .and_then(Value::as_array)
@@ -48,7 +54,7 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let finding = match inserted_finding(record) {
+        let mut finding = match inserted_finding(record) {
             Ok(Some(f)) => f,
             Ok(None) => continue,
             Err(e) => {
@@ -70,6 +76,62 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
                 break;
             }
         };
+        if delivered.contains(DEDUPLICATED) {
+            continue;
+        }
+        let window_minutes = service.config.alert_dedup_minutes;
+        if window_minutes > 0 && delivered.is_empty() {
+            let now = chrono::Utc::now().timestamp();
+            let principal = finding.principal.as_deref().unwrap_or("-");
+            match service
+                .store
+                .claim_alert_window(
+                    &finding.rule_id,
+                    principal,
+                    &finding.id,
+                    now,
+                    i64::from(window_minutes) * 60,
+                )
+                .await
+            {
+                Ok(AlertWindow::Open { suppressed, since }) => {
+                    if let (true, Some(since)) = (suppressed > 0, since) {
+                        let since = chrono::DateTime::from_timestamp(since, 0)
+                            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                            .unwrap_or_default();
+                        let summary = format!(
+                            "{suppressed} more finding(s) of this rule by this principal were \
+                             stored but not alerted in the {window_minutes}-minute window from {since} \
+                             (trailwarden findings --rule {})",
+                            finding.rule_id
+                        );
+                        finding.note = Some(match finding.note.take() {
+                            Some(note) => format!("{note}; {summary}"),
+                            None => summary,
+                        });
+                    }
+                }
+                Ok(AlertWindow::Held { until }) => {
+                    deduplicated += 1;
+                    tracing::info!(finding = %finding.id, rule = %finding.rule_id, until, "another finding of this rule and principal alerted within the window; stored, not alerted");
+                    if let Err(e) = service
+                        .store
+                        .record_delivery(&finding.id, DEDUPLICATED)
+                        .await
+                    {
+                        unrecorded += 1;
+                        tracing::error!(finding = %finding.id, error = %e, "deduplication not recorded");
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!(finding = %finding.id, error = %e, "alert window not read; the record will be retried");
+                    response.fail(sequence);
+                    break;
+                }
+            }
+        }
         let mut retry = false;
         for channel in notifier.channels() {
             if !service.should_alert_on(channel, finding.level) {
@@ -128,6 +190,7 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
             ("AlertFailures", failed),
             ("AlertsRefused", refused),
             ("AlertDeliveriesUnrecorded", unrecorded),
+            ("AlertsDeduplicated", deduplicated),
         ],
     );
     response

@@ -80,6 +80,11 @@ pub struct Config {
     pub max_object_bytes: u64,
     /// `TRAILWARDEN_IDLE_DAYS` (sweeper; default 90).
     pub idle_days: u32,
+    /// `TRAILWARDEN_ALERT_DEDUP_MINUTES`: after a finding of a rule and
+    /// principal alerts, others of the same pair within this many minutes
+    /// are stored but not alerted, and counted for the next alert of the
+    /// pair (default 0: every finding alerts).
+    pub alert_dedup_minutes: u32,
 }
 
 /// Which tables and topics a function needs.
@@ -239,6 +244,8 @@ impl Config {
         };
         let max_object_bytes = number("TRAILWARDEN_MAX_OBJECT_BYTES", 2 << 30);
         let idle_days = number("TRAILWARDEN_IDLE_DAYS", 90) as u32;
+        let alert_dedup_minutes =
+            number("TRAILWARDEN_ALERT_DEDUP_MINUTES", 0).min(7 * 24 * 60) as u32;
         let expected_bucket_owner = get("TRAILWARDEN_EXPECTED_BUCKET_OWNER");
         if let Some(owner) = &expected_bucket_owner {
             if owner.len() != 12 || !owner.bytes().all(|c| c.is_ascii_digit()) {
@@ -265,6 +272,7 @@ impl Config {
             expected_bucket_owner,
             max_object_bytes,
             idle_days,
+            alert_dedup_minutes,
         })
     }
 }

@@ -595,6 +595,121 @@ impl DynamoStore {
     }
 }
 
+/// What [`DynamoStore::claim_alert_window`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AlertWindow {
+    /// The finding alerts: it opened the pair's window (or already held
+    /// it: a retry). `suppressed` findings of the pair were not alerted in
+    /// the window before, which began at `since` (epoch seconds).
+    Open {
+        /// Findings not alerted in the previous window.
+        suppressed: i64,
+        /// When the previous window began, if there was one.
+        since: Option<i64>,
+    },
+    /// Another finding of the pair alerted less than the window ago: this
+    /// one is counted, not alerted. The window ends at `until` (epoch s).
+    Held {
+        /// When the window ends.
+        until: i64,
+    },
+}
+
+/// Alert deduplication windows, in the state table: one item per (rule,
+/// principal) pair, keyed by a fixed-length digest of the pair
+/// (`pk` = `alert#<digest>`, `sk` = `window`), kept one window past its end
+/// (`expires_at`) so the next alert can report what was held back.
+impl DynamoStore {
+    /// Open the alert window of `(rule_id, principal)` for finding
+    /// `finding_id` at `now` (epoch seconds) for `window_secs`, or count the
+    /// finding against the window another finding holds.
+    ///
+    /// # Errors
+    /// DynamoDB's error, with the table named.
+    pub async fn claim_alert_window(
+        &self,
+        rule_id: &str,
+        principal: &str,
+        finding_id: &str,
+        now: i64,
+        window_secs: i64,
+    ) -> Result<AlertWindow, StoreError> {
+        let pk = format!(
+            "alert#{}",
+            trailwarden_engine::state::group_digest(&format!("{rule_id}\n{principal}"))
+        );
+        let key = HashMap::from([("pk".to_owned(), s(&pk)), ("sk".to_owned(), s("window"))]);
+        let until = now + window_secs;
+        let opened = self
+            .client
+            .update_item()
+            .table_name(&self.state_table)
+            .set_key(Some(key.clone()))
+            .update_expression(
+                "SET #until = :until, #since = :now, #finding = :id, #held = :zero, #exp = :exp",
+            )
+            .condition_expression("attribute_not_exists(#pk) OR #until <= :now")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#until", "until")
+            .expression_attribute_names("#since", "since")
+            .expression_attribute_names("#finding", "finding")
+            .expression_attribute_names("#held", "held")
+            .expression_attribute_names("#exp", "expires_at")
+            .expression_attribute_values(":until", n(until))
+            .expression_attribute_values(":now", n(now))
+            .expression_attribute_values(":id", s(finding_id))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":exp", n(until + window_secs))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await;
+        match opened {
+            Ok(out) => {
+                let old = out.attributes.unwrap_or_default();
+                return Ok(AlertWindow::Open {
+                    suppressed: get_n(&old, "held").unwrap_or(0),
+                    since: get_n(&old, "since"),
+                });
+            }
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+            Err(e) => return Err(call_failed("UpdateItem", &self.state_table, &e)),
+        }
+        // Held: by this finding (a retry: it alerts), or by another (count).
+        let counted = self
+            .client
+            .update_item()
+            .table_name(&self.state_table)
+            .set_key(Some(key))
+            .update_expression("ADD #held :one")
+            .condition_expression("attribute_exists(#pk) AND #finding <> :id")
+            .expression_attribute_names("#pk", "pk")
+            .expression_attribute_names("#held", "held")
+            .expression_attribute_names("#finding", "finding")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":id", s(finding_id))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match counted {
+            Ok(out) => Ok(AlertWindow::Held {
+                until: get_n(&out.attributes.unwrap_or_default(), "until").unwrap_or(until),
+            }),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(AlertWindow::Open {
+                    suppressed: 0,
+                    since: None,
+                })
+            }
+            Err(e) => Err(call_failed("UpdateItem", &self.state_table, &e)),
+        }
+    }
+}
+
 /// The finding item's attribute that lists the alert channels delivered.
 pub const DELIVERED: &str = "delivered";
 
