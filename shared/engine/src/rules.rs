@@ -361,7 +361,14 @@ impl RuleSetBuilder {
                 ));
                 continue;
             }
-            let missing = fill_placeholders(&mut rule, &self.policy);
+            let optional = match optional_facts(&rule) {
+                Ok(names) => names,
+                Err(reason) => {
+                    self.problems.push(problem(reason, Some(&rule.title)));
+                    continue;
+                }
+            };
+            let missing = fill_placeholders(&mut rule, &self.policy, &optional);
             if !missing.is_empty() {
                 self.not_run
                     .extend(rule.id.iter().chain(rule.name.iter()).cloned());
@@ -996,19 +1003,54 @@ fn unknown_derived_field(rule: &SigmaRule) -> Option<String> {
     rule.detection.named.values().find_map(walk)
 }
 
+/// The facts a rule's `optional-facts:` list names (a trailwarden
+/// extension): placeholders of these facts stand for an empty list when the
+/// policy gives no value, so the rule runs without them (meant for facts a
+/// rule uses only to leave things out, such as the training buckets a
+/// rule for every bucket defers to their own rules).
+///
+/// # Errors
+/// The block is not a list of fact names.
+fn optional_facts(rule: &SigmaRule) -> Result<Vec<String>, String> {
+    let Some(block) = rule.custom_attributes.get("optional-facts") else {
+        return Ok(Vec::new());
+    };
+    let error = || {
+        "optional-facts must be a list of fact names (optional-facts: [training_buckets])"
+            .to_owned()
+    };
+    block
+        .as_sequence()
+        .ok_or_else(error)?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .filter(|n| !n.is_empty() && !n.contains('%'))
+                .map(str::to_owned)
+                .ok_or_else(error)
+        })
+        .collect()
+}
+
 /// Replace `%fact%` placeholders of `|expand` items with the policy's
-/// values. Returns the facts that were needed but empty or undefined.
-fn fill_placeholders(rule: &mut SigmaRule, policy: &Policy) -> Vec<String> {
+/// values. Returns the facts that were needed but empty or undefined (a
+/// fact in `optional` is never needed: without a value it is an empty list).
+fn fill_placeholders(rule: &mut SigmaRule, policy: &Policy, optional: &[String]) -> Vec<String> {
     let mut missing = Vec::new();
     for detection in rule.detection.named.values_mut() {
-        fill_detection(detection, policy, &mut missing);
+        fill_detection(detection, policy, optional, &mut missing);
     }
     missing.sort();
     missing.dedup();
     missing
 }
 
-fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<String>) {
+fn fill_detection(
+    detection: &mut Detection,
+    policy: &Policy,
+    optional: &[String],
+    missing: &mut Vec<String>,
+) {
     match detection {
         Detection::AllOf(items) => {
             for item in items {
@@ -1034,7 +1076,7 @@ fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<
                     };
                     match name {
                         Some(name) => {
-                            if policy.fact_given(name) {
+                            if policy.fact_given(name) || optional.iter().any(|o| o == name) {
                                 given = true;
                             } else {
                                 absent.push(name.to_owned());
@@ -1063,13 +1105,13 @@ fn fill_detection(detection: &mut Detection, policy: &Policy, missing: &mut Vec<
         }
         Detection::AnyOf(parts) | Detection::And(parts) => {
             for part in parts {
-                fill_detection(part, policy, missing);
+                fill_detection(part, policy, optional, missing);
             }
         }
-        Detection::ArrayMatch { body, .. } => fill_detection(body, policy, missing),
+        Detection::ArrayMatch { body, .. } => fill_detection(body, policy, optional, missing),
         Detection::Conditional { named, .. } => {
             for part in named.values_mut() {
-                fill_detection(part, policy, missing);
+                fill_detection(part, policy, optional, missing);
             }
         }
         Detection::Keywords(_) => {}

@@ -112,3 +112,78 @@ level: medium
     assert_eq!(findings(both, &user("chat")), (0, 0));
     assert_eq!(findings("", &user("eve")), (1, 0), "neither given: not run");
 }
+
+/// `optional-facts:` (a trailwarden extension): a fact the rule names there
+/// is an empty list when the policy gives none, so the rule runs (for every
+/// bucket); given, its values are left out as the rule says. A fact not
+/// named there still keeps the rule from running; a malformed block is a
+/// load problem naming the rule.
+#[test]
+fn an_optional_fact_absent_is_an_empty_list_and_the_rule_runs() {
+    use trailwarden_cloudtrail::Record;
+    use trailwarden_engine::Engine;
+    let rule = |optional: &str| {
+        format!(
+            r#"
+title: Any Bucket Made Public
+id: 40000000-0000-4000-8000-000000000003
+logsource: {{product: aws, service: cloudtrail}}
+detection:
+  selection:
+    eventName: PutBucketAcl
+  filter_training:
+    requestParameters.bucketName|expand: '%training_buckets%'
+  condition: selection and not filter_training
+{optional}level: medium
+"#
+        )
+    };
+    let event = |bucket: &str| {
+        format!(
+            r#"{{"eventTime":"2026-11-30T09:00:00Z","eventSource":"s3.amazonaws.com","eventName":"PutBucketAcl","eventID":"e-{bucket}","requestParameters":{{"bucketName":"{bucket}"}}}}"#
+        )
+    };
+    let hits = |policy: &str, optional: &str| -> Option<Vec<bool>> {
+        let mut b = RuleSetBuilder::with_policy(Policy::from_yaml("p.yaml", policy).unwrap());
+        b.add_yaml("any.yml", &rule(optional));
+        let set = b.build();
+        assert!(set.problems.is_empty(), "{:?}", set.problems);
+        if set.rules.is_empty() {
+            return None;
+        }
+        let engine = Engine::from_set(set);
+        Some(
+            ["web-assets", "ml-train-1"]
+                .iter()
+                .map(|bucket| {
+                    let text = event(bucket);
+                    !engine.findings(&Record::parse(&text).unwrap()).is_empty()
+                })
+                .collect(),
+        )
+    };
+    let optional = "optional-facts: [training_buckets]\n";
+    assert_eq!(
+        hits("ai_accounts: ['1']\n", optional),
+        Some(vec![true, true])
+    );
+    assert_eq!(
+        hits("training_buckets: ['ml-train-*']\n", optional),
+        Some(vec![true, false])
+    );
+    assert_eq!(
+        hits("ai_accounts: ['1']\n", ""),
+        None,
+        "not optional: not run"
+    );
+    let mut b = RuleSetBuilder::with_policy(Policy::empty());
+    b.add_yaml("any.yml", &rule("optional-facts: training_buckets\n"));
+    let problems = b.build().problems;
+    assert!(
+        problems.len() == 1
+            && problems[0]
+                .to_string()
+                .contains("optional-facts must be a list"),
+        "{problems:?}"
+    );
+}
