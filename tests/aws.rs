@@ -830,43 +830,6 @@ async fn replay_backfills_and_findings_query_the_table_by_index() {
     assert_eq!(shown["status_note"], "restarted");
 }
 
-/// A one-request HTTP server on loopback that answers 200 and hands back
-/// the request body.
-fn webhook_server() -> (String, std::thread::JoinHandle<String>) {
-    use std::io::{BufRead, BufReader, Read};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!(
-        "http://{}/services/T000/B000/XXXX",
-        listener.local_addr().unwrap()
-    );
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .unwrap();
-        let mut reader = BufReader::new(stream.try_clone().unwrap());
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            reader.read_line(&mut line).unwrap();
-            if line == "\r\n" || line.is_empty() {
-                break;
-            }
-            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = v.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        let mut stream = stream;
-        stream
-            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
-            .unwrap();
-        String::from_utf8(body).unwrap()
-    });
-    (url, handle)
-}
-
 /// An HTTP server on loopback that answers one request per connection with
 /// each of `answers` in turn (a status line's code and reason, then any
 /// header lines), and hands back the request bodies.
@@ -911,6 +874,71 @@ fn scripted_webhook(answers: Vec<&'static str>) -> (String, std::thread::JoinHan
     (url, handle)
 }
 
+/// Store `findings` in the world's findings table and return the INSERT
+/// records the table's stream gives for them, in the shape Lambda hands
+/// to the alert function.
+async fn stored_inserts(
+    world: &World,
+    service: &Service,
+    findings: &[&trailwarden_engine::Finding],
+) -> Vec<Value> {
+    for f in findings {
+        service
+            .store
+            .put_finding(f, "s3://bucket/key")
+            .await
+            .unwrap();
+    }
+    let inserts: Vec<Value> = stream_records(world)
+        .await
+        .into_iter()
+        .filter(|r| r["eventName"] == "INSERT")
+        .collect();
+    assert_eq!(inserts.len(), findings.len());
+    inserts
+}
+
+/// The channels recorded as delivered for finding `id`, in order.
+async fn delivered(service: &Service, id: &str) -> Vec<String> {
+    service
+        .store
+        .delivered_channels(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+/// A notifier for email (the world's topic) and the Slack webhook `url`.
+fn email_and_slack(world: &World, url: String) -> trailwarden_aws::notify::Notifier {
+    trailwarden_aws::notify::Notifier::new(
+        aws_sdk_sns::Client::new(&world.sdk),
+        world.topic_arn.clone(),
+        None,
+        Some(url),
+    )
+    .unwrap()
+}
+
+/// The emails (SNS messages) the world's subscribed queue holds, waiting
+/// up to three seconds.
+async fn emails(world: &World) -> Vec<aws_sdk_sqs::types::Message> {
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let got = world
+            .sqs
+            .receive_message()
+            .queue_url(&world.alerts_queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        out.extend(got.messages.unwrap_or_default());
+    }
+    out
+}
+
 /// Alerts go to each channel once: a Slack outage fails the stream record,
 /// and its retries send only to Slack, never the email again; Slack's 429
 /// with a short `Retry-After` is waited out within the invocation; a record
@@ -926,30 +954,14 @@ async fn a_slack_outage_sends_the_email_once_and_slack_when_it_is_back() {
         "arn:aws:sts::111122223333:assumed-role/r/s",
         "ua",
     );
-    service
-        .store
-        .put_finding(&finding, "s3://bucket/key")
-        .await
-        .unwrap();
-    let inserts: Vec<Value> = stream_records(&world)
-        .await
-        .into_iter()
-        .filter(|r| r["eventName"] == "INSERT")
-        .collect();
-    assert_eq!(inserts.len(), 1);
+    let inserts = stored_inserts(&world, &service, &[&finding]).await;
     let (url, server) = scripted_webhook(vec![
         "500 Internal Server Error",
         "500 Internal Server Error",
         "429 Too Many Requests\r\nretry-after: 1",
         "200 OK",
     ]);
-    let notifier = trailwarden_aws::notify::Notifier::new(
-        aws_sdk_sns::Client::new(&world.sdk),
-        world.topic_arn.clone(),
-        None,
-        Some(url),
-    )
-    .unwrap();
+    let notifier = email_and_slack(&world, url);
     assert_eq!(notifier.channels(), ["sns", "slack"]);
     let event = json!({ "Records": inserts });
     // Two invocations during the outage: the record fails both times.
@@ -972,31 +984,9 @@ async fn a_slack_outage_sends_the_email_once_and_slack_when_it_is_back() {
     // is gone, so a send would fail the record).
     let response = trailwarden_alert::handle(&service, &notifier, event).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    assert_eq!(
-        service
-            .store
-            .delivered_channels(&finding.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect::<Vec<_>>(),
-        ["slack", "sns"]
-    );
-    // One email in all.
-    let mut emails = Vec::new();
-    for _ in 0..3 {
-        let out = world
-            .sqs
-            .receive_message()
-            .queue_url(&world.alerts_queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        emails.extend(out.messages.unwrap_or_default());
-    }
-    assert_eq!(emails.len(), 1, "{emails:?}");
+    assert_eq!(delivered(&service, &finding.id).await, ["slack", "sns"]);
+    let emails = emails(&world).await;
+    assert_eq!(emails.len(), 1, "one email in all: {emails:?}");
 }
 
 /// Each channel alerts from its own minimum level: with Slack at critical,
@@ -1015,40 +1005,16 @@ async fn each_channel_alerts_from_its_own_minimum_level() {
         "ua",
     );
     assert_eq!(finding.level, trailwarden_engine::Level::High);
-    service
-        .store
-        .put_finding(&finding, "s3://bucket/key")
-        .await
-        .unwrap();
-    let inserts: Vec<Value> = stream_records(&world)
-        .await
-        .into_iter()
-        .filter(|r| r["eventName"] == "INSERT")
-        .collect();
+    let inserts = stored_inserts(&world, &service, &[&finding]).await;
     // A webhook nobody answers: calling it would fail the record.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/services/T/B/X", closed.local_addr().unwrap());
     drop(closed);
-    let notifier = trailwarden_aws::notify::Notifier::new(
-        aws_sdk_sns::Client::new(&world.sdk),
-        world.topic_arn.clone(),
-        None,
-        Some(url),
-    )
-    .unwrap();
+    let notifier = email_and_slack(&world, url);
     let response =
         trailwarden_alert::handle(&service, &notifier, json!({ "Records": inserts })).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    assert_eq!(
-        service
-            .store
-            .delivered_channels(&finding.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect::<Vec<_>>(),
-        ["sns"]
-    );
+    assert_eq!(delivered(&service, &finding.id).await, ["sns"]);
 }
 
 /// A rule firing many times for one principal alerts once per window: the
@@ -1066,30 +1032,14 @@ async fn one_alert_per_rule_and_principal_per_window() {
     let findings: Vec<_> = (0..3)
         .map(|i| finding_with(&format!("tw-dedup-{i}"), "r-dedup", principal, "ua"))
         .collect();
-    for f in &findings {
-        service
-            .store
-            .put_finding(f, "s3://bucket/key")
-            .await
-            .unwrap();
-    }
     let other = finding_with(
         "tw-dedup-other",
         "r-dedup",
         "arn:aws:iam::111122223333:user/bob",
         "ua",
     );
-    service
-        .store
-        .put_finding(&other, "s3://bucket/key")
-        .await
-        .unwrap();
-    let inserts: Vec<Value> = stream_records(&world)
-        .await
-        .into_iter()
-        .filter(|r| r["eventName"] == "INSERT")
-        .collect();
-    assert_eq!(inserts.len(), 4);
+    let all: Vec<_> = findings.iter().chain([&other]).collect();
+    let inserts = stored_inserts(&world, &service, &all).await;
     let notifier = trailwarden_alert::notifier(&service, &world.sdk)
         .await
         .unwrap();
@@ -1098,20 +1048,9 @@ async fn one_alert_per_rule_and_principal_per_window() {
         let response = trailwarden_alert::handle(&service, &notifier, event.clone()).await;
         assert!(response.batch_item_failures.is_empty(), "{response:?}");
     }
-    let delivered = |id: String| {
-        let store = &service.store;
-        async move {
-            store
-                .delivered_channels(&id)
-                .await
-                .unwrap()
-                .into_iter()
-                .collect::<Vec<_>>()
-        }
-    };
     let mut alerted = 0;
     for f in &findings {
-        match delivered(f.id.clone()).await.as_slice() {
+        match delivered(&service, &f.id).await.as_slice() {
             [c] if c == "sns" => alerted += 1,
             [c] if c == "deduplicated" => {}
             other => panic!("{}: {other:?}", f.id),
@@ -1119,23 +1058,11 @@ async fn one_alert_per_rule_and_principal_per_window() {
     }
     assert_eq!(alerted, 1, "one alert for the pair");
     assert_eq!(
-        delivered(other.id.clone()).await,
+        delivered(&service, &other.id).await,
         ["sns"],
         "another principal alerts"
     );
-    let mut emails = Vec::new();
-    for _ in 0..3 {
-        let out = world
-            .sqs
-            .receive_message()
-            .queue_url(&world.alerts_queue)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        emails.extend(out.messages.unwrap_or_default());
-    }
+    let emails = emails(&world).await;
     assert_eq!(emails.len(), 2, "{emails:?}");
     // An hour later the pair's next finding opens a window and hears of the
     // two held back.
@@ -1171,52 +1098,22 @@ async fn a_revoked_slack_webhook_is_refused_for_good_and_blocks_nothing() {
         "arn:aws:iam::111122223333:user/u",
         "ua",
     );
-    service
-        .store
-        .put_finding(&finding, "s3://bucket/key")
-        .await
-        .unwrap();
-    let inserts: Vec<Value> = stream_records(&world)
-        .await
-        .into_iter()
-        .filter(|r| r["eventName"] == "INSERT")
-        .collect();
+    let inserts = stored_inserts(&world, &service, &[&finding]).await;
     let (url, server) = scripted_webhook(vec!["404 Not Found"]);
-    let notifier = trailwarden_aws::notify::Notifier::new(
-        aws_sdk_sns::Client::new(&world.sdk),
-        world.topic_arn.clone(),
-        None,
-        Some(url),
-    )
-    .unwrap();
+    let notifier = email_and_slack(&world, url);
     let response =
         trailwarden_alert::handle(&service, &notifier, json!({ "Records": inserts })).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(server.join().unwrap().len(), 1);
-    assert_eq!(
-        service
-            .store
-            .delivered_channels(&finding.id)
-            .await
-            .unwrap()
-            .into_iter()
-            .collect::<Vec<_>>(),
-        ["sns"]
-    );
+    assert_eq!(delivered(&service, &finding.id).await, ["sns"]);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn slack_gets_an_escaped_message_from_a_hostile_user_agent() {
     let Some(_) = endpoint() else { return };
     let world = World::new().await;
-    let (url, server) = webhook_server();
-    let notifier = trailwarden_aws::notify::Notifier::new(
-        aws_sdk_sns::Client::new(&world.sdk),
-        world.topic_arn.clone(),
-        None,
-        Some(url),
-    )
-    .unwrap();
+    let (url, server) = scripted_webhook(vec!["200 OK"]);
+    let notifier = email_and_slack(&world, url);
     let mut finding: trailwarden_engine::Finding = serde_json::from_value(json!({
         "id": "tw-slack", "rule_id": "r", "rule_title": "Bedrock Guardrail Deleted", "level": "high", "tags": [],
         "description": "A guardrail was deleted.", "event_time": "2026-11-02T08:00:00Z", "account": "111122223333",
@@ -1231,7 +1128,7 @@ async fn slack_gets_an_escaped_message_from_a_hostile_user_agent() {
         .send(&finding, Some("Recreate the guardrail."))
         .await
         .unwrap();
-    let body = server.join().unwrap();
+    let body = server.join().unwrap().remove(0);
     let message: Value = serde_json::from_str(&body).unwrap();
     let text = message.to_string();
     assert!(
