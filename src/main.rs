@@ -1042,15 +1042,15 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stored findings out: the table shows the findings; JSON keeps the
-/// bookkeeping (times seen, status) too.
+/// Stored findings out: the table and OCSF show the findings; JSON keeps
+/// the bookkeeping (times seen, status) too.
 fn print_rows<T: serde::Serialize>(
     format: Option<output::Format>,
     rows: Vec<T>,
     finding: impl Fn(T) -> trailwarden_engine::Finding,
 ) -> anyhow::Result<()> {
     let format = format.unwrap_or_else(default_format);
-    if format == output::Format::Table {
+    if matches!(format, output::Format::Table | output::Format::Ocsf) {
         let mut writer = FindingWriter::new(io::BufWriter::new(terminal::stdout()), format);
         for row in rows {
             writer.push(finding(row))?;

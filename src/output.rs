@@ -1,8 +1,10 @@
-//! Writing findings: a table for people, JSON or JSON lines for programs.
+//! Writing findings: a table for people, JSON or JSON lines for programs,
+//! OCSF Detection Findings for security data lakes and SIEMs.
 
 use std::io::{self, Write};
 
 use clap::ValueEnum;
+use trailwarden_engine::ocsf::detection_finding;
 use trailwarden_engine::Finding;
 
 use crate::scan::Encoded;
@@ -18,6 +20,9 @@ pub enum Format {
     Json,
     /// One JSON object per line.
     Jsonl,
+    /// One OCSF Detection Finding (class 2004, schema
+    /// `trailwarden_engine::ocsf::OCSF_VERSION`) per line.
+    Ocsf,
 }
 
 /// Rows a table holds. Past this, the most severe findings are kept (then
@@ -77,6 +82,10 @@ impl<W: Write> FindingWriter<W> {
                 };
                 self.write_line(&text)
             }
+            Format::Ocsf => {
+                let text = serde_json::to_string(&detection_finding(&finding))?;
+                self.write_line(&text)
+            }
             Format::Json => {
                 // The same text as the whole array written pretty at once.
                 self.out
@@ -126,7 +135,7 @@ impl<W: Write> FindingWriter<W> {
     /// Write what is held and flush.
     pub fn finish(mut self) -> io::Result<()> {
         match self.format {
-            Format::Jsonl => {}
+            Format::Jsonl | Format::Ocsf => {}
             Format::Json => {
                 let end: &[u8] = if self.written == 0 { b"[]\n" } else { b"\n]\n" };
                 self.out.write_all(end)?;
@@ -296,6 +305,38 @@ mod tests {
         assert!(line.contains("p\\u202ex"), "{line}");
         let back: Finding = serde_json::from_str(line.trim_end()).unwrap();
         assert_eq!(back.principal, f.principal);
+    }
+
+    #[test]
+    fn ocsf_is_one_detection_finding_per_line_and_terminal_safe() {
+        let mut f = finding("tw-1", "medium", "2026-11-02T08:00:00Z");
+        f.principal = Some("p\u{202e}x\u{1b}[2J".into());
+        let mut out = Vec::new();
+        let mut w = FindingWriter::new(&mut out, Format::Ocsf);
+        w.push(f.clone()).unwrap();
+        w.push_encoded(Encoded::new(finding(
+            "tw-2",
+            "high",
+            "2026-11-02T08:00:01Z",
+        )))
+        .unwrap();
+        w.finish().unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            !text.contains('\u{202e}') && !text.contains('\u{1b}'),
+            "{text}"
+        );
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0]["class_uid"], 2004);
+        assert_eq!(lines[0]["finding_info"]["uid"], "tw-1");
+        assert_eq!(lines[0]["actor"]["user"]["uid"], "p\u{202e}x\u{1b}[2J");
+        assert_eq!(lines[0]["severity_id"], 3);
+        assert_eq!(lines[1]["finding_info"]["uid"], "tw-2");
+        assert_eq!(lines[1]["severity_id"], 4);
     }
 
     #[test]

@@ -85,6 +85,47 @@ fn scan_reports_findings_as_jsonl_with_the_documented_keys() {
 }
 
 #[test]
+fn scan_and_findings_write_ocsf_detection_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let (out, jsonl, stderr) = run(bin()
+        .args(["scan", "--format", "jsonl", "--store"])
+        .arg(&store)
+        .arg(data("tampering.json")));
+    assert!(out.status.success(), "{stderr}");
+    let plain = findings(&jsonl);
+    assert!(!plain.is_empty());
+    for args in [
+        vec!["scan", "--rescan", "--format", "ocsf", "--store"],
+        vec!["findings", "--format", "ocsf", "--local"],
+    ] {
+        let mut cmd = bin();
+        cmd.args(&args).arg(&store);
+        if args[0] == "scan" {
+            cmd.arg(data("tampering.json"));
+        }
+        let (out, stdout, stderr) = run(&mut cmd);
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        let events = findings(&stdout);
+        assert_eq!(events.len(), plain.len(), "{args:?}: {stdout}");
+        for event in &events {
+            let f = plain
+                .iter()
+                .find(|f| f["id"] == event["finding_info"]["uid"])
+                .unwrap_or_else(|| panic!("{args:?}: {event} is not a scanned finding"));
+            assert_eq!(event["class_uid"], 2004, "{event}");
+            assert_eq!(event["type_uid"], 200401);
+            assert_eq!(
+                event["metadata"]["version"],
+                trailwarden_engine::ocsf::OCSF_VERSION
+            );
+            assert_eq!(event["finding_info"]["analytic"]["uid"], f["rule_id"]);
+            assert_eq!(event["api"]["operation"], f["event_name"]);
+        }
+    }
+}
+
+#[test]
 fn the_same_event_twice_makes_one_finding() {
     let file = data("tampering.json");
     let (out, stdout, _) = run(bin().arg("scan").arg(&file).arg(&file));

@@ -9,7 +9,8 @@
 //!   fields through rsigma's event interface ([`RecordEvent`]) without
 //!   converting records to a JSON tree.
 //! - [`Finding`] is what a match produces, with an id derived from the rule
-//!   and the event ids, so the same event never makes two findings.
+//!   and the event ids, so the same event never makes two findings;
+//!   [`ocsf::detection_finding`] gives it as an OCSF Detection Finding.
 //!
 //! This crate is pure: no AWS SDK, no async runtime, no I/O beyond reading
 //! rule files.
@@ -29,6 +30,7 @@ pub mod dispatch;
 pub mod eval;
 pub mod event;
 pub mod finding;
+pub mod ocsf;
 pub mod policy;
 pub mod render;
 pub mod rules;
