@@ -1935,6 +1935,172 @@ async fn lambda_path_memory_on_a_250k_record_object() {
 
 /// A finding as the engine makes one, with `rule_id`, `principal` and
 /// `user_agent` given.
+/// A queue that gets every `trailwarden Finding` event on `bus` (created),
+/// through an EventBridge rule: its URL.
+async fn finding_events_queue(world: &World, bus: &str) -> String {
+    let events = aws_sdk_eventbridge::Client::new(&world.sdk);
+    events.create_event_bus().name(bus).send().await.unwrap();
+    let queue = world
+        .sqs
+        .create_queue()
+        .queue_name(unique("finding-events"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = world
+        .sqs
+        .get_queue_attributes()
+        .queue_url(&queue)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let rule = unique("findings");
+    events
+        .put_rule()
+        .name(&rule)
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source": ["trailwarden"], "detail-type": ["trailwarden Finding"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(&rule)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("queue")
+                .arn(queue_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    queue
+}
+
+/// The events a queue holds (message bodies as JSON), waiting up to three
+/// seconds.
+async fn queued_events(world: &World, queue: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        let got = world
+            .sqs
+            .receive_message()
+            .queue_url(queue)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in got.messages.unwrap_or_default() {
+            out.push(serde_json::from_str(m.body().unwrap()).unwrap());
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_new_finding_is_one_eventbridge_event_whatever_its_level() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let bus = unique("security");
+    let queue = finding_events_queue(&world, &bus).await;
+    let mut config = world.config();
+    config.event_bus = Some(bus.clone());
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    let high = finding_with(
+        "tw-event-high",
+        "r-event",
+        "arn:aws:iam::111122223333:user/a",
+        "ua",
+    );
+    let mut low = finding_with(
+        "tw-event-low",
+        "r-event",
+        "arn:aws:iam::111122223333:user/b",
+        "ua",
+    );
+    low.level = trailwarden_engine::Level::Low;
+    let inserts = stored_inserts(&world, &service, &[&high, &low]).await;
+    let notifier = trailwarden_alert::notifier(&service, &world.sdk)
+        .await
+        .unwrap();
+    let event = json!({ "Records": inserts });
+    // Delivered twice (a retry): still one event per finding.
+    for _ in 0..2 {
+        let response = trailwarden_alert::handle(&service, &notifier, event.clone()).await;
+        assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    }
+    let mut got = queued_events(&world, &queue).await;
+    got.sort_by_key(|e| e["detail"]["id"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(got.len(), 2, "{got:?}");
+    for (event, finding) in got.iter().zip([&high, &low]) {
+        assert_eq!(event["source"], "trailwarden");
+        assert_eq!(event["detail-type"], "trailwarden Finding");
+        let detail: trailwarden_engine::Finding =
+            serde_json::from_value(event["detail"].clone()).unwrap();
+        assert_eq!(&detail, finding);
+    }
+    // The high finding alerted by email too; the low one only as an event.
+    assert_eq!(delivered(&service, &high.id).await, ["eventbridge", "sns"]);
+    assert_eq!(delivered(&service, &low.id).await, ["eventbridge"]);
+    assert_eq!(emails(&world).await.len(), 1);
+
+    // The OCSF form (another deployment's tables, the same bus).
+    let world = World::new().await;
+    let mut config = world.config();
+    config.event_bus = Some(bus.clone());
+    config.event_format = trailwarden_aws::events::EventFormat::Ocsf;
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    let ocsf = finding_with(
+        "tw-event-ocsf",
+        "r-event",
+        "arn:aws:iam::111122223333:user/c",
+        "ua",
+    );
+    let inserts = stored_inserts(&world, &service, &[&ocsf]).await;
+    let notifier = trailwarden_alert::notifier(&service, &world.sdk)
+        .await
+        .unwrap();
+    let response =
+        trailwarden_alert::handle(&service, &notifier, json!({ "Records": inserts })).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let got = queued_events(&world, &queue).await;
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["detail"]["class_uid"], 2004);
+    assert_eq!(got[0]["detail"]["finding_info"]["uid"], "tw-event-ocsf");
+
+    // A bus that does not exist: refused for good, logged and counted; the
+    // email still goes and the stream is not held.
+    let world = World::new().await;
+    let mut config = world.config();
+    config.event_bus = Some(unique("no-such-bus"));
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    let lost = finding_with(
+        "tw-event-lost",
+        "r-event",
+        "arn:aws:iam::111122223333:user/d",
+        "ua",
+    );
+    let inserts = stored_inserts(&world, &service, &[&lost]).await;
+    let notifier = trailwarden_alert::notifier(&service, &world.sdk)
+        .await
+        .unwrap();
+    let response =
+        trailwarden_alert::handle(&service, &notifier, json!({ "Records": inserts })).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(delivered(&service, &lost.id).await, ["sns"]);
+    assert_eq!(emails(&world).await.len(), 1);
+}
+
 fn finding_with(
     id: &str,
     rule_id: &str,

@@ -6,9 +6,15 @@
 //! record, which the stream retries (then the on-failure destination keeps
 //! it), and the retry sends only to the channels not yet recorded: a Slack
 //! outage never sends the email twice.
+//!
+//! With `TRAILWARDEN_EVENT_BUS` set, every new finding (any level, even one
+//! the deduplication window holds back from people) is also put on that
+//! EventBridge bus as a `trailwarden Finding` event, once (delivery record
+//! `eventbridge`).
 
 use serde_json::Value;
 use trailwarden_aws::dynamo::AlertWindow;
+use trailwarden_aws::events::{FindingEvents, CHANNEL as EVENTBRIDGE};
 use trailwarden_aws::notify::Notifier;
 use trailwarden_aws::{emit_metrics, Service};
 pub use trailwarden_aws::{BatchResponse, ItemFailure};
@@ -64,7 +70,9 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
                 continue;
             }
         };
-        if !service.should_alert(finding.level) {
+        let alerts = service.should_alert(finding.level);
+        let events = notifier.events();
+        if !alerts && events.is_none() {
             continue;
         }
         let delivered = match service.store.delivered_channels(&finding.id).await {
@@ -76,11 +84,47 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
                 break;
             }
         };
-        if delivered.contains(DEDUPLICATED) {
+        // Every new finding's event, whatever its level and however many
+        // of its kind the deduplication window holds back from people. A
+        // failure does not hold back the alerts; the record is retried
+        // after them for what is still missing.
+        let mut retry = false;
+        if let Some(events) = events.filter(|_| !delivered.contains(EVENTBRIDGE)) {
+            match events.put(&finding).await {
+                Ok(()) => {
+                    sent += 1;
+                    tracing::info!(finding = %finding.id, bus = events.bus(), "finding event put");
+                    if let Err(e) = service
+                        .store
+                        .record_delivery(&finding.id, EVENTBRIDGE)
+                        .await
+                    {
+                        unrecorded += 1;
+                        tracing::error!(finding = %finding.id, channel = EVENTBRIDGE, error = %e, "event put but its delivery not recorded");
+                    }
+                }
+                Err(e) if e.permanent => {
+                    refused += 1;
+                    tracing::error!(finding = %finding.id, channel = EVENTBRIDGE, error = %e, "event refused for good; skipped, not retried");
+                }
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!(finding = %finding.id, channel = EVENTBRIDGE, error = %e, "event not put; the record will be retried");
+                    retry = true;
+                }
+            }
+        }
+        if !alerts || delivered.contains(DEDUPLICATED) {
+            if retry {
+                response.fail(sequence);
+                break;
+            }
             continue;
         }
+        // Alerted before: a retry (the window was claimed then).
+        let alerted = delivered.iter().any(|c| c != EVENTBRIDGE);
         let window_minutes = service.config.alert_dedup_minutes;
-        if window_minutes > 0 && delivered.is_empty() {
+        if window_minutes > 0 && !alerted {
             let now = chrono::Utc::now().timestamp();
             let principal = finding.principal.as_deref().unwrap_or("-");
             match service
@@ -122,6 +166,10 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
                         unrecorded += 1;
                         tracing::error!(finding = %finding.id, error = %e, "deduplication not recorded");
                     }
+                    if retry {
+                        response.fail(sequence);
+                        break;
+                    }
                     continue;
                 }
                 Err(e) => {
@@ -132,7 +180,6 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
                 }
             }
         }
-        let mut retry = false;
         for channel in notifier.channels() {
             if !service.should_alert_on(channel, finding.level) {
                 continue;
@@ -226,11 +273,19 @@ pub async fn notifier(service: &Service, sdk: &aws_config::SdkConfig) -> Result<
             )
         }
     };
-    Notifier::new(
+    let notifier = Notifier::new(
         aws_sdk_sns::Client::new(sdk),
         topic,
         service.config.chatbot_topic_arn.clone(),
         slack,
     )
-    .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())?;
+    Ok(match &service.config.event_bus {
+        Some(bus) => notifier.with_events(FindingEvents::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            bus.clone(),
+            service.config.event_format,
+        )),
+        None => notifier,
+    })
 }

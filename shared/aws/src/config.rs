@@ -85,6 +85,13 @@ pub struct Config {
     /// are stored but not alerted, and counted for the next alert of the
     /// pair (default 0: every finding alerts).
     pub alert_dedup_minutes: u32,
+    /// `TRAILWARDEN_EVENT_BUS`: the EventBridge bus (name or ARN) that gets
+    /// an event for every new finding (unset or empty: none).
+    pub event_bus: Option<String>,
+    /// `TRAILWARDEN_EVENT_FORMAT`: the events' detail, `finding` (the
+    /// finding as `trailwarden scan --format jsonl` writes it, the default)
+    /// or `ocsf` (an OCSF Detection Finding).
+    pub event_format: crate::events::EventFormat,
 }
 
 /// Which tables and topics a function needs.
@@ -246,6 +253,27 @@ impl Config {
         let idle_days = number("TRAILWARDEN_IDLE_DAYS", 90) as u32;
         let alert_dedup_minutes =
             number("TRAILWARDEN_ALERT_DEDUP_MINUTES", 0).min(7 * 24 * 60) as u32;
+        let event_bus = get("TRAILWARDEN_EVENT_BUS");
+        if let Some(bus) = &event_bus {
+            if !crate::events::bus_allowed(bus) {
+                errors.push(ConfigError {
+                    variable: "TRAILWARDEN_EVENT_BUS".into(),
+                    reason: format!(
+                        "{bus:?} is neither an event bus name (letters, digits, . - _ /, at most 256) nor an event bus ARN"
+                    ),
+                });
+            }
+        }
+        let event_format = match get("TRAILWARDEN_EVENT_FORMAT") {
+            None => crate::events::EventFormat::Finding,
+            Some(v) => v.parse().unwrap_or_else(|e: String| {
+                errors.push(ConfigError {
+                    variable: "TRAILWARDEN_EVENT_FORMAT".into(),
+                    reason: e,
+                });
+                crate::events::EventFormat::Finding
+            }),
+        };
         let expected_bucket_owner = get("TRAILWARDEN_EXPECTED_BUCKET_OWNER");
         if let Some(owner) = &expected_bucket_owner {
             if owner.len() != 12 || !owner.bytes().all(|c| c.is_ascii_digit()) {
@@ -273,6 +301,8 @@ impl Config {
             max_object_bytes,
             idle_days,
             alert_dedup_minutes,
+            event_bus,
+            event_format,
         })
     }
 }
@@ -286,6 +316,50 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    /// The finding events' bus and format; bad values name the variable.
+    #[test]
+    fn event_bus_and_format() {
+        let base = [
+            ("TRAILWARDEN_FINDINGS_TABLE", "f"),
+            ("TRAILWARDEN_STATE_TABLE", "s"),
+        ];
+        let with = |extra: &[(&str, &str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            Config::from_map(&env(&pairs), Needs::Tables)
+        };
+        let c = with(&[]).unwrap();
+        assert_eq!(c.event_bus, None);
+        assert_eq!(c.event_format, crate::events::EventFormat::Finding);
+        let c = with(&[
+            ("TRAILWARDEN_EVENT_BUS", "default"),
+            ("TRAILWARDEN_EVENT_FORMAT", "OCSF"),
+        ])
+        .unwrap();
+        assert_eq!(c.event_bus.as_deref(), Some("default"));
+        assert_eq!(c.event_format, crate::events::EventFormat::Ocsf);
+        let arn = "arn:aws:events:us-east-1:111122223333:event-bus/security";
+        assert_eq!(
+            with(&[("TRAILWARDEN_EVENT_BUS", arn)])
+                .unwrap()
+                .event_bus
+                .as_deref(),
+            Some(arn)
+        );
+        for (var, value) in [
+            ("TRAILWARDEN_EVENT_BUS", "bus name with spaces"),
+            (
+                "TRAILWARDEN_EVENT_BUS",
+                "arn:aws:sns:us-east-1:111122223333:topic",
+            ),
+            ("TRAILWARDEN_EVENT_FORMAT", "xml"),
+        ] {
+            let errors = with(&[(var, value)]).unwrap_err();
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(errors[0].variable, var);
+        }
     }
 
     /// Each channel may have a minimum of its own; unset or empty means

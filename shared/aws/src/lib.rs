@@ -13,6 +13,7 @@
 
 pub mod config;
 pub mod dynamo;
+pub mod events;
 pub mod notify;
 pub mod s3;
 

@@ -17,7 +17,7 @@ use crate::dynamo::error_chain;
 #[derive(Debug, thiserror::Error)]
 #[error("{channel}: {reason}")]
 pub struct NotifyError {
-    /// sns, chatbot or slack.
+    /// sns, chatbot, slack or eventbridge.
     pub channel: &'static str,
     /// Why.
     pub reason: String,
@@ -44,6 +44,7 @@ pub struct Notifier {
     topic_arn: String,
     chatbot_topic_arn: Option<String>,
     slack: Option<(String, HttpClient<Https, Full<Bytes>>)>,
+    events: Option<crate::events::FindingEvents>,
 }
 
 /// Whether a webhook URL may be used: https, or plain http to loopback only
@@ -91,7 +92,20 @@ impl Notifier {
             topic_arn,
             chatbot_topic_arn,
             slack,
+            events: None,
         })
+    }
+
+    /// The same notifier, also putting an EventBridge event for every new
+    /// finding (whatever its level).
+    pub fn with_events(mut self, events: crate::events::FindingEvents) -> Self {
+        self.events = Some(events);
+        self
+    }
+
+    /// Where every new finding's event goes, when configured.
+    pub fn events(&self) -> Option<&crate::events::FindingEvents> {
+        self.events.as_ref()
     }
 
     /// The configured channels, in the order they are sent: `sns` (email)
