@@ -1042,20 +1042,32 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Stored findings out: the table and OCSF show the findings; JSON keeps
-/// the bookkeeping (times seen, status) too.
+/// Stored findings out: the table shows the findings, OCSF the findings
+/// with their status (`status_id`); JSON keeps the bookkeeping (times seen,
+/// status) too. `parts` gives a row's finding and status.
 fn print_rows<T: serde::Serialize>(
     format: Option<output::Format>,
     rows: Vec<T>,
-    finding: impl Fn(T) -> trailwarden_engine::Finding,
+    parts: impl Fn(T) -> (trailwarden_engine::Finding, String),
 ) -> anyhow::Result<()> {
     let format = format.unwrap_or_else(default_format);
-    if matches!(format, output::Format::Table | output::Format::Ocsf) {
+    if format == output::Format::Table {
         let mut writer = FindingWriter::new(io::BufWriter::new(terminal::stdout()), format);
         for row in rows {
-            writer.push(finding(row))?;
+            writer.push(parts(row).0)?;
         }
         writer.finish()?;
+        return Ok(());
+    }
+    if format == output::Format::Ocsf {
+        let mut out = io::BufWriter::new(terminal::stdout());
+        for row in rows {
+            let (finding, status) = parts(row);
+            let mut event = trailwarden_engine::ocsf::detection_finding(&finding);
+            trailwarden_engine::ocsf::set_status(&mut event, &status);
+            writeln!(out, "{}", json_escape(&serde_json::to_string(&event)?))?;
+        }
+        out.flush()?;
         return Ok(());
     }
     let mut out = io::BufWriter::new(terminal::stdout());
@@ -1130,7 +1142,7 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
                 id: None,
             })?;
             let n = rows.len();
-            print_rows(args.format, rows, |r| r.finding)?;
+            print_rows(args.format, rows, |r| (r.finding, r.status))?;
             say!("{n} finding(s) in {}", store.path());
             Ok(ExitCode::SUCCESS)
         }
@@ -1263,7 +1275,7 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
             .await
             .map_err(anyhow::Error::msg)?;
             let n = rows.len();
-            print_rows(args.format, rows, |r| r.finding)?;
+            print_rows(args.format, rows, |r| (r.finding, r.status))?;
             say!("{n} finding(s) in table {table}");
             Ok(ExitCode::SUCCESS)
         }

@@ -121,8 +121,25 @@ fn scan_and_findings_write_ocsf_detection_findings() {
             );
             assert_eq!(event["finding_info"]["analytic"]["uid"], f["rule_id"]);
             assert_eq!(event["api"]["operation"], f["event_name"]);
+            assert_eq!(event["status_id"], 1, "new");
         }
     }
+    // A stored finding's status reaches its OCSF status.
+    let id = plain[0]["id"].as_str().unwrap();
+    let (out, _, _) = run(bin()
+        .args(["findings", "--local"])
+        .arg(&store)
+        .args(["ack", id]));
+    assert!(out.status.success());
+    let (_, stdout, _) = run(bin()
+        .args(["findings", "--format", "ocsf", "--local"])
+        .arg(&store));
+    let acked: Vec<_> = findings(&stdout)
+        .into_iter()
+        .filter(|e| e["finding_info"]["uid"] == id)
+        .collect();
+    assert_eq!(acked.len(), 1);
+    assert_eq!(acked[0]["status_id"], 2, "acknowledged is In Progress");
 }
 
 #[test]

@@ -9,8 +9,10 @@
 //!
 //! With `TRAILWARDEN_EVENT_BUS` set, every new finding (any level, even one
 //! the deduplication window holds back from people) is also put on that
-//! EventBridge bus as a `trailwarden Finding` event, once (delivery record
-//! `eventbridge`).
+//! EventBridge bus as a `trailwarden Finding` event, at least once (delivery
+//! record `eventbridge`; a put whose record failed to be written, or whose
+//! answer was lost, is put again with the record's retry: consumers
+//! deduplicate on the finding id).
 
 use serde_json::Value;
 use trailwarden_aws::dynamo::AlertWindow;
@@ -49,6 +51,7 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
     let mut response = BatchResponse::default();
     let (mut sent, mut failed, mut refused, mut unrecorded) = (0u64, 0u64, 0u64, 0u64);
     let mut deduplicated = 0u64;
+    let (mut events_put, mut event_failures, mut events_refused) = (0u64, 0u64, 0u64);
     let records = event
         .get("Records")
         .and_then(Value::as_array)
@@ -92,7 +95,7 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
         if let Some(events) = events.filter(|_| !delivered.contains(EVENTBRIDGE)) {
             match events.put(&finding).await {
                 Ok(()) => {
-                    sent += 1;
+                    events_put += 1;
                     tracing::info!(finding = %finding.id, bus = events.bus(), "finding event put");
                     if let Err(e) = service
                         .store
@@ -104,11 +107,11 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
                     }
                 }
                 Err(e) if e.permanent => {
-                    refused += 1;
+                    events_refused += 1;
                     tracing::error!(finding = %finding.id, channel = EVENTBRIDGE, error = %e, "event refused for good; skipped, not retried");
                 }
                 Err(e) => {
-                    failed += 1;
+                    event_failures += 1;
                     tracing::error!(finding = %finding.id, channel = EVENTBRIDGE, error = %e, "event not put; the record will be retried");
                     retry = true;
                 }
@@ -238,6 +241,9 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
             ("AlertsRefused", refused),
             ("AlertDeliveriesUnrecorded", unrecorded),
             ("AlertsDeduplicated", deduplicated),
+            ("FindingEventsPut", events_put),
+            ("FindingEventFailures", event_failures),
+            ("FindingEventsRefused", events_refused),
         ],
     );
     response

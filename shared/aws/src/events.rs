@@ -17,7 +17,7 @@
 
 use std::str::FromStr;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use trailwarden_engine::Finding;
 
 use crate::dynamo::error_chain;
@@ -83,34 +83,54 @@ pub fn bus_allowed(bus: &str) -> bool {
 }
 
 /// The `detail` of a finding's event, as JSON text: the whole finding (or
-/// its OCSF form), or, past [`MAX_DETAIL_BYTES`], its identifying fields
-/// with `"truncated": true` (the whole finding stays in the findings table).
+/// its OCSF form), or, past [`MAX_DETAIL_BYTES`], the same form of the
+/// finding cut down (texts of at most 1 KB, no description, user agent,
+/// note or group, one event id) and marked `"truncated": true` (at the top
+/// for a finding, under `unmapped.trailwarden` for OCSF): the level, rule,
+/// account and principal a routing rule matches on stay. The whole finding
+/// stays in the findings table.
 pub fn event_detail(finding: &Finding, format: EventFormat) -> String {
-    let whole = match format {
-        EventFormat::Finding => serde_json::to_string(finding),
-        EventFormat::Ocsf => {
-            serde_json::to_string(&trailwarden_engine::ocsf::detection_finding(finding))
+    let render = |f: &Finding| -> Value {
+        match format {
+            EventFormat::Finding => serde_json::to_value(f).unwrap_or_default(),
+            EventFormat::Ocsf => trailwarden_engine::ocsf::detection_finding(f),
         }
-    }
-    .unwrap_or_default();
-    if !whole.is_empty() && whole.len() <= MAX_DETAIL_BYTES {
+    };
+    let whole = render(finding).to_string();
+    if whole.len() <= MAX_DETAIL_BYTES {
         return whole;
     }
     let cut = |s: &str| s.chars().take(1024).collect::<String>();
-    let short: Value = json!({
-        "id": finding.id,
-        "rule_id": cut(&finding.rule_id),
-        "rule_title": cut(&finding.rule_title),
-        "level": finding.level,
-        "event_time": cut(&finding.event_time),
-        "account": finding.account.as_deref().map(cut),
-        "region": finding.region.as_deref().map(cut),
-        "principal": finding.principal.as_deref().map(cut),
-        "event_source": cut(&finding.event_source),
-        "event_name": cut(&finding.event_name),
-        "truncated": true,
-    });
-    short.to_string()
+    let cut_opt = |s: &Option<String>| s.as_deref().map(cut);
+    let short = Finding {
+        id: cut(&finding.id),
+        rule_id: cut(&finding.rule_id),
+        rule_title: cut(&finding.rule_title),
+        level: finding.level,
+        tags: finding.tags.iter().take(20).map(|t| cut(t)).collect(),
+        description: String::new(),
+        event_time: cut(&finding.event_time),
+        account: cut_opt(&finding.account),
+        region: cut_opt(&finding.region),
+        principal: cut_opt(&finding.principal),
+        principal_type: cut_opt(&finding.principal_type),
+        access_key_id: cut_opt(&finding.access_key_id),
+        source_ip: cut_opt(&finding.source_ip),
+        user_agent: None,
+        event_source: cut(&finding.event_source),
+        event_name: cut(&finding.event_name),
+        error_code: cut_opt(&finding.error_code),
+        event_ids: finding.event_ids.iter().take(1).map(|e| cut(e)).collect(),
+        count: finding.count,
+        group: Default::default(),
+        note: None,
+    };
+    let mut value = render(&short);
+    match format {
+        EventFormat::Finding => value["truncated"] = true.into(),
+        EventFormat::Ocsf => value["unmapped"]["trailwarden"]["truncated"] = true.into(),
+    }
+    value.to_string()
 }
 
 /// Puts one event per finding on a bus.
@@ -194,6 +214,7 @@ fn transient(code: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn bus_names_and_arns() {
@@ -241,6 +262,12 @@ mod tests {
         assert_eq!(short["truncated"], true);
         assert_eq!(short["id"], "tw-1");
         assert_eq!(short["level"], "high");
+        assert!(short.to_string().len() < 8 * 1024);
+        let short: Value =
+            serde_json::from_str(&event_detail(&finding, EventFormat::Ocsf)).unwrap();
+        assert_eq!(short["unmapped"]["trailwarden"]["truncated"], true);
+        assert_eq!(short["severity_id"], 4);
+        assert_eq!(short["finding_info"]["uid"], "tw-1");
         assert!(short.to_string().len() < 8 * 1024);
     }
 

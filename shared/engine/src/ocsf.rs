@@ -19,14 +19,20 @@
 //! | `finding_info.desc` | the rule's description |
 //! | `finding_info.analytic` | the rule: `uid` its id, `name` its title, `type_id` 1 (Rule) |
 //! | `finding_info.attacks` | the rule's ATT&CK tags (`attack.t1078.004`, `attack.persistence`) |
-//! | `actor.user` | `uid` the principal's ARN, `type` CloudTrail's `userIdentity.type`, `credential_uid` the access key id, `account` the account |
-//! | `src_endpoint.ip` | `sourceIPAddress` when it is an address (not a service name) |
-//! | `api` | `operation` the `eventName`, `service.name` the `eventSource` |
+//! | `api` | `operation` the `eventName`, `service.name` the `eventSource`, `response.error` the `errorCode` |
 //! | `cloud` | `provider` `AWS`, `region`, `account.uid` |
-//! | `evidences` | the same actor, API and source of the (first) event |
+//! | `evidences[0].actor.user` | `uid` the principal's ARN, `type` CloudTrail's `userIdentity.type` (`type_id` 2 Admin for `Root`, 1 User for `IAMUser`, else 99 Other), `credential_uid` the access key id, `account` the account |
+//! | `evidences[0].src_endpoint.ip` | `sourceIPAddress` when it is an address (not a service name) |
+//! | `evidences[0].api` | as `api` |
 //! | `count` | how many events made the finding |
-//! | `status_id` | 1 (New) |
-//! | `unmapped.trailwarden` | the event ids, the correlation group, the engine's note, the error code, the user agent |
+//! | `status_id` | 1 (New); for a stored finding, its status ([`set_status`]) |
+//! | `unmapped.trailwarden` | the event ids, the correlation group, the engine's note, the user agent |
+//!
+//! The class has no top-level `actor` or `src_endpoint` in 1.3.0 (they come
+//! with profiles this event does not claim), so the caller and address are
+//! the evidence's. ATT&CK tactics are named as the rules tag them: the v19
+//! tactics `stealth` and `defense-impairment` by name (`Stealth`, `Defense
+//! Impairment`), the others by name and ATT&CK id.
 
 use std::net::IpAddr;
 
@@ -70,8 +76,12 @@ fn severity(level: Level) -> &'static str {
 }
 
 /// ATT&CK Enterprise tactics by the name Sigma tags use
-/// (`attack.defense-evasion`), with their ATT&CK ids and names.
-const TACTICS: [(&str, &str, &str); 14] = [
+/// (`attack.defense-evasion`), with their ATT&CK ids (empty: not given) and
+/// names. `defense-evasion` is ATT&CK v18's, split in v19 into `stealth` and
+/// `defense-impairment`; rules carry either.
+const TACTICS: [(&str, &str, &str); 16] = [
+    ("stealth", "", "Stealth"),
+    ("defense-impairment", "", "Defense Impairment"),
     ("reconnaissance", "TA0043", "Reconnaissance"),
     ("resource-development", "TA0042", "Resource Development"),
     ("initial-access", "TA0001", "Initial Access"),
@@ -115,7 +125,12 @@ fn attacks(tags: &[String]) -> Vec<Value> {
             }
             techniques.push(Value::Object(attack));
         } else if let Some((_, uid, caption)) = TACTICS.iter().find(|(n, _, _)| *n == name) {
-            tactics.push(json!({ "tactic": { "uid": uid, "name": caption } }));
+            let tactic = if uid.is_empty() {
+                json!({ "name": caption })
+            } else {
+                json!({ "uid": uid, "name": caption })
+            };
+            tactics.push(json!({ "tactic": tactic }));
         }
     }
     techniques.extend(tactics);
@@ -168,7 +183,15 @@ pub fn detection_finding(finding: &Finding) -> Value {
 
     let mut user = Map::new();
     put(&mut user, "uid", text(&finding.principal));
-    put(&mut user, "type", text(&finding.principal_type));
+    if let Some(kind) = text(&finding.principal_type) {
+        let type_id = match kind.as_str() {
+            Some("Root") => 2,
+            Some("IAMUser") => 1,
+            _ => 99,
+        };
+        user.insert("type_id".into(), type_id.into());
+        user.insert("type".into(), kind);
+    }
     put(&mut user, "credential_uid", text(&finding.access_key_id));
     put(&mut user, "account", account.clone());
     let actor = (!user.is_empty()).then(|| json!({ "user": user }));
@@ -178,15 +201,18 @@ pub fn detection_finding(finding: &Finding) -> Value {
         .as_deref()
         .filter(|ip| ip.parse::<IpAddr>().is_ok())
         .map(|ip| json!({ "ip": ip }));
-    let api = json!({
+    let mut api = json!({
         "operation": finding.event_name,
         "service": { "name": finding.event_source },
     });
+    if let Some(error) = text(&finding.error_code) {
+        api["response"] = json!({ "error": error });
+    }
 
     let mut evidence = Map::new();
-    put(&mut evidence, "actor", actor.clone());
+    put(&mut evidence, "actor", actor);
     evidence.insert("api".into(), api.clone());
-    put(&mut evidence, "src_endpoint", src_endpoint.clone());
+    put(&mut evidence, "src_endpoint", src_endpoint);
 
     let mut cloud = Map::new();
     cloud.insert("provider".into(), "AWS".into());
@@ -220,7 +246,6 @@ pub fn detection_finding(finding: &Finding) -> Value {
         extra.insert("group".into(), json!(finding.group));
     }
     put(&mut extra, "note", text(&finding.note));
-    put(&mut extra, "error_code", text(&finding.error_code));
     put(&mut extra, "user_agent", text(&finding.user_agent));
 
     let mut event = Map::new();
@@ -254,13 +279,26 @@ pub fn detection_finding(finding: &Finding) -> Value {
         }),
     );
     event.insert("finding_info".into(), Value::Object(info));
-    put(&mut event, "actor", actor);
-    put(&mut event, "src_endpoint", src_endpoint);
     event.insert("api".into(), api);
     event.insert("cloud".into(), Value::Object(cloud));
     event.insert("evidences".into(), json!([evidence]));
     event.insert("unmapped".into(), json!({ "trailwarden": extra }));
     Value::Object(event)
+}
+
+/// Set a stored finding's status on its event: `open` is 1 (New),
+/// `acknowledged` 2 (In Progress), `resolved` 4 (Resolved), anything else
+/// 99 (Other) with the status as its caption (the Finding class's
+/// `status_id` enum).
+pub fn set_status(event: &mut Value, status: &str) {
+    let (id, caption) = match status {
+        "open" => (1, "New"),
+        "acknowledged" => (2, "In Progress"),
+        "resolved" => (4, "Resolved"),
+        other => (99, other),
+    };
+    event["status_id"] = id.into();
+    event["status"] = caption.into();
 }
 
 #[cfg(test)]

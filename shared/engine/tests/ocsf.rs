@@ -12,7 +12,10 @@
 //! `account`, `name`, `uid`; `objects/attack.json`: at least one of
 //! `tactic`, `technique`, `sub_technique`; `objects/account.json`:
 //! `type_id` 10 is "AWS Account"), with their types (`timestamp_t` is
-//! epoch milliseconds, `integer_t`, `string_t`).
+//! epoch milliseconds, `integer_t`, `string_t`); and every top-level
+//! attribute is one the class has: the base event's, the Finding's, the
+//! Detection Finding's and the `cloud` profile's (`profiles/cloud.json`:
+//! `api`, `cloud`).
 //!
 //! Findings come from real rule matches on records built from CloudTrail's
 //! documented shapes: an IAM user, an assumed role, a service calling on a
@@ -56,7 +59,11 @@ fn findings(records: &[&str]) -> Vec<Finding> {
 
 fn at<'v>(v: &'v Value, path: &str) -> &'v Value {
     path.split('.').fold(v, |v, k| {
-        v.get(k).unwrap_or_else(|| panic!("{path} missing in {v}"))
+        let found = match k.parse::<usize>() {
+            Ok(i) => v.get(i),
+            Err(_) => v.get(k),
+        };
+        found.unwrap_or_else(|| panic!("{path} missing in {v}"))
     })
 }
 
@@ -72,8 +79,70 @@ fn text<'v>(v: &'v Value, path: &str) -> &'v str {
         .unwrap_or_else(|| panic!("{path} is not a string"))
 }
 
+/// The top-level attributes of a Detection Finding with the `cloud`
+/// profile (OCSF 1.3.0: base event, Finding, Detection Finding, cloud).
+const CLASS_ATTRIBUTES: &[&str] = &[
+    // Base event.
+    "activity_id",
+    "activity_name",
+    "category_name",
+    "category_uid",
+    "class_name",
+    "class_uid",
+    "count",
+    "duration",
+    "end_time",
+    "enrichments",
+    "message",
+    "metadata",
+    "observables",
+    "raw_data",
+    "severity",
+    "severity_id",
+    "start_time",
+    "status",
+    "status_code",
+    "status_detail",
+    "status_id",
+    "time",
+    "timezone_offset",
+    "type_name",
+    "type_uid",
+    "unmapped",
+    // Finding.
+    "comment",
+    "confidence",
+    "confidence_id",
+    "confidence_score",
+    "device",
+    "finding_info",
+    "vendor_attributes",
+    // Detection Finding.
+    "evidences",
+    "impact",
+    "impact_id",
+    "impact_score",
+    "malware",
+    "remediation",
+    "resources",
+    "risk_details",
+    "risk_level",
+    "risk_level_id",
+    "risk_score",
+    "vulnerabilities",
+    // The cloud profile.
+    "api",
+    "cloud",
+];
+
 /// Every requirement of the schema that applies to our events.
 fn check_schema(event: &Value) {
+    for key in event.as_object().unwrap().keys() {
+        assert!(
+            CLASS_ATTRIBUTES.contains(&key.as_str()),
+            "{key} is not an attribute of the class"
+        );
+    }
     // Base event and Finding.
     assert_eq!(int(event, "class_uid"), 2004);
     assert_eq!(int(event, "category_uid"), 2);
@@ -84,7 +153,12 @@ fn check_schema(event: &Value) {
     assert!((0..=6).contains(&severity) || severity == 99);
     assert!(int(event, "time") >= 0);
     let status = int(event, "status_id");
-    assert!((1..=6).contains(&status));
+    // The Finding's 1-6, and the dictionary's 99 (Other) for a status the
+    // source names itself.
+    assert!(
+        (1..=6).contains(&status) || status == 99,
+        "status_id {status}"
+    );
     // Metadata, product.
     assert_eq!(text(event, "metadata.version"), OCSF_VERSION);
     let semver: Vec<&str> = OCSF_VERSION.split('.').collect();
@@ -110,9 +184,6 @@ fn check_schema(event: &Value) {
     // API, user, accounts, endpoints (where present).
     assert!(!text(event, "api.operation").is_empty());
     let mut users = vec![];
-    if let Some(user) = event.pointer("/actor/user") {
-        users.push(user);
-    }
     for evidence in at(event, "evidences")
         .as_array()
         .expect("evidences is a list")
@@ -133,7 +204,7 @@ fn check_schema(event: &Value) {
     }
     for account in [
         event.pointer("/cloud/account"),
-        event.pointer("/actor/user/account"),
+        event.pointer("/evidences/0/actor/user/account"),
     ]
     .into_iter()
     .flatten()
@@ -141,7 +212,7 @@ fn check_schema(event: &Value) {
         assert_eq!(int(account, "type_id"), 10);
         assert!(text(account, "uid").len() == 12);
     }
-    if let Some(ip) = event.pointer("/src_endpoint/ip") {
+    if let Some(ip) = event.pointer("/evidences/0/src_endpoint/ip") {
         assert!(ip.as_str().unwrap().parse::<std::net::IpAddr>().is_ok());
     }
 }
@@ -194,11 +265,30 @@ fn findings_are_valid_detection_findings() {
         "6f0d3f5e-0000-4000-8000-000000000001"
     );
     assert_eq!(
-        text(user, "actor.user.uid"),
+        text(user, "evidences.0.actor.user.uid"),
         "arn:aws:iam::111122223333:user/alice"
     );
-    assert_eq!(text(user, "actor.user.credential_uid"), "AKIAEXAMPLE");
-    assert_eq!(text(user, "src_endpoint.ip"), "203.0.113.7");
+    assert_eq!(
+        text(user, "evidences.0.actor.user.credential_uid"),
+        "AKIAEXAMPLE"
+    );
+    assert_eq!(int(user, "evidences.0.actor.user.type_id"), 1);
+    assert_eq!(text(user, "evidences.0.actor.user.type"), "IAMUser");
+    assert_eq!(int(&events[1], "evidences.0.actor.user.type_id"), 99);
+    assert_eq!(int(user, "status_id"), 1);
+    // A stored finding's status.
+    for (status, id) in [
+        ("open", 1),
+        ("acknowledged", 2),
+        ("resolved", 4),
+        ("odd", 99),
+    ] {
+        let mut event = events[0].clone();
+        trailwarden_engine::ocsf::set_status(&mut event, status);
+        assert_eq!(int(&event, "status_id"), id);
+        check_schema(&event);
+    }
+    assert_eq!(text(user, "evidences.0.src_endpoint.ip"), "203.0.113.7");
     assert_eq!(text(user, "api.operation"), "InvokeModel");
     assert_eq!(text(user, "api.service.name"), "bedrock.amazonaws.com");
     assert_eq!(text(user, "cloud.region"), "us-east-1");
@@ -218,22 +308,23 @@ fn findings_are_valid_detection_findings() {
 
     // Findings keep event times to the second.
     assert_eq!(int(&events[1], "time"), 1_793_606_401_000);
-    assert_eq!(text(&events[1], "src_endpoint.ip"), "2001:db8::1");
     assert_eq!(
-        text(&events[1], "unmapped.trailwarden.error_code"),
-        "AccessDenied"
+        text(&events[1], "evidences.0.src_endpoint.ip"),
+        "2001:db8::1"
     );
+    assert_eq!(text(&events[1], "api.response.error"), "AccessDenied");
 
     // A service name is not an address; no account, no cloud account.
     let service = &events[2];
-    assert!(service.get("src_endpoint").is_none());
     assert!(service.pointer("/cloud/account").is_none());
     assert!(service.pointer("/evidences/0/src_endpoint").is_none());
 
     // No identity: the finding's principal is "anonymous"; hostile text
     // is kept as text (JSON escapes it; terminals get it escaped again).
-    assert_eq!(text(&events[3], "actor.user.uid"), "anonymous");
-    assert!(events[3].pointer("/actor/user/account").is_none());
+    assert_eq!(text(&events[3], "evidences.0.actor.user.uid"), "anonymous");
+    assert!(events[3]
+        .pointer("/evidences/0/actor/user/account")
+        .is_none());
     assert_eq!(text(&events[3], "api.operation"), "Invoke\u{1b}[2J\u{0}");
     assert_eq!(
         text(&events[3], "unmapped.trailwarden.user_agent"),
