@@ -4,6 +4,7 @@
 
 pub mod builtin;
 pub mod cloud;
+pub mod digest;
 pub mod lint;
 pub mod output;
 pub mod ruletest;

@@ -47,6 +47,42 @@ enum Command {
     /// Backfill history: run CloudTrail objects under an S3 prefix through
     /// a deployment's engine and tables (for a new rule or deployment).
     Replay(ReplayArgs),
+    /// The audit digest of a window: findings by level, rule and account,
+    /// the most severe, AI principals and models seen for the first time,
+    /// idle AI principals, and the pipeline's health.
+    Digest(DigestArgs),
+}
+
+#[derive(Args)]
+struct DigestArgs {
+    /// The window: findings whose event time is within this long (24h, 7d)
+    /// or since this time (RFC 3339, YYYY-MM-DD).
+    #[arg(long, value_name = "WHEN", default_value = "24h")]
+    since: String,
+    /// The local store to read [default: as for scan].
+    #[arg(long, value_name = "PATH", conflicts_with = "table")]
+    local: Option<PathBuf>,
+    /// Read a deployment's DynamoDB findings table instead (standard AWS
+    /// credential chain); idle principals and health then come from the
+    /// deployment's own sweeper findings and metrics.
+    #[arg(long, value_name = "NAME")]
+    table: Option<String>,
+    /// Idle days that make an AI principal stale.
+    #[arg(long, value_name = "N", default_value_t = 90)]
+    idle_days: u32,
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    format: DigestFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DigestFormat {
+    /// Sections of text, for a terminal or an email.
+    Text,
+    /// One JSON document.
+    Json,
 }
 
 #[derive(Args)]
@@ -297,6 +333,7 @@ fn main() -> ExitCode {
         Command::Findings(args) => findings(args),
         Command::Simulate(args) => simulate(args),
         Command::Replay(args) => replay(args),
+        Command::Digest(args) => digest(args),
     };
     match result {
         Ok(code) => code,
@@ -1280,6 +1317,89 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn digest(args: DigestArgs) -> anyhow::Result<ExitCode> {
+    use trailwarden::digest::{Digest, Health};
+    let policy = load_policy(&args.rules)?;
+    let engine = load_engine(&args.rules, &policy, Notes::Quiet)?;
+    let now = chrono::Utc::now();
+    let since = format_millis(parse_when(&args.since, now.timestamp_millis())?);
+    let until = format_millis(now.timestamp_millis());
+    let (findings, idle, health) = match &args.table {
+        Some(table) => {
+            let rows = runtime()?.block_on(async {
+                let sdk = trailwarden_aws::sdk_config().await;
+                let client = aws_sdk_dynamodb::Client::new(&sdk);
+                trailwarden::cloud::query(
+                    &client,
+                    table,
+                    &trailwarden::cloud::TableQuery {
+                        since: since.clone(),
+                        min_level: None,
+                        rule: None,
+                        principal: None,
+                        account: None,
+                    },
+                    now,
+                )
+                .await
+                .map_err(anyhow::Error::msg)
+            })?;
+            let findings: Vec<_> = rows.into_iter().map(|r| r.finding).collect();
+            // The deployment's sweeper stores the idle principals as
+            // findings of the dormant rules' sweep.
+            let (idle, findings): (Vec<_>, Vec<_>) = findings
+                .into_iter()
+                .partition(|f| f.note.as_deref().is_some_and(|n| n.starts_with("idle ")));
+            (findings, idle, None)
+        }
+        None => {
+            let mut store = StoreArgs {
+                store: args.local.clone(),
+            }
+            .open()?;
+            let rows = store.query_findings(&store::FindingFilter {
+                since: Some(since.clone()),
+                ..Default::default()
+            })?;
+            let findings: Vec<_> = rows.into_iter().map(|r| r.finding).collect();
+            let idle_ms = i64::from(args.idle_days) * 86_400_000;
+            let idle = trailwarden_engine::sweep::stale_principals(
+                &engine,
+                &mut store,
+                now.timestamp_millis(),
+                idle_ms,
+            )?;
+            let (objects, records, last_object_at) = store.ledger_since(&since)?;
+            let health = Health {
+                objects,
+                records,
+                last_object_at,
+            };
+            (findings, idle, Some(health))
+        }
+    };
+    let digest = Digest::build(
+        &findings,
+        &engine,
+        &idle,
+        args.idle_days,
+        health,
+        since,
+        until,
+    );
+    let mut out = io::BufWriter::new(terminal::stdout());
+    match args.format {
+        DigestFormat::Text => write!(out, "{}", digest.to_text())?,
+        DigestFormat::Json => writeln!(
+            out,
+            "{}",
+            json_escape(&serde_json::to_string_pretty(&digest)?)
+        )?,
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {

@@ -480,6 +480,24 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// The ledger since `since` (RFC 3339, the time an object was done):
+    /// objects done, their records, and when the last was done.
+    pub fn ledger_since(&self, since: &str) -> Result<(u64, u64, Option<String>), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*), COALESCE(SUM(records), 0), MAX(done_at) FROM ledger WHERE done_at >= ?1",
+                params![since],
+                |row| {
+                    Ok((
+                        row.get::<_, i64>(0)? as u64,
+                        row.get::<_, i64>(1)? as u64,
+                        row.get::<_, Option<String>>(2)?,
+                    ))
+                },
+            )
+            .map_err(err(&self.path))
+    }
+
     /// Findings stored, newest event first, filtered.
     pub fn query_findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
         let mut sql = String::from(

@@ -495,6 +495,87 @@ fn the_policy_suppresses_findings_and_overrides_levels() {
 }
 
 #[test]
+fn digest_sums_up_a_window_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let rules = [
+        "--no-builtin",
+        "--rules",
+        data("dormant-rule.yml").to_str().unwrap(),
+    ]
+    .map(String::from);
+    let (out, scanned, stderr) = run(bin()
+        .args(["scan", "--format", "jsonl", "--store"])
+        .arg(&store)
+        .args(&rules)
+        .arg(data("ai-activity.json")));
+    assert!(out.status.success(), "{stderr}");
+    let scanned = findings(&scanned);
+    let (out, stdout, stderr) = run(bin()
+        .args([
+            "digest",
+            "--since",
+            "2026-01-01",
+            "--format",
+            "json",
+            "--local",
+        ])
+        .arg(&store)
+        .args(&rules));
+    assert!(out.status.success(), "{stderr}");
+    let digest: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(digest["total"], scanned.len(), "{stdout}");
+    let by_rule: u64 = digest["by_rule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_rule, scanned.len() as u64);
+    assert_eq!(digest["health"]["objects"], 1);
+    assert!(digest["health"]["records"].as_u64().unwrap() > 0);
+    // Carol has been idle since the spring: the sweep's list.
+    let idle: Vec<&str> = digest["idle_principals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["principal"].as_str().unwrap())
+        .collect();
+    assert!(
+        idle.contains(&"arn:aws:iam::111122223333:user/carol"),
+        "{idle:?}"
+    );
+    for item in digest["idle_principals"].as_array().unwrap() {
+        assert!(item["show"]
+            .as_str()
+            .unwrap()
+            .starts_with("trailwarden findings show tw-"));
+    }
+
+    // The same as text; a window with nothing in it says so.
+    let (out, text, _) = run(bin()
+        .args(["digest", "--since", "2026-01-01", "--local"])
+        .arg(&store)
+        .args(&rules));
+    assert!(out.status.success());
+    for section in [
+        "Findings:",
+        "Most severe:",
+        "AI principals seen for the first time:",
+        "AI principals idle 90 days or more",
+        "Pipeline:",
+    ] {
+        assert!(text.contains(section), "{section} missing in {text}");
+    }
+    let (out, text, _) = run(bin()
+        .args(["digest", "--since", "1h", "--local"])
+        .arg(&store)
+        .args(&rules));
+    assert!(out.status.success());
+    assert!(text.contains("Findings: 0\n"), "{text}");
+}
+
+#[test]
 fn sweep_lists_idle_ai_principals_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(dir.path());

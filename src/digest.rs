@@ -1,0 +1,420 @@
+//! The audit digest: what a security engineer reads once a day.
+//!
+//! [`Digest::build`] sums up the findings of a window (by level, rule and
+//! account, with the most severe items), the AI principals and models seen
+//! for the first time (findings of the first-seen baseline rules), the AI
+//! principals idle past the sweeper's threshold, and the pipeline's own
+//! health where the store records it (log objects read, records, the last
+//! object's time). `trailwarden digest` renders it as text or JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+use trailwarden_engine::rules::BaselineKind;
+use trailwarden_engine::{Engine, Finding, Level};
+
+use crate::terminal::escape;
+
+/// Most items a list of the digest shows (the counts cover every finding).
+pub const TOP: usize = 10;
+
+/// One rule's findings in the window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RuleCount {
+    /// Rule id.
+    pub rule_id: String,
+    /// Rule title.
+    pub title: String,
+    /// The level of its findings (the highest, if levels were overridden).
+    pub level: Level,
+    /// Findings.
+    pub count: u64,
+}
+
+/// One finding worth a look, with the command that shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Item {
+    /// Finding id.
+    pub id: String,
+    /// Level.
+    pub level: Level,
+    /// Rule title.
+    pub title: String,
+    /// Who.
+    pub principal: Option<String>,
+    /// Where.
+    pub account: Option<String>,
+    /// When (`eventTime`).
+    pub event_time: String,
+    /// What the engine adds (the new value, the idle time).
+    pub note: Option<String>,
+    /// `trailwarden findings show <id>`.
+    pub show: String,
+}
+
+impl Item {
+    fn of(f: &Finding) -> Item {
+        Item {
+            id: f.id.clone(),
+            level: f.level,
+            title: f.rule_title.clone(),
+            principal: f.principal.clone(),
+            account: f.account.clone(),
+            event_time: f.event_time.clone(),
+            note: f.note.clone(),
+            show: format!("trailwarden findings show {}", f.id),
+        }
+    }
+}
+
+/// What the store says of the pipeline in the window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Health {
+    /// Log objects read to their end.
+    pub objects: u64,
+    /// Records in them.
+    pub records: u64,
+    /// When the last object was done (RFC 3339), if any.
+    pub last_object_at: Option<String>,
+}
+
+/// The digest of one window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Digest {
+    /// Start of the window (RFC 3339, event time).
+    pub since: String,
+    /// End of the window (RFC 3339).
+    pub until: String,
+    /// Findings in the window.
+    pub total: u64,
+    /// Findings by level, most severe first.
+    pub by_level: Vec<(Level, u64)>,
+    /// Findings by rule, most first.
+    pub by_rule: Vec<RuleCount>,
+    /// Findings by account, most first (`-`: none recorded).
+    pub by_account: Vec<(String, u64)>,
+    /// The most severe findings, latest first within a level.
+    pub top: Vec<Item>,
+    /// AI principals seen for the first time (first-seen rules whose tuple
+    /// is the principal itself).
+    pub new_principals: Vec<Item>,
+    /// Models a principal used for the first time (first-seen rules over
+    /// `modelId`).
+    pub new_models: Vec<Item>,
+    /// AI principals idle past the threshold, with their last activity.
+    pub idle_principals: Vec<Item>,
+    /// The idle threshold, in days.
+    pub idle_days: u32,
+    /// The pipeline's health (`None`: the store does not record it).
+    pub health: Option<Health>,
+}
+
+/// What a first-seen rule reports.
+enum FirstSeen {
+    Principal,
+    Model,
+}
+
+/// The first-seen rules of `engine` by id: over a model id, or over the
+/// principal (no tuple fields: the group is the principal).
+fn first_seen_rules(engine: &Engine) -> BTreeMap<&str, FirstSeen> {
+    engine
+        .rules()
+        .iter()
+        .filter_map(|r| {
+            let b = r.baseline.as_ref()?;
+            if b.kind != BaselineKind::FirstSeen {
+                return None;
+            }
+            let kind = if b.fields.iter().any(|f| f.ends_with("modelId")) {
+                FirstSeen::Model
+            } else if b.fields.is_empty() {
+                FirstSeen::Principal
+            } else {
+                return None;
+            };
+            Some((r.meta.id.as_str(), kind))
+        })
+        .collect()
+}
+
+/// Most first, then by name.
+fn ranked<K: Ord + Clone>(counts: BTreeMap<K, u64>) -> Vec<(K, u64)> {
+    let mut v: Vec<(K, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+/// Most severe first, then latest.
+fn severe_first(items: &mut [&Finding]) {
+    items.sort_by(|a, b| (b.level, &b.event_time, &b.id).cmp(&(a.level, &a.event_time, &a.id)));
+}
+
+impl Digest {
+    /// The digest of `findings` (those of the window `since..until`), with
+    /// the first-seen rules of `engine`, the `idle` principals (from the
+    /// sweep) and the store's `health`.
+    pub fn build(
+        findings: &[Finding],
+        engine: &Engine,
+        idle: &[Finding],
+        idle_days: u32,
+        health: Option<Health>,
+        since: String,
+        until: String,
+    ) -> Digest {
+        let mut by_level: BTreeMap<Level, u64> = BTreeMap::new();
+        let mut by_rule: BTreeMap<&str, RuleCount> = BTreeMap::new();
+        let mut by_account: BTreeMap<String, u64> = BTreeMap::new();
+        for f in findings {
+            *by_level.entry(f.level).or_default() += 1;
+            let rule = by_rule.entry(&f.rule_id).or_insert_with(|| RuleCount {
+                rule_id: f.rule_id.clone(),
+                title: f.rule_title.clone(),
+                level: f.level,
+                count: 0,
+            });
+            rule.count += 1;
+            rule.level = rule.level.max(f.level);
+            *by_account
+                .entry(f.account.clone().unwrap_or_else(|| "-".into()))
+                .or_default() += 1;
+        }
+        let mut by_rule: Vec<RuleCount> = by_rule.into_values().collect();
+        by_rule.sort_by(|a, b| (b.count, b.level, &a.rule_id).cmp(&(a.count, a.level, &b.rule_id)));
+        let mut all: Vec<&Finding> = findings.iter().collect();
+        severe_first(&mut all);
+        let first = first_seen_rules(engine);
+        let pick = |kind: fn(&FirstSeen) -> bool| -> Vec<Item> {
+            all.iter()
+                .filter(|f| first.get(f.rule_id.as_str()).is_some_and(kind))
+                .take(TOP)
+                .map(|f| Item::of(f))
+                .collect()
+        };
+        let new_principals = pick(|k| matches!(k, FirstSeen::Principal));
+        let new_models = pick(|k| matches!(k, FirstSeen::Model));
+        let mut idle: Vec<&Finding> = idle.iter().collect();
+        severe_first(&mut idle);
+        Digest {
+            since,
+            until,
+            total: findings.len() as u64,
+            by_level: by_level.into_iter().rev().collect(),
+            by_rule,
+            by_account: ranked(by_account),
+            top: all.iter().take(TOP).map(|f| Item::of(f)).collect(),
+            new_principals,
+            new_models,
+            idle_principals: idle.iter().map(|f| Item::of(f)).collect(),
+            idle_days,
+            health,
+        }
+    }
+
+    /// The digest as text for a terminal or an email: every value from a
+    /// record escaped ([`escape`]), lists cut to [`TOP`] items.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let e = |s: &str| escape(s).into_owned();
+        let opt = |s: &Option<String>| s.as_deref().map(e).unwrap_or_else(|| "-".into());
+        let _ = writeln!(out, "trailwarden digest, {} to {}", self.since, self.until);
+        let _ = writeln!(out);
+        let levels: Vec<String> = self
+            .by_level
+            .iter()
+            .map(|(l, n)| format!("{n} {l}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "Findings: {}{}",
+            self.total,
+            if levels.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", levels.join(", "))
+            }
+        );
+        if !self.by_rule.is_empty() {
+            let _ = writeln!(out, "\nBy rule:");
+            for r in self.by_rule.iter().take(TOP) {
+                let _ = writeln!(
+                    out,
+                    "  {:>6}  {:<13} {}",
+                    r.count,
+                    r.level.as_str(),
+                    e(&r.title)
+                );
+            }
+            if self.by_rule.len() > TOP {
+                let _ = writeln!(out, "  … {} more rule(s)", self.by_rule.len() - TOP);
+            }
+            let _ = writeln!(out, "\nBy account:");
+            for (account, n) in self.by_account.iter().take(TOP) {
+                let _ = writeln!(out, "  {n:>6}  {}", e(account));
+            }
+            if self.by_account.len() > TOP {
+                let _ = writeln!(out, "  … {} more account(s)", self.by_account.len() - TOP);
+            }
+        }
+        let list = |out: &mut String, heading: &str, items: &[Item], empty: &str| {
+            let _ = writeln!(out, "\n{heading}:");
+            if items.is_empty() {
+                let _ = writeln!(out, "  {empty}");
+            }
+            for i in items.iter().take(TOP) {
+                let _ = writeln!(
+                    out,
+                    "  {} {} {} in {} at {}",
+                    i.level.as_str(),
+                    e(&i.title),
+                    opt(&i.principal),
+                    opt(&i.account),
+                    e(&i.event_time)
+                );
+                if let Some(note) = &i.note {
+                    let _ = writeln!(out, "      {}", e(note));
+                }
+                let _ = writeln!(out, "      {}", e(&i.show));
+            }
+            if items.len() > TOP {
+                let _ = writeln!(out, "  … {} more", items.len() - TOP);
+            }
+        };
+        list(&mut out, "Most severe", &self.top, "none");
+        list(
+            &mut out,
+            "AI principals seen for the first time",
+            &self.new_principals,
+            "none",
+        );
+        list(
+            &mut out,
+            "Models used for the first time by a principal",
+            &self.new_models,
+            "none",
+        );
+        list(
+            &mut out,
+            &format!("AI principals idle {} days or more (review, then remove their access or the principal)", self.idle_days),
+            &self.idle_principals,
+            "none",
+        );
+        let _ = writeln!(out, "\nPipeline:");
+        match &self.health {
+            Some(h) => {
+                let _ = writeln!(
+                    out,
+                    "  {} log object(s), {} record(s) read; last object done at {}",
+                    h.objects,
+                    h.records,
+                    h.last_object_at.as_deref().unwrap_or("-")
+                );
+                if h.objects == 0 {
+                    let _ = writeln!(
+                        out,
+                        "  no log object read in the window: is the trail still delivering?"
+                    );
+                }
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  not recorded in a findings table: see the stack's CloudWatch metrics"
+                );
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trailwarden_engine::{Policy, RuleSetBuilder};
+
+    fn finding(id: &str, rule_id: &str, level: &str, principal: &str, time: &str) -> Finding {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "rule_id": rule_id, "rule_title": format!("title of {rule_id}"),
+            "level": level, "tags": [], "description": "", "event_time": time,
+            "account": "111122223333", "region": "us-east-1", "principal": principal,
+            "principal_type": null, "access_key_id": null, "source_ip": null,
+            "user_agent": null, "event_source": "bedrock.amazonaws.com",
+            "event_name": "InvokeModel", "error_code": null, "event_ids": [id], "count": 1
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn counts_ranks_and_first_seen_sections() {
+        let policy = Policy::from_yaml(
+            "policy.example.yaml",
+            crate::simulate::example_policy_yaml(),
+        )
+        .unwrap();
+        let mut b = RuleSetBuilder::with_policy(policy);
+        for (path, text) in trailwarden_engine::builtin::builtin_rules() {
+            b.add_yaml(path, text);
+        }
+        let engine = Engine::from_set(b.build());
+        // First use of a model by a role; first use of Bedrock by a user.
+        let model_rule = "4922f1b9-9685-480d-a577-bc9e56dbefcb";
+        let principal_rule = "91b9c3b8-422a-435a-8935-d62e5b0843de";
+        let findings = vec![
+            finding("tw-1", "r-a", "low", "p1", "2026-11-30T01:00:00Z"),
+            finding("tw-2", "r-a", "low", "p2", "2026-11-30T02:00:00Z"),
+            finding(
+                "tw-3",
+                "r-b",
+                "high",
+                "evil\u{1b}[2J\u{202e}",
+                "2026-11-30T03:00:00Z",
+            ),
+            finding("tw-4", model_rule, "low", "role", "2026-11-30T04:00:00Z"),
+            finding(
+                "tw-5",
+                principal_rule,
+                "medium",
+                "user",
+                "2026-11-30T05:00:00Z",
+            ),
+        ];
+        let d = Digest::build(
+            &findings,
+            &engine,
+            &[],
+            90,
+            None,
+            "2026-11-29T06:00:00Z".into(),
+            "2026-11-30T06:00:00Z".into(),
+        );
+        assert_eq!(d.total, 5);
+        assert_eq!(
+            d.by_level,
+            vec![(Level::High, 1), (Level::Medium, 1), (Level::Low, 3)]
+        );
+        assert_eq!(d.by_rule[0].rule_id, "r-a");
+        assert_eq!(d.by_rule[0].count, 2);
+        assert_eq!(d.by_account, vec![("111122223333".to_string(), 5)]);
+        assert_eq!(d.top[0].id, "tw-3", "most severe first");
+        assert_eq!(d.top[1].id, "tw-5");
+        assert_eq!(d.top[2].id, "tw-4", "then latest");
+        assert_eq!(d.new_models.len(), 1);
+        assert_eq!(d.new_models[0].id, "tw-4");
+        assert_eq!(d.new_principals.len(), 1);
+        assert_eq!(d.new_principals[0].id, "tw-5");
+        let text = d.to_text();
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text}"
+        );
+        assert!(
+            text.contains("Findings: 5 (1 high, 1 medium, 3 low)"),
+            "{text}"
+        );
+        assert!(text.contains("not recorded in a findings table"));
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(json["top"][0]["show"], "trailwarden findings show tw-3");
+    }
+}
