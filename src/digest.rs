@@ -49,12 +49,19 @@ pub struct Item {
     pub event_time: String,
     /// What the engine adds (the new value, the idle time).
     pub note: Option<String>,
-    /// `trailwarden findings show <id>`.
-    pub show: String,
+    /// The stored status (`open`, `acknowledged`, `resolved`); `None`: not
+    /// stored (idle principals found by this run's sweep).
+    pub status: Option<String>,
+    /// The command that shows it (`trailwarden findings … show <id>`), when
+    /// it is stored.
+    pub show: Option<String>,
 }
 
+/// A finding with its stored status (`None`: not stored).
+pub type Row = (Finding, Option<String>);
+
 impl Item {
-    fn of(f: &Finding) -> Item {
+    fn of((f, status): &Row, show: &str) -> Item {
         Item {
             id: f.id.clone(),
             level: f.level,
@@ -63,12 +70,14 @@ impl Item {
             account: f.account.clone(),
             event_time: f.event_time.clone(),
             note: f.note.clone(),
-            show: format!("trailwarden findings show {}", f.id),
+            status: status.clone(),
+            show: status.as_ref().map(|_| format!("{show} {}", f.id)),
         }
     }
 }
 
-/// What the store says of the pipeline in the window.
+/// What the store says of the pipeline: the log objects read since the
+/// window's start, by the time they were read (not their events' times).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Health {
     /// Log objects read to their end.
@@ -94,18 +103,20 @@ pub struct Digest {
     pub by_rule: Vec<RuleCount>,
     /// Findings by account, most first (`-`: none recorded).
     pub by_account: Vec<(String, u64)>,
-    /// The most severe findings, latest first within a level.
+    /// The [`TOP`] most severe findings not yet resolved, latest first
+    /// within a level.
     pub top: Vec<Item>,
     /// AI principals seen for the first time (first-seen rules whose tuple
-    /// is the principal itself).
+    /// is the principal itself), all of them.
     pub new_principals: Vec<Item>,
     /// Models a principal used for the first time (first-seen rules over
-    /// `modelId`).
+    /// `modelId`), all of them.
     pub new_models: Vec<Item>,
-    /// AI principals idle past the threshold, with their last activity.
+    /// AI principals idle past the threshold, with their last activity,
+    /// all of them (not acknowledged or resolved).
     pub idle_principals: Vec<Item>,
-    /// The idle threshold, in days.
-    pub idle_days: u32,
+    /// The idle threshold, in days (`None`: the deployment's own).
+    pub idle_days: Option<u32>,
     /// The pipeline's health (`None`: the store does not record it).
     pub health: Option<Health>,
 }
@@ -147,27 +158,33 @@ fn ranked<K: Ord + Clone>(counts: BTreeMap<K, u64>) -> Vec<(K, u64)> {
 }
 
 /// Most severe first, then latest.
-fn severe_first(items: &mut [&Finding]) {
-    items.sort_by(|a, b| (b.level, &b.event_time, &b.id).cmp(&(a.level, &a.event_time, &a.id)));
+fn severe_first(items: &mut [&Row]) {
+    items.sort_by(|(a, _), (b, _)| {
+        (b.level, &b.event_time, &b.id).cmp(&(a.level, &a.event_time, &a.id))
+    });
 }
 
 impl Digest {
-    /// The digest of `findings` (those of the window `since..until`), with
-    /// the first-seen rules of `engine`, the `idle` principals (from the
-    /// sweep) and the store's `health`.
+    /// The digest of `findings` (those whose event time is in the window
+    /// `since..until`, with their stored status), with the first-seen
+    /// rules of `engine`, the `idle` principals (from the sweep) and the
+    /// store's `health`; `show` is the command that shows a stored finding
+    /// given its id (`trailwarden findings --table NAME show`).
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
-        findings: &[Finding],
+        findings: &[Row],
         engine: &Engine,
-        idle: &[Finding],
-        idle_days: u32,
+        idle: &[Row],
+        idle_days: Option<u32>,
         health: Option<Health>,
         since: String,
         until: String,
+        show: &str,
     ) -> Digest {
         let mut by_level: BTreeMap<Level, u64> = BTreeMap::new();
         let mut by_rule: BTreeMap<&str, RuleCount> = BTreeMap::new();
         let mut by_account: BTreeMap<String, u64> = BTreeMap::new();
-        for f in findings {
+        for (f, _) in findings {
             *by_level.entry(f.level).or_default() += 1;
             let rule = by_rule.entry(&f.rule_id).or_insert_with(|| RuleCount {
                 rule_id: f.rule_id.clone(),
@@ -183,19 +200,21 @@ impl Digest {
         }
         let mut by_rule: Vec<RuleCount> = by_rule.into_values().collect();
         by_rule.sort_by(|a, b| (b.count, b.level, &a.rule_id).cmp(&(a.count, a.level, &b.rule_id)));
-        let mut all: Vec<&Finding> = findings.iter().collect();
+        let mut all: Vec<&Row> = findings.iter().collect();
         severe_first(&mut all);
         let first = first_seen_rules(engine);
         let pick = |kind: fn(&FirstSeen) -> bool| -> Vec<Item> {
             all.iter()
-                .filter(|f| first.get(f.rule_id.as_str()).is_some_and(kind))
-                .take(TOP)
-                .map(|f| Item::of(f))
+                .filter(|(f, _)| first.get(f.rule_id.as_str()).is_some_and(kind))
+                .map(|r| Item::of(r, show))
                 .collect()
         };
         let new_principals = pick(|k| matches!(k, FirstSeen::Principal));
         let new_models = pick(|k| matches!(k, FirstSeen::Model));
-        let mut idle: Vec<&Finding> = idle.iter().collect();
+        let open = |(_, status): &&Row| {
+            !matches!(status.as_deref(), Some("resolved") | Some("acknowledged"))
+        };
+        let mut idle: Vec<&Row> = idle.iter().filter(open).collect();
         severe_first(&mut idle);
         Digest {
             since,
@@ -204,10 +223,15 @@ impl Digest {
             by_level: by_level.into_iter().rev().collect(),
             by_rule,
             by_account: ranked(by_account),
-            top: all.iter().take(TOP).map(|f| Item::of(f)).collect(),
+            top: all
+                .iter()
+                .filter(|(_, status)| status.as_deref() != Some("resolved"))
+                .take(TOP)
+                .map(|r| Item::of(r, show))
+                .collect(),
             new_principals,
             new_models,
-            idle_principals: idle.iter().map(|f| Item::of(f)).collect(),
+            idle_principals: idle.iter().map(|r| Item::of(r, show)).collect(),
             idle_days,
             health,
         }
@@ -276,13 +300,18 @@ impl Digest {
                 if let Some(note) = &i.note {
                     let _ = writeln!(out, "      {}", e(note));
                 }
-                let _ = writeln!(out, "      {}", e(&i.show));
+                if let Some(status) = i.status.as_deref().filter(|s| *s != "open") {
+                    let _ = writeln!(out, "      ({})", e(status));
+                }
+                if let Some(show) = &i.show {
+                    let _ = writeln!(out, "      {}", e(show));
+                }
             }
             if items.len() > TOP {
                 let _ = writeln!(out, "  … {} more", items.len() - TOP);
             }
         };
-        list(&mut out, "Most severe", &self.top, "none");
+        list(&mut out, "Most severe (not resolved)", &self.top, "none");
         list(
             &mut out,
             "AI principals seen for the first time",
@@ -295,9 +324,13 @@ impl Digest {
             &self.new_models,
             "none",
         );
+        let idle = match self.idle_days {
+            Some(days) => format!("AI principals idle {days} days or more"),
+            None => "AI principals idle past the deployment's IdleDays".to_owned(),
+        };
         list(
             &mut out,
-            &format!("AI principals idle {} days or more (review, then remove their access or the principal)", self.idle_days),
+            &format!("{idle} (review, then remove their access or the principal)"),
             &self.idle_principals,
             "none",
         );
@@ -306,15 +339,17 @@ impl Digest {
             Some(h) => {
                 let _ = writeln!(
                     out,
-                    "  {} log object(s), {} record(s) read; last object done at {}",
+                    "  {} log object(s), {} record(s) read since {}; the last at {}",
                     h.objects,
                     h.records,
+                    self.since,
                     h.last_object_at.as_deref().unwrap_or("-")
                 );
                 if h.objects == 0 {
                     let _ = writeln!(
                         out,
-                        "  no log object read in the window: is the trail still delivering?"
+                        "  no log object read since {}: is anything delivering to this store?",
+                        self.since
                     );
                 }
             }
@@ -361,6 +396,7 @@ mod tests {
         // First use of a model by a role; first use of Bedrock by a user.
         let model_rule = "4922f1b9-9685-480d-a577-bc9e56dbefcb";
         let principal_rule = "91b9c3b8-422a-435a-8935-d62e5b0843de";
+        let open = |f: Finding| (f, Some("open".to_string()));
         let findings = vec![
             finding("tw-1", "r-a", "low", "p1", "2026-11-30T01:00:00Z"),
             finding("tw-2", "r-a", "low", "p2", "2026-11-30T02:00:00Z"),
@@ -380,14 +416,17 @@ mod tests {
                 "2026-11-30T05:00:00Z",
             ),
         ];
+        let mut findings: Vec<Row> = findings.into_iter().map(open).collect();
+        findings[0].1 = Some("resolved".into());
         let d = Digest::build(
             &findings,
             &engine,
             &[],
-            90,
+            Some(90),
             None,
             "2026-11-29T06:00:00Z".into(),
             "2026-11-30T06:00:00Z".into(),
+            "trailwarden findings --local s.db show",
         );
         assert_eq!(d.total, 5);
         assert_eq!(
@@ -415,6 +454,13 @@ mod tests {
         );
         assert!(text.contains("not recorded in a findings table"));
         let json = serde_json::to_value(&d).unwrap();
-        assert_eq!(json["top"][0]["show"], "trailwarden findings show tw-3");
+        assert_eq!(
+            json["top"][0]["show"],
+            "trailwarden findings --local s.db show tw-3"
+        );
+        assert!(
+            d.top.iter().all(|i| i.id != "tw-1"),
+            "a resolved finding is counted, not listed"
+        );
     }
 }

@@ -1326,44 +1326,57 @@ fn digest(args: DigestArgs) -> anyhow::Result<ExitCode> {
     let now = chrono::Utc::now();
     let since = format_millis(parse_when(&args.since, now.timestamp_millis())?);
     let until = format_millis(now.timestamp_millis());
-    let (findings, idle, health) = match &args.table {
+    let sweep_rule = trailwarden_engine::sweep::SWEEP_RULE_ID;
+    let (findings, idle, idle_days, health, show) = match &args.table {
         Some(table) => {
-            let rows = runtime()?.block_on(async {
+            let query = |since: &str, rule: Option<&str>| trailwarden::cloud::TableQuery {
+                since: since.to_owned(),
+                min_level: None,
+                rule: rule.map(str::to_owned),
+                principal: None,
+                account: None,
+            };
+            let (rows, idle) = runtime()?.block_on(async {
                 let sdk = trailwarden_aws::sdk_config().await;
                 let client = aws_sdk_dynamodb::Client::new(&sdk);
-                trailwarden::cloud::query(
+                let rows = trailwarden::cloud::query(&client, table, &query(&since, None), now)
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                // The deployment's sweeper stores each idle principal once,
+                // at its last activity's time: all of them, whenever.
+                let idle = trailwarden::cloud::query(
                     &client,
                     table,
-                    &trailwarden::cloud::TableQuery {
-                        since: since.clone(),
-                        min_level: None,
-                        rule: None,
-                        principal: None,
-                        account: None,
-                    },
+                    &query("1970-01-01T00:00:00Z", Some(sweep_rule)),
                     now,
                 )
                 .await
-                .map_err(anyhow::Error::msg)
+                .map_err(anyhow::Error::msg)?;
+                anyhow::Ok((rows, idle))
             })?;
-            let findings: Vec<_> = rows.into_iter().map(|r| r.finding).collect();
-            // The deployment's sweeper stores the idle principals as
-            // findings of the dormant rules' sweep.
-            let (idle, findings): (Vec<_>, Vec<_>) = findings
+            let row = |r: trailwarden::cloud::TableFinding| (r.finding, Some(r.status));
+            let findings: Vec<_> = rows
                 .into_iter()
-                .partition(|f| f.note.as_deref().is_some_and(|n| n.starts_with("idle ")));
-            (findings, idle, None)
+                .filter(|r| r.finding.rule_id != sweep_rule)
+                .map(row)
+                .collect();
+            let idle: Vec<_> = idle.into_iter().map(row).collect();
+            let show = format!("trailwarden findings --table {table} show");
+            (findings, idle, None, None, show)
         }
         None => {
-            let mut store = StoreArgs {
+            let store_args = StoreArgs {
                 store: args.local.clone(),
-            }
-            .open()?;
+            };
+            let mut store = store_args.open()?;
             let rows = store.query_findings(&store::FindingFilter {
                 since: Some(since.clone()),
                 ..Default::default()
             })?;
-            let findings: Vec<_> = rows.into_iter().map(|r| r.finding).collect();
+            let findings: Vec<_> = rows
+                .into_iter()
+                .map(|r| (r.finding, Some(r.status)))
+                .collect();
             let idle_ms = i64::from(args.idle_days) * 86_400_000;
             let idle = trailwarden_engine::sweep::stale_principals(
                 &engine,
@@ -1371,23 +1384,23 @@ fn digest(args: DigestArgs) -> anyhow::Result<ExitCode> {
                 now.timestamp_millis(),
                 idle_ms,
             )?;
+            // Found by this run's sweep, not stored: no status, no show.
+            let idle: Vec<_> = idle.into_iter().map(|f| (f, None)).collect();
             let (objects, records, last_object_at) = store.ledger_since(&since)?;
             let health = Health {
                 objects,
                 records,
                 last_object_at,
             };
-            (findings, idle, Some(health))
+            let show = match &args.local {
+                Some(path) => format!("trailwarden findings --local {} show", path.display()),
+                None => "trailwarden findings show".to_owned(),
+            };
+            (findings, idle, Some(args.idle_days), Some(health), show)
         }
     };
     let digest = Digest::build(
-        &findings,
-        &engine,
-        &idle,
-        args.idle_days,
-        health,
-        since,
-        until,
+        &findings, &engine, &idle, idle_days, health, since, until, &show,
     );
     let mut out = io::BufWriter::new(terminal::stdout());
     match args.format {
