@@ -1935,6 +1935,84 @@ async fn lambda_path_memory_on_a_250k_record_object() {
 
 /// A finding as the engine makes one, with `rule_id`, `principal` and
 /// `user_agent` given.
+/// The bucket and key the sample Lambda events under `functions/*/events/`
+/// name (a test puts the object in its own bucket under the same key).
+const SAMPLE_BUCKET: &str = "trailwarden-demo-trail-111122223333";
+const SAMPLE_KEY: &str = "AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/02/111122223333_CloudTrail_us-east-1_20261102T0805Z_6Nf0lC8dWzG1Jq3x.json.gz";
+
+/// A sample Lambda event (`functions/<path>`), its bucket name replaced by
+/// `bucket`.
+fn sample_event(path: &str, bucket: &str) -> Value {
+    let file = format!("{}/functions/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&file).unwrap();
+    serde_json::from_str(&text.replace(SAMPLE_BUCKET, bucket)).unwrap()
+}
+
+/// The sample events the README's `cargo lambda invoke --data-file` and
+/// `sam local invoke -e` lines use drive each handler as documented.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sample_lambda_events_drive_each_handler() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    world.put(SAMPLE_KEY, log_object()).await;
+    // The same object announced three ways: read once, then done.
+    let mut stored = 0;
+    for (i, name) in [
+        "ingest/events/sqs-s3-notification.json",
+        "ingest/events/sqs-sns-s3-notification.json",
+        "ingest/events/sqs-eventbridge-object-created.json",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let event: aws_lambda_events::sqs::SqsEvent =
+            serde_json::from_value(sample_event(name, &world.bucket)).unwrap();
+        let response = trailwarden_ingest::handle(&service, event).await;
+        assert!(
+            response.batch_item_failures.is_empty(),
+            "{name}: {response:?}"
+        );
+        let found = world.findings().await.len();
+        if i == 0 {
+            assert!(found > 0, "{name}: the object's findings");
+            stored = found;
+        } else {
+            assert_eq!(found, stored, "{name}: the object was already read");
+        }
+    }
+    // The same StopLogging from EventBridge: the same finding.
+    trailwarden_realtime::handle(
+        &service,
+        sample_event(
+            "realtime/events/eventbridge-cloudtrail-api-call.json",
+            &world.bucket,
+        ),
+    )
+    .await
+    .unwrap();
+    assert_eq!(world.findings().await.len(), stored);
+    // A stream INSERT of a high finding: one email.
+    let notifier = trailwarden_alert::notifier(&service, &world.sdk)
+        .await
+        .unwrap();
+    let response = trailwarden_alert::handle(
+        &service,
+        &notifier,
+        sample_event("alert/events/dynamodb-stream-insert.json", &world.bucket),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    assert_eq!(emails(&world).await.len(), 1);
+    // The scheduled event's time is the sweep's "as of" (as main.rs reads it).
+    let scheduled = sample_event("sweeper/events/scheduled.json", &world.bucket);
+    let as_of = scheduled["time"]
+        .as_str()
+        .and_then(trailwarden_cloudtrail::parse_event_time)
+        .unwrap();
+    trailwarden_sweeper::handle(&service, as_of).await.unwrap();
+}
+
 /// A queue that gets every `trailwarden Finding` event on `bus` (created),
 /// through an EventBridge rule: its URL.
 async fn finding_events_queue(world: &World, bus: &str) -> String {
