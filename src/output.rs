@@ -333,7 +333,10 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["class_uid"], 2004);
         assert_eq!(lines[0]["finding_info"]["uid"], "tw-1");
-        assert_eq!(lines[0]["evidences"][0]["actor"]["user"]["uid"], "p\u{202e}x\u{1b}[2J");
+        assert_eq!(
+            lines[0]["evidences"][0]["actor"]["user"]["uid"],
+            "p\u{202e}x\u{1b}[2J"
+        );
         assert_eq!(lines[0]["severity_id"], 3);
         assert_eq!(lines[1]["finding_info"]["uid"], "tw-2");
         assert_eq!(lines[1]["severity_id"], 4);
