@@ -2133,24 +2133,8 @@ async fn every_new_finding_is_one_eventbridge_event_whatever_its_level() {
     assert_eq!(emails(&world).await.len(), 1);
 
     // The OCSF form (another deployment's tables, the same bus).
-    let world = World::new().await;
-    let mut config = world.config();
-    config.event_bus = Some(bus.clone());
-    config.event_format = trailwarden_aws::events::EventFormat::Ocsf;
-    let service = Service::start(config, &world.sdk).await.unwrap();
-    let ocsf = finding_with(
-        "tw-event-ocsf",
-        "r-event",
-        "arn:aws:iam::111122223333:user/c",
-        "ua",
-    );
-    let inserts = stored_inserts(&world, &service, &[&ocsf]).await;
-    let notifier = trailwarden_alert::notifier(&service, &world.sdk)
-        .await
-        .unwrap();
-    let response =
-        trailwarden_alert::handle(&service, &notifier, json!({ "Records": inserts })).await;
-    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let format = trailwarden_aws::events::EventFormat::Ocsf;
+    alert_one_finding_with_events(&bus, format, "tw-event-ocsf").await;
     let got = queued_events(&world, &queue).await;
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0]["detail"]["class_uid"], 2004);
@@ -2158,25 +2142,35 @@ async fn every_new_finding_is_one_eventbridge_event_whatever_its_level() {
 
     // A bus that does not exist: refused for good, logged and counted; the
     // email still goes and the stream is not held.
+    let format = trailwarden_aws::events::EventFormat::Finding;
+    let (world, service) =
+        alert_one_finding_with_events(&unique("no-such-bus"), format, "tw-event-lost").await;
+    assert_eq!(delivered(&service, "tw-event-lost").await, ["sns"]);
+    assert_eq!(emails(&world).await.len(), 1);
+}
+
+/// A fresh deployment whose alert function puts finding events on `bus` in
+/// `format`: one high finding `id` stored and its INSERT handled (no
+/// record failed). Returns the deployment.
+async fn alert_one_finding_with_events(
+    bus: &str,
+    format: trailwarden_aws::events::EventFormat,
+    id: &str,
+) -> (World, Service) {
     let world = World::new().await;
     let mut config = world.config();
-    config.event_bus = Some(unique("no-such-bus"));
+    config.event_bus = Some(bus.to_owned());
+    config.event_format = format;
     let service = Service::start(config, &world.sdk).await.unwrap();
-    let lost = finding_with(
-        "tw-event-lost",
-        "r-event",
-        "arn:aws:iam::111122223333:user/d",
-        "ua",
-    );
-    let inserts = stored_inserts(&world, &service, &[&lost]).await;
+    let finding = finding_with(id, "r-event", "arn:aws:iam::111122223333:user/c", "ua");
+    let inserts = stored_inserts(&world, &service, &[&finding]).await;
     let notifier = trailwarden_alert::notifier(&service, &world.sdk)
         .await
         .unwrap();
     let response =
         trailwarden_alert::handle(&service, &notifier, json!({ "Records": inserts })).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    assert_eq!(delivered(&service, &lost.id).await, ["sns"]);
-    assert_eq!(emails(&world).await.len(), 1);
+    (world, service)
 }
 
 fn finding_with(

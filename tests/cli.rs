@@ -494,16 +494,21 @@ fn the_policy_suppresses_findings_and_overrides_levels() {
     );
 }
 
-#[test]
-fn digest_sums_up_a_window_from_the_store() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_in(dir.path());
-    let rules = [
+/// The arguments that load the test's dormant rule and no built-in rule.
+fn dormant_rule_only() -> [String; 3] {
+    [
         "--no-builtin",
         "--rules",
         data("dormant-rule.yml").to_str().unwrap(),
     ]
-    .map(String::from);
+    .map(String::from)
+}
+
+#[test]
+fn digest_sums_up_a_window_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let rules = dormant_rule_only();
     let (out, scanned, stderr) = run(bin()
         .args(["scan", "--format", "jsonl", "--store"])
         .arg(&store)
@@ -588,12 +593,7 @@ fn digest_sums_up_a_window_from_the_store() {
 fn sweep_lists_idle_ai_principals_from_the_store() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(dir.path());
-    let rules = [
-        "--no-builtin",
-        "--rules",
-        data("dormant-rule.yml").to_str().unwrap(),
-    ]
-    .map(String::from);
+    let rules = dormant_rule_only();
     let (out, _, stderr) = run(bin()
         .args(["scan", "--store"])
         .arg(&store)
