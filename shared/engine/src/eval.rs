@@ -27,6 +27,7 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::hash::BuildHasherDefault;
 
 use memchr::memmem::Finder;
@@ -94,6 +95,9 @@ struct Slot<'r> {
     ascii: bool,
     /// `None` inside: the text is already lower-case.
     lower: OnceCell<Option<Box<str>>>,
+    /// The string value parsed as an IP address, once a `cidr` matcher has
+    /// asked (a rule's private-range filter holds a dozen blocks).
+    ip: OnceCell<Option<IpAddr>>,
 }
 
 impl Slot<'_> {
@@ -107,6 +111,13 @@ impl Slot<'_> {
             Cow::Owned(lower) => Some(lower.into_boxed_str()),
         });
         lower.as_deref().unwrap_or(text)
+    }
+
+    /// `text` (this slot's string value) parsed as rsigma's `cidr` matcher
+    /// parses it (`str::parse::<IpAddr>`).
+    #[inline]
+    fn ip(&self, text: &str) -> Option<IpAddr> {
+        *self.ip.get_or_init(|| text.parse().ok())
     }
 }
 
@@ -135,6 +146,7 @@ impl<'t, 'r, 'a> Fields<'t, 'r, 'a> {
                 ascii: matches!(&value, Some(EventValue::Str(s)) if s.is_ascii()),
                 value,
                 lower: OnceCell::new(),
+                ip: OnceCell::new(),
             }
         })
     }
@@ -569,6 +581,7 @@ fn str_matches(
                 GroupMode::All => children.iter().all(|c| pre_lowered(c, lower)),
             }
         }
+        CompiledMatcher::Cidr(net) => slot.ip(text).is_some_and(|ip| net.contains(&ip)),
         CompiledMatcher::Not(inner) => !str_matches(inner, value, text, slot, fields),
         CompiledMatcher::AnyOf(children) => children
             .iter()

@@ -117,6 +117,19 @@ pub struct Baseline {
     pub learning_ms: i64,
 }
 
+impl Baseline {
+    /// The longest gap (ms) between two sightings of a tuple after which
+    /// the later one can never be reported: a first-seen rule reports a
+    /// tuple unseen for more than `history_ms`, a dormant rule a group idle
+    /// for at least `idle_ms`.
+    pub fn quiet_gap_ms(&self) -> i64 {
+        match self.kind {
+            BaselineKind::FirstSeen => self.history_ms,
+            BaselineKind::Dormant => self.idle_ms - 1,
+        }
+    }
+}
+
 /// A built correlation's references to others, before resolution: its
 /// index, source, name, `generate`, and (position, reference) pairs.
 type Chain = (usize, String, Option<String>, bool, Vec<(u16, String)>);

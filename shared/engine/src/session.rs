@@ -104,9 +104,26 @@ struct TupleObs {
     first: (i64, Arc<str>),
     /// The latest sighting's time.
     last_t: i64,
-    /// Every sighting (time, event id): a gap inside the batch can matter
-    /// too (a tuple forgotten after `history`, a group idle for `idle`).
-    times: Vec<(i64, String)>,
+    /// The sightings as runs: a gap inside the batch can matter too (a
+    /// tuple forgotten after `history`, a group idle for `idle`), so every
+    /// gap that could report is kept, and only sightings no gap rule can
+    /// report on are folded (see [`Sightings`]).
+    runs: Vec<Sightings>,
+}
+
+/// Sightings of one value tuple, gathered in arrival order: the first
+/// (`start`, with its event id) and the last (`end`) of a chain in which
+/// each sighting came at most [`crate::rules::Baseline::quiet_gap_ms`] after the one
+/// before. A sighting after such a gap cannot be reported (its previous
+/// sighting is too recent), and `end` stands for the chain's others as the
+/// previous sighting of whatever comes after: reading the runs by start
+/// gives the findings that reading every sighting would, with the same
+/// event ids.
+#[derive(Debug, Clone)]
+struct Sightings {
+    start: i64,
+    id: String,
+    end: i64,
 }
 
 /// Counts of what a session did.
@@ -661,23 +678,46 @@ impl<'e> Session<'e> {
             Owner::Baseline(rule_index as u32),
             &self.scratch,
         );
-        let event_id = id.get_or_insert_with(|| event_id(record)).clone();
         let raw = self.raw.get_or_insert_with(|| Arc::from(record.raw()));
+        let quiet = rule.baseline.as_ref().map_or(-1, |b| b.quiet_gap_ms());
         match pending.tuples.get_mut(self.scratch2.as_str()) {
             Some(obs) => {
                 if t < obs.first.0 {
                     obs.first = (t, Arc::clone(raw));
                 }
                 obs.last_t = obs.last_t.max(t);
-                obs.times.push((t, event_id));
+                let last = obs.runs.last_mut().expect("a tuple has a sighting");
+                if last.end <= t && t - last.end <= quiet {
+                    last.end = t;
+                    if t == last.start {
+                        // Read by (time, id), the smaller id of two
+                        // sightings at the same time is the one reported.
+                        let event_id = id.get_or_insert_with(|| event_id(record));
+                        if *event_id < last.id {
+                            last.id.clone_from(event_id);
+                        }
+                    }
+                } else if !(last.start < t && t <= last.end) {
+                    let event_id = id.get_or_insert_with(|| event_id(record)).clone();
+                    obs.runs.push(Sightings {
+                        start: t,
+                        id: event_id,
+                        end: t,
+                    });
+                }
             }
             None => {
+                let event_id = id.get_or_insert_with(|| event_id(record)).clone();
                 pending.tuples.insert(
                     self.scratch2.clone(),
                     TupleObs {
                         first: (t, Arc::clone(raw)),
                         last_t: t,
-                        times: vec![(t, event_id)],
+                        runs: vec![Sightings {
+                            start: t,
+                            id: event_id,
+                            end: t,
+                        }],
                     },
                 );
             }
@@ -1594,11 +1634,12 @@ fn merge_baseline(
         let digest = value_digest(tuple);
         let known = body.seen.get(&digest).copied();
         let raw = &obs.first.1;
-        let mut times = obs.times.clone();
-        times.sort();
+        let mut runs: Vec<&Sightings> = obs.runs.iter().collect();
+        runs.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
         let mut previous = known;
         let mut base: Option<Snapshot> = None;
-        for (t, id) in times {
+        for run in runs {
+            let (t, id) = (run.start, run.id.clone());
             let note =
                 match spec.kind {
                     BaselineKind::FirstSeen => {
@@ -1635,7 +1676,7 @@ fn merge_baseline(
                     .clone();
                 findings.push(finding(snap, t, id, note));
             }
-            previous = Some(previous.map_or(t, |p| p.max(t)));
+            previous = Some(previous.map_or(run.end, |p| p.max(run.end)));
         }
         let entry = body.seen.entry(digest).or_insert(obs.last_t);
         *entry = (*entry).max(obs.last_t);

@@ -689,3 +689,110 @@ fn a_store_failing_at_any_step_of_a_flush_loses_no_finding() {
         assert_eq!(ids(&store), expected, "store failing at call {fail_at}");
     }
 }
+
+/// A baseline reads a batch's sightings by time, whatever order they came
+/// in, and one batch gives the findings that the same records, in time
+/// order, give one object at a time: every gap that could report is seen,
+/// inside a batch as across batches. Random traffic (a fixed seed) over a
+/// first-seen and a dormant rule whose windows are shorter than the
+/// traffic's longest pauses, with repeated times.
+#[test]
+fn baselines_see_every_reportable_gap_within_a_batch() {
+    let e = engine(
+        r#"
+title: First use of a model (short history)
+id: 00000000-0000-4000-8000-000000000051
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: InvokeModel
+  condition: selection
+baseline:
+  type: first_seen
+  group-by: [userIdentity.arn]
+  fields: [requestParameters.modelId]
+  history: 2h
+  learning: 1h
+level: low
+---
+title: Principal active again (short idle)
+id: 00000000-0000-4000-8000-000000000052
+logsource: {product: aws, service: cloudtrail}
+detection:
+  selection:
+    eventName: InvokeModel
+  condition: selection
+baseline:
+  type: dormant
+  group-by: [userIdentity.arn]
+  idle: 90m
+level: low
+"#,
+    );
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let start = chrono::DateTime::parse_from_rfc3339("2026-11-02T00:00:00Z").unwrap();
+    let mut t = 0i64;
+    let mut records: Vec<(i64, String)> = Vec::new();
+    for i in 0..600 {
+        // Mostly seconds apart, sometimes minutes, now and then hours; a
+        // tenth at the same second as the one before.
+        t += match next(20) {
+            0 | 1 => 0,
+            2 => 3_600 + next(3 * 3_600) as i64,
+            3..=5 => 60 + next(1_800) as i64,
+            _ => next(30) as i64,
+        };
+        let time = (start + chrono::Duration::seconds(t))
+            .format("%Y-%m-%dT%H:%M:%SZ")
+            .to_string();
+        let who = ["alice", "bob", "carol"][next(3) as usize];
+        let model = format!("m{}", next(4));
+        let text = rec(&time, "InvokeModel", who, &model).replace(
+            r#""eventID":""#,
+            &format!(r#""eventID":"{:04}-"#, next(10_000) + i),
+        );
+        records.push((t, text));
+    }
+    let key = |f: &Finding| (f.id.clone(), f.event_time.clone(), f.note.clone());
+    let sorted = |mut found: Vec<Finding>| {
+        let mut keys: Vec<_> = found.drain(..).map(|f| key(&f)).collect();
+        keys.sort();
+        keys
+    };
+    let texts = |rs: &[(i64, String)]| rs.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>();
+    // In time order (by time, then event id), one batch.
+    let mut in_order = records.clone();
+    in_order.sort_by_key(|(t, r)| (*t, Record::parse(r).unwrap().event_id().map(str::to_owned)));
+    let one_batch = sorted(run(&e, &mut MemoryStore::new(), &[texts(&in_order)]));
+    let dormant = one_batch
+        .iter()
+        .filter(|k| k.2.as_deref().unwrap_or("").starts_with("active again"))
+        .count();
+    assert!(
+        dormant >= 3 && one_batch.len() - dormant >= 10,
+        "{one_batch:#?}"
+    );
+    // One record an object.
+    let objects: Vec<Vec<String>> = in_order.iter().map(|(_, r)| vec![r.clone()]).collect();
+    assert_eq!(
+        sorted(run(&e, &mut MemoryStore::new(), &objects)),
+        one_batch
+    );
+    // Any arrival order within the batch.
+    for _ in 0..3 {
+        let mut shuffled = records.clone();
+        for i in (1..shuffled.len()).rev() {
+            shuffled.swap(i, next(i as u64 + 1) as usize);
+        }
+        assert_eq!(
+            sorted(run(&e, &mut MemoryStore::new(), &[texts(&shuffled)])),
+            one_batch
+        );
+    }
+}
