@@ -241,7 +241,8 @@ impl StoreArgs {
 
 #[derive(Args)]
 struct ScanArgs {
-    /// Files, directories (read recursively) or - for standard input.
+    /// Files, directories (read recursively; hidden files, and files that
+    /// are neither gzip nor JSON, are skipped) or - for standard input.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     #[command(flatten)]
@@ -503,7 +504,11 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     for dir in &expanded.empty_dirs {
         say!("trailwarden: {dir}: no files in this directory");
     }
+    let not_logs = expanded.not_logs;
     if inputs.is_empty() {
+        for (path, reason) in &not_logs {
+            say!("trailwarden: {path}: skipped: {reason}");
+        }
         say!("trailwarden: error: no input could be read");
         return Ok(ExitCode::from(2));
     }
@@ -534,7 +539,11 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     // Paths that do not exist are inputs that could not be read.
     scanner.stats.unopened += missing.len() as u64;
     scanner.stats.unreadable.extend(missing);
-    let input_count = inputs.len() + scanner.stats.unreadable.len();
+    // Files under a directory that are not logs: skipped, said once, in
+    // the summary.
+    scanner.stats.objects += not_logs.len() as u64;
+    let input_count = inputs.len() + scanner.stats.unreadable.len() + not_logs.len();
+    scanner.stats.skipped.extend(not_logs);
     let progress = progress_bar(&inputs, args.quiet);
     let started = Instant::now();
     let mut write_error = None;
@@ -658,11 +667,10 @@ fn print_summary(stats: &ScanStats, inputs: usize, secs: f64) {
     for (name, reason) in &stats.skipped {
         say!("  skipped {name}: {reason}");
     }
-    for (name, reason) in &stats.unreadable {
-        say!("  unreadable {name}: {reason}");
-    }
-    for (name, reason) in &stats.not_stored {
-        say!("  not stored {name}: {reason}");
+    // Unreadable and unstored files were named, with the reason, as they
+    // were met.
+    if !stats.unreadable.is_empty() || !stats.not_stored.is_empty() {
+        say!("  (unreadable and not stored files are named above, each with its reason)");
     }
     say!(
         "records: {} evaluated, {} rejected",

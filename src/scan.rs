@@ -47,6 +47,48 @@ pub struct Expanded {
     /// Directories given that hold no file to read (none, or only hidden
     /// ones).
     pub empty_dirs: Vec<String>,
+    /// Files found under a directory that are clearly not logs (a
+    /// `LICENSE`, a `README.md`, an image): neither gzip nor JSON, by
+    /// their first bytes ([`looks_like_a_log`]), with the reason. A file
+    /// named on the command line is always read, and rejected if it is
+    /// not a log.
+    pub not_logs: Vec<(String, String)>,
+}
+
+/// Whether a file's first bytes (up to 512 of them) can begin a log the
+/// reader reads: gzip (`1f 8b`, RFC 1952 section 2.3.1), or JSON text
+/// (after an optional UTF-8 byte order mark and whitespace, `{` or `[`:
+/// a CloudTrail log object, an array of records, JSON lines). Empty or
+/// blank text counts as a log (the reader says what it holds).
+pub fn looks_like_a_log(head: &[u8]) -> bool {
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return true;
+    }
+    let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b) => matches!(b, b'{' | b'['),
+        // Empty, or only whitespace so far: the reader says what it holds.
+        None => true,
+    }
+}
+
+/// The reason a file under a directory is skipped as not a log, or `None`
+/// when it may be one (or cannot be opened: reading it says why).
+fn not_a_log(path: &Path) -> Option<String> {
+    use std::io::Read;
+    let mut head = [0u8; 512];
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut n = 0;
+    while n < head.len() {
+        match file.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    (!looks_like_a_log(&head[..n])).then(|| {
+        "not a log: neither gzip nor JSON (CloudTrail delivers gzip-compressed JSON); name the file to read it anyway".to_owned()
+    })
 }
 
 /// Expand command-line paths: `-` is standard input, a directory is every
@@ -70,7 +112,12 @@ pub fn expand_inputs(paths: &[PathBuf]) -> Expanded {
                     out.empty_dirs.push(path.display().to_string());
                 }
                 files.sort();
-                out.inputs.extend(files.into_iter().map(Input::File));
+                for file in files {
+                    match not_a_log(&file) {
+                        Some(reason) => out.not_logs.push((file.display().to_string(), reason)),
+                        None => out.inputs.push(Input::File(file)),
+                    }
+                }
             }
             Ok(_) => out.inputs.push(Input::File(path.clone())),
             Err(e) => out
@@ -1230,6 +1277,31 @@ pub fn file_ref(path: &Path) -> Option<ObjectRef> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn logs_are_told_from_other_files_by_their_first_bytes() {
+        for head in [
+            &b"{\"Records\":[]}"[..],
+            b"[{}]",
+            b"\n\t {\"eventVersion\"",
+            b"\xef\xbb\xbf{}",
+            b"\x1f\x8b\x08\x00",
+            b"",
+            b"   \n",
+        ] {
+            assert!(looks_like_a_log(head), "{head:?}");
+        }
+        for head in [
+            &b"Apache License"[..],
+            b"# README",
+            b"\x89PNG\r\n",
+            b"PK\x03\x04",
+            b"\xef\xbb\xbfname: x",
+            b"eventVersion,eventTime",
+        ] {
+            assert!(!looks_like_a_log(head), "{head:?}");
+        }
+    }
     use super::*;
     use trailwarden_engine::builtin::builtin_rules;
     use trailwarden_engine::rules::RuleSetBuilder;

@@ -971,16 +971,26 @@ fn some_inputs_read_and_some_unreadable_exit_0_or_1_and_name_each_unreadable_one
                 )),
                 "{stderr}"
             );
+            // Each named once, with its reason, as it is met.
             for (name, _, reason) in &cases {
+                // (Rejected records are listed apart, each with its file.)
+                let lines: Vec<&str> = stderr
+                    .lines()
+                    .filter(|l| l.contains(name) && !l.contains(": record "))
+                    .collect();
                 assert!(
-                    stderr.lines().any(|l| l.starts_with("  unreadable ")
-                        && l.contains(name)
-                        && l.contains(reason)),
-                    "{name}: {reason} not listed in:\n{stderr}"
+                    lines.len() == 1
+                        && lines[0].contains(": unreadable: ")
+                        && lines[0].contains(reason),
+                    "{name}: {reason} not named once in:\n{stderr}"
                 );
             }
-            assert!(
-                stderr.contains("  unreadable ") && stderr.contains("missing.json"),
+            assert_eq!(
+                stderr
+                    .lines()
+                    .filter(|l| l.contains("missing.json"))
+                    .count(),
+                1,
                 "{stderr}"
             );
         }
@@ -1763,6 +1773,54 @@ fn an_empty_directory_is_named_as_holding_no_files() {
         "{stderr}"
     );
     assert!(stderr.contains("files: 1 (1 read"), "{stderr}");
+}
+
+/// In a directory, files that are clearly not logs (a licence, a README,
+/// an image) are skipped and listed once in the summary; a JSON file that
+/// is not CloudTrail, a gzip file and a file named on the command line are
+/// read (and rejected where they are not logs).
+#[test]
+fn files_that_are_not_logs_in_a_directory_are_skipped_not_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(logs.join("2026/11/02")).unwrap();
+    std::fs::copy(data("tampering.json"), logs.join("2026/11/02/a.json")).unwrap();
+    std::fs::write(logs.join("LICENSE"), "Apache License\nVersion 2.0\n").unwrap();
+    std::fs::write(logs.join("README.md"), "# Trail archive\n").unwrap();
+    std::fs::write(logs.join("logo.png"), b"\x89PNG\r\n\x1a\n\0\0").unwrap();
+    // With a byte order mark and blank lines, JSON is still JSON.
+    std::fs::write(logs.join("bom.json"), b"\xef\xbb\xbf\n  {\"Records\": []}").unwrap();
+    let (out, stdout, stderr) = run(bin().args(["scan", "--format", "jsonl"]).arg(&logs));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!findings(&stdout).is_empty());
+    assert!(
+        stderr.contains("files: 5 (2 read, 3 skipped, 0 unreadable, 0 already processed)"),
+        "{stderr}"
+    );
+    for name in ["LICENSE", "README.md", "logo.png"] {
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(name)).collect();
+        assert!(
+            lines.len() == 1
+                && lines[0].starts_with("  skipped ")
+                && lines[0].contains("not a log"),
+            "{name}: {stderr}"
+        );
+    }
+    // Named on the command line, a file is read, and rejected if need be.
+    let (out, _, stderr) = run(bin().arg("scan").arg(logs.join("LICENSE")));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("LICENSE: unreadable: not JSON"), "{stderr}");
+    // A directory of nothing but such files reads nothing, and says why.
+    let docs = dir.path().join("docs");
+    std::fs::create_dir_all(&docs).unwrap();
+    std::fs::write(docs.join("NOTES.txt"), "notes").unwrap();
+    let (out, _, stderr) = run(bin().arg("scan").arg(&docs));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("NOTES.txt: skipped: not a log")
+            && stderr.contains("no input could be read"),
+        "{stderr}"
+    );
 }
 
 /// One gzip file on two threads (inflated on one thread, evaluated on

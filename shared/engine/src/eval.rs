@@ -27,8 +27,8 @@
 use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::hash::BuildHasherDefault;
+use std::net::IpAddr;
 
 use memchr::memmem::Finder;
 
