@@ -179,6 +179,8 @@ struct FindingsArgs {
     /// Output format [default: table on a terminal, jsonl otherwise].
     #[arg(long, value_enum)]
     format: Option<output::Format>,
+    #[command(flatten)]
+    out: output::OutputArgs,
 }
 
 #[derive(Subcommand)]
@@ -250,6 +252,8 @@ struct ScanArgs {
     /// Output format [default: table on a terminal, jsonl otherwise].
     #[arg(long, value_enum)]
     format: Option<output::Format>,
+    #[command(flatten)]
+    out: output::OutputArgs,
     /// Report only findings at or above this level.
     #[arg(long, value_name = "LEVEL", default_value = "informational")]
     min_level: Level,
@@ -512,16 +516,9 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         say!("trailwarden: error: no input could be read");
         return Ok(ExitCode::from(2));
     }
-    let stdout = io::stdout();
-    let format = args.format.unwrap_or(if stdout.is_terminal() {
-        output::Format::Table
-    } else {
-        output::Format::Jsonl
-    });
-    let mut writer = FindingWriter::new(
-        io::BufWriter::new(terminal::Out::new(stdout.lock())),
-        format,
-    );
+    let format = args.out.format(args.format);
+    let mut writer =
+        FindingWriter::new(args.out.open()?, format).with_style(args.out.table_style());
     let reader = ReaderOptions {
         max_object_bytes: args.max_object_bytes,
         ..ReaderOptions::default()
@@ -1091,13 +1088,15 @@ fn sweep(args: SweepArgs) -> anyhow::Result<ExitCode> {
 /// with their status (`status_id`); JSON keeps the bookkeeping (times seen,
 /// status) too. `parts` gives a row's finding and status.
 fn print_rows<T: serde::Serialize>(
+    destination: &output::OutputArgs,
     format: Option<output::Format>,
     rows: Vec<T>,
     parts: impl Fn(T) -> (trailwarden_engine::Finding, String),
 ) -> anyhow::Result<()> {
-    let format = format.unwrap_or_else(default_format);
+    let format = destination.format(format);
+    let mut out = destination.open()?;
     if format == output::Format::Table {
-        let mut writer = FindingWriter::new(io::BufWriter::new(terminal::stdout()), format);
+        let mut writer = FindingWriter::new(out, format).with_style(destination.table_style());
         for row in rows {
             writer.push(parts(row).0)?;
         }
@@ -1105,7 +1104,6 @@ fn print_rows<T: serde::Serialize>(
         return Ok(());
     }
     if format == output::Format::Ocsf {
-        let mut out = io::BufWriter::new(terminal::stdout());
         for row in rows {
             let (finding, status) = parts(row);
             let mut event = trailwarden_engine::ocsf::detection_finding(&finding);
@@ -1115,7 +1113,6 @@ fn print_rows<T: serde::Serialize>(
         out.flush()?;
         return Ok(());
     }
-    let mut out = io::BufWriter::new(terminal::stdout());
     if format == output::Format::Json {
         writeln!(
             out,
@@ -1187,7 +1184,7 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
                 id: None,
             })?;
             let n = rows.len();
-            print_rows(args.format, rows, |r| (r.finding, r.status))?;
+            print_rows(&args.out, args.format, rows, |r| (r.finding, r.status))?;
             say!("{n} finding(s) in {}", store.path());
             Ok(ExitCode::SUCCESS)
         }
@@ -1320,7 +1317,7 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
             .await
             .map_err(anyhow::Error::msg)?;
             let n = rows.len();
-            print_rows(args.format, rows, |r| (r.finding, r.status))?;
+            print_rows(&args.out, args.format, rows, |r| (r.finding, r.status))?;
             say!("{n} finding(s) in table {table}");
             Ok(ExitCode::SUCCESS)
         }

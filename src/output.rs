@@ -1,9 +1,11 @@
 //! Writing findings: a table for people, JSON or JSON lines for programs,
 //! OCSF Detection Findings for security data lakes and SIEMs.
 
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
 
-use clap::ValueEnum;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
 use trailwarden_engine::ocsf::detection_finding;
 use trailwarden_engine::Finding;
 
@@ -25,6 +27,87 @@ pub enum Format {
     Ocsf,
 }
 
+/// When table levels are coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    /// On a terminal, unless `NO_COLOR` is set, `CLICOLOR=0` or
+    /// `TERM=dumb` (`CLICOLOR_FORCE=1` colours a pipe too).
+    Auto,
+    /// Always, even into a pipe or a file.
+    Always,
+    /// Never.
+    Never,
+}
+
+/// Where findings go, and how a table looks there.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Write the findings to FILE instead of standard output, in any
+    /// format (the default format is then jsonl; a table there is not cut
+    /// to a width and not coloured unless --color always).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Colour the levels of a table.
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorWhen,
+}
+
+impl OutputArgs {
+    /// The format to write: `format` if given, else a table on a terminal
+    /// and JSON lines into a pipe or a file.
+    pub fn format(&self, format: Option<Format>) -> Format {
+        format.unwrap_or(if self.output.is_none() && io::stdout().is_terminal() {
+            Format::Table
+        } else {
+            Format::Jsonl
+        })
+    }
+
+    /// The table layout for this destination: the terminal's width and
+    /// colours there (by `--color`); no width limit in a file or a pipe.
+    pub fn table_style(&self) -> TableStyle {
+        let terminal = self.output.is_none() && io::stdout().is_terminal();
+        TableStyle {
+            width: terminal
+                .then(|| console::Term::stdout().size_checked())
+                .flatten()
+                .map(|(_, columns)| usize::from(columns)),
+            color: match self.color {
+                ColorWhen::Always => true,
+                ColorWhen::Never => false,
+                // `console` reads NO_COLOR, CLICOLOR, CLICOLOR_FORCE and
+                // TERM for standard output.
+                ColorWhen::Auto => self.output.is_none() && console::colors_enabled(),
+            },
+        }
+    }
+
+    /// The destination, opened: the file (created or truncated), or
+    /// standard output (a closed pipe ends the output quietly).
+    pub fn open(&self) -> anyhow::Result<Box<dyn Write + Send>> {
+        Ok(match &self.output {
+            Some(path) => Box::new(io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+            )),
+            None => Box::new(io::BufWriter::new(crate::terminal::stdout())),
+        })
+    }
+}
+
+/// How a table is laid out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TableStyle {
+    /// Fit rows within this many columns (a terminal's width): the
+    /// principal, rule, event, account and address cells are cut (with
+    /// `…`) down to a floor each; the id, time and level never are.
+    /// `None`: as wide as the content.
+    pub width: Option<usize>,
+    /// Colour the level (ANSI SGR): critical bold red, high red, medium
+    /// yellow, low cyan, informational dim.
+    pub color: bool,
+}
+
 /// Rows a table holds. Past this, the most severe findings are kept (then
 /// the earliest) and the table says how many were left out.
 pub const TABLE_ROWS: usize = 10_000;
@@ -40,6 +123,8 @@ pub struct FindingWriter<W: Write> {
     rows: Vec<Row>,
     /// Table: findings left out.
     left_out: u64,
+    /// Table: its layout.
+    style: TableStyle,
 }
 
 /// One table row: what it is sorted and kept by, and its cells.
@@ -47,7 +132,7 @@ struct Row {
     level: trailwarden_engine::Level,
     event_time: String,
     id: String,
-    cells: [String; 7],
+    cells: [String; COLUMNS],
 }
 
 impl<W: Write> FindingWriter<W> {
@@ -59,7 +144,14 @@ impl<W: Write> FindingWriter<W> {
             written: 0,
             rows: Vec::new(),
             left_out: 0,
+            style: TableStyle::default(),
         }
+    }
+
+    /// Lay a table out as `style` says.
+    pub fn with_style(mut self, style: TableStyle) -> Self {
+        self.style = style;
+        self
     }
 
     /// Add one finding.
@@ -144,7 +236,7 @@ impl<W: Write> FindingWriter<W> {
                 self.keep_most_severe();
                 self.rows
                     .sort_by(|a, b| (&a.event_time, &a.id).cmp(&(&b.event_time, &b.id)));
-                write_table(&mut self.out, &self.rows)?;
+                write_table(&mut self.out, &self.rows, self.style)?;
                 if self.left_out > 0 {
                     writeln!(
                         self.out,
@@ -173,9 +265,40 @@ pub fn clean(s: &str, max: usize) -> String {
     out
 }
 
+/// The table's columns.
+const COLUMNS: usize = 8;
+
+/// The table's headers.
+const HEADERS: [&str; COLUMNS] = [
+    "ID",
+    "TIME",
+    "LEVEL",
+    "RULE",
+    "EVENT",
+    "PRINCIPAL",
+    "SOURCE IP",
+    "ACCOUNT/REGION",
+];
+
+/// The column of the level.
+const LEVEL: usize = 2;
+
+/// The column of the principal, cut at its start (an ARN's end names the
+/// role, user or session).
+const PRINCIPAL: usize = 5;
+
+/// The columns cut to fit a width, each with the width it keeps at least.
+const SHRINK: [(usize, usize); 5] = [(5, 22), (3, 26), (4, 16), (7, 14), (6, 15)];
+
+/// The columns left out, in this order, when a row cut to the floors of
+/// [`SHRINK`] is still wider than the width: account and region, source
+/// address, event.
+const HIDE: [usize; 3] = [7, 6, 4];
+
 /// A finding's table cells, cleaned and cut.
-fn cells(f: &Finding) -> [String; 7] {
+fn cells(f: &Finding) -> [String; COLUMNS] {
     [
+        clean(&f.id, 64),
         clean(&f.event_time, 24),
         f.level.to_string(),
         clean(&f.rule_title, 48),
@@ -183,7 +306,7 @@ fn cells(f: &Finding) -> [String; 7] {
             &format!("{}:{}", short_source(&f.event_source), f.event_name),
             40,
         ),
-        clean(f.principal.as_deref().unwrap_or("-"), 60),
+        clean(f.principal.as_deref().unwrap_or("-"), 256),
         clean(f.source_ip.as_deref().unwrap_or("-"), 40),
         clean(
             &format!(
@@ -196,42 +319,160 @@ fn cells(f: &Finding) -> [String; 7] {
     ]
 }
 
-fn write_table<W: Write>(out: &mut W, rows: &[Row]) -> io::Result<()> {
+/// Column widths (display columns) for `rows` within `limit`, `None` for
+/// a column left out: each column as wide as its widest cell, then the
+/// [`SHRINK`] columns narrowed, the one with the most room above its floor
+/// first, until the row fits; where the floors do not fit, the [`HIDE`]
+/// columns are left out one by one and the rest laid out again. A row
+/// wider than `limit` with all of them out is left to wrap.
+fn column_widths(rows: &[Row], limit: Option<usize>) -> [Option<usize>; COLUMNS] {
+    let mut natural = HEADERS.map(console::measure_text_width);
+    for row in rows {
+        for (w, cell) in natural.iter_mut().zip(&row.cells) {
+            *w = (*w).max(console::measure_text_width(cell));
+        }
+    }
+    let Some(limit) = limit else {
+        return natural.map(Some);
+    };
+    let mut widths = natural.map(Some);
+    for hidden in 0..=HIDE.len() {
+        widths = natural.map(Some);
+        for &column in &HIDE[..hidden] {
+            widths[column] = None;
+        }
+        let shown = widths.iter().flatten().count();
+        let total = widths.iter().flatten().sum::<usize>() + 2 * (shown - 1);
+        let mut excess = total.saturating_sub(limit);
+        while excess > 0 {
+            let Some((column, room)) = SHRINK
+                .iter()
+                .filter_map(|&(c, floor)| Some((c, widths[c]?.checked_sub(floor)?)))
+                .filter(|(_, room)| *room > 0)
+                .max_by_key(|(_, room)| *room)
+            else {
+                break;
+            };
+            let cut = excess.min(room.div_ceil(2));
+            widths[column] = widths[column].map(|w| w - cut);
+            excess -= cut;
+        }
+        if excess == 0 {
+            break;
+        }
+    }
+    widths
+}
+
+fn write_table<W: Write>(out: &mut W, rows: &[Row], style: TableStyle) -> io::Result<()> {
     if rows.is_empty() {
         return writeln!(out, "No findings.");
     }
-    let headers = [
-        "TIME",
-        "LEVEL",
-        "RULE",
-        "EVENT",
-        "PRINCIPAL",
-        "SOURCE IP",
-        "ACCOUNT/REGION",
-    ];
-    let mut widths = headers.map(|h| h.chars().count());
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(&row.cells) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| -> String {
+    let widths = column_widths(rows, style.width);
+    let last_shown = widths.iter().rposition(Option::is_some).unwrap_or(0);
+    let line = |cells: &[String], level: Option<trailwarden_engine::Level>| -> String {
         let mut s = String::new();
         for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            if i + 1 == cells.len() {
-                s.push_str(cell);
+            let Some(w) = w else { continue };
+            let cell = if i == PRINCIPAL {
+                fit_tail(cell, w)
             } else {
-                s.push_str(cell);
-                s.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
+                fit(cell, w)
+            };
+            let last = i == last_shown;
+            let padded = if last {
+                cell
+            } else {
+                console::pad_str(&cell, w + 2, console::Alignment::Left, None)
+                    .into_owned()
+                    .into()
+            };
+            match level.filter(|_| i == LEVEL && style.color) {
+                Some(level) => {
+                    s.push_str(&level_style(level).apply_to(padded.trim_end()).to_string());
+                    s.extend(std::iter::repeat_n(
+                        ' ',
+                        padded.len() - padded.trim_end().len(),
+                    ));
+                }
+                None => s.push_str(&padded),
             }
         }
         s
     };
-    writeln!(out, "{}", line(&headers.map(String::from)))?;
+    writeln!(out, "{}", line(&HEADERS.map(String::from), None))?;
     for row in rows {
-        writeln!(out, "{}", line(&row.cells))?;
+        writeln!(out, "{}", line(&row.cells, Some(row.level)))?;
+    }
+    let hidden: Vec<&str> = HIDE
+        .iter()
+        .filter(|c| widths[**c].is_none())
+        .map(|c| HEADERS[*c])
+        .collect();
+    if !hidden.is_empty() {
+        writeln!(
+            out,
+            "(left out to fit the terminal: {}; a wider terminal, --format jsonl or `findings show ID` gives them)",
+            hidden.join(", ")
+        )?;
     }
     Ok(())
+}
+
+/// `text` cut to `width` display columns, ending in `…` where it is cut.
+fn fit(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    use unicode_width::UnicodeWidthChar;
+    if console::measure_text_width(text) <= width {
+        return text.into();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        out.push(c);
+        used += w;
+    }
+    out.push('…');
+    out.into()
+}
+
+/// `text` cut to `width` display columns at its start, beginning with `…`
+/// where it is cut.
+fn fit_tail(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    use unicode_width::UnicodeWidthChar;
+    if console::measure_text_width(text) <= width {
+        return text.into();
+    }
+    let mut kept = Vec::new();
+    let mut used = 0;
+    for c in text.chars().rev() {
+        let w = c.width().unwrap_or(0);
+        if used + w + 1 > width {
+            break;
+        }
+        kept.push(c);
+        used += w;
+    }
+    std::iter::once('…')
+        .chain(kept.into_iter().rev())
+        .collect::<String>()
+        .into()
+}
+
+/// The colour of a level in a table.
+fn level_style(level: trailwarden_engine::Level) -> console::Style {
+    use trailwarden_engine::Level;
+    let style = console::Style::new().force_styling(true);
+    match level {
+        Level::Critical => style.red().bold(),
+        Level::High => style.red(),
+        Level::Medium => style.yellow(),
+        Level::Low => style.cyan(),
+        Level::Informational => style.dim(),
+    }
 }
 
 fn short_source(source: &str) -> &str {
@@ -340,6 +581,133 @@ mod tests {
         assert_eq!(lines[0]["severity_id"], 3);
         assert_eq!(lines[1]["finding_info"]["uid"], "tw-2");
         assert_eq!(lines[1]["severity_id"], 4);
+    }
+
+    fn long_rows() -> Vec<Finding> {
+        let mut rows = Vec::new();
+        for (i, level) in ["critical", "high", "medium", "low", "informational"]
+            .into_iter()
+            .enumerate()
+        {
+            let mut f = finding(&format!("tw-{i:032}"), level, "2026-11-02T08:00:00Z");
+            f.rule_title = "A rule whose title is long enough to need cutting ".repeat(2);
+            f.principal = Some(format!(
+                "arn:aws:sts::111122223333:assumed-role/{}/session-{i}",
+                "VeryLongRoleName".repeat(3)
+            ));
+            f.event_name = "CreateModelInvocationJobWithAVeryLongName".into();
+            f.region = Some("ap-southeast-2".into());
+            f.source_ip = Some("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff".into());
+            rows.push(f);
+        }
+        rows
+    }
+
+    fn table(rows: Vec<Finding>, style: TableStyle) -> String {
+        let mut out = Vec::new();
+        let mut w = FindingWriter::new(&mut out, Format::Table).with_style(style);
+        for f in rows {
+            w.push(f).unwrap();
+        }
+        w.finish().unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_table_fits_the_width_and_keeps_ids_whole() {
+        let style = |width| TableStyle {
+            width: Some(width),
+            color: false,
+        };
+        let wide = table(long_rows(), TableStyle::default());
+        let natural = wide.lines().map(console::measure_text_width).max().unwrap();
+        assert!(natural > 200, "{wide}");
+        // Cut to fit, every column kept, ids whole.
+        for width in [200, 185, 176] {
+            let text = table(long_rows(), style(width));
+            assert_eq!(text.lines().count(), 6, "{text}");
+            for line in text.lines() {
+                assert!(
+                    console::measure_text_width(line) <= width,
+                    "{width}: {line}"
+                );
+            }
+            assert!(text.lines().next().unwrap().ends_with("ACCOUNT/REGION"));
+            for i in 0..5 {
+                let id = format!("tw-{i:032}");
+                assert!(
+                    text.lines().any(|l| l.starts_with(&id)),
+                    "{id} cut in:\n{text}"
+                );
+            }
+            assert!(text.contains('…'), "{text}");
+        }
+        // Where the floors do not fit, columns are left out, and said so.
+        for (width, out) in [
+            (170, "ACCOUNT/REGION"),
+            (150, "ACCOUNT/REGION, SOURCE IP"),
+            (130, "ACCOUNT/REGION, SOURCE IP, EVENT"),
+        ] {
+            let text = table(long_rows(), style(width));
+            let (rows, note) = text.trim_end().rsplit_once('\n').unwrap();
+            for line in rows.lines() {
+                assert!(
+                    console::measure_text_width(line) <= width,
+                    "{width}: {line}"
+                );
+            }
+            assert!(
+                note.starts_with(&format!("(left out to fit the terminal: {out};")),
+                "{width}: {text}"
+            );
+            for column in out.split(", ") {
+                assert!(!rows.contains(column), "{width}: {text}");
+            }
+        }
+        // A principal keeps its end (the role, user or session).
+        let text = table(long_rows(), style(130));
+        assert!(
+            text.lines().nth(1).unwrap().ends_with("RoleName/session-0"),
+            "{text}"
+        );
+        // Narrower than anything fits: cut to the floors, no further.
+        let text = table(long_rows(), style(40));
+        assert!(
+            text.lines().skip(1).take(5).all(|l| l.starts_with("tw-")),
+            "{text}"
+        );
+        assert!(text.contains("2026-11-02T08:00:00Z"), "{text}");
+    }
+
+    #[test]
+    fn levels_are_coloured_only_when_asked_and_columns_still_align() {
+        let plain = table(
+            long_rows(),
+            TableStyle {
+                width: Some(150),
+                color: false,
+            },
+        );
+        assert!(!plain.contains('\u{1b}'), "{plain}");
+        let coloured = table(
+            long_rows(),
+            TableStyle {
+                width: Some(150),
+                color: true,
+            },
+        );
+        assert_eq!(console::strip_ansi_codes(&coloured), plain);
+        for (line, level) in coloured.lines().skip(1).zip([
+            "\u{1b}[31m\u{1b}[1mcritical",
+            "\u{1b}[31mhigh",
+            "\u{1b}[33mmedium",
+            "\u{1b}[36mlow",
+            "\u{1b}[2minformational",
+        ]) {
+            assert!(line.contains(level), "{level:?} in {line:?}");
+        }
+        // Only the level is coloured: the header is plain.
+        assert!(!coloured.lines().next().unwrap().contains('\u{1b}'));
     }
 
     #[test]

@@ -1775,6 +1775,77 @@ fn an_empty_directory_is_named_as_holding_no_files() {
     assert!(stderr.contains("files: 1 (1 read"), "{stderr}");
 }
 
+/// `--output FILE` takes every format, for `scan` and `findings`: the
+/// findings go to the file (JSON lines unless a format is given), nothing
+/// to standard output; a table there is coloured only with `--color
+/// always`; a file that cannot be written is an error that names it.
+#[test]
+fn output_writes_any_format_to_a_file_and_colours_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    let (out, piped, stderr) = run(bin()
+        .args(["scan", "--format", "jsonl", "--store", "memory"])
+        .arg(data("tampering.json")));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let file = dir.path().join("found.jsonl");
+    let (out, stdout, stderr) = run(bin()
+        .args(["scan", "--store"])
+        .arg(&store)
+        .arg("--output")
+        .arg(&file)
+        .arg(data("tampering.json")));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), piped);
+    assert!(!findings(&piped).is_empty());
+    for (format, color, coloured) in [
+        ("table", None, false),
+        ("table", Some("never"), false),
+        ("table", Some("always"), true),
+        ("json", Some("always"), false),
+        ("ocsf", None, false),
+    ] {
+        let file = dir.path().join(format!("out-{format}-{color:?}"));
+        let mut cmd = bin();
+        cmd.args(["findings", "--local"])
+            .arg(&store)
+            .args(["--format", format, "-o"])
+            .arg(&file);
+        if let Some(color) = color {
+            cmd.args(["--color", color]);
+        }
+        let (out, stdout, stderr) = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(stdout.is_empty(), "{stdout}");
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(
+            text.contains('\u{1b}'),
+            coloured,
+            "{format} {color:?}: {text}"
+        );
+        match format {
+            "table" => assert!(text.starts_with("ID ") && text.contains("tw-"), "{text}"),
+            "json" => assert!(serde_json::from_str::<serde_json::Value>(&text)
+                .unwrap()
+                .is_array()),
+            _ => assert!(text
+                .lines()
+                .all(
+                    |l| serde_json::from_str::<serde_json::Value>(l).unwrap()["class_uid"] == 2004
+                )),
+        }
+    }
+    let (out, _, stderr) = run(bin()
+        .args(["scan", "--store", "memory", "--output"])
+        .arg(dir.path().join("no/such/dir/out.jsonl"))
+        .arg(data("tampering.json")));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot write") && stderr.contains("out.jsonl"),
+        "{stderr}"
+    );
+}
+
 /// In a directory, files that are clearly not logs (a licence, a README,
 /// an image) are skipped and listed once in the summary; a JSON file that
 /// is not CloudTrail, a gzip file and a file named on the command line are
