@@ -529,10 +529,16 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         Some(n) => usize::from(n),
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
+    let progress = progress_bar(&inputs, args.quiet);
     let mut scanner = Scanner::new(&engine, reader, args.min_level, policy, stores)
         .rescan(args.rescan)
         .fingerprint(scan_fingerprint(&args.rules, args.min_level))
         .threads(threads);
+    if !progress.is_hidden() {
+        // The bar moves as bytes are read, within a large file too.
+        let bar = progress.clone();
+        scanner = scanner.progress(std::sync::Arc::new(move |n| bar.inc(n)));
+    }
     // Paths that do not exist are inputs that could not be read.
     scanner.stats.unopened += missing.len() as u64;
     scanner.stats.unreadable.extend(missing);
@@ -541,7 +547,6 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     scanner.stats.objects += not_logs.len() as u64;
     let input_count = inputs.len() + scanner.stats.unreadable.len() + not_logs.len();
     scanner.stats.skipped.extend(not_logs);
-    let progress = progress_bar(&inputs, args.quiet);
     let started = Instant::now();
     let mut write_error = None;
     let mut emit = |f| {
@@ -562,9 +567,6 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
                 progress.suspend(|| say!("trailwarden: {name}: unreadable: {failure}"))
             }
             None => {}
-        }
-        if let Input::File(path) = input {
-            progress.inc(std::fs::metadata(path).map_or(0, |m| m.len()));
         }
     })?;
     progress.finish_and_clear();

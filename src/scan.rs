@@ -710,14 +710,40 @@ fn read_split<'e, R: Read + Send, H: Handoff<'e>>(
     result
 }
 
-/// Open an input for reading.
-fn open(input: &Input) -> Result<Box<dyn Read + Send>, String> {
-    match input {
-        Input::Stdin => Ok(Box::new(std::io::stdin())),
+/// Told how many bytes of an input (as stored: compressed where it is)
+/// were just read, from whichever thread reads it: a progress bar that
+/// moves within a large file.
+pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
+
+/// A reader that tells [`Progress`] what it reads.
+struct Counted<R> {
+    inner: R,
+    progress: Progress,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        (self.progress)(n as u64);
+        Ok(n)
+    }
+}
+
+/// Open an input for reading, telling `progress` (if any) of every byte.
+fn open(input: &Input, progress: Option<&Progress>) -> Result<Box<dyn Read + Send>, String> {
+    let reader: Box<dyn Read + Send> = match input {
+        Input::Stdin => Box::new(std::io::stdin()),
         Input::File(path) => std::fs::File::open(path)
             .map(|f| Box::new(f) as Box<dyn Read + Send>)
-            .map_err(|e| format!("cannot open: {e}")),
-    }
+            .map_err(|e| format!("cannot open: {e}"))?,
+    };
+    Ok(match progress {
+        Some(progress) => Box::new(Counted {
+            inner: reader,
+            progress: Arc::clone(progress),
+        }),
+        None => reader,
+    })
 }
 
 /// The storing side of a scan, on one thread: findings filtered,
@@ -971,6 +997,8 @@ pub struct Scanner<'e> {
     rescan: bool,
     fingerprint: Option<String>,
     threads: usize,
+    /// Told of every byte read.
+    progress: Option<Progress>,
     /// Stateful matches of one object gathered before its state is written
     /// ([`Session::set_flush_after`]).
     flush_after: usize,
@@ -997,6 +1025,7 @@ impl<'e> Scanner<'e> {
             rescan: false,
             fingerprint: None,
             threads: 1,
+            progress: None,
             flush_after: trailwarden_engine::session::FLUSH_AFTER,
             seen: HashSet::new(),
             stats: ScanStats::default(),
@@ -1021,6 +1050,14 @@ impl<'e> Scanner<'e> {
     /// one thread stores everything in input order.
     pub fn threads(mut self, threads: usize) -> Self {
         self.threads = threads.max(1);
+        self
+    }
+
+    /// Tell `progress` of every byte read from the inputs, as it is read
+    /// (compressed bytes for a gzip file: a file's size in all), from the
+    /// thread that reads it.
+    pub fn progress(mut self, progress: Progress) -> Self {
+        self.progress = Some(progress);
         self
     }
 
@@ -1077,6 +1114,7 @@ impl<'e> Scanner<'e> {
     ) -> Result<(), StoreError> {
         let (engine, options) = (self.engine, self.reader.clone());
         let flush_after = self.flush_after;
+        let progress = self.progress.clone();
         let mut storing = self.storing(emit);
         for input in inputs {
             let object = match input {
@@ -1087,7 +1125,7 @@ impl<'e> Scanner<'e> {
                 continue;
             }
             let name = input.name();
-            let reader = match open(input) {
+            let reader = match open(input, progress.as_ref()) {
                 Ok(reader) => reader,
                 Err(reason) => {
                     let failure = storing.unopened(&name, reason);
@@ -1122,6 +1160,8 @@ impl<'e> Scanner<'e> {
     ) -> Result<(), StoreError> {
         let (engine, options, threads) = (self.engine, self.reader.clone(), self.threads);
         let flush_after = self.flush_after;
+        let progress = self.progress.clone();
+        let progress = progress.as_ref();
         let lookahead = threads * 2;
         // A core to spare for inflating each input.
         let pipelined = inputs.len() * 2 <= threads;
@@ -1138,7 +1178,7 @@ impl<'e> Scanner<'e> {
                         Err(_) => return,
                     };
                     let Ok(job) = job else { return };
-                    let reader = match open(&job.input) {
+                    let reader = match open(&job.input, progress) {
                         Ok(reader) => reader,
                         Err(reason) => {
                             let _ = job.tx.send(Message::Unopened(reason));
@@ -1382,6 +1422,57 @@ mod tests {
             builder.add_yaml(&format!("builtin:{path}"), text);
         }
         (Engine::from_set(builder.build()), policy, file)
+    }
+
+    /// The progress hook is told every byte of every file as it is read,
+    /// many times within one file, on one thread and on several (a file
+    /// split between threads included): its sum is the files' sizes.
+    #[test]
+    fn progress_is_told_each_byte_as_it_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, policy, file) = pack_and_file(dir.path());
+        let plain = dir.path().join("plain.json");
+        let mut text = Vec::new();
+        flate2::read::MultiGzDecoder::new(std::fs::File::open(&file).unwrap())
+            .read_to_end(&mut text)
+            .unwrap();
+        std::fs::write(&plain, &text).unwrap();
+        let inputs = [Input::File(file.clone()), Input::File(plain.clone())];
+        let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+        for threads in [1, 2, 4] {
+            let total = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let mut store =
+                crate::store::SqliteStore::open(&dir.path().join(format!("p{threads}.db")))
+                    .unwrap();
+            let (t, c) = (Arc::clone(&total), Arc::clone(&calls));
+            let mut scanner = Scanner::new(
+                &engine,
+                ReaderOptions::default(),
+                Level::Informational,
+                policy.clone(),
+                &mut store,
+            )
+            .threads(threads)
+            .progress(Arc::new(move |n| {
+                t.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }));
+            scanner
+                .scan(&inputs, &mut |_| {}, &mut |_, failure| {
+                    assert!(failure.is_none())
+                })
+                .unwrap();
+            assert_eq!(
+                total.load(std::sync::atomic::Ordering::Relaxed),
+                size(&file) + size(&plain),
+                "{threads}"
+            );
+            assert!(
+                calls.load(std::sync::atomic::Ordering::Relaxed) > 4,
+                "{threads}"
+            );
+        }
     }
 
     /// A state write that fails in the middle of an object fails the
