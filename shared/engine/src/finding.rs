@@ -8,9 +8,6 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use trailwarden_cloudtrail::Record;
 
-use crate::rules::Rule;
-use crate::state::Snapshot;
-
 /// Severity, ordered from least to most severe (Sigma's levels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -174,28 +171,6 @@ pub struct RuleHeader<'r> {
     pub tags: &'r [String],
     /// Description.
     pub description: &'r str,
-}
-
-impl crate::rules::RuleMeta {
-    /// What this rule's (or correlation's) findings carry.
-    pub fn header(&self) -> RuleHeader<'_> {
-        RuleHeader {
-            id: &self.id,
-            title: &self.title,
-            level: self.level,
-            tags: &self.tags,
-            description: &self.description,
-        }
-    }
-}
-
-impl Finding {
-    /// The finding `rule` makes of one `record`.
-    pub fn from_record(rule: &Rule, record: &Record<'_>) -> Finding {
-        let mut finding = Snapshot::of_record(record).into_finding(rule.meta.header());
-        finding.id = finding_id(&rule.meta.id, &finding.event_ids);
-        finding
-    }
 }
 
 #[cfg(test)]

@@ -19,8 +19,10 @@ use rsigma_parser::{
 };
 
 use crate::dispatch::{route, Route};
-use crate::finding::Level;
+use crate::finding::{finding_id, Finding, Level, RuleHeader};
 use crate::policy::Policy;
+use crate::state::Snapshot;
+use trailwarden_cloudtrail::Record;
 
 /// What a detection rule and a correlation both carry, and findings take.
 #[derive(Debug, Clone)]
@@ -855,7 +857,7 @@ impl RuleSetBuilder {
                     | CorrelationType::ValueCount
                     | CorrelationType::Temporal
                     | CorrelationType::TemporalOrdered
-            ) && !crate::session::is_numeric(c.correlation_type)
+            ) && !is_numeric(c.correlation_type)
             {
                 self.problems.push(problem(format!(
                     "correlation type {} is not supported by this version (use event_count, value_count, temporal or temporal_ordered)",
@@ -871,7 +873,7 @@ impl RuleSetBuilder {
                     continue;
                 }
             };
-            if compiled.condition.check(0.0) && !crate::session::is_numeric(c.correlation_type) {
+            if compiled.condition.check(0.0) && !is_numeric(c.correlation_type) {
                 self.problems.push(problem(
                     "a condition that holds for zero events (lt, lte, neq) cannot fire on events; use gt or gte".into(),
                 ));
@@ -1453,5 +1455,41 @@ mod tests {
         assert!(problems[2].reason.contains("duplicate rule id"));
         assert_eq!(notes.len(), 1);
         assert!(notes[0].reason.contains("product: windows"));
+    }
+}
+
+/// Whether a correlation aggregates a numeric field (`value_sum`,
+/// `value_avg`, `value_percentile`, `value_median`).
+pub fn is_numeric(kind: CorrelationType) -> bool {
+    matches!(
+        kind,
+        CorrelationType::ValueSum
+            | CorrelationType::ValueAvg
+            | CorrelationType::ValuePercentile
+            | CorrelationType::ValueMedian
+    )
+}
+
+impl RuleMeta {
+    /// What this rule's (or correlation's) findings carry.
+    pub fn header(&self) -> RuleHeader<'_> {
+        RuleHeader {
+            id: &self.id,
+            title: &self.title,
+            level: self.level,
+            tags: &self.tags,
+            description: &self.description,
+        }
+    }
+}
+
+impl Finding {
+    /// The finding `rule` makes of one `record`: who and where from the
+    /// record ([`Snapshot::of_record`]), the rest from the rule; the id
+    /// from the rule id and the record's event id ([`finding_id`]).
+    pub fn from_record(rule: &Rule, record: &Record<'_>) -> Finding {
+        let mut finding = Snapshot::of_record(record).into_finding(rule.meta.header());
+        finding.id = finding_id(&rule.meta.id, &finding.event_ids);
+        finding
     }
 }

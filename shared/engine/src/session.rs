@@ -275,17 +275,7 @@ impl Event for Strings<'_> {
     }
 }
 
-/// Whether a correlation aggregates a numeric field (`value_sum`,
-/// `value_avg`, `value_percentile`, `value_median`).
-pub fn is_numeric(kind: CorrelationType) -> bool {
-    matches!(
-        kind,
-        CorrelationType::ValueSum
-            | CorrelationType::ValueAvg
-            | CorrelationType::ValuePercentile
-            | CorrelationType::ValueMedian
-    )
-}
+pub use crate::rules::is_numeric;
 
 /// A field's value as a finite number: JSON numbers, and strings that
 /// hold one (CloudTrail writes some sizes as text).
