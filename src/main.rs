@@ -516,6 +516,24 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         say!("trailwarden: error: no input could be read");
         return Ok(ExitCode::from(2));
     }
+    if let Some(output) = &args.out.output {
+        // Created (emptied) before anything is read: never one of the
+        // inputs.
+        let same = |p: &std::path::Path| {
+            p == output
+                || matches!((p.canonicalize(), output.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        };
+        if inputs
+            .iter()
+            .any(|i| matches!(i, Input::File(p) if same(p)))
+        {
+            say!(
+                "trailwarden: error: --output {} is one of the inputs; write the findings elsewhere",
+                terminal::escape(&output.display().to_string())
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
     let format = args.out.format(args.format);
     let mut writer =
         FindingWriter::new(args.out.open()?, format).with_style(args.out.table_style());
@@ -545,7 +563,8 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     // Files under a directory that are not logs: skipped, said once, in
     // the summary.
     scanner.stats.objects += not_logs.len() as u64;
-    let input_count = inputs.len() + scanner.stats.unreadable.len() + not_logs.len();
+    let tried = inputs.len() + scanner.stats.unreadable.len();
+    let input_count = tried + not_logs.len();
     scanner.stats.skipped.extend(not_logs);
     let started = Instant::now();
     let mut write_error = None;
@@ -608,8 +627,9 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     }
     // Nothing read, whatever --fail-on says: every input unreadable and not
     // one record evaluated (a file that broke off after some records was read).
-    if stats.unreadable.len() == input_count && stats.records == 0 {
-        say!("trailwarden: error: none of the {input_count} input(s) could be read as CloudTrail");
+    // (Files skipped as not logs were never tried.)
+    if stats.unreadable.len() == tried && stats.records == 0 {
+        say!("trailwarden: error: none of the {tried} input(s) could be read as CloudTrail");
         return Ok(ExitCode::from(2));
     }
     // The store refused writes: the run did not complete, whatever
@@ -1137,6 +1157,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
+    if matches!(args.action, Some(FindingsAction::Ack { .. })) && args.out.output.is_some() {
+        say!(
+            "trailwarden: error: --output applies to the list of findings and to show, not to ack"
+        );
+        return Ok(ExitCode::from(2));
+    }
     if let Some(table) = args.table.clone() {
         return runtime()?.block_on(findings_in_table(args, table));
     }
@@ -1154,11 +1180,9 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
                 say!("trailwarden: no finding {id} in {}", store.path());
                 return Ok(ExitCode::from(1));
             };
-            writeln!(
-                terminal::stdout(),
-                "{}",
-                json_escape(&serde_json::to_string_pretty(row)?)
-            )?;
+            let mut out = args.out.open()?;
+            writeln!(out, "{}", json_escape(&serde_json::to_string_pretty(row)?))?;
+            out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
         Some(FindingsAction::Ack { id, note, resolve }) => {
@@ -1273,11 +1297,9 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
             .map_err(anyhow::Error::msg)?
         {
             Some(row) => {
-                writeln!(
-                    terminal::stdout(),
-                    "{}",
-                    json_escape(&serde_json::to_string_pretty(&row)?)
-                )?;
+                let mut out = args.out.open()?;
+                writeln!(out, "{}", json_escape(&serde_json::to_string_pretty(&row)?))?;
+                out.flush()?;
                 Ok(ExitCode::SUCCESS)
             }
             None => {

@@ -435,6 +435,11 @@ fn fit(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
         out.push(c);
         used += w;
     }
+    // Characters are measured one by one above, text as a whole (emoji
+    // presentation, joined sequences) may be wider: measure again.
+    while !out.is_empty() && console::measure_text_width(&out) + 1 > width {
+        out.pop();
+    }
     out.push('…');
     out.into()
 }
@@ -456,10 +461,14 @@ fn fit_tail(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
         kept.push(c);
         used += w;
     }
-    std::iter::once('…')
-        .chain(kept.into_iter().rev())
-        .collect::<String>()
-        .into()
+    kept.reverse();
+    // As in `fit`: the text as a whole may be wider than its characters.
+    while !kept.is_empty()
+        && console::measure_text_width(&kept.iter().collect::<String>()) + 1 > width
+    {
+        kept.remove(0);
+    }
+    std::iter::once('…').chain(kept).collect::<String>().into()
 }
 
 /// The colour of a level in a table.
@@ -677,6 +686,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("2026-11-02T08:00:00Z"), "{text}");
+    }
+
+    #[test]
+    fn cells_cut_to_a_width_never_exceed_it() {
+        let texts = [
+            "\u{26a0}\u{fe0f} Root login \u{26a0}\u{fe0f} without MFA \u{26a0}\u{fe0f} again and again",
+            "\u{1f469}\u{200d}\u{1f4bb} \u{1f469}\u{200d}\u{1f4bb} \u{1f469}\u{200d}\u{1f4bb} joined emoji",
+            "数据泄露检测规则名称很长很长很长很长",
+            "plain ascii text that is long enough",
+        ];
+        for text in texts {
+            for width in 2..40 {
+                for cut in [fit(text, width), fit_tail(text, width)] {
+                    assert!(
+                        console::measure_text_width(&cut) <= width,
+                        "{text:?} at {width}: {cut:?}"
+                    );
+                }
+            }
+        }
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit_tail("abcdef", 4), "…def");
+        assert_eq!(fit("abcdef", 6), "abcdef");
     }
 
     #[test]

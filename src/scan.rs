@@ -76,6 +76,13 @@ pub fn looks_like_a_log(head: &[u8]) -> bool {
 /// when it may be one (or cannot be opened: reading it says why).
 fn not_a_log(path: &Path) -> Option<String> {
     use std::io::Read;
+    // A pipe, socket or device is not opened twice (reading its first bytes
+    // would take them from the reader).
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
+        return Some(
+            "not a regular file (a pipe, socket or device); name it to read it".to_owned(),
+        );
+    }
     let mut head = [0u8; 512];
     let mut file = std::fs::File::open(path).ok()?;
     let mut n = 0;

@@ -1844,6 +1844,41 @@ fn output_writes_any_format_to_a_file_and_colours_only_when_asked() {
         stderr.contains("cannot write") && stderr.contains("out.jsonl"),
         "{stderr}"
     );
+    // The output is never one of the inputs (it would be emptied first).
+    let input = dir.path().join("in.json");
+    std::fs::copy(data("tampering.json"), &input).unwrap();
+    let (out, _, stderr) = run(bin()
+        .args(["scan", "--store", "memory", "-o"])
+        .arg(&input)
+        .arg(dir.path()));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is one of the inputs"), "{stderr}");
+    assert_eq!(
+        std::fs::read(&input).unwrap(),
+        std::fs::read(data("tampering.json")).unwrap()
+    );
+    // `findings show` writes there too; `ack` has no findings to write.
+    let id = findings(&piped)[0]["id"].as_str().unwrap().to_owned();
+    let shown = dir.path().join("shown.json");
+    let (out, stdout, stderr) = run(bin()
+        .args(["findings", "--local"])
+        .arg(&store)
+        .arg("-o")
+        .arg(&shown)
+        .args(["show", &id]));
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    let row: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&shown).unwrap()).unwrap();
+    assert_eq!(row["id"], id.as_str());
+    let (out, _, stderr) = run(bin()
+        .args(["findings", "--local"])
+        .arg(&store)
+        .arg("-o")
+        .arg(&shown)
+        .args(["ack", &id]));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("not to ack"), "{stderr}");
 }
 
 /// In a directory, files that are clearly not logs (a licence, a README,
@@ -1877,6 +1912,37 @@ fn files_that_are_not_logs_in_a_directory_are_skipped_not_rejected() {
             "{name}: {stderr}"
         );
     }
+    // A pipe under a directory is not read (taking its first bytes would
+    // leave the reader without them, or wait for a writer for ever).
+    let fifo = logs.join("incoming.pipe");
+    if Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let (out, _, stderr) = run(bin().args(["scan", "--format", "jsonl"]).arg(&logs));
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert!(
+            stderr.contains("incoming.pipe: not a regular file"),
+            "{stderr}"
+        );
+        std::fs::remove_file(&fifo).unwrap();
+    } else {
+        eprintln!("SKIPPED: the named-pipe case (no mkfifo here)");
+    }
+    // Files that are not logs beside a file that cannot be read: nothing
+    // was read, exit 2.
+    let broken = dir.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("README.md"), "# notes\n").unwrap();
+    std::fs::write(broken.join("cut.json.gz"), [0x1f, 0x8b, 0x08, 0x00, 0x00]).unwrap();
+    let (out, _, stderr) = run(bin().arg("scan").arg(&broken));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("files: 2 (0 read, 1 skipped, 1 unreadable")
+            && stderr.contains("none of the 1 input(s) could be read"),
+        "{stderr}"
+    );
     // Named on the command line, a file is read, and rejected if need be.
     let (out, _, stderr) = run(bin().arg("scan").arg(logs.join("LICENSE")));
     assert_eq!(out.status.code(), Some(2), "{stderr}");
