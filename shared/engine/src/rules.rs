@@ -1417,6 +1417,42 @@ fn spell_out_selectors(
     })
 }
 
+/// Whether a correlation aggregates a numeric field (`value_sum`,
+/// `value_avg`, `value_percentile`, `value_median`).
+pub fn is_numeric(kind: CorrelationType) -> bool {
+    matches!(
+        kind,
+        CorrelationType::ValueSum
+            | CorrelationType::ValueAvg
+            | CorrelationType::ValuePercentile
+            | CorrelationType::ValueMedian
+    )
+}
+
+impl RuleMeta {
+    /// What this rule's (or correlation's) findings carry.
+    pub fn header(&self) -> RuleHeader<'_> {
+        RuleHeader {
+            id: &self.id,
+            title: &self.title,
+            level: self.level,
+            tags: &self.tags,
+            description: &self.description,
+        }
+    }
+}
+
+impl Finding {
+    /// The finding `rule` makes of one `record`: who and where from the
+    /// record ([`Snapshot::of_record`]), the rest from the rule; the id
+    /// from the rule id and the record's event id ([`finding_id`]).
+    pub fn from_record(rule: &Rule, record: &Record<'_>) -> Finding {
+        let mut finding = Snapshot::of_record(record).into_finding(rule.meta.header());
+        finding.id = finding_id(&rule.meta.id, &finding.event_ids);
+        finding
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1455,41 +1491,5 @@ mod tests {
         assert!(problems[2].reason.contains("duplicate rule id"));
         assert_eq!(notes.len(), 1);
         assert!(notes[0].reason.contains("product: windows"));
-    }
-}
-
-/// Whether a correlation aggregates a numeric field (`value_sum`,
-/// `value_avg`, `value_percentile`, `value_median`).
-pub fn is_numeric(kind: CorrelationType) -> bool {
-    matches!(
-        kind,
-        CorrelationType::ValueSum
-            | CorrelationType::ValueAvg
-            | CorrelationType::ValuePercentile
-            | CorrelationType::ValueMedian
-    )
-}
-
-impl RuleMeta {
-    /// What this rule's (or correlation's) findings carry.
-    pub fn header(&self) -> RuleHeader<'_> {
-        RuleHeader {
-            id: &self.id,
-            title: &self.title,
-            level: self.level,
-            tags: &self.tags,
-            description: &self.description,
-        }
-    }
-}
-
-impl Finding {
-    /// The finding `rule` makes of one `record`: who and where from the
-    /// record ([`Snapshot::of_record`]), the rest from the rule; the id
-    /// from the rule id and the record's event id ([`finding_id`]).
-    pub fn from_record(rule: &Rule, record: &Record<'_>) -> Finding {
-        let mut finding = Snapshot::of_record(record).into_finding(rule.meta.header());
-        finding.id = finding_id(&rule.meta.id, &finding.event_ids);
-        finding
     }
 }
