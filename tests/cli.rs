@@ -282,7 +282,10 @@ fn stdin_and_table_format() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(table.starts_with("TIME"), "{table}");
+    assert!(
+        table.starts_with("ID ") && table.lines().next().unwrap().contains("TIME"),
+        "{table}"
+    );
     assert!(table.contains("cloudtrail:StopLogging"), "{table}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
