@@ -1265,7 +1265,22 @@ fn simulate(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         .output
         .unwrap_or_else(|| PathBuf::from(format!("trailwarden-{scenario}.json.gz")));
     let started = Instant::now();
-    match simulate::write(&scenario, &options, &output) {
+    // A bar for a background that takes more than a moment to write.
+    let bar = if options.background >= 100_000 && io::stderr().is_terminal() {
+        let bar = ProgressBar::new(options.background as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} records (eta {eta})",
+            )
+            .expect("valid template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let written = simulate::write_counted(&scenario, &options, &output, |n| bar.set_position(n));
+    bar.finish_and_clear();
+    match written {
         Ok(records) => {
             say!(
                 "wrote {records} records ({scenario}, {} background) to {} in {:.1}s \

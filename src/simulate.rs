@@ -224,7 +224,24 @@ pub fn span(name: &str, options: &SimOptions) -> Result<chrono::Duration, Unknow
 /// Writes the scenario to `path` as a gzip-compressed CloudTrail S3
 /// delivery file (`{"Records":[...]}`); returns the number of records.
 pub fn write(name: &str, options: &SimOptions, path: &Path) -> Result<u64, SimError> {
-    let records = records(name, options)?;
+    write_counted(name, options, path, |_| {})
+}
+
+/// [`write`], calling `written` with the number of records made so far
+/// every 1,024 records (a progress bar for a large background).
+pub fn write_counted(
+    name: &str,
+    options: &SimOptions,
+    path: &Path,
+    mut written: impl FnMut(u64),
+) -> Result<u64, SimError> {
+    let mut n = 0u64;
+    let records = records(name, options)?.inspect(|_| {
+        n += 1;
+        if n % 1024 == 0 {
+            written(n);
+        }
+    });
     Ok(synth::write_log_file(path, records, true)?)
 }
 
@@ -2093,6 +2110,23 @@ fn stable_id(prefix: &str, seed: &str, len: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn progress_is_told_every_1024_records_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SimOptions {
+            background: 5000,
+            ..Default::default()
+        };
+        let mut told = Vec::new();
+        let n = write_counted("llmjacking", &options, &dir.path().join("x.json.gz"), |k| {
+            told.push(k)
+        })
+        .unwrap();
+        assert!(n > 5000, "{n}");
+        let expected: Vec<u64> = (1..=n / 1024).map(|k| k * 1024).collect();
+        assert_eq!(told, expected);
+    }
     use std::collections::{BTreeMap, BTreeSet, HashSet};
     use trailwarden_engine::policy::wildcard_match;
     use trailwarden_engine::Policy;
