@@ -238,7 +238,7 @@ pub fn write_counted(
     let mut n = 0u64;
     let records = records(name, options)?.inspect(|_| {
         n += 1;
-        if n % 1024 == 0 {
+        if n.is_multiple_of(1024) {
             written(n);
         }
     });
