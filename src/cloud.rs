@@ -55,8 +55,13 @@ fn row(item: &HashMap<String, AttributeValue>) -> Option<TableFinding> {
     })
 }
 
+/// Longest range (days) read day by day; a longer one reads the level index.
+pub const MAX_DAYS: i64 = 31;
+
 /// Query findings through the table's indexes (never a scan): by rule,
-/// principal or account when given, else by level, else day by day.
+/// principal or account when given, else by level, else day by day for up
+/// to [`MAX_DAYS`] days back, and by every level for a longer range (all
+/// stored findings, by default).
 pub async fn query(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
@@ -81,15 +86,18 @@ pub async fn query(
         let since = chrono::DateTime::parse_from_rfc3339(&q.since)
             .map_err(|e| format!("--since {}: {e}", q.since))?
             .with_timezone(&chrono::Utc);
-        let mut day = since.date_naive();
-        let mut days = 0;
-        while day <= now.date_naive() {
-            days += 1;
-            if days > 400 {
-                return Err("--since reaches back more than 400 days; add --rule, --principal, --account or --level".into());
+        let first = since.date_naive();
+        if (now.date_naive() - first).num_days() >= MAX_DAYS {
+            // A long range: one partition per level, whatever its length.
+            for level in Level::ALL {
+                partitions.push(("by_level", "level", level.as_str().to_owned()));
             }
-            partitions.push(("by_day", "day", day.format("%Y-%m-%d").to_string()));
-            day = day.succ_opt().ok_or("date out of range")?;
+        } else {
+            let mut day = first;
+            while day <= now.date_naive() {
+                partitions.push(("by_day", "day", day.format("%Y-%m-%d").to_string()));
+                day = day.succ_opt().ok_or("date out of range")?;
+            }
         }
     }
     let mut out = Vec::new();

@@ -161,7 +161,8 @@ struct FindingsArgs {
     #[arg(long, value_name = "NAME", global = true)]
     table: Option<String>,
     /// Only findings whose event time is within this long (24h, 7d) or since
-    /// this time (RFC 3339, YYYY-MM-DD).
+    /// this time (RFC 3339, YYYY-MM-DD) [default: every stored finding, in
+    /// the local store and in a table alike].
     #[arg(long, value_name = "WHEN")]
     since: Option<String>,
     /// Only findings at or above this level.
@@ -1337,10 +1338,11 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
         }
         None => {
             let now = chrono::Utc::now();
-            let since = format_millis(parse_when(
-                args.since.as_deref().unwrap_or("24h"),
-                now.timestamp_millis(),
-            )?);
+            // As locally: every stored finding unless --since says.
+            let since = match args.since.as_deref() {
+                Some(when) => format_millis(parse_when(when, now.timestamp_millis())?),
+                None => format_millis(0),
+            };
             let rows = cloud::query(
                 &client,
                 &table,
