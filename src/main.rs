@@ -503,6 +503,26 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
     let mut store = args.store.open()?;
     let expanded = expand_inputs(&args.paths);
     let (inputs, missing) = (expanded.inputs, expanded.unreadable);
+    if let Some(output) = &args.out.output {
+        // Created (emptied) before anything is read: never an input (named,
+        // or under a directory given: it may be a log, or an earlier run's
+        // output) nor the store.
+        let same = |p: &std::path::Path| {
+            p == output
+                || matches!((p.canonicalize(), output.canonicalize()), (Ok(a), Ok(b)) if a == b)
+        };
+        let input = inputs
+            .iter()
+            .any(|i| matches!(i, Input::File(p) if same(p)));
+        if input || same(std::path::Path::new(store.path())) {
+            say!(
+                "trailwarden: error: --output {} is {}; write the findings outside the files and directories scanned",
+                terminal::escape(&output.display().to_string()),
+                if input { "one of the inputs" } else { "the store" }
+            );
+            return Ok(ExitCode::from(2));
+        }
+    }
     for (path, reason) in &missing {
         say!("trailwarden: {path}: unreadable: {reason}");
     }
@@ -516,24 +536,6 @@ fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
         }
         say!("trailwarden: error: no input could be read");
         return Ok(ExitCode::from(2));
-    }
-    if let Some(output) = &args.out.output {
-        // Created (emptied) before anything is read: never one of the
-        // inputs.
-        let same = |p: &std::path::Path| {
-            p == output
-                || matches!((p.canonicalize(), output.canonicalize()), (Ok(a), Ok(b)) if a == b)
-        };
-        if inputs
-            .iter()
-            .any(|i| matches!(i, Input::File(p) if same(p)))
-        {
-            say!(
-                "trailwarden: error: --output {} is one of the inputs; write the findings elsewhere",
-                terminal::escape(&output.display().to_string())
-            );
-            return Ok(ExitCode::from(2));
-        }
     }
     let format = args.out.format(args.format);
     let mut writer =

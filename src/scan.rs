@@ -78,10 +78,18 @@ fn not_a_log(path: &Path) -> Option<String> {
     use std::io::Read;
     // A pipe, socket or device is not opened twice (reading its first bytes
     // would take them from the reader).
-    if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) {
-        return Some(
-            "not a regular file (a pipe, socket or device); name it to read it".to_owned(),
-        );
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_dir() => {
+            return Some(
+                "a symbolic link to a directory (not followed); name it to read it".to_owned(),
+            )
+        }
+        Ok(m) if !m.is_file() => {
+            return Some(
+                "not a regular file (a pipe, socket or device); name it to read it".to_owned(),
+            )
+        }
+        _ => {}
     }
     let mut head = [0u8; 512];
     let mut file = std::fs::File::open(path).ok()?;
@@ -745,11 +753,12 @@ fn open(input: &Input, progress: Option<&Progress>) -> Result<Box<dyn Read + Sen
             .map_err(|e| format!("cannot open: {e}"))?,
     };
     Ok(match progress {
-        Some(progress) => Box::new(Counted {
+        // The bar's total is the files' sizes: standard input is not in it.
+        Some(progress) if matches!(input, Input::File(_)) => Box::new(Counted {
             inner: reader,
             progress: Arc::clone(progress),
         }),
-        None => reader,
+        _ => reader,
     })
 }
 

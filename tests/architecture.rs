@@ -37,21 +37,22 @@ fn section_dirs(heading: &str) -> Option<Vec<PathBuf>> {
     Some(dirs)
 }
 
-/// Every `` `name.rs` `` or `` `dir/name.rs` `` in `text`.
-fn named_files(text: &str) -> Vec<&str> {
-    text.split('`')
-        .skip(1)
-        .step_by(2)
-        .filter(|s| s.ends_with(".rs") && !s.contains(' '))
-        .collect()
-}
-
-/// The `.rs` files directly in `dir` (a crate's modules).
+/// A crate's modules: the `.rs` files directly in `dir`, and each
+/// directory module as its `NAME/mod.rs` or `NAME.rs` (which the map must
+/// name).
 fn modules(dir: &Path) -> BTreeSet<String> {
     std::fs::read_dir(dir)
         .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".rs"))
+        .filter_map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() {
+                // `src/x/` with `src/x.rs` beside it is named as `x.rs`.
+                (!dir.join(format!("{name}.rs")).is_file()).then(|| format!("{name}/mod.rs"))
+            } else {
+                name.ends_with(".rs").then_some(name)
+            }
+        })
         .collect()
 }
 
@@ -59,38 +60,66 @@ fn modules(dir: &Path) -> BTreeSet<String> {
 fn the_code_map_names_every_module_and_only_modules_that_exist() {
     let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
     let mut problems = Vec::new();
+    // The section each line is in: a `### ` heading starts one, a `## `
+    // heading ends it.
+    let mut section_of_line: Vec<Option<usize>> = Vec::new();
     // (heading, its directories, the files named under it)
     let mut sections: Vec<(String, Option<Vec<PathBuf>>, BTreeSet<String>)> = Vec::new();
-    for (n, line) in text.lines().enumerate() {
+    let mut current = None;
+    for line in text.lines() {
         if let Some(heading) = line.strip_prefix("### ") {
             sections.push((heading.to_owned(), section_dirs(heading), BTreeSet::new()));
+            current = Some(sections.len() - 1);
+        } else if line.starts_with("## ") || line.starts_with("# ") {
+            current = None;
+        }
+        section_of_line.push(current);
+    }
+    // Code spans over the whole text (a span may run across a line end).
+    let mut offset = 0;
+    for (i, piece) in text.split('`').enumerate() {
+        let line = text[..offset].matches('\n').count();
+        offset += piece.len() + 1;
+        if i % 2 == 0 {
             continue;
         }
-        for name in named_files(line) {
-            if name.contains('/') {
-                // A path from the repository's root.
-                if !root().join(name).is_file() {
-                    problems.push(format!(
-                        "ARCHITECTURE.md:{}: `{name}` does not exist",
-                        n + 1
-                    ));
+        let name = piece.trim();
+        if !name.ends_with(".rs") || name.contains(char::is_whitespace) {
+            continue;
+        }
+        if name.contains('/') {
+            // A directory module of the section's crate (`x/mod.rs`), or a
+            // path from the repository's root.
+            if let Some(Some(at)) = section_of_line.get(line) {
+                let (_, dirs, named) = &mut sections[*at];
+                if dirs.iter().flatten().any(|d| d.join(name).is_file()) {
+                    named.insert(name.to_owned());
+                    continue;
                 }
-                continue;
             }
-            let Some((heading, Some(dirs), named)) = sections.last_mut() else {
-                continue;
-            };
-            named.insert(name.to_owned());
-            // A module, or the crate's build script.
-            let exists = |d: &PathBuf| {
-                d.join(name).is_file() || (name == "build.rs" && d.with_file_name(name).is_file())
-            };
-            if !dirs.iter().any(exists) {
+            if !root().join(name).is_file() {
                 problems.push(format!(
-                    "ARCHITECTURE.md:{}: `{name}` is not a module of {heading}",
-                    n + 1
+                    "ARCHITECTURE.md:{}: `{name}` does not exist",
+                    line + 1
                 ));
             }
+            continue;
+        }
+        let Some(Some(at)) = section_of_line.get(line) else {
+            continue;
+        };
+        let (heading, dirs, named) = &mut sections[*at];
+        let Some(dirs) = dirs else { continue };
+        named.insert(name.to_owned());
+        // A module, or the crate's build script.
+        let exists = |d: &PathBuf| {
+            d.join(name).is_file() || (name == "build.rs" && d.with_file_name(name).is_file())
+        };
+        if !dirs.iter().any(exists) {
+            problems.push(format!(
+                "ARCHITECTURE.md:{}: `{name}` is not a module of {heading}",
+                line + 1
+            ));
         }
     }
     let crates: Vec<_> = sections
@@ -98,6 +127,23 @@ fn the_code_map_names_every_module_and_only_modules_that_exist() {
         .filter_map(|(h, dirs, named)| dirs.as_ref().map(|d| (h, d, named)))
         .collect();
     assert_eq!(crates.len(), 5, "the code map's crate sections moved");
+    // Every shared crate has its section.
+    for entry in std::fs::read_dir(root().join("shared")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if root()
+            .join("shared")
+            .join(&name)
+            .join("Cargo.toml")
+            .is_file()
+            && !sections
+                .iter()
+                .any(|(h, _, _)| h.starts_with(&format!("`shared/{name}`")))
+        {
+            problems.push(format!(
+                "shared/{name} has no section in ARCHITECTURE.md's code map"
+            ));
+        }
+    }
     for (heading, dirs, named) in crates {
         for dir in dirs {
             for module in modules(dir) {

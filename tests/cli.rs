@@ -1860,6 +1860,34 @@ fn output_writes_any_format_to_a_file_and_colours_only_when_asked() {
         std::fs::read(&input).unwrap(),
         std::fs::read(data("tampering.json")).unwrap()
     );
+    // Nor the store.
+    let (out, _, stderr) = run(bin()
+        .args(["scan", "--store"])
+        .arg(&store)
+        .arg("-o")
+        .arg(&store)
+        .arg(&input));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is the store"), "{stderr}");
+    // Inside a directory that is scanned, a new file is written; once it
+    // exists it is an input, and the run is refused rather than empty it.
+    let logs = dir.path().join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::copy(data("tampering.json"), logs.join("a.json")).unwrap();
+    let scan_into_logs = || {
+        run(bin()
+            .args(["scan", "--store", "memory", "-o"])
+            .arg(logs.join("found.jsonl"))
+            .arg(&logs))
+    };
+    let (out, _, stderr) = scan_into_logs();
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let written = std::fs::read(logs.join("found.jsonl")).unwrap();
+    assert!(!written.is_empty());
+    let (out, _, stderr) = scan_into_logs();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("is one of the inputs"), "{stderr}");
+    assert_eq!(std::fs::read(logs.join("found.jsonl")).unwrap(), written);
     // `findings show` writes there too; `ack` has no findings to write.
     let id = findings(&piped)[0]["id"].as_str().unwrap().to_owned();
     let shown = dir.path().join("shown.json");

@@ -337,3 +337,54 @@ fn builtin_attack_tags_follow_attack_v19() {
         }
     }
 }
+
+/// Replication out of the organisation is covered whatever facts the
+/// policy gives: with none, the any-bucket rule reports every bucket at
+/// medium; with `training_buckets` alone (no `trusted_accounts`), a
+/// training bucket is reported at high by the training rule, and the
+/// any-bucket rule leaves it out; with both, a trusted destination is not
+/// reported.
+#[test]
+fn replication_out_of_the_organisation_is_seen_with_any_facts() {
+    let cases: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            root()
+                .join("rules/training-data/training_bucket_replication_to_other_account.test.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // Training data replicated to 777788889999, with an ownership override.
+    let event = cases["cases"][0]["events"][0].to_string();
+    let record = Record::parse(&event).unwrap();
+    let found = |policy: &str| -> Vec<(Level, String)> {
+        let mut b = RuleSetBuilder::with_policy(Policy::from_yaml("test", policy).unwrap());
+        for (path, text) in builtin_rules() {
+            b.add_yaml(path, text);
+        }
+        let engine = Engine::from_set(b.build());
+        let mut out: Vec<(Level, String)> = engine
+            .findings(&record)
+            .into_iter()
+            .map(|f| (f.level, f.rule_title))
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(
+        found("{}"),
+        [(
+            Level::Medium,
+            "S3 Bucket Replicated to Another Account".to_owned()
+        )]
+    );
+    let training = "training_buckets: [acme-ml-training-data]";
+    assert_eq!(
+        found(training),
+        [(
+            Level::High,
+            "Training Data Bucket Replicated to Another Account".to_owned()
+        )]
+    );
+    assert!(found(&format!("{training}\ntrusted_accounts: ['777788889999']")).is_empty());
+}

@@ -1,7 +1,10 @@
 //! The engine's modules depend on each other in one direction: each may
 //! use only the modules before it in [`ORDER`] (and the crate root's
 //! `Engine`, which is built from all of them). A `use crate::x` that points
-//! the other way (a cycle in the making) fails here, naming the line.
+//! the other way (a cycle in the making) fails here, naming the line. Read:
+//! `crate::x::…`, every `x::` of a `crate::{…}` group, `super::x::…`; not
+//! followed: the root's re-exports (`crate::Session`), so modules name the
+//! module an item lives in.
 
 use std::path::Path;
 
@@ -30,23 +33,45 @@ fn modules_use_only_modules_below_them() {
             continue;
         };
         let text = std::fs::read_to_string(src.join(file)).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            let code = line.trim_start();
-            if code.starts_with("//") {
-                continue;
-            }
-            for (at, _) in code.match_indices("crate::") {
-                let used: String = code[at + 7..]
+        // Code only (comment lines out), `super::` read as `crate::` (the
+        // modules are the root's children).
+        let code: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.trim_start().starts_with("//") {
+                    String::new()
+                } else {
+                    l.replace("super::", "crate::")
+                }
+            })
+            .collect();
+        let joined = code.join("\n");
+        for (at, _) in joined.match_indices("crate::") {
+            let n = joined[..at].matches('\n').count();
+            let rest = &joined[at + 7..];
+            // `crate::x::…`, or every `x::` of a `crate::{…}` group.
+            let used: Vec<String> = match rest.strip_prefix('{') {
+                Some(group) => {
+                    let group = &group[..group.find('}').unwrap_or(group.len())];
+                    group
+                        .split(|c: char| c == ',' || c == '{' || c.is_whitespace())
+                        .filter_map(|item| item.split_once("::").map(|(m, _)| m.to_owned()))
+                        .collect()
+                }
+                None => vec![rest
                     .chars()
                     .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                    .collect();
+                    .collect()],
+            };
+            for used in used {
                 let Some(used_rank) = ORDER.iter().position(|m| *m == used) else {
                     continue;
                 };
                 if used_rank >= rank && used != module {
                     problems.push(format!(
-                        "src/{file}:{}: `{module}` uses `{used}`, which comes after it: {line}",
-                        n + 1
+                        "src/{file}:{}: `{module}` uses `{used}`, which comes after it: {}",
+                        n + 1,
+                        text.lines().nth(n).unwrap_or("").trim()
                     ));
                 }
             }
