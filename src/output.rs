@@ -421,54 +421,65 @@ fn write_table<W: Write>(out: &mut W, rows: &[Row], style: TableStyle) -> io::Re
 
 /// `text` cut to `width` display columns, ending in `…` where it is cut.
 fn fit(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
-    use unicode_width::UnicodeWidthChar;
-    if console::measure_text_width(text) <= width {
-        return text.into();
-    }
-    let mut out = String::new();
-    let mut used = 0;
-    for c in text.chars() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
-            break;
-        }
-        out.push(c);
-        used += w;
-    }
-    // Characters are measured one by one above, text as a whole (emoji
-    // presentation, joined sequences) may be wider: measure again.
-    while !out.is_empty() && console::measure_text_width(&out) + 1 > width {
-        out.pop();
-    }
-    out.push('…');
-    out.into()
+    cut(text, width, false)
 }
 
 /// `text` cut to `width` display columns at its start, beginning with `…`
 /// where it is cut.
 fn fit_tail(text: &str, width: usize) -> std::borrow::Cow<'_, str> {
+    cut(text, width, true)
+}
+
+/// `text` as is if it fits `width` display columns, else the part of it
+/// that fits beside `…`: its start, or its end (`keep_end`).
+fn cut(text: &str, width: usize, keep_end: bool) -> std::borrow::Cow<'_, str> {
     use unicode_width::UnicodeWidthChar;
     if console::measure_text_width(text) <= width {
         return text.into();
     }
-    let mut kept = Vec::new();
+    let Some(room) = width.checked_sub(1) else {
+        return "…".into();
+    };
+    // Character by character from the kept side while they fit, then, as
+    // the text as a whole may be wider than its characters (emoji
+    // presentation, joined sequences), one less until it measures so too.
     let mut used = 0;
-    for c in text.chars().rev() {
-        let w = c.width().unwrap_or(0);
-        if used + w + 1 > width {
-            break;
-        }
-        kept.push(c);
-        used += w;
+    let mut fits = |c: &char| {
+        used += c.width().unwrap_or(0);
+        used <= room
+    };
+    let mut kept = if keep_end {
+        let start = text
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| fits(c))
+            .last()
+            .map_or(text.len(), |(i, _)| i);
+        &text[start..]
+    } else {
+        let end = text
+            .char_indices()
+            .take_while(|(_, c)| fits(c))
+            .last()
+            .map_or(0, |(i, c)| i + c.len_utf8());
+        &text[..end]
+    };
+    while console::measure_text_width(kept) > room {
+        kept = if keep_end {
+            let mut chars = kept.chars();
+            chars.next();
+            chars.as_str()
+        } else {
+            let mut chars = kept.chars();
+            chars.next_back();
+            chars.as_str()
+        };
     }
-    kept.reverse();
-    // As in `fit`: the text as a whole may be wider than its characters.
-    while !kept.is_empty()
-        && console::measure_text_width(&kept.iter().collect::<String>()) + 1 > width
-    {
-        kept.remove(0);
+    if keep_end {
+        format!("…{kept}").into()
+    } else {
+        format!("{kept}…").into()
     }
-    std::iter::once('…').chain(kept).collect::<String>().into()
 }
 
 /// The colour of a level in a table.

@@ -1629,7 +1629,7 @@ fn merge_baseline(
         let mut previous = known;
         let mut base: Option<Snapshot> = None;
         for run in runs {
-            let (t, id) = (run.start, run.id.clone());
+            let t = run.start;
             let note =
                 match spec.kind {
                     BaselineKind::FirstSeen => {
@@ -1664,7 +1664,7 @@ fn merge_baseline(
                 let snap = base
                     .get_or_insert_with(|| Snapshot::from_raw(raw).unwrap_or_default())
                     .clone();
-                findings.push(finding(snap, t, id, note));
+                findings.push(finding(snap, t, run.id.clone(), note));
             }
             previous = Some(previous.map_or(run.end, |p| p.max(run.end)));
         }
