@@ -31,9 +31,9 @@ use crate::eval::Fields;
 use crate::finding::{event_id, finding_id, Finding, MAX_EVENT_IDS};
 use crate::rules::{BaselineKind, Correlation, Rule};
 use crate::state::{
-    bounded_group, group_digest, value_digest, BaselineBody, Body, Entry, Fired, MetaBody,
-    PutOutcome, Snapshot, StateItem, StateKey, StateStore, StateWrite, StoreError, WindowBody,
-    ITEM_BUDGET_BYTES, MAX_FIRED,
+    bounded_event_id, bounded_group, digest_text, group_digest, value_digest, value_digest_u64,
+    BaselineBody, Body, Entry, Fired, MetaBody, PutOutcome, Snapshot, StateItem, StateKey,
+    StateStore, StateWrite, StoreError, WindowBody, ITEM_BUDGET_BYTES, MAX_FIRED,
 };
 use crate::Engine;
 
@@ -78,7 +78,7 @@ enum Owner {
 #[derive(Debug, Default, Clone)]
 struct Pending {
     group: Vec<String>,
-    entries: Vec<Entry>,
+    entries: Vec<Gathered>,
     tuples: HashMap<String, TupleObs>,
     last: Option<(i64, Arc<str>)>,
     /// The latest who-and-where that came from a referenced correlation's
@@ -161,7 +161,9 @@ pub struct Session<'e> {
     engine: &'e Engine,
     pending: PendingMap,
     /// Value digests computed in this batch, by value text.
-    digests: hashbrown::HashMap<String, String>,
+    digests: hashbrown::HashMap<String, u64>,
+    /// The event ids of the batch's gathered entries.
+    ids: EventIds,
     /// The slots whose values `scratch` holds for the current record.
     group_of: Option<&'e [u32]>,
     /// The current record's text, once a group keeps it (one copy per
@@ -230,6 +232,74 @@ impl Merge {
 
 /// How many of a group's latest entries an event may extend into a run.
 const RECENT_RUNS: usize = 8;
+
+/// An event (or a run of events) a correlation group gathered in this
+/// batch: an [`Entry`] without text of its own. The event id is an index
+/// into the batch's [`EventIds`] and the counted value is its digest as a
+/// number, so a match allocates nothing; the merge turns each into the
+/// [`Entry`] the window stores ([`Gathered::entry`]).
+#[derive(Debug, Clone, Copy)]
+struct Gathered {
+    /// Event time (ms); a run's first.
+    t: i64,
+    /// A run's last event time (ms); `t` for a single event.
+    end: i64,
+    /// The numeric field (`value_sum` and the others); a run's sum.
+    x: Option<f64>,
+    /// The counted value's [`value_digest_u64`] (`value_count` only).
+    v: Option<u64>,
+    /// The event id, in the batch's [`EventIds`]; a run's first event's.
+    id: u32,
+    /// Events this stands for.
+    n: u32,
+    /// Which referenced rule matched.
+    r: Option<u16>,
+}
+
+impl Gathered {
+    /// The stored form. A run (`n` > 1) has a last time even when all its
+    /// events share one.
+    fn entry(&self, ids: &EventIds) -> Entry {
+        Entry {
+            t: self.t,
+            id: ids.get(self.id).to_owned(),
+            r: self.r,
+            v: self.v.map(digest_text),
+            n: self.n,
+            t1: (self.n > 1).then_some(self.end),
+            x: self.x,
+        }
+    }
+}
+
+/// The event ids a batch's [`Gathered`] entries refer to, one after another
+/// in one buffer, each already bounded ([`bounded_event_id`]).
+#[derive(Debug, Default)]
+struct EventIds {
+    text: String,
+    /// Where each id ends in `text`.
+    ends: Vec<usize>,
+}
+
+impl EventIds {
+    /// Keep `id` (bounded) and return its index.
+    fn push(&mut self, id: &str) -> u32 {
+        self.text.push_str(&bounded_event_id(id));
+        self.ends.push(self.text.len());
+        u32::try_from(self.ends.len() - 1).expect("fewer ids than a batch's matches")
+    }
+
+    fn get(&self, index: u32) -> &str {
+        let i = index as usize;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        &self.text[start..self.ends[i]]
+    }
+
+    fn clear(&mut self) {
+        self.text.clear();
+        self.ends.clear();
+    }
+}
 
 /// Whether a correlation asks only whether rules or values occur in a
 /// window (`value_count`, `temporal`, `temporal_ordered`), not how often.
@@ -439,6 +509,7 @@ impl<'e> Session<'e> {
             engine,
             pending: PendingMap::default(),
             digests: hashbrown::HashMap::new(),
+            ids: EventIds::default(),
             raw: None,
             group_of: None,
             scratch: String::new(),
@@ -510,6 +581,7 @@ impl<'e> Session<'e> {
         batch.pending = std::mem::take(&mut self.pending);
         batch.meta = std::mem::take(&mut self.meta);
         batch.digests = std::mem::take(&mut self.digests);
+        batch.ids = std::mem::take(&mut self.ids);
         batch.gathered = std::mem::take(&mut self.gathered);
         batch.source = self.source.clone();
         batch.flushes = self.flushes;
@@ -617,6 +689,7 @@ impl<'e> Session<'e> {
             let event = fields;
             let t = record.event_time_millis();
             let mut id: Option<String> = None;
+            let mut at: Option<u32> = None;
             for &i in matched {
                 let rule = &engine.rules()[i];
                 if rule.generate {
@@ -626,7 +699,7 @@ impl<'e> Session<'e> {
                     self.observe(i, t, record, event, &mut id);
                 }
                 for &c in engine.feeds(i) {
-                    self.add_entry(c, i, t, record, event, &mut id);
+                    self.add_entry(c, i, t, record, event, (&mut id, &mut at));
                 }
             }
         }
@@ -722,7 +795,7 @@ impl<'e> Session<'e> {
         t: Option<i64>,
         record: &Record<'_>,
         event: &Fields<'_, '_, '_>,
-        id: &mut Option<String>,
+        (id, at): (&mut Option<String>, &mut Option<u32>),
     ) {
         let corr = &self.engine.correlations()[c];
         let value = match corr.kind {
@@ -735,10 +808,10 @@ impl<'e> Session<'e> {
                 // One digest per distinct value per batch (one lookup).
                 let text = self.scratch2.as_str();
                 Some(
-                    self.digests
+                    *self
+                        .digests
                         .entry_ref(text)
-                        .or_insert_with(|| value_digest(text))
-                        .as_str(),
+                        .or_insert_with(|| value_digest_u64(text)),
                 )
             }
             _ => None,
@@ -797,19 +870,36 @@ impl<'e> Session<'e> {
             let reach = (corr.timespan_ms / RUN_FRACTION).max(1_000);
             let recent = pending.entries.iter_mut().rev().take(RECENT_RUNS);
             if let Some(run) = recent
-                .filter(|e| e.r == r && e.v.as_deref() == value)
+                .filter(|e| e.r == r && e.v == value)
                 .find(|e| e.t <= t && t - e.t <= reach)
             {
                 run.n = run.n.saturating_add(1);
-                run.t1 = Some(run.end().max(t));
+                run.end = run.end.max(t);
                 pending.note_latest(t, raw);
                 return;
             }
         }
-        let event_id = id.get_or_insert_with(|| event_id(record));
-        let mut entry = Entry::single(t, event_id, r, value.map(str::to_owned));
-        entry.x = number;
-        pending.entries.push(entry);
+        let index = match *at {
+            Some(index) => index,
+            None => {
+                let index = match (&*id, record.event_id()) {
+                    (Some(known), _) => self.ids.push(known),
+                    (None, Some(text)) if !text.is_empty() => self.ids.push(text),
+                    (None, _) => self.ids.push(id.get_or_insert_with(|| event_id(record))),
+                };
+                *at = Some(index);
+                index
+            }
+        };
+        pending.entries.push(Gathered {
+            t,
+            end: t,
+            x: number,
+            v: value,
+            id: index,
+            n: 1,
+            r,
+        });
         pending.note_latest(t, raw);
     }
 
@@ -878,8 +968,14 @@ impl<'e> Session<'e> {
                 Owner::Correlation(c) => {
                     let corr = &self.engine.correlations()[c as usize];
                     let chained = !self.engine.chained_into(c as usize).is_empty();
-                    let (write, findings, trimmed, events) =
-                        merge_window(corr, &key, stored, pending, batch.as_deref(), chained);
+                    let (write, findings, trimmed, events) = merge_window(
+                        corr,
+                        &key,
+                        stored,
+                        (pending, &self.ids),
+                        batch.as_deref(),
+                        chained,
+                    );
                     out.chained
                         .extend(events.into_iter().map(|e| (key.clone(), c as usize, e)));
                     let reported = if corr.generate { findings } else { Vec::new() };
@@ -921,6 +1017,7 @@ impl<'e> Session<'e> {
         if self.pending.is_empty() && self.meta.is_empty() {
             self.gathered = 0;
             self.digests.clear();
+            self.ids.clear();
             self.flushes += 1;
         }
     }
@@ -1024,9 +1121,9 @@ impl<'e> Session<'e> {
             CorrelationType::ValueCount => {
                 let fields = corr.condition.field.as_deref().unwrap_or_default();
                 write_values(&group, fields, &mut self.scratch2)
-                    .then(|| value_digest(&self.scratch2))
+                    .then(|| value_digest_u64(&self.scratch2))
             }
-            _ => Some(String::new()),
+            _ => Some(0),
         };
         let number = if is_numeric(corr.kind) {
             let field = corr.condition.field.as_deref().and_then(|f| f.first());
@@ -1055,9 +1152,16 @@ impl<'e> Session<'e> {
             &self.scratch,
         );
         let value = (corr.kind == CorrelationType::ValueCount).then_some(value);
-        let mut entry = Entry::single(t, &event.id, Some(p), value);
-        entry.x = number;
-        pending.entries.push(entry);
+        let index = self.ids.push(&event.id);
+        pending.entries.push(Gathered {
+            t,
+            end: t,
+            x: number,
+            v: value,
+            id: index,
+            n: 1,
+            r: Some(p),
+        });
         if let Some(last) = &event.last {
             if pending.chained_last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
                 pending.chained_last = Some((t, last.clone()));
@@ -1275,7 +1379,7 @@ fn merge_window(
     corr: &Correlation,
     key: &StateKey,
     stored: Option<StateItem>,
-    pending: &Pending,
+    (pending, ids): (&Pending, &EventIds),
     batch: Option<&str>,
     chained: bool,
 ) -> (Option<StateWrite>, Vec<Finding>, u64, Vec<ChainEvent>) {
@@ -1307,14 +1411,16 @@ fn merge_window(
     let fired_until = body.fired_until.unwrap_or(i64::MIN);
     let mut added = false;
     let mut seen_in_batch = HashSet::new();
-    for e in &pending.entries {
+    for gathered in &pending.entries {
         // A run of this batch whose first event is known still brings its
         // later events (`value_count` windows only: they alone make runs in
         // a batch, and a repeat there changes nothing).
-        let repeated = known.contains(e.id.as_str()) && e.n == 1;
-        if repeated || !seen_in_batch.insert(e.id.as_str()) || e.end() <= fired_until {
+        let id = ids.get(gathered.id);
+        let repeated = known.contains(id) && gathered.n == 1;
+        if repeated || !seen_in_batch.insert(id) || gathered.end <= fired_until {
             continue;
         }
+        let e = gathered.entry(ids);
         if e.t <= fired_until {
             // A run reaching past the window that fired: its last event
             // still counts.
@@ -1332,7 +1438,7 @@ fn merge_window(
         {
             continue;
         }
-        body.entries.push(e.clone());
+        body.entries.push(e);
         added = true;
     }
     let latest = match (&pending.last, &pending.chained_last) {

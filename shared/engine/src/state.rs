@@ -63,9 +63,31 @@ pub fn group_digest(values_json: &str) -> String {
 /// A short digest (64 bits of SHA-256, 16 hexadecimal characters) of one
 /// counted value or value tuple: what state keeps instead of the text.
 pub fn value_digest(text: &str) -> String {
+    digest_text(value_digest_u64(text))
+}
+
+/// [`value_digest`] as the number its 16 hexadecimal characters spell
+/// (the first 8 bytes of SHA-256, big-endian).
+pub fn value_digest_u64(text: &str) -> u64 {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(text.as_bytes());
-    hex::encode(&d[..8])
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
+/// A [`value_digest_u64`] as its 16 hexadecimal characters.
+pub fn digest_text(digest: u64) -> String {
+    format!("{digest:016x}")
+}
+
+/// An event id as state keeps it: itself when it is at most
+/// [`MAX_EVENT_ID`] bytes, else `h:` and its [`value_digest`] (an
+/// attacker cannot grow an item through its ids).
+pub fn bounded_event_id(id: &str) -> std::borrow::Cow<'_, str> {
+    if id.len() > MAX_EVENT_ID {
+        std::borrow::Cow::Owned(format!("h:{}", value_digest(id)))
+    } else {
+        std::borrow::Cow::Borrowed(id)
+    }
 }
 
 /// `s` cut to at most `max` bytes on a character boundary.
@@ -218,14 +240,9 @@ fn is_one(n: &u32) -> bool {
 impl Entry {
     /// A single event.
     pub fn single(t: i64, id: &str, r: Option<u16>, v: Option<String>) -> Entry {
-        let id = if id.len() > MAX_EVENT_ID {
-            format!("h:{}", value_digest(id))
-        } else {
-            id.to_owned()
-        };
         Entry {
             t,
-            id,
+            id: bounded_event_id(id).into_owned(),
             r,
             v,
             n: 1,

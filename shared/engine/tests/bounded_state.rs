@@ -472,3 +472,25 @@ fn a_run_counts_at_its_last_event_too() {
         }
     }
 }
+
+/// Stored items name values and long event ids by digest: the digests keep
+/// the form items already written hold (the first 8 bytes of SHA-256 as 16
+/// lowercase hexadecimal characters), whichever way the engine computes
+/// them, so state written by an earlier version still matches.
+#[test]
+fn digests_keep_their_stored_form() {
+    use trailwarden_engine::state::{
+        bounded_event_id, digest_text, value_digest, value_digest_u64, MAX_EVENT_ID,
+    };
+    // SHA-256("abc") = ba7816bf8f01cfea414140de5dae2223…
+    assert_eq!(value_digest("abc"), "ba7816bf8f01cfea");
+    assert_eq!(value_digest_u64("abc"), 0xba78_16bf_8f01_cfea);
+    assert_eq!(digest_text(0xab), "00000000000000ab");
+    let long = "e".repeat(MAX_EVENT_ID + 1);
+    assert_eq!(
+        bounded_event_id(&long),
+        format!("h:{}", value_digest(&long))
+    );
+    let short = "e".repeat(MAX_EVENT_ID);
+    assert_eq!(bounded_event_id(&short), short);
+}
