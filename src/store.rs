@@ -304,8 +304,8 @@ fn lean_body(f: &Finding) -> String {
 /// fields in declaration order; a key `event_time` inside `group` comes
 /// after the field). Anything else falls back to [`lean_body`].
 fn lean_body_from_json(f: &Finding, json: &str) -> String {
-    let title = json.find(r#","rule_title":"#);
-    let time = json.find(r#","event_time":"#);
+    let title = memchr::memmem::find(json.as_bytes(), br#","rule_title":"#);
+    let time = memchr::memmem::find(json.as_bytes(), br#","event_time":"#);
     match (title, time) {
         (Some(a), Some(b)) if a < b => {
             let level = f.level.as_str();

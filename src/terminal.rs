@@ -62,9 +62,11 @@ pub fn json_escape(json: &str) -> Cow<'_, str> {
     // C0 controls in JSON text are the layout's newlines and indents (the
     // writer escapes them inside strings).
     let unsafe_raw = |c: char| c >= ' ' && is_unsafe(c);
-    // Below DEL every character is safe here (one vectorised pass over
-    // the bytes: most output is ASCII).
-    if json.bytes().all(|b| b < 0x7f) || !json.chars().any(unsafe_raw) {
+    // Below DEL every character is safe here: one pass over the bytes
+    // without an early exit, which the compiler vectorises (`all` stops at
+    // each byte to test), since most output is ASCII.
+    let below_del = json.bytes().fold(true, |ok, b| ok & (b < 0x7f));
+    if below_del || !json.chars().any(unsafe_raw) {
         return Cow::Borrowed(json);
     }
     let mut out = String::with_capacity(json.len() + 16);
