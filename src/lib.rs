@@ -7,6 +7,7 @@ pub mod cloud;
 pub mod digest;
 pub mod lint;
 pub mod output;
+pub mod report;
 pub mod ruletest;
 pub mod scan;
 pub mod simulate;

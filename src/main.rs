@@ -51,6 +51,34 @@ enum Command {
     /// the most severe, AI principals and models seen for the first time,
     /// idle AI principals, and the pipeline's health.
     Digest(DigestArgs),
+    /// One self-contained HTML page of a window's findings (a timeline by
+    /// level, by rule and account, AI activity by principal, correlation
+    /// evidence), to open in a browser or send on.
+    Report(ReportArgs),
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// The window: findings whose event time is within this long (24h, 7d)
+    /// or since this time (RFC 3339, YYYY-MM-DD) [default: every stored
+    /// finding].
+    #[arg(long, value_name = "WHEN")]
+    since: Option<String>,
+    /// The local store to read [default: as for scan].
+    #[arg(long, value_name = "PATH", conflicts_with = "table")]
+    local: Option<PathBuf>,
+    /// Read a deployment's DynamoDB findings table instead (standard AWS
+    /// credential chain).
+    #[arg(long, value_name = "NAME")]
+    table: Option<String>,
+    /// Idle days that make an AI principal stale.
+    #[arg(long, value_name = "N", default_value_t = 90)]
+    idle_days: u32,
+    #[command(flatten)]
+    rules: RuleArgs,
+    /// Write the page to FILE [default: standard output].
+    #[arg(short = 'o', long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -340,6 +368,7 @@ fn main() -> ExitCode {
         Command::Simulate(args) => simulate(args),
         Command::Replay(args) => replay(args),
         Command::Digest(args) => digest(args),
+        Command::Report(args) => report(args),
     };
     match result {
         Ok(code) => code,
@@ -1368,88 +1397,14 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
 }
 
 fn digest(args: DigestArgs) -> anyhow::Result<ExitCode> {
-    use trailwarden::digest::{Digest, Health};
-    let policy = load_policy(&args.rules)?;
-    let engine = load_engine(&args.rules, &policy, Notes::Quiet)?;
-    let now = chrono::Utc::now();
-    let since = format_millis(parse_when(&args.since, now.timestamp_millis())?);
-    let until = format_millis(now.timestamp_millis());
-    let sweep_rule = trailwarden_engine::sweep::SWEEP_RULE_ID;
-    let (findings, idle, idle_days, health, show) = match &args.table {
-        Some(table) => {
-            let query = |since: &str, rule: Option<&str>| trailwarden::cloud::TableQuery {
-                since: since.to_owned(),
-                min_level: None,
-                rule: rule.map(str::to_owned),
-                principal: None,
-                account: None,
-            };
-            let (rows, idle) = runtime()?.block_on(async {
-                let sdk = trailwarden_aws::sdk_config().await;
-                let client = aws_sdk_dynamodb::Client::new(&sdk);
-                let rows = trailwarden::cloud::query(&client, table, &query(&since, None), now)
-                    .await
-                    .map_err(anyhow::Error::msg)?;
-                // The deployment's sweeper stores each idle principal once,
-                // at its last activity's time: all of them, whenever.
-                let idle = trailwarden::cloud::query(
-                    &client,
-                    table,
-                    &query("1970-01-01T00:00:00Z", Some(sweep_rule)),
-                    now,
-                )
-                .await
-                .map_err(anyhow::Error::msg)?;
-                anyhow::Ok((rows, idle))
-            })?;
-            let row = |r: trailwarden::cloud::TableFinding| (r.finding, Some(r.status));
-            let findings: Vec<_> = rows
-                .into_iter()
-                .filter(|r| r.finding.rule_id != sweep_rule)
-                .map(row)
-                .collect();
-            let idle: Vec<_> = idle.into_iter().map(row).collect();
-            let show = format!("trailwarden findings --table {table} show");
-            (findings, idle, None, None, show)
-        }
-        None => {
-            let store_args = StoreArgs {
-                store: args.local.clone(),
-            };
-            let mut store = store_args.open()?;
-            let rows = store.query_findings(&store::FindingFilter {
-                since: Some(since.clone()),
-                ..Default::default()
-            })?;
-            let findings: Vec<_> = rows
-                .into_iter()
-                .map(|r| (r.finding, Some(r.status)))
-                .collect();
-            let idle_ms = i64::from(args.idle_days) * 86_400_000;
-            let idle = trailwarden_engine::sweep::stale_principals(
-                &engine,
-                &mut store,
-                now.timestamp_millis(),
-                idle_ms,
-            )?;
-            // Found by this run's sweep, not stored: no status, no show.
-            let idle: Vec<_> = idle.into_iter().map(|f| (f, None)).collect();
-            let (objects, records, last_object_at) = store.ledger_since(&since)?;
-            let health = Health {
-                objects,
-                records,
-                last_object_at,
-            };
-            let show = match &args.local {
-                Some(path) => format!("trailwarden findings --local {} show", path.display()),
-                None => "trailwarden findings show".to_owned(),
-            };
-            (findings, idle, Some(args.idle_days), Some(health), show)
-        }
+    let window = Window {
+        since: Some(&args.since),
+        local: &args.local,
+        table: &args.table,
+        idle_days: args.idle_days,
+        rules: &args.rules,
     };
-    let digest = Digest::build(
-        &findings, &engine, &idle, idle_days, health, since, until, &show,
-    );
+    let (digest, _) = window.digest()?;
     let mut out = io::BufWriter::new(terminal::stdout());
     match args.format {
         DigestFormat::Text => write!(out, "{}", digest.to_text())?,
@@ -1461,6 +1416,179 @@ fn digest(args: DigestArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let window = Window {
+        since: args.since.as_deref(),
+        local: &args.local,
+        table: &args.table,
+        idle_days: args.idle_days,
+        rules: &args.rules,
+    };
+    if let (Some(output), Some(store)) = (&args.output, window.store_path()) {
+        let same =
+            |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize()) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            };
+        if same(output, &store) {
+            anyhow::bail!(
+                "--output {} is the findings store: name another file for the report",
+                output.display()
+            );
+        }
+    }
+    let (digest, findings) = window.digest()?;
+    let generated = format_millis(chrono::Utc::now().timestamp_millis());
+    let page = trailwarden::report::render(&digest, &findings, &generated);
+    match &args.output {
+        Some(path) => {
+            // Written whole or not at all: a page cut short by a failure
+            // would look like a quiet window.
+            let tmp = path.with_extension("html.partial");
+            std::fs::write(&tmp, &page)
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+            say!(
+                "report: {} finding(s) from {} to {} written to {}",
+                digest.total,
+                digest.since,
+                digest.until,
+                path.display()
+            );
+        }
+        None => {
+            let mut out = terminal::stdout();
+            out.write_all(page.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The findings of a window, from the local store or a deployment's table,
+/// as `digest` and `report` read them.
+struct Window<'a> {
+    /// `--since` (`None`: every stored finding).
+    since: Option<&'a str>,
+    local: &'a Option<PathBuf>,
+    table: &'a Option<String>,
+    idle_days: u32,
+    rules: &'a RuleArgs,
+}
+
+impl Window<'_> {
+    /// The local store's path, when the window reads one.
+    fn store_path(&self) -> Option<PathBuf> {
+        if self.table.is_some() {
+            return None;
+        }
+        match self.local {
+            Some(path) => Some(path.clone()),
+            None => Some(store::default_path()),
+        }
+    }
+
+    /// The digest of the window, with the findings it sums up (and their
+    /// stored status).
+    fn digest(
+        &self,
+    ) -> anyhow::Result<(trailwarden::digest::Digest, Vec<trailwarden::digest::Row>)> {
+        use trailwarden::digest::{Digest, Health};
+        let args = self;
+        let policy = load_policy(args.rules)?;
+        let engine = load_engine(args.rules, &policy, Notes::Quiet)?;
+        let now = chrono::Utc::now();
+        let since = match args.since {
+            Some(when) => format_millis(parse_when(when, now.timestamp_millis())?),
+            None => "1970-01-01T00:00:00Z".to_owned(),
+        };
+        let until = format_millis(now.timestamp_millis());
+        let sweep_rule = trailwarden_engine::sweep::SWEEP_RULE_ID;
+        let (findings, idle, idle_days, health, show) = match &args.table {
+            Some(table) => {
+                let query = |since: &str, rule: Option<&str>| trailwarden::cloud::TableQuery {
+                    since: since.to_owned(),
+                    min_level: None,
+                    rule: rule.map(str::to_owned),
+                    principal: None,
+                    account: None,
+                };
+                let (rows, idle) = runtime()?.block_on(async {
+                    let sdk = trailwarden_aws::sdk_config().await;
+                    let client = aws_sdk_dynamodb::Client::new(&sdk);
+                    let rows = trailwarden::cloud::query(&client, table, &query(&since, None), now)
+                        .await
+                        .map_err(anyhow::Error::msg)?;
+                    // The deployment's sweeper stores each idle principal once,
+                    // at its last activity's time: all of them, whenever.
+                    let idle = trailwarden::cloud::query(
+                        &client,
+                        table,
+                        &query("1970-01-01T00:00:00Z", Some(sweep_rule)),
+                        now,
+                    )
+                    .await
+                    .map_err(anyhow::Error::msg)?;
+                    anyhow::Ok((rows, idle))
+                })?;
+                let row = |r: trailwarden::cloud::TableFinding| (r.finding, Some(r.status));
+                let findings: Vec<_> = rows
+                    .into_iter()
+                    .filter(|r| r.finding.rule_id != sweep_rule)
+                    .map(row)
+                    .collect();
+                let idle: Vec<_> = idle.into_iter().map(row).collect();
+                let show = format!("trailwarden findings --table {table} show");
+                (findings, idle, None, None, show)
+            }
+            None => {
+                let store_args = StoreArgs {
+                    store: args.local.clone(),
+                };
+                let mut store = store_args.open()?;
+                let rows = store.query_findings(&store::FindingFilter {
+                    since: Some(since.clone()),
+                    ..Default::default()
+                })?;
+                let findings: Vec<_> = rows
+                    .into_iter()
+                    .map(|r| (r.finding, Some(r.status)))
+                    .collect();
+                let idle_ms = i64::from(args.idle_days) * 86_400_000;
+                let idle = trailwarden_engine::sweep::stale_principals(
+                    &engine,
+                    &mut store,
+                    now.timestamp_millis(),
+                    idle_ms,
+                )?;
+                // Found by this run's sweep, not stored: no status, no show.
+                let idle: Vec<_> = idle.into_iter().map(|f| (f, None)).collect();
+                let (objects, records, last_object_at) = store.ledger_since(&since)?;
+                let health = Health {
+                    objects,
+                    records,
+                    last_object_at,
+                };
+                let show = match &args.local {
+                    Some(path) => format!("trailwarden findings --local {} show", path.display()),
+                    None => "trailwarden findings show".to_owned(),
+                };
+                (findings, idle, Some(args.idle_days), Some(health), show)
+            }
+        };
+        // Without --since: the span of the findings.
+        let times = || findings.iter().map(|(f, _)| &f.event_time);
+        let (since, until) = match (args.since, times().min(), times().max()) {
+            (None, Some(first), Some(last)) => (first.clone(), last.clone()),
+            _ => (since, until),
+        };
+        let digest = Digest::build(
+            &findings, &engine, &idle, idle_days, health, since, until, &show,
+        );
+        Ok((digest, findings))
+    }
 }
 
 fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {

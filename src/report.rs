@@ -1,0 +1,627 @@
+//! The HTML report: one self-contained page a security engineer can open,
+//! keep and send on (`trailwarden report -o report.html`).
+//!
+//! [`render`] turns a [`Digest`] and the window's findings into one HTML
+//! document with its style inline and nothing fetched at view time: a
+//! timeline of findings by level (inline SVG, a tooltip per bar), the most
+//! severe findings, findings by rule and account, AI activity by principal
+//! (the services, models and buckets its findings name, first and last
+//! seen), the evidence of every correlation and baseline finding (group,
+//! note, event ids), principals and models seen for the first time, idle
+//! principals and the pipeline's health.
+//!
+//! Every value from a record is attacker-chosen text: it is shown with its
+//! control and bidirectional characters made visible ([`escape`]) and then
+//! HTML-escaped, and the page's Content Security Policy allows no script,
+//! no fetch and no frame, so a value that slipped through could still not
+//! run or call out.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use trailwarden_engine::{Finding, Level};
+
+use crate::digest::{Digest, Item, Row};
+use crate::terminal::escape;
+
+/// Most rows a table of the report lists (its heading gives the total).
+pub const MAX_ROWS: usize = 200;
+
+/// Most bars of the timeline: the bucket grows (an hour, a day, a week…)
+/// until the window fits.
+pub const MAX_BARS: i64 = 120;
+
+/// The colour of each level, least severe first (also the legend's).
+const COLOURS: [&str; 5] = ["#9e9e9e", "#1e88e5", "#f9a825", "#e53935", "#6a1b9a"];
+
+/// `text` for HTML: controls and bidirectional characters made visible,
+/// then `&`, `<`, `>`, `"` and `'` escaped (so it is safe in text and in
+/// quoted attributes alike).
+pub fn html(text: &str) -> String {
+    let visible = escape(text);
+    let mut out = String::with_capacity(visible.len() + 8);
+    for c in visible.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn opt(text: &Option<String>) -> String {
+    text.as_deref().map_or_else(|| "-".to_owned(), html)
+}
+
+fn level_cell(level: Level) -> String {
+    format!(
+        r#"<td><span class="lv l{}">{}</span></td>"#,
+        level as usize,
+        level.as_str()
+    )
+}
+
+/// The report page for `digest` and the `findings` it was built from.
+/// `generated` is the time the page is made (RFC 3339).
+pub fn render(digest: &Digest, findings: &[Row], generated: &str) -> String {
+    let mut out = String::with_capacity(64 * 1024 + findings.len().min(MAX_ROWS) * 600);
+    let title = format!(
+        "trailwarden report, {} to {}",
+        html(&digest.since),
+        html(&digest.until)
+    );
+    let _ = write!(
+        out,
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>{title}</title>
+<style>{STYLE}</style>
+</head>
+<body>
+<header>
+<h1>trailwarden report</h1>
+<p>Findings whose events happened from <b>{since}</b> to <b>{until}</b>; made {generated}.</p>
+"#,
+        since = html(&digest.since),
+        until = html(&digest.until),
+        generated = html(generated),
+    );
+    let _ = write!(out, r#"<p class="totals"><b>{}</b> findings"#, digest.total);
+    for (level, n) in &digest.by_level {
+        let _ = write!(
+            out,
+            r#" <span class="lv l{}">{n} {}</span>"#,
+            *level as usize,
+            level.as_str()
+        );
+    }
+    out.push_str("</p>\n</header>\n");
+    if findings.is_empty() {
+        out.push_str(
+            "<section id=\"empty\"><p>No findings in this window. Scan CloudTrail files first \
+             (<code>trailwarden scan FILES</code>), or widen it with <code>--since</code>.</p></section>\n",
+        );
+    }
+    timeline(&mut out, digest, findings);
+    items(
+        &mut out,
+        "top",
+        "Most severe findings not yet resolved",
+        &digest.top,
+        digest.top.len(),
+    );
+    by_rule(&mut out, digest);
+    by_account(&mut out, digest);
+    principals(&mut out, findings);
+    evidence(&mut out, findings);
+    items(
+        &mut out,
+        "new-principals",
+        "AI principals seen for the first time",
+        &digest.new_principals,
+        digest.new_principals.len(),
+    );
+    items(
+        &mut out,
+        "new-models",
+        "Models used for the first time by a principal",
+        &digest.new_models,
+        digest.new_models.len(),
+    );
+    let idle = match digest.idle_days {
+        Some(days) => format!("AI principals idle {days} days or more"),
+        None => "AI principals idle past the deployment's IdleDays".to_owned(),
+    };
+    items(
+        &mut out,
+        "idle",
+        &idle,
+        &digest.idle_principals,
+        digest.idle_principals.len(),
+    );
+    if let Some(health) = &digest.health {
+        let _ = writeln!(
+            out,
+            "<section id=\"health\"><h2>Pipeline</h2><p>{} log object(s) read to their end since {}, \
+             {} record(s); the last done at {}.</p></section>",
+            health.objects,
+            html(&digest.since),
+            health.records,
+            opt(&health.last_object_at)
+        );
+    }
+    out.push_str("<footer>Made by trailwarden. Every value from a log record is shown as text; nothing on this page runs or loads anything.</footer>\n</body>\n</html>\n");
+    out
+}
+
+const STYLE: &str = "
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;max-width:1200px;padding:16px 24px;color:#212121;background:#fff}
+h1{font-size:22px;margin:8px 0}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #e0e0e0;padding-bottom:4px}
+table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eee;vertical-align:top}
+th{background:#fafafa;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
+code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
+.nw{white-space:nowrap;word-break:normal}
+.lv{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-size:12px;font-weight:600}
+.l0{background:#9e9e9e}.l1{background:#1e88e5}.l2{background:#f9a825;color:#212121}.l3{background:#e53935}.l4{background:#6a1b9a}
+.bar{display:inline-block;height:10px;background:#90a4ae;vertical-align:middle}
+.more{color:#757575;font-size:12px}footer{margin:32px 0 8px;color:#757575;font-size:12px}
+svg text{font-size:11px;fill:#616161}
+details summary{cursor:pointer}
+";
+
+/// The bucket of the timeline: the smallest of a minute, five and fifteen
+/// minutes, an hour, six hours, a day, a week and thirty days that fits
+/// the window in [`MAX_BARS`].
+/// Past thirty days, whole days enough to fit (event times an attacker
+/// chose can span millennia).
+fn bucket_ms(span_ms: i64) -> i64 {
+    [
+        MINUTE,
+        5 * MINUTE,
+        15 * MINUTE,
+        HOUR,
+        6 * HOUR,
+        DAY,
+        7 * DAY,
+        30 * DAY,
+    ]
+    .into_iter()
+    .find(|b| span_ms / b < MAX_BARS)
+    .unwrap_or_else(|| (span_ms / (MAX_BARS - 1) / DAY + 1) * DAY)
+}
+
+const MINUTE: i64 = 60_000;
+const HOUR: i64 = 60 * MINUTE;
+const DAY: i64 = 24 * HOUR;
+
+/// A bucket's length in words.
+fn bucket_words(bucket: i64) -> String {
+    match bucket {
+        MINUTE => "minute".to_owned(),
+        HOUR => "hour".to_owned(),
+        DAY => "day".to_owned(),
+        b if b == 7 * DAY => "week".to_owned(),
+        b if b < HOUR => format!("{} minutes", b / MINUTE),
+        b if b < DAY => format!("{} hours", b / HOUR),
+        b => format!("{} days", b / DAY),
+    }
+}
+
+fn millis(time: &str) -> Option<i64> {
+    trailwarden_cloudtrail::parse_event_time(time)
+}
+
+fn label(ms: i64, bucket: i64) -> String {
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return String::new();
+    };
+    if bucket < DAY {
+        t.format("%m-%d %H:%M").to_string()
+    } else {
+        t.format("%Y-%m-%d").to_string()
+    }
+}
+
+/// Findings per bucket and level as stacked bars, least severe at the
+/// bottom, each with a tooltip (`<title>`) of its counts.
+fn timeline(out: &mut String, digest: &Digest, findings: &[Row]) {
+    let times: Vec<(i64, Level)> = findings
+        .iter()
+        .filter_map(|(f, _)| Some((millis(&f.event_time)?, f.level)))
+        .collect();
+    let _ = writeln!(out, "<section id=\"timeline\"><h2>Findings over time</h2>");
+    let (Some(first), Some(last)) = (
+        times.iter().map(|t| t.0).min(),
+        times.iter().map(|t| t.0).max(),
+    ) else {
+        out.push_str("<p class=\"more\">Nothing to draw.</p></section>\n");
+        return;
+    };
+    let start = millis(&digest.since).map_or(first, |s| s.min(first));
+    let end = millis(&digest.until).map_or(last, |u| u.max(last));
+    let bucket = bucket_ms(end - start);
+    let start = start - start.rem_euclid(bucket);
+    let bars = ((end - start) / bucket + 1) as usize;
+    let mut counts = vec![[0u64; 5]; bars];
+    for (t, level) in &times {
+        let i = ((t - start) / bucket) as usize;
+        counts[i.min(bars - 1)][*level as usize] += 1;
+    }
+    let peak = counts
+        .iter()
+        .map(|c| c.iter().sum::<u64>())
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let (width, height, left, bottom, top) = (1100.0_f64, 240.0_f64, 44.0, 36.0, 10.0);
+    let plot_h = height - bottom - top;
+    let step = (width - left - 8.0) / bars as f64;
+    let bar_w = (step * 0.8).clamp(1.0, 28.0);
+    let _ = write!(
+        out,
+        r#"<svg role="img" aria-label="Findings over time, by level" viewBox="0 0 {width} {height}" width="100%" preserveAspectRatio="xMinYMin meet" xmlns="http://www.w3.org/2000/svg">"#
+    );
+    // Axis and the peak's label.
+    let _ = write!(
+        out,
+        r##"<line x1="{left}" y1="{y0}" x2="{x1}" y2="{y0}" stroke="#bdbdbd"/><text x="{tx}" y="{ty}" text-anchor="end">{peak}</text><text x="{tx}" y="{y0}" text-anchor="end">0</text>"##,
+        y0 = height - bottom,
+        x1 = width - 4.0,
+        tx = left - 6.0,
+        ty = top + 8.0,
+    );
+    let label_every = bars.div_ceil(8).max(1);
+    for (i, c) in counts.iter().enumerate() {
+        let x = left + i as f64 * step + (step - bar_w) / 2.0;
+        let total: u64 = c.iter().sum();
+        if total > 0 {
+            let at = start + i as i64 * bucket;
+            let tip: Vec<String> = Level::ALL
+                .iter()
+                .rev()
+                .filter(|l| c[**l as usize] > 0)
+                .map(|l| format!("{} {}", c[*l as usize], l.as_str()))
+                .collect();
+            let _ = write!(
+                out,
+                "<g><title>{}: {}</title>",
+                label(at, bucket),
+                tip.join(", ")
+            );
+            let mut y = height - bottom;
+            for level in Level::ALL {
+                let n = c[level as usize];
+                if n == 0 {
+                    continue;
+                }
+                let h = (n as f64 / peak as f64 * plot_h).max(1.5);
+                y -= h;
+                let _ = write!(
+                    out,
+                    r#"<rect class="b{}" x="{x:.1}" y="{y:.1}" width="{bar_w:.1}" height="{h:.1}" fill="{}"/>"#,
+                    level as usize, COLOURS[level as usize]
+                );
+            }
+            out.push_str("</g>");
+        }
+        // Every few bars, while a label still fits before the edge.
+        if i % label_every == 0 && left + i as f64 * step + 70.0 < width {
+            let _ = write!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}">{}</text>"#,
+                left + i as f64 * step,
+                height - bottom + 16.0,
+                label(start + i as i64 * bucket, bucket)
+            );
+        }
+    }
+    out.push_str("</svg>\n<p class=\"more\">");
+    for level in Level::ALL {
+        let _ = write!(
+            out,
+            r#"<span class="lv l{}">{}</span> "#,
+            level as usize,
+            level.as_str()
+        );
+    }
+    let _ = writeln!(
+        out,
+        "· one bar per {}; hover a bar for its counts.</p></section>",
+        bucket_words(bucket)
+    );
+}
+
+fn more(out: &mut String, shown: usize, total: usize) {
+    if total > shown {
+        let _ = writeln!(
+            out,
+            "<p class=\"more\">… and {} more (use <code>trailwarden findings</code> to list every one).</p>",
+            total - shown
+        );
+    }
+}
+
+fn items(out: &mut String, id: &str, heading: &str, items: &[Item], total: usize) {
+    let _ = writeln!(
+        out,
+        "<section id=\"{id}\"><h2>{} ({total})</h2>",
+        html(heading)
+    );
+    if items.is_empty() {
+        out.push_str("<p class=\"more\">None.</p></section>\n");
+        return;
+    }
+    out.push_str("<table><tr><th>Level</th><th>Rule</th><th>Principal</th><th>Account</th><th>Event time</th><th>Note</th><th>Finding</th></tr>\n");
+    for i in items.iter().take(MAX_ROWS) {
+        let status = match i.status.as_deref() {
+            Some("open") | None => String::new(),
+            Some(s) => format!(" <span class=\"more\">({})</span>", html(s)),
+        };
+        let _ = writeln!(
+            out,
+            "<tr>{}<td>{}</td><td class=\"mono\">{}</td><td class=\"mono nw\">{}</td><td class=\"mono nw\">{}</td><td>{}</td><td class=\"mono\">{}{status}</td></tr>",
+            level_cell(i.level),
+            html(&i.title),
+            opt(&i.principal),
+            opt(&i.account),
+            html(&i.event_time),
+            opt(&i.note),
+            html(&i.id),
+        );
+    }
+    out.push_str("</table>\n");
+    more(out, items.len().min(MAX_ROWS), total);
+    out.push_str("</section>\n");
+}
+
+fn by_rule(out: &mut String, digest: &Digest) {
+    let _ = writeln!(
+        out,
+        "<section id=\"rules\"><h2>Findings by rule ({} rules)</h2>",
+        digest.by_rule.len()
+    );
+    if digest.by_rule.is_empty() {
+        out.push_str("<p class=\"more\">None.</p></section>\n");
+        return;
+    }
+    let peak = digest.by_rule.first().map_or(1, |r| r.count.max(1));
+    out.push_str(
+        "<table><tr><th>Findings</th><th></th><th>Level</th><th>Rule</th><th>Rule id</th></tr>\n",
+    );
+    for r in digest.by_rule.iter().take(MAX_ROWS) {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"n\">{}</td><td><span class=\"bar\" style=\"width:{}px\"></span></td>{}<td>{}</td><td class=\"mono\">{}</td></tr>",
+            r.count,
+            (r.count * 200 / peak).max(1),
+            level_cell(r.level),
+            html(&r.title),
+            html(&r.rule_id)
+        );
+    }
+    out.push_str("</table>\n");
+    more(
+        out,
+        digest.by_rule.len().min(MAX_ROWS),
+        digest.by_rule.len(),
+    );
+    out.push_str("</section>\n");
+}
+
+fn by_account(out: &mut String, digest: &Digest) {
+    let _ = writeln!(
+        out,
+        "<section id=\"accounts\"><h2>Findings by account ({} accounts)</h2>",
+        digest.by_account.len()
+    );
+    if digest.by_account.is_empty() {
+        out.push_str("<p class=\"more\">None.</p></section>\n");
+        return;
+    }
+    out.push_str("<table><tr><th>Findings</th><th>Account</th></tr>\n");
+    for (account, n) in digest.by_account.iter().take(MAX_ROWS) {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"n\">{n}</td><td class=\"mono\">{}</td></tr>",
+            html(account)
+        );
+    }
+    out.push_str("</table>\n");
+    more(
+        out,
+        digest.by_account.len().min(MAX_ROWS),
+        digest.by_account.len(),
+    );
+    out.push_str("</section>\n");
+}
+
+/// What the findings say of one principal.
+#[derive(Default)]
+struct Principal<'f> {
+    findings: u64,
+    highest: Option<Level>,
+    accounts: BTreeSet<&'f str>,
+    services: BTreeSet<&'f str>,
+    models: BTreeSet<&'f str>,
+    buckets: BTreeSet<&'f str>,
+    first: Option<&'f str>,
+    last: Option<&'f str>,
+}
+
+/// The AI services of the pack's rules, by `eventSource`.
+fn is_ai_service(source: &str) -> bool {
+    source.starts_with("bedrock") || source.starts_with("sagemaker")
+}
+
+/// The values of the group-by fields whose path ends in `suffix`.
+fn group_values<'f>(f: &'f Finding, suffix: &'static str) -> impl Iterator<Item = &'f str> {
+    f.group
+        .iter()
+        .filter(move |(k, _)| k.ends_with(suffix))
+        .map(|(_, v)| v.as_str())
+}
+
+fn principals(out: &mut String, findings: &[Row]) {
+    let mut by: BTreeMap<&str, Principal<'_>> = BTreeMap::new();
+    for (f, _) in findings {
+        let Some(who) = f.principal.as_deref() else {
+            continue;
+        };
+        let p = by.entry(who).or_default();
+        p.findings += 1;
+        p.highest = p.highest.max(Some(f.level));
+        if let Some(a) = f.account.as_deref() {
+            p.accounts.insert(a);
+        }
+        if is_ai_service(&f.event_source) {
+            p.services
+                .insert(f.event_source.trim_end_matches(".amazonaws.com"));
+        }
+        p.models.extend(group_values(f, "modelId"));
+        p.buckets.extend(group_values(f, "bucketName"));
+        let t = f.event_time.as_str();
+        p.first = Some(p.first.map_or(t, |x| x.min(t)));
+        p.last = Some(p.last.map_or(t, |x| x.max(t)));
+    }
+    let mut rows: Vec<(&str, Principal<'_>)> = by.into_iter().collect();
+    // AI activity first, then the most severe, then the busiest.
+    rows.sort_by(|a, b| {
+        (!b.1.services.is_empty(), b.1.highest, b.1.findings, a.0).cmp(&(
+            !a.1.services.is_empty(),
+            a.1.highest,
+            a.1.findings,
+            b.0,
+        ))
+    });
+    let _ = writeln!(
+        out,
+        "<section id=\"principals\"><h2>AI activity by principal ({} principals)</h2>\
+         <p class=\"more\">What the findings of each caller name: the AI services (Bedrock, SageMaker) of its calls, the models and buckets of its correlations and baselines, and its first and last finding.</p>",
+        rows.len()
+    );
+    if rows.is_empty() {
+        out.push_str("<p class=\"more\">None.</p></section>\n");
+        return;
+    }
+    out.push_str("<table><tr><th>Principal</th><th>Highest</th><th>Findings</th><th>Accounts</th><th>AI services</th><th>Models</th><th>Buckets</th><th>First seen</th><th>Last seen</th></tr>\n");
+    let list = |set: &BTreeSet<&str>| {
+        if set.is_empty() {
+            "-".to_owned()
+        } else {
+            set.iter().map(|s| html(s)).collect::<Vec<_>>().join("<br>")
+        }
+    };
+    for (who, p) in rows.iter().take(MAX_ROWS) {
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"mono\">{}</td>{}<td class=\"n\">{}</td><td class=\"mono nw\">{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono nw\">{}</td><td class=\"mono nw\">{}</td></tr>",
+            html(who),
+            p.highest.map_or_else(|| "<td>-</td>".to_owned(), level_cell),
+            p.findings,
+            list(&p.accounts),
+            list(&p.services),
+            list(&p.models),
+            list(&p.buckets),
+            html(p.first.unwrap_or("-")),
+            html(p.last.unwrap_or("-")),
+        );
+    }
+    out.push_str("</table>\n");
+    more(out, rows.len().min(MAX_ROWS), rows.len());
+    out.push_str("</section>\n");
+}
+
+/// Correlation and baseline findings with what made them: the group, the
+/// engine's note, how many events and which.
+fn evidence(out: &mut String, findings: &[Row]) {
+    let mut made: Vec<&Finding> = findings
+        .iter()
+        .map(|(f, _)| f)
+        .filter(|f| !f.group.is_empty() || f.count > 1)
+        .collect();
+    made.sort_by(|a, b| (b.level, &b.event_time, &b.id).cmp(&(a.level, &a.event_time, &a.id)));
+    let _ = writeln!(
+        out,
+        "<section id=\"evidence\"><h2>Correlation and baseline evidence ({})</h2>",
+        made.len()
+    );
+    if made.is_empty() {
+        out.push_str("<p class=\"more\">None.</p></section>\n");
+        return;
+    }
+    out.push_str("<table><tr><th>Level</th><th>Rule</th><th>Event time</th><th>Group</th><th>Note</th><th>Events</th></tr>\n");
+    for f in made.iter().take(MAX_ROWS) {
+        let group: Vec<String> = f
+            .group
+            .iter()
+            .map(|(k, v)| format!("{}: <b>{}</b>", html(k), html(v)))
+            .collect();
+        let ids: Vec<String> = f.event_ids.iter().map(|id| html(id)).collect();
+        let listed = if (f.count as usize) > ids.len() {
+            format!(" (the first {} listed)", ids.len())
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "<tr>{}<td>{}<br><span class=\"more mono\">{}</span></td><td class=\"mono nw\">{}</td><td class=\"mono\">{}</td><td>{}</td>\
+             <td><details><summary>{} event(s){listed}</summary><div class=\"mono\">{}</div></details></td></tr>",
+            level_cell(f.level),
+            html(&f.rule_title),
+            html(&f.id),
+            html(&f.event_time),
+            if group.is_empty() { "-".to_owned() } else { group.join("<br>") },
+            opt(&f.note),
+            f.count,
+            ids.join("<br>"),
+        );
+    }
+    out.push_str("</table>\n");
+    more(out, made.len().min(MAX_ROWS), made.len());
+    out.push_str("</section>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped_for_html_and_the_terminal_alike() {
+        assert_eq!(
+            html("<script>alert('x')</script> & \"q\""),
+            "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
+        );
+        // Bidirectional overrides and controls are made visible first.
+        assert_eq!(html("a\u{202e}b\u{1b}[31m"), "a\\u{202e}b\\u{1b}[31m");
+    }
+
+    #[test]
+    fn buckets_fit_the_window() {
+        assert_eq!(bucket_ms(0), MINUTE);
+        assert_eq!(bucket_ms(50 * MINUTE), MINUTE);
+        assert_eq!(bucket_ms(5 * HOUR), 5 * MINUTE);
+        assert_eq!(bucket_ms(DAY), 15 * MINUTE);
+        assert_eq!(bucket_ms(4 * DAY), HOUR);
+        assert_eq!(bucket_words(5 * MINUTE), "5 minutes");
+        assert_eq!(bucket_ms(7 * DAY), 6 * HOUR);
+        assert_eq!(bucket_ms(90 * DAY), DAY);
+        assert_eq!(bucket_ms(400 * DAY), 7 * DAY);
+        assert_eq!(bucket_ms(3000 * DAY), 30 * DAY);
+        assert_eq!(bucket_words(6 * HOUR), "6 hours");
+        assert_eq!(bucket_words(30 * DAY), "30 days");
+        // Year 1 to year 9999: still one page of bars.
+        let span = 9999 * 366 * DAY;
+        for span in [0, HOUR, 30 * DAY, 5 * 365 * DAY, span] {
+            assert!(span / bucket_ms(span) < MAX_BARS, "{span}");
+        }
+    }
+}
