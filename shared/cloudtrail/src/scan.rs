@@ -137,7 +137,7 @@ impl Kind {
 }
 
 /// The top-level fields the record model names, in slot order.
-pub(crate) const FIELDS: [&str; 31] = [
+pub(crate) const FIELDS: [&str; 32] = [
     // Strings.
     "eventVersion",
     "eventTime",
@@ -157,6 +157,7 @@ pub(crate) const FIELDS: [&str; 31] = [
     "sessionCredentialFromConsole",
     "sharedEventID",
     "vpcEndpointId",
+    "vpcEndpointAccountId",
     // Booleans.
     "readOnly",
     "managementEvent",
@@ -177,17 +178,17 @@ pub(crate) const FIELDS: [&str; 31] = [
 ];
 
 /// Number of string slots (the first fields of [`FIELDS`]).
-pub(crate) const STRINGS: usize = 18;
+pub(crate) const STRINGS: usize = 19;
 /// Slot of the first boolean.
-pub(crate) const BOOLS: usize = 18;
+pub(crate) const BOOLS: usize = 19;
 /// Slot of the first nested value.
-pub(crate) const NESTED: usize = 20;
+pub(crate) const NESTED: usize = 21;
 /// Slot of `detail`.
-pub(crate) const DETAIL: usize = 27;
+pub(crate) const DETAIL: usize = 28;
 /// Slot of `digestStartTime`.
-pub(crate) const DIGEST: usize = 28;
+pub(crate) const DIGEST: usize = 29;
 /// Slot of `Records`.
-pub(crate) const RECORDS: usize = 29;
+pub(crate) const RECORDS: usize = 30;
 /// Slot of `eventName`.
 pub(crate) const EVENT_NAME: usize = 3;
 
@@ -212,19 +213,20 @@ fn slot(key: &[u8]) -> Option<usize> {
         b"sessionCredentialFromConsole" => 15,
         b"sharedEventID" => 16,
         b"vpcEndpointId" => 17,
-        b"readOnly" => 18,
-        b"managementEvent" => 19,
-        b"userIdentity" => 20,
-        b"requestParameters" => 21,
-        b"responseElements" => 22,
-        b"additionalEventData" => 23,
-        b"resources" => 24,
-        b"tlsDetails" => 25,
-        b"serviceEventDetails" => 26,
-        b"detail" => 27,
-        b"digestStartTime" => 28,
-        b"Records" => 29,
-        b"logFiles" => 30,
+        b"vpcEndpointAccountId" => 18,
+        b"readOnly" => 19,
+        b"managementEvent" => 20,
+        b"userIdentity" => 21,
+        b"requestParameters" => 22,
+        b"responseElements" => 23,
+        b"additionalEventData" => 24,
+        b"resources" => 25,
+        b"tlsDetails" => 26,
+        b"serviceEventDetails" => 27,
+        b"detail" => 28,
+        b"digestStartTime" => 29,
+        b"Records" => 30,
+        b"logFiles" => 31,
         _ => return None,
     })
 }
@@ -518,6 +520,21 @@ mod tests {
         f.spans[slot].map(|(s, _)| {
             String::from_utf8_lossy(&b[s.start as usize..s.end as usize]).into_owned()
         })
+    }
+
+    #[test]
+    fn every_named_field_has_its_own_slot() {
+        for (i, name) in FIELDS.iter().enumerate() {
+            assert_eq!(slot(name.as_bytes()), Some(i), "{name}");
+        }
+        assert_eq!(FIELDS[STRINGS - 1], "vpcEndpointAccountId");
+        assert_eq!(FIELDS[BOOLS], "readOnly");
+        assert_eq!(FIELDS[NESTED], "userIdentity");
+        assert_eq!(FIELDS[DETAIL], "detail");
+        assert_eq!(FIELDS[DIGEST], "digestStartTime");
+        assert_eq!(FIELDS[RECORDS], "Records");
+        assert_eq!(FIELDS[EVENT_NAME], "eventName");
+        assert_eq!(slot(b"userName"), None);
     }
 
     #[test]
