@@ -61,7 +61,9 @@ pub struct Item {
 pub type Row = (Finding, Option<String>);
 
 impl Item {
-    fn of((f, status): &Row, show: &str) -> Item {
+    /// The item of a stored finding (`show`: the command that shows one,
+    /// without the id).
+    pub fn of((f, status): &Row, show: &str) -> Item {
         Item {
             id: f.id.clone(),
             level: f.level,
@@ -158,7 +160,7 @@ fn ranked<K: Ord + Clone>(counts: BTreeMap<K, u64>) -> Vec<(K, u64)> {
 }
 
 /// Most severe first, then latest.
-fn severe_first(items: &mut [&Row]) {
+pub fn severe_first(items: &mut [&Row]) {
     items.sort_by(|(a, _), (b, _)| {
         (b.level, &b.event_time, &b.id).cmp(&(a.level, &a.event_time, &a.id))
     });

@@ -268,6 +268,23 @@ impl StoreArgs {
         }
         Ok(store)
     }
+
+    /// [`StoreArgs::open`] for commands that only read it: a store that is
+    /// not there is an error (a mistyped path must not read as a quiet
+    /// window), not a new empty one.
+    fn open_existing(&self) -> anyhow::Result<SqliteStore> {
+        let path = self.store.clone().unwrap_or_else(store::default_path);
+        anyhow::ensure!(
+            path.as_os_str() == "memory" || path.is_file(),
+            "no findings store at {}: scan CloudTrail files into it first (trailwarden scan FILES{}), or name the store with --local",
+            path.display(),
+            match &self.store {
+                Some(p) => format!(" --store {}", p.display()),
+                None => String::new(),
+            }
+        );
+        self.open()
+    }
 }
 
 #[derive(Args)]
@@ -1078,18 +1095,40 @@ fn rules_test(paths: Vec<PathBuf>) -> anyhow::Result<ExitCode> {
 }
 
 /// Parse a point in time: RFC 3339, YYYY-MM-DD, or a duration back from now (24h, 7d).
+/// A time option as ms since the epoch: a duration back from `now_ms`
+/// (24h, 7d), a date (YYYY-MM-DD) or an RFC 3339 time; before year 1 is an
+/// error.
 fn parse_when(text: &str, now_ms: i64) -> anyhow::Result<i64> {
-    if let Some(ms) = trailwarden_engine::rules::parse_duration_ms(text) {
-        return Ok(now_ms - ms);
-    }
-    let full = if text.len() == 10 {
-        format!("{text}T00:00:00Z")
-    } else {
-        text.to_owned()
+    let ms = match trailwarden_engine::rules::parse_duration_ms(text) {
+        Some(back) => now_ms.checked_sub(back),
+        None => {
+            let full = if text.len() == 10 {
+                format!("{text}T00:00:00Z")
+            } else {
+                text.to_owned()
+            };
+            chrono::DateTime::parse_from_rfc3339(&full)
+                .ok()
+                .map(|t| t.timestamp_millis())
+        }
     };
-    trailwarden_cloudtrail::parse_event_time(&full).with_context(|| {
-        format!("{text:?} is not a time: use RFC 3339 (2026-11-02T08:00:00Z), a date (2026-11-02) or a duration (24h, 7d)")
-    })
+    let ms = ms
+        .filter(|ms| chrono::DateTime::from_timestamp_millis(*ms).is_some_and(|t| chrono::Datelike::year(&t) >= 1))
+        .with_context(|| {
+            format!("{text:?} is not a time: use RFC 3339 (2026-11-02T08:00:00Z), a date (2026-11-02) or a duration (24h, 7d)")
+        })?;
+    Ok(ms)
+}
+
+/// A `--since` value as [`parse_when`] reads it, as RFC 3339 text; a time
+/// after `now_ms` is an error (the window would be empty).
+fn parse_since(text: &str, now_ms: i64) -> anyhow::Result<String> {
+    let ms = parse_when(text, now_ms)?;
+    anyhow::ensure!(
+        ms <= now_ms,
+        "--since {text:?} is in the future: name a time before now"
+    );
+    Ok(format_millis(ms))
 }
 
 fn format_millis(ms: i64) -> String {
@@ -1230,7 +1269,7 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
         None => {
             let now = chrono::Utc::now().timestamp_millis();
             let since = match &args.since {
-                Some(s) => Some(format_millis(parse_when(s, now)?)),
+                Some(s) => Some(parse_since(s, now)?),
                 None => None,
             };
             let rows = store.query_findings(&store::FindingFilter {
@@ -1371,8 +1410,10 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
             let now = chrono::Utc::now();
             // As locally: every stored finding unless --since says.
             let since = match args.since.as_deref() {
-                Some(when) => format_millis(parse_when(when, now.timestamp_millis())?),
-                None => format_millis(0),
+                Some(when) => parse_since(when, now.timestamp_millis())?,
+                // The first time a table can hold (records before 1970
+                // are findings too).
+                None => "0001-01-01T00:00:00Z".to_owned(),
             };
             let rows = cloud::query(
                 &client,
@@ -1404,7 +1445,7 @@ fn digest(args: DigestArgs) -> anyhow::Result<ExitCode> {
         idle_days: args.idle_days,
         rules: &args.rules,
     };
-    let (digest, _) = window.digest()?;
+    let digest = window.load()?.digest(None);
     let mut out = io::BufWriter::new(terminal::stdout());
     match args.format {
         DigestFormat::Text => write!(out, "{}", digest.to_text())?,
@@ -1426,7 +1467,9 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         idle_days: args.idle_days,
         rules: &args.rules,
     };
-    if let (Some(output), Some(store)) = (&args.output, window.store_path()) {
+    // `-o -`: standard output, as without -o.
+    let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
+    if let (Some(output), Some(store)) = (output, window.store_path()) {
         let same =
             |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize()) {
                 (Ok(a), Ok(b)) => a == b,
@@ -1439,17 +1482,29 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
             );
         }
     }
-    let (digest, findings) = window.digest()?;
-    let generated = format_millis(chrono::Utc::now().timestamp_millis());
-    let page = trailwarden::report::render(&digest, &findings, &generated);
-    match &args.output {
+    let loaded = window.load()?;
+    let now = chrono::Utc::now().timestamp_millis();
+    // Findings dated after this moment cannot be real events: they are
+    // listed on their own, not drawn or counted in the window.
+    let later = |f: &trailwarden_engine::Finding| {
+        trailwarden_cloudtrail::parse_event_time(&f.event_time).is_some_and(|t| t > now)
+    };
+    let (future, present): (Vec<_>, Vec<_>) =
+        loaded.findings.iter().cloned().partition(|(f, _)| later(f));
+    let digest = loaded.digest(Some(&|f| !later(f)));
+    let meta = trailwarden::report::Meta {
+        generated: format_millis(now),
+        source: loaded.source.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        whole_store: args.since.is_none(),
+        not_run: loaded.not_run,
+        future,
+        show: loaded.show.clone(),
+    };
+    let page = trailwarden::report::render(&digest, &present, &meta);
+    match output {
         Some(path) => {
-            // Written whole or not at all: a page cut short by a failure
-            // would look like a quiet window.
-            let tmp = path.with_extension("html.partial");
-            std::fs::write(&tmp, &page)
-                .and_then(|()| std::fs::rename(&tmp, path))
-                .with_context(|| format!("cannot write the report to {}", path.display()))?;
+            write_whole(path, page.as_bytes())?;
             say!(
                 "report: {} finding(s) from {} to {} written to {}",
                 digest.total,
@@ -1467,6 +1522,33 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Write `bytes` to `path` whole or not at all: into a new file beside it
+/// (a fresh name, created exclusively, so no planted link is followed),
+/// then renamed over it; the new file is removed when anything fails. A
+/// page cut short would look like a quiet window.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !path.is_dir(),
+        "cannot write to {}: it is a directory; name a file (report.html)",
+        path.display()
+    );
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => std::path::Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".trailwarden-report")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(bytes)
+        .and_then(|()| tmp.flush())
+        .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    Ok(())
+}
+
 /// The findings of a window, from the local store or a deployment's table,
 /// as `digest` and `report` read them.
 struct Window<'a> {
@@ -1476,6 +1558,59 @@ struct Window<'a> {
     table: &'a Option<String>,
     idle_days: u32,
     rules: &'a RuleArgs,
+}
+
+/// What a [`Window`] read.
+struct Loaded {
+    engine: Engine,
+    findings: Vec<trailwarden::digest::Row>,
+    idle: Vec<trailwarden::digest::Row>,
+    idle_days: Option<u32>,
+    health: Option<trailwarden::digest::Health>,
+    show: String,
+    /// The window's start (RFC 3339); `None`: every stored finding.
+    since: Option<String>,
+    /// The window's end: now.
+    until: String,
+    /// Where the findings came from, in words.
+    source: String,
+    /// Rules not run: the policy does not give their facts.
+    not_run: usize,
+}
+
+/// Which findings of a window a digest sums up.
+type Keep<'k> = &'k dyn Fn(&trailwarden_engine::Finding) -> bool;
+
+impl Loaded {
+    /// The digest of the findings `keep` keeps (all: `None`). Without
+    /// --since, the window is the span of those findings.
+    fn digest(&self, keep: Option<Keep<'_>>) -> trailwarden::digest::Digest {
+        let findings: Vec<trailwarden::digest::Row> = match keep {
+            Some(keep) => self
+                .findings
+                .iter()
+                .filter(|(f, _)| keep(f))
+                .cloned()
+                .collect(),
+            None => self.findings.clone(),
+        };
+        let times = || findings.iter().map(|(f, _)| &f.event_time);
+        let (since, until) = match (&self.since, times().min(), times().max()) {
+            (Some(since), _, _) => (since.clone(), self.until.clone()),
+            (None, Some(first), Some(last)) => (first.clone(), last.clone()),
+            (None, _, _) => ("-".to_owned(), self.until.clone()),
+        };
+        trailwarden::digest::Digest::build(
+            &findings,
+            &self.engine,
+            &self.idle,
+            self.idle_days,
+            self.health.clone(),
+            since,
+            until,
+            &self.show,
+        )
+    }
 }
 
 impl Window<'_> {
@@ -1490,19 +1625,24 @@ impl Window<'_> {
         }
     }
 
-    /// The digest of the window, with the findings it sums up (and their
-    /// stored status).
-    fn digest(
-        &self,
-    ) -> anyhow::Result<(trailwarden::digest::Digest, Vec<trailwarden::digest::Row>)> {
-        use trailwarden::digest::{Digest, Health};
+    /// Read the window's findings (with their stored status), the idle
+    /// principals and the store's health.
+    fn load(&self) -> anyhow::Result<Loaded> {
+        use trailwarden::digest::Health;
         let args = self;
         let policy = load_policy(args.rules)?;
-        let engine = load_engine(args.rules, &policy, Notes::Quiet)?;
+        let set = rule_set(args.rules, &policy);
+        let not_run = set
+            .notes
+            .iter()
+            .filter(|n| waits_for_facts(&n.reason))
+            .count();
+        let engine = Engine::from_set(set);
         let now = chrono::Utc::now();
-        let since = match args.since {
-            Some(when) => format_millis(parse_when(when, now.timestamp_millis())?),
-            None => "1970-01-01T00:00:00Z".to_owned(),
+        // Without --since, from the first time a store can hold.
+        let query_since = match args.since {
+            Some(when) => parse_since(when, now.timestamp_millis())?,
+            None => "0001-01-01T00:00:00Z".to_owned(),
         };
         let until = format_millis(now.timestamp_millis());
         let sweep_rule = trailwarden_engine::sweep::SWEEP_RULE_ID;
@@ -1518,9 +1658,10 @@ impl Window<'_> {
                 let (rows, idle) = runtime()?.block_on(async {
                     let sdk = trailwarden_aws::sdk_config().await;
                     let client = aws_sdk_dynamodb::Client::new(&sdk);
-                    let rows = trailwarden::cloud::query(&client, table, &query(&since, None), now)
-                        .await
-                        .map_err(anyhow::Error::msg)?;
+                    let rows =
+                        trailwarden::cloud::query(&client, table, &query(&query_since, None), now)
+                            .await
+                            .map_err(anyhow::Error::msg)?;
                     // The deployment's sweeper stores each idle principal once,
                     // at its last activity's time: all of them, whenever.
                     let idle = trailwarden::cloud::query(
@@ -1547,9 +1688,9 @@ impl Window<'_> {
                 let store_args = StoreArgs {
                     store: args.local.clone(),
                 };
-                let mut store = store_args.open()?;
+                let mut store = store_args.open_existing()?;
                 let rows = store.query_findings(&store::FindingFilter {
-                    since: Some(since.clone()),
+                    since: args.since.map(|_| query_since.clone()),
                     ..Default::default()
                 })?;
                 let findings: Vec<_> = rows
@@ -1565,7 +1706,7 @@ impl Window<'_> {
                 )?;
                 // Found by this run's sweep, not stored: no status, no show.
                 let idle: Vec<_> = idle.into_iter().map(|f| (f, None)).collect();
-                let (objects, records, last_object_at) = store.ledger_since(&since)?;
+                let (objects, records, last_object_at) = store.ledger_since(&query_since)?;
                 let health = Health {
                     objects,
                     records,
@@ -1578,16 +1719,23 @@ impl Window<'_> {
                 (findings, idle, Some(args.idle_days), Some(health), show)
             }
         };
-        // Without --since: the span of the findings.
-        let times = || findings.iter().map(|(f, _)| &f.event_time);
-        let (since, until) = match (args.since, times().min(), times().max()) {
-            (None, Some(first), Some(last)) => (first.clone(), last.clone()),
-            _ => (since, until),
+        let source = match (args.table, self.store_path()) {
+            (Some(table), _) => format!("the DynamoDB table {table}"),
+            (None, Some(path)) => format!("the local store {}", path.display()),
+            (None, None) => "the local store".to_owned(),
         };
-        let digest = Digest::build(
-            &findings, &engine, &idle, idle_days, health, since, until, &show,
-        );
-        Ok((digest, findings))
+        Ok(Loaded {
+            engine,
+            findings,
+            idle,
+            idle_days,
+            health,
+            show,
+            since: args.since.map(|_| query_since),
+            until,
+            source,
+            not_run,
+        })
     }
 }
 

@@ -10,22 +10,52 @@
 //! note, event ids), principals and models seen for the first time, idle
 //! principals and the pipeline's health.
 //!
-//! Every value from a record is attacker-chosen text: it is shown with its
-//! control and bidirectional characters made visible ([`escape`]) and then
-//! HTML-escaped, and the page's Content Security Policy allows no script,
-//! no fetch and no frame, so a value that slipped through could still not
-//! run or call out.
+//! Every value from a record is attacker-chosen text. It is cut to
+//! [`MAX_TEXT`] characters and HTML-escaped; controls, bidirectional and
+//! invisible format characters are shown as highlighted `\u{…}` escapes
+//! (a backslash as `\\`, so an escape cannot be faked), and in
+//! identifiers (ARNs, accounts, addresses, ids, names), which AWS keeps
+//! ASCII, every other character too, so look-alike principals stay apart.
+//! Lists in a cell are cut to [`MAX_LIST`] items and tables to
+//! [`MAX_ROWS`] rows: the page's size is bounded whatever the findings.
+//! The page's Content Security Policy allows no script, no fetch and no
+//! frame, so a value that slipped through could still not run or call out.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write;
 
 use trailwarden_engine::{Finding, Level};
 
-use crate::digest::{Digest, Item, Row};
-use crate::terminal::escape;
+use crate::digest::{severe_first, Digest, Item, Row};
+use crate::terminal::is_unsafe;
 
 /// Most rows a table of the report lists (its heading gives the total).
 pub const MAX_ROWS: usize = 200;
+
+/// Most characters of one value the page shows.
+pub const MAX_TEXT: usize = 200;
+
+/// Most values one cell lists (models, buckets, accounts, event ids).
+pub const MAX_LIST: usize = 10;
+
+/// What the page says about itself.
+#[derive(Debug, Clone)]
+pub struct Meta {
+    /// When the page was made (RFC 3339).
+    pub generated: String,
+    /// Where the findings came from, in words ("the local store PATH").
+    pub source: String,
+    /// trailwarden's version.
+    pub version: String,
+    /// No `--since`: the window is every stored finding.
+    pub whole_store: bool,
+    /// Rules not run because the policy does not give their facts.
+    pub not_run: usize,
+    /// Findings dated after `generated` (not in the window's counts).
+    pub future: Vec<Row>,
+    /// The command that shows a stored finding, without its id.
+    pub show: String,
+}
 
 /// Most bars of the timeline: the bucket grows (an hour, a day, a week…)
 /// until the window fits.
@@ -34,27 +64,78 @@ pub const MAX_BARS: i64 = 120;
 /// The colour of each level, least severe first (also the legend's).
 const COLOURS: [&str; 5] = ["#9e9e9e", "#1e88e5", "#f9a825", "#e53935", "#6a1b9a"];
 
-/// `text` for HTML: controls and bidirectional characters made visible,
-/// then `&`, `<`, `>`, `"` and `'` escaped (so it is safe in text and in
-/// quoted attributes alike).
-pub fn html(text: &str) -> String {
-    let visible = escape(text);
-    let mut out = String::with_capacity(visible.len() + 8);
-    for c in visible.chars() {
+/// Whether a character is shown as an escape wherever it comes from:
+/// [`is_unsafe`] (controls, bidirectional controls, separators) and the
+/// invisible format and filler characters that make two names look alike
+/// (soft hyphen, zero-width characters, joiners, variation selectors,
+/// tags, the byte order mark, Hangul fillers).
+fn invisible(c: char) -> bool {
+    is_unsafe(c)
+        || matches!(
+            c,
+            '\u{00ad}'
+                | '\u{034f}'
+                | '\u{115f}'
+                | '\u{1160}'
+                | '\u{17b4}'
+                | '\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fffb}'
+                | '\u{1d173}'..='\u{1d17a}'
+                | '\u{e0000}'..='\u{e0fff}'
+        )
+}
+
+/// `text` as HTML: cut to [`MAX_TEXT`] characters; `&`, `<`, `>`, `"`
+/// and `'` escaped (safe in text and in quoted attributes alike); a
+/// backslash doubled; [`invisible`] characters, and with `strict` every
+/// character outside ASCII, as a highlighted `\u{…}` escape.
+fn text_html(text: &str, strict: bool) -> String {
+    let mut out = String::with_capacity(text.len().min(4 * MAX_TEXT) + 8);
+    for (n, c) in text.chars().enumerate() {
+        if n == MAX_TEXT {
+            let rest = text.chars().count() - n;
+            let _ = write!(out, "<span class=\"cut\">… {rest} more characters</span>");
+            break;
+        }
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
+            '\\' => out.push_str("\\\\"),
+            c if invisible(c) || (strict && !c.is_ascii()) => {
+                let _ = write!(out, "<span class=\"esc\">\\u{{{:x}}}</span>", c as u32);
+            }
+            c => out.push(c),
         }
     }
     out
 }
 
+/// Prose for HTML (rule titles and ids, field names, words): see
+/// [`text_html`]; letters of any script are kept.
+pub fn html(text: &str) -> String {
+    text_html(text, false)
+}
+
+/// An identifier from a record (ARN, account, address, id, model or
+/// bucket name, a value of a group) for HTML: see [`text_html`]; anything
+/// outside ASCII is shown escaped, since AWS keeps these ASCII and a
+/// look-alike letter is how one principal poses as another.
+pub fn ident(text: &str) -> String {
+    text_html(text, true)
+}
+
 fn opt(text: &Option<String>) -> String {
-    text.as_deref().map_or_else(|| "-".to_owned(), html)
+    text.as_deref().map_or_else(|| "-".to_owned(), ident)
 }
 
 fn level_cell(level: Level) -> String {
@@ -65,15 +146,15 @@ fn level_cell(level: Level) -> String {
     )
 }
 
-/// The report page for `digest` and the `findings` it was built from.
-/// `generated` is the time the page is made (RFC 3339).
-pub fn render(digest: &Digest, findings: &[Row], generated: &str) -> String {
+/// The report page for `digest` and the `findings` it was built from
+/// (with their stored status), described by `meta`.
+pub fn render(digest: &Digest, findings: &[Row], meta: &Meta) -> String {
     let mut out = String::with_capacity(64 * 1024 + findings.len().min(MAX_ROWS) * 600);
-    let title = format!(
-        "trailwarden report, {} to {}",
-        html(&digest.since),
-        html(&digest.until)
-    );
+    let window = if meta.whole_store {
+        "every stored finding".to_owned()
+    } else {
+        format!("findings since {}", ident(&digest.since))
+    };
     let _ = write!(
         out,
         r#"<!doctype html>
@@ -83,17 +164,19 @@ pub fn render(digest: &Digest, findings: &[Row], generated: &str) -> String {
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>{title}</title>
+<title>trailwarden report, {since} to {until}</title>
 <style>{STYLE}</style>
 </head>
 <body>
 <header>
 <h1>trailwarden report</h1>
-<p>Findings whose events happened from <b>{since}</b> to <b>{until}</b>; made {generated}.</p>
+<p>{window} in {source}: events from <b>{since}</b> to <b>{until}</b>. Made {generated} by trailwarden {version}.</p>
 "#,
-        since = html(&digest.since),
-        until = html(&digest.until),
-        generated = html(generated),
+        since = ident(&digest.since),
+        until = ident(&digest.until),
+        source = html(&meta.source),
+        generated = ident(&meta.generated),
+        version = html(&meta.version),
     );
     let _ = write!(out, r#"<p class="totals"><b>{}</b> findings"#, digest.total);
     for (level, n) in &digest.by_level {
@@ -104,20 +187,48 @@ pub fn render(digest: &Digest, findings: &[Row], generated: &str) -> String {
             level.as_str()
         );
     }
-    out.push_str("</p>\n</header>\n");
+    out.push_str("</p>\n");
+    if meta.not_run > 0 {
+        let _ = writeln!(
+            out,
+            "<p class=\"warn\">{} rule(s) did not run: the policy does not give the organisation facts they need. \
+             What they look for is not in this report; <code>trailwarden rules list --policy FILE</code> and \
+             <code>trailwarden scan -v</code> name them.</p>",
+            meta.not_run
+        );
+    }
+    if !meta.future.is_empty() {
+        let _ = writeln!(
+            out,
+            "<p class=\"warn\">{} finding(s) are dated after this page was made: no real event is. They are \
+             listed under “Dated in the future” and not counted above.</p>",
+            meta.future.len()
+        );
+    }
+    out.push_str("</header>\n");
     if findings.is_empty() {
         out.push_str(
             "<section id=\"empty\"><p>No findings in this window. Scan CloudTrail files first \
              (<code>trailwarden scan FILES</code>), or widen it with <code>--since</code>.</p></section>\n",
         );
     }
-    timeline(&mut out, digest, findings);
+    timeline(&mut out, digest, findings, meta.whole_store);
+    let mut open: Vec<&Row> = findings
+        .iter()
+        .filter(|(_, status)| status.as_deref() != Some("resolved"))
+        .collect();
+    severe_first(&mut open);
+    let top: Vec<Item> = open
+        .iter()
+        .take(MAX_ROWS)
+        .map(|r| Item::of(r, &meta.show))
+        .collect();
     items(
         &mut out,
         "top",
         "Most severe findings not yet resolved",
-        &digest.top,
-        digest.top.len(),
+        &top,
+        open.len(),
     );
     by_rule(&mut out, digest);
     by_account(&mut out, digest);
@@ -148,13 +259,36 @@ pub fn render(digest: &Digest, findings: &[Row], generated: &str) -> String {
         &digest.idle_principals,
         digest.idle_principals.len(),
     );
+    if !meta.future.is_empty() {
+        let mut future: Vec<&Row> = meta.future.iter().collect();
+        severe_first(&mut future);
+        let future: Vec<Item> = future
+            .iter()
+            .take(MAX_ROWS)
+            .map(|r| Item::of(r, &meta.show))
+            .collect();
+        items(
+            &mut out,
+            "future",
+            "Dated in the future (forged or mistimed records)",
+            &future,
+            meta.future.len(),
+        );
+    }
     if let Some(health) = &digest.health {
+        let since = if meta.whole_store {
+            "in all".to_owned()
+        } else {
+            format!(
+                "since {} (by the time they were read)",
+                ident(&digest.since)
+            )
+        };
         let _ = writeln!(
             out,
-            "<section id=\"health\"><h2>Pipeline</h2><p>{} log object(s) read to their end since {}, \
+            "<section id=\"health\"><h2>Pipeline</h2><p>{} log object(s) read to their end {since}, \
              {} record(s); the last done at {}.</p></section>",
             health.objects,
-            html(&digest.since),
             health.records,
             opt(&health.last_object_at)
         );
@@ -169,7 +303,9 @@ h1{font-size:22px;margin:8px 0}h2{font-size:17px;margin:28px 0 8px;border-bottom
 table{border-collapse:collapse;width:100%;font-size:13px}th,td{text-align:left;padding:4px 8px;border-bottom:1px solid #eee;vertical-align:top}
 th{background:#fafafa;font-weight:600}td.n{text-align:right;font-variant-numeric:tabular-nums}
 code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
-.nw{white-space:nowrap;word-break:normal}
+.nw{white-space:nowrap;word-break:normal}.acct{min-width:13ch}
+.esc{background:#fff3e0;color:#bf360c;border-radius:2px}.cut{color:#757575;font-style:italic}
+.warn{background:#fff8e1;border-left:4px solid #f9a825;padding:6px 10px}
 .lv{display:inline-block;padding:0 6px;border-radius:3px;color:#fff;font-size:12px;font-weight:600}
 .l0{background:#9e9e9e}.l1{background:#1e88e5}.l2{background:#f9a825;color:#212121}.l3{background:#e53935}.l4{background:#6a1b9a}
 .bar{display:inline-block;height:10px;background:#90a4ae;vertical-align:middle}
@@ -233,7 +369,12 @@ fn label(ms: i64, bucket: i64) -> String {
 
 /// Findings per bucket and level as stacked bars, least severe at the
 /// bottom, each with a tooltip (`<title>`) of its counts.
-fn timeline(out: &mut String, digest: &Digest, findings: &[Row]) {
+/// Without `--since`, the timeline draws at most this long before the
+/// latest finding (a record dated centuries back would squeeze the rest
+/// into one bar); earlier findings are counted under it.
+const WHOLE_STORE_SPAN: i64 = 366 * DAY;
+
+fn timeline(out: &mut String, digest: &Digest, findings: &[Row], whole_store: bool) {
     let times: Vec<(i64, Level)> = findings
         .iter()
         .filter_map(|(f, _)| Some((millis(&f.event_time)?, f.level)))
@@ -246,13 +387,29 @@ fn timeline(out: &mut String, digest: &Digest, findings: &[Row]) {
         out.push_str("<p class=\"more\">Nothing to draw.</p></section>\n");
         return;
     };
-    let start = millis(&digest.since).map_or(first, |s| s.min(first));
-    let end = millis(&digest.until).map_or(last, |u| u.max(last));
+    let (start, end) = if whole_store {
+        // From the earliest finding within the span.
+        let recent = times
+            .iter()
+            .map(|t| t.0)
+            .filter(|t| *t >= last - WHOLE_STORE_SPAN);
+        (recent.min().unwrap_or(last), last)
+    } else {
+        (
+            millis(&digest.since).map_or(first, |s| s.min(first)),
+            millis(&digest.until).map_or(last, |u| u.max(last)),
+        )
+    };
     let bucket = bucket_ms(end - start);
     let start = start - start.rem_euclid(bucket);
     let bars = ((end - start) / bucket + 1) as usize;
     let mut counts = vec![[0u64; 5]; bars];
+    let mut earlier = 0u64;
     for (t, level) in &times {
+        if *t < start {
+            earlier += 1;
+            continue;
+        }
         let i = ((t - start) / bucket) as usize;
         counts[i.min(bars - 1)][*level as usize] += 1;
     }
@@ -333,11 +490,35 @@ fn timeline(out: &mut String, digest: &Digest, findings: &[Row]) {
             level.as_str()
         );
     }
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "· one bar per {}; hover a bar for its counts.</p></section>",
+        "· one bar per {}, labelled with its start (UTC); hover a bar for its counts.",
         bucket_words(bucket)
     );
+    if earlier > 0 {
+        let _ = write!(
+            out,
+            " {earlier} earlier finding(s), from {}, are not drawn: the timeline shows the year before the latest.",
+            ident(&label(first, DAY))
+        );
+    }
+    out.push_str("</p></section>\n");
+}
+
+/// Up to [`MAX_LIST`] identifiers, one per line, and how many more there
+/// are (`total`); `-` for none.
+fn cell_list<'v>(values: impl Iterator<Item = &'v str>, total: usize) -> String {
+    if total == 0 {
+        return "-".to_owned();
+    }
+    let mut shown: Vec<String> = values.take(MAX_LIST).map(ident).collect();
+    if total > shown.len() {
+        shown.push(format!(
+            "<span class=\"cut\">+{} more</span>",
+            total - shown.len()
+        ));
+    }
+    shown.join("<br>")
 }
 
 fn more(out: &mut String, shown: usize, total: usize) {
@@ -368,14 +549,14 @@ fn items(out: &mut String, id: &str, heading: &str, items: &[Item], total: usize
         };
         let _ = writeln!(
             out,
-            "<tr>{}<td>{}</td><td class=\"mono\">{}</td><td class=\"mono nw\">{}</td><td class=\"mono nw\">{}</td><td>{}</td><td class=\"mono\">{}{status}</td></tr>",
+            "<tr>{}<td>{}</td><td class=\"mono\">{}</td><td class=\"mono acct\">{}</td><td class=\"mono nw\">{}</td><td>{}</td><td class=\"mono\">{}{status}</td></tr>",
             level_cell(i.level),
             html(&i.title),
             opt(&i.principal),
             opt(&i.account),
-            html(&i.event_time),
+            ident(&i.event_time),
             opt(&i.note),
-            html(&i.id),
+            ident(&i.id),
         );
     }
     out.push_str("</table>\n");
@@ -432,7 +613,7 @@ fn by_account(out: &mut String, digest: &Digest) {
         let _ = writeln!(
             out,
             "<tr><td class=\"n\">{n}</td><td class=\"mono\">{}</td></tr>",
-            html(account)
+            ident(account)
         );
     }
     out.push_str("</table>\n");
@@ -473,9 +654,9 @@ fn group_values<'f>(f: &'f Finding, suffix: &'static str) -> impl Iterator<Item 
 fn principals(out: &mut String, findings: &[Row]) {
     let mut by: BTreeMap<&str, Principal<'_>> = BTreeMap::new();
     for (f, _) in findings {
-        let Some(who) = f.principal.as_deref() else {
-            continue;
-        };
+        // Anonymous callers (public bucket reads) and some service events
+        // have no principal: one row for them all.
+        let who = f.principal.as_deref().unwrap_or("");
         let p = by.entry(who).or_default();
         p.findings += 1;
         p.highest = p.highest.max(Some(f.level));
@@ -504,35 +685,33 @@ fn principals(out: &mut String, findings: &[Row]) {
     });
     let _ = writeln!(
         out,
-        "<section id=\"principals\"><h2>AI activity by principal ({} principals)</h2>\
-         <p class=\"more\">What the findings of each caller name: the AI services (Bedrock, SageMaker) of its calls, the models and buckets of its correlations and baselines, and its first and last finding.</p>",
+        "<section id=\"principals\"><h2>Findings by principal, AI activity first ({} principals)</h2>\
+         <p class=\"more\">What the findings of each caller name: the AI services (Bedrock, SageMaker) of the calls they are about, the models and buckets their correlations and baselines are grouped by, and the times of its first and last finding (not of all its activity, which is in CloudTrail).</p>",
         rows.len()
     );
     if rows.is_empty() {
         out.push_str("<p class=\"more\">None.</p></section>\n");
         return;
     }
-    out.push_str("<table><tr><th>Principal</th><th>Highest</th><th>Findings</th><th>Accounts</th><th>AI services</th><th>Models</th><th>Buckets</th><th>First seen</th><th>Last seen</th></tr>\n");
-    let list = |set: &BTreeSet<&str>| {
-        if set.is_empty() {
-            "-".to_owned()
-        } else {
-            set.iter().map(|s| html(s)).collect::<Vec<_>>().join("<br>")
-        }
-    };
+    out.push_str("<table><tr><th>Principal</th><th>Highest</th><th>Findings</th><th>Accounts</th><th>AI services</th><th>Models</th><th>Buckets</th><th>First finding</th><th>Last finding</th></tr>\n");
+    let list = |set: &BTreeSet<&str>| cell_list(set.iter().copied(), set.len());
     for (who, p) in rows.iter().take(MAX_ROWS) {
         let _ = writeln!(
             out,
-            "<tr><td class=\"mono\">{}</td>{}<td class=\"n\">{}</td><td class=\"mono nw\">{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono nw\">{}</td><td class=\"mono nw\">{}</td></tr>",
-            html(who),
+            "<tr><td class=\"mono\">{}</td>{}<td class=\"n\">{}</td><td class=\"mono acct\">{}</td><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td class=\"mono nw\">{}</td><td class=\"mono nw\">{}</td></tr>",
+            if who.is_empty() {
+                "<i>(none: anonymous or service)</i>".to_owned()
+            } else {
+                ident(who)
+            },
             p.highest.map_or_else(|| "<td>-</td>".to_owned(), level_cell),
             p.findings,
             list(&p.accounts),
             list(&p.services),
             list(&p.models),
             list(&p.buckets),
-            html(p.first.unwrap_or("-")),
-            html(p.last.unwrap_or("-")),
+            ident(p.first.unwrap_or("-")),
+            ident(p.last.unwrap_or("-")),
         );
     }
     out.push_str("</table>\n");
@@ -551,7 +730,10 @@ fn evidence(out: &mut String, findings: &[Row]) {
     made.sort_by(|a, b| (b.level, &b.event_time, &b.id).cmp(&(a.level, &a.event_time, &a.id)));
     let _ = writeln!(
         out,
-        "<section id=\"evidence\"><h2>Correlation and baseline evidence ({})</h2>",
+        "<section id=\"evidence\"><h2>Correlation and baseline evidence ({})</h2>\
+         <p class=\"more\">Each event is named by its CloudTrail eventID (look it up with CloudTrail Lake or \
+         <code>aws cloudtrail lookup-events</code>); an id longer than 64 bytes is kept as <code>h:</code> and a digest \
+         of it, and an event without one as <code>sha256:</code> and a digest of its record.</p>",
         made.len()
     );
     if made.is_empty() {
@@ -560,12 +742,24 @@ fn evidence(out: &mut String, findings: &[Row]) {
     }
     out.push_str("<table><tr><th>Level</th><th>Rule</th><th>Event time</th><th>Group</th><th>Note</th><th>Events</th></tr>\n");
     for f in made.iter().take(MAX_ROWS) {
-        let group: Vec<String> = f
+        let mut group: Vec<String> = f
             .group
             .iter()
-            .map(|(k, v)| format!("{}: <b>{}</b>", html(k), html(v)))
+            .take(MAX_LIST)
+            .map(|(k, v)| format!("{}: <b>{}</b>", html(k), ident(v)))
             .collect();
-        let ids: Vec<String> = f.event_ids.iter().map(|id| html(id)).collect();
+        if f.group.len() > MAX_LIST {
+            group.push(format!(
+                "<span class=\"cut\">+{} more</span>",
+                f.group.len() - MAX_LIST
+            ));
+        }
+        let ids: Vec<String> = f
+            .event_ids
+            .iter()
+            .take(MAX_ROWS)
+            .map(|id| ident(id))
+            .collect();
         let listed = if (f.count as usize) > ids.len() {
             format!(" (the first {} listed)", ids.len())
         } else {
@@ -577,8 +771,8 @@ fn evidence(out: &mut String, findings: &[Row]) {
              <td><details><summary>{} event(s){listed}</summary><div class=\"mono\">{}</div></details></td></tr>",
             level_cell(f.level),
             html(&f.rule_title),
-            html(&f.id),
-            html(&f.event_time),
+            ident(&f.id),
+            ident(&f.event_time),
             if group.is_empty() { "-".to_owned() } else { group.join("<br>") },
             opt(&f.note),
             f.count,
@@ -600,8 +794,30 @@ mod tests {
             html("<script>alert('x')</script> & \"q\""),
             "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;q&quot;"
         );
-        // Bidirectional overrides and controls are made visible first.
-        assert_eq!(html("a\u{202e}b\u{1b}[31m"), "a\\u{202e}b\\u{1b}[31m");
+        // Bidirectional overrides, controls and invisible characters are
+        // shown as highlighted escapes, a backslash doubled so that the
+        // text of an escape cannot pose as one.
+        let esc = |hex: &str| format!("<span class=\"esc\">\\u{{{hex}}}</span>");
+        assert_eq!(
+            html("a\u{202e}b\u{1b}[31m"),
+            format!("a{}b{}[31m", esc("202e"), esc("1b"))
+        );
+        assert_eq!(html("ad\u{200b}min"), format!("ad{}min", esc("200b")));
+        assert_eq!(html("adm\u{ad}in"), format!("adm{}in", esc("ad")));
+        assert_eq!(html(r"admin\u{202e}"), r"admin\\u{202e}");
+        // Identifiers: every letter outside ASCII, so a Cyrillic о is not
+        // an o; prose keeps its letters.
+        assert_eq!(ident("b\u{43e}b"), format!("b{}b", esc("43e")));
+        assert_eq!(html("Connexion refusée"), "Connexion refusée");
+        // Cut to MAX_TEXT characters, saying how much is left out.
+        let long = ident(&"a".repeat(MAX_TEXT + 300));
+        assert!(long.starts_with(&"a".repeat(MAX_TEXT)));
+        assert!(long.ends_with("… 300 more characters</span>"), "{long}");
+        assert_eq!(
+            cell_list(["x"; 25].into_iter(), 25).matches("x").count(),
+            MAX_LIST
+        );
+        assert!(cell_list(["x"; 25].into_iter(), 25).ends_with("+15 more</span>"));
     }
 
     #[test]

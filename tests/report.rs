@@ -260,3 +260,140 @@ fn look_at(chromium: &Path, page: &Path, dir: &Path) {
         "the screenshot shows no timeline bars: {medium} medium and {low_or_high} low or high pixels"
     );
 }
+
+/// A call from an attack distribution (the attack-tool rule reports each
+/// source address once an hour).
+fn kali_call(id: usize, time: &str, ip: &str, arn: &str, account: &str) -> serde_json::Value {
+    serde_json::json!({
+        "eventVersion": "1.09",
+        "userIdentity": {
+            "type": "IAMUser",
+            "arn": arn,
+            "accountId": account,
+            "accessKeyId": "AKIAEXAMPLEHOSTILE02"
+        },
+        "eventTime": time,
+        "eventSource": "s3.amazonaws.com",
+        "eventName": "ListBuckets",
+        "awsRegion": "us-east-1",
+        "sourceIPAddress": ip,
+        "userAgent": "aws-cli/2.15.0 Linux/6.5.0-kali3-amd64",
+        "eventID": format!("10000000-0000-4000-8000-{id:012}"),
+        "eventType": "AwsApiCall",
+        "recipientAccountId": account
+    })
+}
+
+#[test]
+fn forged_times_look_alikes_and_huge_values_cannot_hide_or_flood() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = "arn:aws:iam::111122223333:user/admin";
+    let look_alike = "arn:aws:iam::111122223333:user/adm\u{0456}n"; // Cyrillic і
+    let huge = format!("arn:aws:iam::111122223333:user/{}", "x".repeat(20_000));
+    let records = vec![
+        kali_call(
+            1,
+            "0001-01-01T00:00:00Z",
+            "198.51.100.1",
+            admin,
+            "111122223333",
+        ),
+        kali_call(
+            2,
+            "9999-12-31T23:59:59Z",
+            "198.51.100.2",
+            admin,
+            "111122223333",
+        ),
+        kali_call(
+            3,
+            "2026-11-02T08:00:00Z",
+            "198.51.100.3",
+            admin,
+            "111122223333",
+        ),
+        kali_call(
+            4,
+            "2026-11-02T08:05:00Z",
+            "198.51.100.4",
+            look_alike,
+            "111122223333",
+        ),
+        kali_call(
+            5,
+            "2026-11-02T08:10:00Z",
+            "198.51.100.5",
+            &huge,
+            &"9".repeat(50_000),
+        ),
+    ];
+    let log = dir.path().join("forged.json");
+    std::fs::write(
+        &log,
+        serde_json::to_string(&serde_json::json!({ "Records": records })).unwrap(),
+    )
+    .unwrap();
+    let store = dir.path().join("findings.db");
+    scan(&store, &[&log]);
+    let page = report(&store, &dir.path().join("r.html"));
+
+    // Backdated: still counted (every stored finding without --since).
+    // Dated in the future: listed on its own, not counted, and said so.
+    // Four attack-tool findings (one per address) and the key's several
+    // addresses within an hour.
+    assert!(page.contains("<b>5</b> findings"), "{page}");
+    assert!(
+        page.contains("0001-01-01T00:00:00Z"),
+        "the backdated finding"
+    );
+    assert!(page.contains("id=\"future\""));
+    assert!(page.contains("1 finding(s) are dated after this page was made"));
+    assert!(page.contains("9999-12-31T23:59:59Z"));
+    // The timeline keeps the year before the latest finding readable.
+    assert!(
+        page.contains("1 earlier finding(s), from 0001-01-01, are not drawn"),
+        "{page}"
+    );
+    // A look-alike letter is shown as what it is.
+    assert!(page.contains("user/adm<span class=\"esc\">\\u{456}</span>n"));
+    // Huge values are cut, and the page stays small.
+    assert!(page.contains("more characters</span>"));
+    assert!(page.len() < 200_000, "{} bytes", page.len());
+    assert!(!page.contains(&"x".repeat(1_000)));
+
+    // A time window in the future, or one that is not a time, is refused.
+    for since in [
+        "2999-01-01",
+        "2026-11-02T08:00:00+99:99",
+        "106751991167d",
+        "yesterday",
+    ] {
+        let (out, _, stderr) = run(bin()
+            .args(["report", "--since", since, "--local"])
+            .arg(&store));
+        assert!(!out.status.success(), "--since {since}: {stderr}");
+        assert!(stderr.contains(since), "{stderr}");
+    }
+    // -o a directory: refused, and nothing is left behind in it.
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let (out, _, stderr) = run(bin()
+        .args(["report", "--local"])
+        .arg(&store)
+        .arg("-o")
+        .arg(&out_dir));
+    assert!(!out.status.success());
+    assert!(stderr.contains("is a directory"), "{stderr}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains("trailwarden-report") || n.ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+    // A store that is not there is not a quiet window.
+    let missing = dir.path().join("missing.db");
+    let (out, _, stderr) = run(bin().args(["report", "--local"]).arg(&missing));
+    assert!(!out.status.success());
+    assert!(stderr.contains("no findings store at"), "{stderr}");
+    assert!(!missing.exists());
+}
