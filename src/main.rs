@@ -1498,6 +1498,7 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         version: env!("CARGO_PKG_VERSION").to_owned(),
         whole_store: args.since.is_none(),
         not_run: loaded.not_run,
+        policy: args.rules.policy.as_ref().map(|p| p.display().to_string()),
         future,
         show: loaded.show.clone(),
     };

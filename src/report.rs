@@ -51,6 +51,8 @@ pub struct Meta {
     pub whole_store: bool,
     /// Rules not run because the policy does not give their facts.
     pub not_run: usize,
+    /// The policy file the page was made with (`None`: none).
+    pub policy: Option<String>,
     /// Findings dated after `generated` (not in the window's counts).
     pub future: Vec<Row>,
     /// The command that shows a stored finding, without its id.
@@ -189,13 +191,23 @@ pub fn render(digest: &Digest, findings: &[Row], meta: &Meta) -> String {
     }
     out.push_str("</p>\n");
     if meta.not_run > 0 {
-        let _ = writeln!(
-            out,
-            "<p class=\"warn\">{} rule(s) did not run: the policy does not give the organisation facts they need. \
-             What they look for is not in this report; <code>trailwarden rules list --policy FILE</code> and \
-             <code>trailwarden scan -v</code> name them.</p>",
-            meta.not_run
-        );
+        let _ = match &meta.policy {
+            None => writeln!(
+                out,
+                "<p class=\"warn\">Without a policy, {} rule(s) do not run: they need organisation facts \
+                 (<code>--policy FILE</code>). If the scans that stored these findings ran without one too, what \
+                 those rules look for is not in this report; <code>trailwarden scan -v</code> names them.</p>",
+                meta.not_run
+            ),
+            Some(path) => writeln!(
+                out,
+                "<p class=\"warn\">With the policy {}, {} rule(s) do not run: it does not give the organisation \
+                 facts they need, so scans run with it did not look for what those rules find; \
+                 <code>trailwarden scan -v</code> names them.</p>",
+                html(path),
+                meta.not_run
+            ),
+        };
     }
     if !meta.future.is_empty() {
         let _ = writeln!(
