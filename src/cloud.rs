@@ -41,11 +41,13 @@ fn row(item: &HashMap<String, AttributeValue>) -> Option<TableFinding> {
     let body = item.get("body")?.as_s().ok()?;
     Some(TableFinding {
         finding: serde_json::from_str(body).ok()?,
-        times_seen: item
-            .get("count")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(1),
+        // Items written before the counter was named `times_seen` have
+        // `count`, and their later repeats `times_seen` as well: the sum.
+        times_seen: ["count", "times_seen"]
+            .iter()
+            .filter_map(|k| item.get(*k)?.as_n().ok()?.parse::<u64>().ok())
+            .sum::<u64>()
+            .max(1),
         status: item
             .get("status")
             .and_then(|v| v.as_s().ok())

@@ -489,7 +489,22 @@ fn facts_named(reasons: impl Iterator<Item = String>) -> Vec<String> {
 /// Load the rules (correlations included), printing problems to stderr,
 /// and the rules set aside as `notes` says.
 fn load_engine(args: &RuleArgs, policy: &Policy, notes: Notes) -> anyhow::Result<Engine> {
+    load_engine_counted(args, policy, notes).map(|(engine, _)| engine)
+}
+
+/// [`load_engine`], with how many rules wait for organisation facts the
+/// policy does not give.
+fn load_engine_counted(
+    args: &RuleArgs,
+    policy: &Policy,
+    notes: Notes,
+) -> anyhow::Result<(Engine, usize)> {
     let set = rule_set(args, policy);
+    let not_run = set
+        .notes
+        .iter()
+        .filter(|n| waits_for_facts(&n.reason))
+        .count();
     for p in &set.problems {
         say!("trailwarden: rule problem: {p}");
     }
@@ -535,7 +550,7 @@ fn load_engine(args: &RuleArgs, policy: &Policy, notes: Notes) -> anyhow::Result
         "no rules to run: {} rule problem(s); fix them or drop --no-builtin",
         set.problems.len()
     );
-    Ok(Engine::from_set(set))
+    Ok((Engine::from_set(set), not_run))
 }
 
 fn scan(args: ScanArgs) -> anyhow::Result<ExitCode> {
@@ -1107,9 +1122,18 @@ fn parse_when(text: &str, now_ms: i64) -> anyhow::Result<i64> {
             } else {
                 text.to_owned()
             };
-            chrono::DateTime::parse_from_rfc3339(&full)
-                .ok()
-                .map(|t| t.timestamp_millis())
+            // As CloudTrail's times are read (a zone may be left out), but
+            // an offset of more than 23:59 is not one.
+            let offset_ok = match full.len().checked_sub(6).map(|i| full.split_at(i)) {
+                Some((_, zone)) if zone.starts_with(['+', '-']) && zone.as_bytes()[3] == b':' => {
+                    matches!(
+                        (zone[1..3].parse::<u32>(), zone[4..].parse::<u32>()),
+                        (Ok(h), Ok(m)) if h <= 23 && m <= 59
+                    )
+                }
+                _ => true,
+            };
+            trailwarden_cloudtrail::parse_event_time(&full).filter(|_| offset_ok)
         }
     };
     let ms = ms
@@ -1120,8 +1144,10 @@ fn parse_when(text: &str, now_ms: i64) -> anyhow::Result<i64> {
     Ok(ms)
 }
 
-/// A `--since` value as [`parse_when`] reads it, as RFC 3339 text; a time
-/// after `now_ms` is an error (the window would be empty).
+/// A window's `--since` (`digest`, `report`) as [`parse_when`] reads it,
+/// as RFC 3339 text; a time after `now_ms` is an error: a window starting
+/// in the future has no end (`findings --since` takes any time, to list
+/// findings dated in the future).
 fn parse_since(text: &str, now_ms: i64) -> anyhow::Result<String> {
     let ms = parse_when(text, now_ms)?;
     anyhow::ensure!(
@@ -1269,7 +1295,7 @@ fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
         None => {
             let now = chrono::Utc::now().timestamp_millis();
             let since = match &args.since {
-                Some(s) => Some(parse_since(s, now)?),
+                Some(s) => Some(format_millis(parse_when(s, now)?)),
                 None => None,
             };
             let rows = store.query_findings(&store::FindingFilter {
@@ -1410,7 +1436,7 @@ async fn findings_in_table(args: FindingsArgs, table: String) -> anyhow::Result<
             let now = chrono::Utc::now();
             // As locally: every stored finding unless --since says.
             let since = match args.since.as_deref() {
-                Some(when) => parse_since(when, now.timestamp_millis())?,
+                Some(when) => format_millis(parse_when(when, now.timestamp_millis())?),
                 // The first time a table can hold (records before 1970
                 // are findings too).
                 None => "0001-01-01T00:00:00Z".to_owned(),
@@ -1469,13 +1495,15 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     // `-o -`: standard output, as without -o.
     let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
-    if let (Some(output), Some(store)) = (output, window.store_path()) {
+    if let Some(output) = output {
         let same =
             |a: &std::path::Path, b: &std::path::Path| match (a.canonicalize(), b.canonicalize()) {
                 (Ok(a), Ok(b)) => a == b,
                 _ => false,
             };
-        if same(output, &store) {
+        // The store read, and the default one (read with --table too).
+        let stores = [window.store_path(), Some(store::default_path())];
+        if stores.iter().flatten().any(|store| same(output, store)) {
             anyhow::bail!(
                 "--output {} is the findings store: name another file for the report",
                 output.display()
@@ -1544,6 +1572,16 @@ fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
     tmp.write_all(bytes)
         .and_then(|()| tmp.flush())
         .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    // A page to keep and send on: readable as a file the user writes
+    // would be (the temporary file is private), or as the one it replaces.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode() & 0o777);
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("cannot write the report to {}", path.display()))?;
+    }
     tmp.persist(path)
         .map_err(|e| e.error)
         .with_context(|| format!("cannot write the report to {}", path.display()))?;
@@ -1632,13 +1670,7 @@ impl Window<'_> {
         use trailwarden::digest::Health;
         let args = self;
         let policy = load_policy(args.rules)?;
-        let set = rule_set(args.rules, &policy);
-        let not_run = set
-            .notes
-            .iter()
-            .filter(|n| waits_for_facts(&n.reason))
-            .count();
-        let engine = Engine::from_set(set);
+        let (engine, not_run) = load_engine_counted(args.rules, &policy, Notes::Quiet)?;
         let now = chrono::Utc::now();
         // Without --since, from the first time a store can hold.
         let query_since = match args.since {
@@ -1668,7 +1700,7 @@ impl Window<'_> {
                     let idle = trailwarden::cloud::query(
                         &client,
                         table,
-                        &query("1970-01-01T00:00:00Z", Some(sweep_rule)),
+                        &query("0001-01-01T00:00:00Z", Some(sweep_rule)),
                         now,
                     )
                     .await

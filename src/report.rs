@@ -35,7 +35,8 @@ pub const MAX_ROWS: usize = 200;
 /// Most characters of one value the page shows.
 pub const MAX_TEXT: usize = 200;
 
-/// Most values one cell lists (models, buckets, accounts, event ids).
+/// Most values one cell lists (models, buckets, accounts, group values;
+/// a finding's event ids are at most `MAX_EVENT_IDS`, all listed).
 pub const MAX_LIST: usize = 10;
 
 /// What the page says about itself.

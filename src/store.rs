@@ -128,8 +128,13 @@ const V1_INDEXES: [&str; 4] = [
     "findings_account",
 ];
 
+/// Version 3: the counter of how many times a finding was made is named
+/// `times_seen`, as in the command's JSON and the deployment's table (a
+/// finding's own `count` is of the events that made it).
+const SCHEMA_V3: &str = "ALTER TABLE findings RENAME COLUMN count TO times_seen;";
+
 /// The latest schema version: the number of steps in [`migrations`].
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// The store's schema versions, oldest first: a store is brought to the
 /// last when opened, all pending steps in one transaction (so an upgrade
@@ -157,6 +162,7 @@ fn migrations() -> rusqlite_migration::Migrations<'static> {
             tx.execute_batch("DROP TABLE findings_v1")?;
             Ok(())
         }),
+        M::up(SCHEMA_V3),
     ])
 }
 
@@ -501,7 +507,7 @@ impl SqliteStore {
     /// Findings stored, newest event first, filtered.
     pub fn query_findings(&self, filter: &FindingFilter) -> Result<Vec<StoredFinding>, StoreError> {
         let mut sql = String::from(
-            "SELECT f.body, r.meta, f.count, f.status, f.note, f.first_stored, f.last_stored \
+            "SELECT f.body, r.meta, f.times_seen, f.status, f.note, f.first_stored, f.last_stored \
              FROM findings f LEFT JOIN finding_rules r ON r.ref = f.rule_ref WHERE 1=1",
         );
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
@@ -604,7 +610,7 @@ impl SqliteStore {
     }
 }
 
-/// Did the store (at version 2 now) hold findings? For a store that had
+/// Did the store (at the latest version now) hold findings? For a store that had
 /// no schema version: whether there is anything to compact.
 fn had_findings(conn: &Connection) -> bool {
     conn.query_row("SELECT EXISTS (SELECT 1 FROM findings)", [], |r| r.get(0))
@@ -899,12 +905,12 @@ fn put_rows<'f>(
     for (f, json) in findings {
         let key = finding_key(&f.id);
         let repeated = tx
-            .prepare_cached("UPDATE findings SET count = count + 1, last_stored = ?3 WHERE key = ?1 AND id = ?2")?
+            .prepare_cached("UPDATE findings SET times_seen = times_seen + 1, last_stored = ?3 WHERE key = ?1 AND id = ?2")?
             .execute(params![key, f.id, now])?;
         if repeated == 0 {
             let rule_ref = rules.get(tx, f)?;
             tx.prepare_cached(
-                "INSERT INTO findings (key, id, rule_ref, level, event_time, account, principal, count, first_stored, last_stored, body)
+                "INSERT INTO findings (key, id, rule_ref, level, event_time, account, principal, times_seen, first_stored, last_stored, body)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 1, ?8, ?8, ?9)",
             )?
             .execute(params![
@@ -1115,6 +1121,41 @@ mod tests {
     }
 
     #[test]
+    fn a_version_2_store_counts_on_in_times_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v2.db");
+        let f = full_finding("tw-0123456789abcdef0123456789abcdef", "Title");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            migrations().to_version(&mut conn, 2).unwrap();
+            conn.execute_batch(
+                r#"INSERT INTO finding_rules (ref, rule_id, meta) VALUES (1, 'r', '{"rule_title":"Title","tags":[],"description":""}');"#,
+            )
+            .unwrap();
+            conn.execute(
+                "INSERT INTO findings (key, id, rule_ref, level, event_time, count, first_stored, last_stored, body)
+                 VALUES (?1, ?2, 1, 'high', ?3, 5, 'a', 'b', ?4)",
+                params![finding_key(&f.id), f.id, f.event_time, lean_body(&f)],
+            )
+            .unwrap();
+        }
+        let mut s = SqliteStore::open(&path).unwrap();
+        assert!(
+            s.notes()[0].contains("upgraded from schema version 2 to 3"),
+            "{:?}",
+            s.notes()
+        );
+        assert!(!s.put_finding(&f).unwrap(), "a repeat");
+        let seen: i64 = s
+            .conn
+            .query_row("SELECT times_seen FROM findings", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(seen, 6);
+        let rows = s.query_findings(&FindingFilter::default()).unwrap();
+        assert_eq!(rows[0].times_seen, 6);
+    }
+
+    #[test]
     fn a_store_from_before_schema_versions_is_migrated_with_its_findings() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("v1.db");
@@ -1141,7 +1182,7 @@ mod tests {
         }
         let mut s = SqliteStore::open(&path).unwrap();
         assert_eq!(s.notes().len(), 2, "{:?}", s.notes());
-        assert!(s.notes()[0].contains("upgraded from schema version 0 to 2"));
+        assert!(s.notes()[0].contains("upgraded from schema version 0 to 3"));
         assert!(s.notes()[1].contains("1 finding row(s)"), "{:?}", s.notes());
         let kept: String = s
             .conn
@@ -1171,7 +1212,7 @@ mod tests {
             .conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
+        assert_eq!(version, SCHEMA_VERSION);
         drop(s);
         // Opened again: nothing to upgrade, the unreadable row still said.
         let s = SqliteStore::open(&path).unwrap();
@@ -1224,7 +1265,7 @@ mod tests {
             .unwrap();
         let e = SqliteStore::open(&path).err().expect("refused");
         assert!(
-            e.0.contains("version 99, newer than this trailwarden's (2)"),
+            e.0.contains("version 99, newer than this trailwarden's (3)"),
             "{e:?}"
         );
         assert!(e.0.contains(&path.display().to_string()), "{e:?}");

@@ -418,7 +418,7 @@ async fn object_to_findings_to_alert_for_each_notification_shape() {
     let items = world.findings().await;
     assert_eq!(items.len(), shapes_findings[0].len());
     assert!(
-        items.iter().all(|i| i["count"].as_n().unwrap() == "1"),
+        items.iter().all(|i| i["times_seen"].as_n().unwrap() == "1"),
         "the ledger made the redelivery a no-op"
     );
 
@@ -503,7 +503,9 @@ async fn object_to_findings_to_alert_for_each_notification_shape() {
         .await
         .into_iter()
         .filter(|r| r["eventName"] == "MODIFY")
-        .partition(|r| r["dynamodb"]["NewImage"]["count"] != r["dynamodb"]["OldImage"]["count"]);
+        .partition(|r| {
+            r["dynamodb"]["NewImage"]["times_seen"] != r["dynamodb"]["OldImage"]["times_seen"]
+        });
     assert_eq!(delivery_records.len(), high, "{delivery_records:?}");
     assert!(delivery_records
         .iter()
@@ -511,7 +513,7 @@ async fn object_to_findings_to_alert_for_each_notification_shape() {
     assert_eq!(modified.len(), items.len(), "{modified:?}");
     assert!(modified
         .iter()
-        .all(|r| r["dynamodb"]["NewImage"]["count"]["N"] == "2"));
+        .all(|r| r["dynamodb"]["NewImage"]["times_seen"]["N"] == "2"));
     trailwarden_alert::handle(&service, &notifier, json!({ "Records": modified })).await;
     let out = world
         .sqs
@@ -601,7 +603,7 @@ async fn the_same_event_by_eventbridge_and_s3_is_one_finding() {
         1,
         "one finding for the event seen both ways"
     );
-    assert_eq!(stop_items[0]["count"].as_n().unwrap(), "2");
+    assert_eq!(stop_items[0]["times_seen"].as_n().unwrap(), "2");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1309,7 +1311,7 @@ fn simulated_llmjacking(background: usize) -> Vec<u8> {
     std::fs::read(&file).unwrap()
 }
 
-/// The findings table as id → count.
+/// The findings table as id → times made.
 async fn finding_counts(world: &World) -> std::collections::BTreeMap<String, String> {
     world
         .findings()
@@ -1318,7 +1320,7 @@ async fn finding_counts(world: &World) -> std::collections::BTreeMap<String, Str
         .map(|i| {
             (
                 i["id"].as_s().unwrap().clone(),
-                i["count"].as_n().unwrap().clone(),
+                i["times_seen"].as_n().unwrap().clone(),
             )
         })
         .collect()
@@ -2327,8 +2329,58 @@ async fn a_finding_refused_with_its_index_keys_is_stored_bare_and_still_counted_
         .item
         .unwrap();
     assert!(!item.contains_key("principal") && !item.contains_key("level"));
-    assert_eq!(item["count"].as_n().unwrap(), "2");
+    assert_eq!(item["times_seen"].as_n().unwrap(), "2");
     let body: trailwarden_engine::Finding =
         serde_json::from_str(item["body"].as_s().unwrap()).unwrap();
     assert_eq!(body, f, "the body, which alerts read, is whole");
+}
+
+/// A finding stored by a version that named its counter `count` keeps
+/// counting: a repeat adds to `times_seen`, and readers add the two.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_finding_stored_when_the_counter_was_count_keeps_counting() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let store = trailwarden_aws::DynamoStore::new(
+        world.ddb.clone(),
+        &world.state_table,
+        &world.findings_table,
+    );
+    let f = finding_with(
+        "tw-legacy",
+        "rule-a",
+        "arn:aws:iam::111122223333:user/a",
+        "ua",
+    );
+    store.put_finding(&f, "s3://b/k#1").await.unwrap();
+    // As the earlier version left it: made three times, counted in `count`.
+    world
+        .ddb
+        .update_item()
+        .table_name(&world.findings_table)
+        .key("id", AttributeValue::S("tw-legacy".into()))
+        .update_expression("REMOVE times_seen SET #c = :three")
+        .expression_attribute_names("#c", "count")
+        .expression_attribute_values(":three", AttributeValue::N("3".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        store.put_finding(&f, "s3://b/k#2").await.unwrap(),
+        trailwarden_aws::FindingPut::Repeat
+    );
+    let row = trailwarden::cloud::get(&world.ddb, &world.findings_table, "tw-legacy")
+        .await
+        .unwrap()
+        .expect("the finding");
+    assert_eq!(row.times_seen, 4);
+    // A finding stored now is counted in `times_seen` alone.
+    let g = finding_with("tw-new", "rule-a", "arn:aws:iam::111122223333:user/a", "ua");
+    store.put_finding(&g, "s3://b/k#1").await.unwrap();
+    store.put_finding(&g, "s3://b/k#2").await.unwrap();
+    let row = trailwarden::cloud::get(&world.ddb, &world.findings_table, "tw-new")
+        .await
+        .unwrap()
+        .expect("the finding");
+    assert_eq!(row.times_seen, 2);
 }

@@ -374,7 +374,20 @@ fn forged_times_look_alikes_and_huge_values_cannot_hide_or_flood() {
         assert!(!out.status.success(), "--since {since}: {stderr}");
         assert!(stderr.contains(since), "{stderr}");
     }
-    // -o a directory: refused, and nothing is left behind in it.
+    // Times as CloudTrail writes them, with or without a zone, are taken.
+    for since in [
+        "2026-11-01T00:00:00",
+        "2026-11-01 08:06:41.000000000",
+        "2026-11-01",
+    ] {
+        let (out, _, stderr) = run(bin()
+            .args(["report", "--since", since, "--local"])
+            .arg(&store)
+            .arg("-o")
+            .arg(dir.path().join("since.html")));
+        assert!(out.status.success(), "--since {since}: {stderr}");
+    }
+    // -o a directory: refused.
     let out_dir = dir.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
     let (out, _, stderr) = run(bin()
@@ -384,12 +397,17 @@ fn forged_times_look_alikes_and_huge_values_cannot_hide_or_flood() {
         .arg(&out_dir));
     assert!(!out.status.success());
     assert!(stderr.contains("is a directory"), "{stderr}");
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.contains("trailwarden-report") || n.ends_with(".partial"))
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    // The page is readable by others, as a file written by hand would be
+    // (the temporary file it was written to is private).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("r.html"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0o044, "{mode:o}");
+    }
     // A store that is not there is not a quiet window.
     let missing = dir.path().join("missing.db");
     let (out, _, stderr) = run(bin().args(["report", "--local"]).arg(&missing));

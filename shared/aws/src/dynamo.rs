@@ -417,7 +417,7 @@ impl DynamoStore {
         let body = fit_body(f);
         let bare = HashMap::from([
             ("id".to_owned(), s(&f.id)),
-            ("count".to_owned(), n(1)),
+            ("times_seen".to_owned(), n(1)),
             ("first_seen".to_owned(), s(&now)),
             ("last_seen".to_owned(), s(&now)),
             ("status".to_owned(), s("open")),
@@ -488,10 +488,13 @@ impl DynamoStore {
             .update_item()
             .table_name(&self.findings_table)
             .key("id", s(&f.id))
-            .update_expression("SET #count = #count + :one, #last_seen = :now ADD #sources :source")
+            // ADD: an item written before the counter was named
+            // `times_seen` has `count` instead, and this one starts at 0
+            // there; readers add the two (`cloud::row`).
+            .update_expression("SET #last_seen = :now ADD #times_seen :one, #sources :source")
             .condition_expression("attribute_exists(#id) AND NOT contains(#sources, :s)")
             .expression_attribute_names("#id", "id")
-            .expression_attribute_names("#count", "count")
+            .expression_attribute_names("#times_seen", "times_seen")
             .expression_attribute_names("#last_seen", "last_seen")
             .expression_attribute_names("#sources", "sources")
             .expression_attribute_values(":one", n(1))
