@@ -724,7 +724,7 @@ fn store_contents(path: &Path) -> Vec<String> {
     let conn = rusqlite::Connection::open(path).unwrap();
     let mut out = Vec::new();
     for sql in [
-        "SELECT id || ' ' || count || ' ' || body FROM findings ORDER BY id",
+        "SELECT id || ' ' || times_seen || ' ' || body FROM findings ORDER BY id",
         "SELECT rule || ' ' || grp || ' ' || version || ' ' || expires_at || ' ' || body FROM state ORDER BY rule, grp",
         "SELECT object || ' ' || version || ' ' || records FROM ledger ORDER BY object",
     ] {

@@ -1,0 +1,105 @@
+//! `trailwarden replay`: S3 history through a deployment's engine and tables.
+
+use super::*;
+
+#[derive(Args)]
+pub(crate) struct ReplayArgs {
+    /// s3://BUCKET/PREFIX (CloudTrail log keys under it are read).
+    pub(crate) source: String,
+    /// Only objects delivered on or after this date (YYYY-MM-DD, from the key).
+    #[arg(long, value_name = "DATE")]
+    pub(crate) since: Option<String>,
+    /// The deployment's findings table.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) table: String,
+    /// The deployment's state table.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) state_table: String,
+    #[command(flatten)]
+    pub(crate) rules: RuleArgs,
+}
+
+pub(crate) fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    runtime()?.block_on(replay_async(args))
+}
+
+pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
+    let rest = args
+        .source
+        .strip_prefix("s3://")
+        .with_context(|| format!("{:?} is not s3://BUCKET/PREFIX", args.source))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    anyhow::ensure!(!bucket.is_empty(), "{:?} names no bucket", args.source);
+    if let Some(since) = &args.since {
+        parse_when(since, 0)?;
+    }
+    let sdk = trailwarden_aws::sdk_config().await;
+    let mut env: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    env.insert("TRAILWARDEN_FINDINGS_TABLE".into(), args.table.clone());
+    env.insert("TRAILWARDEN_STATE_TABLE".into(), args.state_table.clone());
+    let config = trailwarden_aws::Config::from_map(&env, trailwarden_aws::Needs::Tables)
+        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let mut service = trailwarden_aws::Service::start(config, &sdk).await?;
+    // The same rules as the deployment plus any given here.
+    let policy = load_policy(&args.rules)?;
+    if args.rules.policy.is_some() || !args.rules.rules.is_empty() || args.rules.no_builtin {
+        service.engine = load_engine(&args.rules, &policy, Notes::Each)?;
+        service.policy = policy;
+    }
+    let objects =
+        trailwarden::cloud::list_objects(&service.s3, bucket, prefix, args.since.as_deref())
+            .await
+            .map_err(anyhow::Error::msg)?;
+    let bar = if io::stderr().is_terminal() {
+        let bar = ProgressBar::new(objects.len() as u64);
+        bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} objects (eta {eta}) {msg:.dim}").expect("valid template"));
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let (mut done, mut skipped, mut failed, mut records, mut findings) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    let mut refused = 0u64;
+    for notice in &objects {
+        bar.set_message(notice.key.clone());
+        match service.process_object(notice).await {
+            Ok(trailwarden_aws::ObjectOutcome::Done(_, counts)) => {
+                done += 1;
+                records += counts.records;
+                findings += counts.findings_new;
+                if counts.findings_refused + counts.state_refused > 0 {
+                    refused += counts.findings_refused + counts.state_refused;
+                    bar.suspend(|| {
+                        say!(
+                            "trailwarden: s3://{}/{}: DynamoDB refused {} finding(s) with their index keys \
+                             (stored bare, or not at all) and {} state write(s); the object counts as done",
+                            notice.bucket,
+                            notice.key,
+                            counts.findings_refused,
+                            counts.state_refused
+                        )
+                    });
+                }
+            }
+            Ok(trailwarden_aws::ObjectOutcome::Missing(reason)) => {
+                skipped += 1;
+                bar.suspend(|| say!("trailwarden: {reason}; skipped"));
+            }
+            Ok(_) => skipped += 1,
+            Err(e) => {
+                failed += 1;
+                bar.suspend(|| say!("trailwarden: s3://{}/{}: {e}", notice.bucket, notice.key));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    say!(
+        "replayed {done} object(s) ({records} records, {findings} new findings); {skipped} already processed or skipped; {failed} failed; {refused} write(s) DynamoDB refused"
+    );
+    Ok(if failed > 0 || refused > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
