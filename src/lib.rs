@@ -3,6 +3,7 @@
 //! the benchmarks and the sample data.
 
 pub mod builtin;
+#[cfg(feature = "aws")]
 pub mod cloud;
 pub mod digest;
 pub mod lint;

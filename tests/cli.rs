@@ -2280,3 +2280,30 @@ fn rules_test_without_a_path_tests_the_built_in_pack_by_its_builtin_names() {
         "the written pack is removed"
     );
 }
+
+/// Built without the `aws` feature (the default), the options and
+/// subcommands that reach a deployment say how to get them, and exit 2.
+#[cfg(not(feature = "aws"))]
+#[test]
+fn without_the_aws_feature_the_cloud_options_say_how_to_get_them() {
+    for args in [
+        vec!["findings", "--table", "t"],
+        vec!["digest", "--table", "t"],
+        vec!["report", "--table", "t"],
+        vec![
+            "replay",
+            "s3://b/AWSLogs/",
+            "--table",
+            "t",
+            "--state-table",
+            "s",
+        ],
+    ] {
+        let (out, _, stderr) = run(bin().args(&args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("built without it") && stderr.contains("--features aws"),
+            "{args:?}: {stderr}"
+        );
+    }
+}

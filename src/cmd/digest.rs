@@ -274,45 +274,8 @@ impl Window<'_> {
             None => "0001-01-01T00:00:00Z".to_owned(),
         };
         let until = format_millis(now.timestamp_millis());
-        let sweep_rule = trailwarden_engine::sweep::SWEEP_RULE_ID;
         let (findings, idle, idle_days, health, show) = match &args.table {
-            Some(table) => {
-                let query = |since: &str, rule: Option<&str>| trailwarden::cloud::TableQuery {
-                    since: since.to_owned(),
-                    min_level: None,
-                    rule: rule.map(str::to_owned),
-                    principal: None,
-                    account: None,
-                };
-                let (rows, idle) = runtime()?.block_on(async {
-                    let sdk = trailwarden_aws::sdk_config().await;
-                    let client = aws_sdk_dynamodb::Client::new(&sdk);
-                    let rows =
-                        trailwarden::cloud::query(&client, table, &query(&query_since, None), now)
-                            .await
-                            .map_err(anyhow::Error::msg)?;
-                    // The deployment's sweeper stores each idle principal once,
-                    // at its last activity's time: all of them, whenever.
-                    let idle = trailwarden::cloud::query(
-                        &client,
-                        table,
-                        &query("0001-01-01T00:00:00Z", Some(sweep_rule)),
-                        now,
-                    )
-                    .await
-                    .map_err(anyhow::Error::msg)?;
-                    anyhow::Ok((rows, idle))
-                })?;
-                let row = |r: trailwarden::cloud::TableFinding| (r.finding, Some(r.status));
-                let findings: Vec<_> = rows
-                    .into_iter()
-                    .filter(|r| r.finding.rule_id != sweep_rule)
-                    .map(row)
-                    .collect();
-                let idle: Vec<_> = idle.into_iter().map(row).collect();
-                let show = format!("trailwarden findings --table {table} show");
-                (findings, idle, None, None, show)
-            }
+            Some(table) => table_window(table, &query_since, now)?,
             None => {
                 let store_args = StoreArgs {
                     store: args.local.clone(),
@@ -367,3 +330,67 @@ impl Window<'_> {
         })
     }
 }
+
+/// A window's findings, idle principals and the command that shows one,
+/// from a deployment's findings table (no health: that is in the stack's
+/// CloudWatch metrics).
+#[cfg(feature = "aws")]
+fn table_window(
+    table: &str,
+    query_since: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<TableWindow> {
+    let sweep_rule = trailwarden_engine::sweep::SWEEP_RULE_ID;
+    let query = |since: &str, rule: Option<&str>| trailwarden::cloud::TableQuery {
+        since: since.to_owned(),
+        min_level: None,
+        rule: rule.map(str::to_owned),
+        principal: None,
+        account: None,
+    };
+    let (rows, idle) = runtime()?.block_on(async {
+        let sdk = trailwarden_aws::sdk_config().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let rows = trailwarden::cloud::query(&client, table, &query(query_since, None), now)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        // The deployment's sweeper stores each idle principal once,
+        // at its last activity's time: all of them, whenever.
+        let idle = trailwarden::cloud::query(
+            &client,
+            table,
+            &query("0001-01-01T00:00:00Z", Some(sweep_rule)),
+            now,
+        )
+        .await
+        .map_err(anyhow::Error::msg)?;
+        anyhow::Ok((rows, idle))
+    })?;
+    let row = |r: trailwarden::cloud::TableFinding| (r.finding, Some(r.status));
+    let findings: Vec<_> = rows
+        .into_iter()
+        .filter(|r| r.finding.rule_id != sweep_rule)
+        .map(row)
+        .collect();
+    let idle: Vec<_> = idle.into_iter().map(row).collect();
+    let show = format!("trailwarden findings --table {table} show");
+    Ok((findings, idle, None, None, show))
+}
+
+#[cfg(not(feature = "aws"))]
+fn table_window(
+    table: &str,
+    _query_since: &str,
+    _now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<TableWindow> {
+    Err(without_aws(&format!("--table {table}")))
+}
+
+/// What [`table_window`] reads.
+type TableWindow = (
+    Vec<trailwarden::digest::Row>,
+    Vec<trailwarden::digest::Row>,
+    Option<u32>,
+    Option<trailwarden::digest::Health>,
+    String,
+);

@@ -65,7 +65,10 @@ pub(crate) fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(2));
     }
     if let Some(table) = args.table.clone() {
+        #[cfg(feature = "aws")]
         return runtime()?.block_on(findings_in_table(args, table));
+        #[cfg(not(feature = "aws"))]
+        return Err(without_aws(&format!("--table {table}")));
     }
     let store_args = StoreArgs {
         store: args.local.clone(),
@@ -118,6 +121,7 @@ pub(crate) fn findings(args: FindingsArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+#[cfg(feature = "aws")]
 pub(crate) async fn findings_in_table(
     args: FindingsArgs,
     table: String,

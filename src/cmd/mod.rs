@@ -328,6 +328,19 @@ pub(crate) fn print_rows<T: serde::Serialize>(
     Ok(())
 }
 
+/// Without the `aws` feature: the error of a subcommand or option that
+/// reaches a deployment on AWS (`what`), saying how to build one that can.
+#[cfg(not(feature = "aws"))]
+pub(crate) fn without_aws(what: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "{what} reaches a deployment on AWS, and this trailwarden was built without it: \
+         build it with the `aws` feature (cargo run --release --features aws -- …, or \
+         cargo install --path . --features aws)"
+    )
+}
+
+/// The tokio runtime of the subcommands that reach AWS.
+#[cfg(feature = "aws")]
 pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()

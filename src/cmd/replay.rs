@@ -20,9 +20,13 @@ pub(crate) struct ReplayArgs {
 }
 
 pub(crate) fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
-    runtime()?.block_on(replay_async(args))
+    #[cfg(feature = "aws")]
+    return runtime()?.block_on(replay_async(args));
+    #[cfg(not(feature = "aws"))]
+    return Err(without_aws(&format!("replay {}", args.source)));
 }
 
+#[cfg(feature = "aws")]
 pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let rest = args
         .source
