@@ -42,7 +42,8 @@ enum Command {
     /// attack scenario woven into benign background activity.
     Simulate(SimulateArgs),
     /// Backfill history: run CloudTrail objects under an S3 prefix through
-    /// a deployment's engine and tables (for a new rule or deployment).
+    /// a deployment's engine and tables (for a new rule or deployment;
+    /// needs the `aws` feature).
     Replay(ReplayArgs),
     /// The audit digest of a window: findings by level, rule and account,
     /// the most severe, AI principals and models seen for the first time,

@@ -1864,7 +1864,7 @@ fn peak_rss_kib() -> u64 {
 /// process's peak memory is its own):
 ///
 /// ```text
-/// cargo test --release --test aws -- --ignored --exact lambda_path_memory_on_a_250k_record_object --nocapture
+/// cargo test --release --features aws --test aws -- --ignored --exact lambda_path_memory_on_a_250k_record_object --nocapture
 /// ```
 ///
 /// The ingest handler reads one 250,000-record object (`trailwarden

@@ -14,7 +14,7 @@ pub(crate) struct ReportArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "table")]
     pub(crate) local: Option<PathBuf>,
     /// Read a deployment's DynamoDB findings table instead (standard AWS
-    /// credential chain).
+    /// credential chain; needs the `aws` feature).
     #[arg(long, value_name = "NAME")]
     pub(crate) table: Option<String>,
     /// Idle days that make an AI principal stale.
@@ -37,8 +37,9 @@ pub(crate) struct DigestArgs {
     #[arg(long, value_name = "PATH", conflicts_with = "table")]
     pub(crate) local: Option<PathBuf>,
     /// Read a deployment's DynamoDB findings table instead (standard AWS
-    /// credential chain); idle principals and health then come from the
-    /// deployment's own sweeper findings and metrics.
+    /// credential chain; needs the `aws` feature); idle principals and
+    /// health then come from the deployment's own sweeper findings and
+    /// metrics.
     #[arg(long, value_name = "NAME")]
     pub(crate) table: Option<String>,
     /// Idle days that make an AI principal stale.

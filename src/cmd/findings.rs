@@ -10,7 +10,7 @@ pub(crate) struct FindingsArgs {
     #[arg(long, value_name = "PATH", global = true, conflicts_with = "table")]
     pub(crate) local: Option<PathBuf>,
     /// Read a deployment's DynamoDB findings table instead (standard AWS
-    /// credential chain).
+    /// credential chain; needs the `aws` feature).
     #[arg(long, value_name = "NAME", global = true)]
     pub(crate) table: Option<String>,
     /// Only findings whose event time is within this long (24h, 7d) or since

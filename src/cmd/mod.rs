@@ -1,5 +1,6 @@
 //! What the subcommands share: the rule and store options, loading the
-//! policy and the rules, reading time options, the tokio runtime.
+//! policy and the rules, reading time options, and (with the `aws`
+//! feature) the tokio runtime of the subcommands that reach AWS.
 
 pub(crate) mod digest;
 pub(crate) mod findings;
@@ -222,7 +223,6 @@ pub(crate) fn esc(s: &str) -> std::borrow::Cow<'_, str> {
     terminal::escape(s)
 }
 
-/// Parse a point in time: RFC 3339, YYYY-MM-DD, or a duration back from now (24h, 7d).
 /// A time option as ms since the epoch: a duration back from `now_ms`
 /// (24h, 7d), a date (YYYY-MM-DD) or an RFC 3339 time; before year 1 is an
 /// error.
