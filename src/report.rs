@@ -534,14 +534,23 @@ fn cell_list<'v>(values: impl Iterator<Item = &'v str>, total: usize) -> String 
     shown.join("<br>")
 }
 
-fn more(out: &mut String, shown: usize, total: usize) {
-    if total > shown {
+/// End a section's table of at most [`MAX_ROWS`] of `total` rows, saying
+/// how many were left out, and the section.
+fn end_table(out: &mut String, total: usize) {
+    out.push_str("</table>\n");
+    if total > MAX_ROWS {
         let _ = writeln!(
             out,
             "<p class=\"more\">… and {} more (use <code>trailwarden findings</code> to list every one).</p>",
-            total - shown
+            total - MAX_ROWS
         );
     }
+    out.push_str("</section>\n");
+}
+
+/// Say that a section has nothing, and end it.
+fn end_empty(out: &mut String) {
+    out.push_str("<p class=\"more\">None.</p></section>\n");
 }
 
 fn items(out: &mut String, id: &str, heading: &str, items: &[Item], total: usize) {
@@ -551,7 +560,7 @@ fn items(out: &mut String, id: &str, heading: &str, items: &[Item], total: usize
         html(heading)
     );
     if items.is_empty() {
-        out.push_str("<p class=\"more\">None.</p></section>\n");
+        end_empty(out);
         return;
     }
     out.push_str("<table><tr><th>Level</th><th>Rule</th><th>Principal</th><th>Account</th><th>Event time</th><th>Note</th><th>Finding</th></tr>\n");
@@ -572,9 +581,7 @@ fn items(out: &mut String, id: &str, heading: &str, items: &[Item], total: usize
             ident(&i.id),
         );
     }
-    out.push_str("</table>\n");
-    more(out, items.len().min(MAX_ROWS), total);
-    out.push_str("</section>\n");
+    end_table(out, total);
 }
 
 fn by_rule(out: &mut String, digest: &Digest) {
@@ -584,7 +591,7 @@ fn by_rule(out: &mut String, digest: &Digest) {
         digest.by_rule.len()
     );
     if digest.by_rule.is_empty() {
-        out.push_str("<p class=\"more\">None.</p></section>\n");
+        end_empty(out);
         return;
     }
     let peak = digest.by_rule.first().map_or(1, |r| r.count.max(1));
@@ -602,13 +609,7 @@ fn by_rule(out: &mut String, digest: &Digest) {
             html(&r.rule_id)
         );
     }
-    out.push_str("</table>\n");
-    more(
-        out,
-        digest.by_rule.len().min(MAX_ROWS),
-        digest.by_rule.len(),
-    );
-    out.push_str("</section>\n");
+    end_table(out, digest.by_rule.len());
 }
 
 fn by_account(out: &mut String, digest: &Digest) {
@@ -618,7 +619,7 @@ fn by_account(out: &mut String, digest: &Digest) {
         digest.by_account.len()
     );
     if digest.by_account.is_empty() {
-        out.push_str("<p class=\"more\">None.</p></section>\n");
+        end_empty(out);
         return;
     }
     out.push_str("<table><tr><th>Findings</th><th>Account</th></tr>\n");
@@ -629,13 +630,7 @@ fn by_account(out: &mut String, digest: &Digest) {
             ident(account)
         );
     }
-    out.push_str("</table>\n");
-    more(
-        out,
-        digest.by_account.len().min(MAX_ROWS),
-        digest.by_account.len(),
-    );
-    out.push_str("</section>\n");
+    end_table(out, digest.by_account.len());
 }
 
 /// What the findings say of one principal.
@@ -703,7 +698,7 @@ fn principals(out: &mut String, findings: &[Row]) {
         rows.len()
     );
     if rows.is_empty() {
-        out.push_str("<p class=\"more\">None.</p></section>\n");
+        end_empty(out);
         return;
     }
     out.push_str("<table><tr><th>Principal</th><th>Highest</th><th>Findings</th><th>Accounts</th><th>AI services</th><th>Models</th><th>Buckets</th><th>First finding</th><th>Last finding</th></tr>\n");
@@ -727,9 +722,7 @@ fn principals(out: &mut String, findings: &[Row]) {
             ident(p.last.unwrap_or("-")),
         );
     }
-    out.push_str("</table>\n");
-    more(out, rows.len().min(MAX_ROWS), rows.len());
-    out.push_str("</section>\n");
+    end_table(out, rows.len());
 }
 
 /// Correlation and baseline findings with what made them: the group, the
@@ -750,7 +743,7 @@ fn evidence(out: &mut String, findings: &[Row]) {
         made.len()
     );
     if made.is_empty() {
-        out.push_str("<p class=\"more\">None.</p></section>\n");
+        end_empty(out);
         return;
     }
     out.push_str("<table><tr><th>Level</th><th>Rule</th><th>Event time</th><th>Group</th><th>Note</th><th>Events</th></tr>\n");
@@ -792,9 +785,7 @@ fn evidence(out: &mut String, findings: &[Row]) {
             ids.join("<br>"),
         );
     }
-    out.push_str("</table>\n");
-    more(out, made.len().min(MAX_ROWS), made.len());
-    out.push_str("</section>\n");
+    end_table(out, made.len());
 }
 
 #[cfg(test)]

@@ -151,6 +151,15 @@ fn the_report_shows_hostile_text_as_text_and_has_every_section() {
     assert!(page.contains("<rect class=\"b2\""), "no medium bar");
     assert!(page.contains("<title>"));
 
+    // The digest gives the same page on standard output.
+    let (out, html, stderr) = run(bin()
+        .args(["digest", "--format", "html", "--since", "3650d", "--local"])
+        .arg(&store));
+    assert!(out.status.success(), "{stderr}");
+    assert!(html.starts_with("<!doctype html>"), "{html}");
+    assert!(html.contains("findings since"));
+    assert!(html.contains("AWS Call from an Offensive Security Distribution or Attack Tool"));
+
     if let Some(chromium) = chromium() {
         look_at(&chromium, &dir.path().join("report.html"), dir.path());
     } else {

@@ -3,36 +3,9 @@
 
 use super::*;
 
+/// Where `digest` and `report` read a window's findings, and with what.
 #[derive(Args)]
-pub(crate) struct ReportArgs {
-    /// The window: findings whose event time is within this long (24h, 7d)
-    /// or since this time (RFC 3339, YYYY-MM-DD) [default: every stored
-    /// finding].
-    #[arg(long, value_name = "WHEN")]
-    pub(crate) since: Option<String>,
-    /// The local store to read [default: as for scan].
-    #[arg(long, value_name = "PATH", conflicts_with = "table")]
-    pub(crate) local: Option<PathBuf>,
-    /// Read a deployment's DynamoDB findings table instead (standard AWS
-    /// credential chain; needs the `aws` feature).
-    #[arg(long, value_name = "NAME")]
-    pub(crate) table: Option<String>,
-    /// Idle days that make an AI principal stale.
-    #[arg(long, value_name = "N", default_value_t = 90)]
-    pub(crate) idle_days: u32,
-    #[command(flatten)]
-    pub(crate) rules: RuleArgs,
-    /// Write the page to FILE [default: standard output].
-    #[arg(short = 'o', long, value_name = "FILE")]
-    pub(crate) output: Option<PathBuf>,
-}
-
-#[derive(Args)]
-pub(crate) struct DigestArgs {
-    /// The window: findings whose event time is within this long (24h, 7d)
-    /// or since this time (RFC 3339, YYYY-MM-DD).
-    #[arg(long, value_name = "WHEN", default_value = "24h")]
-    pub(crate) since: String,
+pub(crate) struct WindowArgs {
     /// The local store to read [default: as for scan].
     #[arg(long, value_name = "PATH", conflicts_with = "table")]
     pub(crate) local: Option<PathBuf>,
@@ -47,6 +20,30 @@ pub(crate) struct DigestArgs {
     pub(crate) idle_days: u32,
     #[command(flatten)]
     pub(crate) rules: RuleArgs,
+}
+
+#[derive(Args)]
+pub(crate) struct ReportArgs {
+    /// The window: findings whose event time is within this long (24h, 7d)
+    /// or since this time (RFC 3339, YYYY-MM-DD) [default: every stored
+    /// finding].
+    #[arg(long, value_name = "WHEN")]
+    pub(crate) since: Option<String>,
+    #[command(flatten)]
+    pub(crate) from: WindowArgs,
+    /// Write the page to FILE [default: standard output].
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub(crate) output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub(crate) struct DigestArgs {
+    /// The window: findings whose event time is within this long (24h, 7d)
+    /// or since this time (RFC 3339, YYYY-MM-DD).
+    #[arg(long, value_name = "WHEN", default_value = "24h")]
+    pub(crate) since: String,
+    #[command(flatten)]
+    pub(crate) from: WindowArgs,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     pub(crate) format: DigestFormat,
@@ -58,25 +55,25 @@ pub(crate) enum DigestFormat {
     Text,
     /// One JSON document.
     Json,
+    /// The page `trailwarden report` writes, to standard output.
+    Html,
 }
 
 pub(crate) fn digest(args: DigestArgs) -> anyhow::Result<ExitCode> {
     let window = Window {
         since: Some(&args.since),
-        local: &args.local,
-        table: &args.table,
-        idle_days: args.idle_days,
-        rules: &args.rules,
+        from: &args.from,
     };
-    let digest = window.load()?.digest(None);
+    let loaded = window.load()?;
     let mut out = io::BufWriter::new(terminal::stdout());
     match args.format {
-        DigestFormat::Text => write!(out, "{}", digest.to_text())?,
+        DigestFormat::Text => write!(out, "{}", loaded.digest(None).to_text())?,
         DigestFormat::Json => writeln!(
             out,
             "{}",
-            json_escape(&serde_json::to_string_pretty(&digest)?)
+            json_escape(&serde_json::to_string_pretty(&loaded.digest(None))?)
         )?,
+        DigestFormat::Html => out.write_all(window.page(&loaded).1.as_bytes())?,
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
@@ -85,10 +82,7 @@ pub(crate) fn digest(args: DigestArgs) -> anyhow::Result<ExitCode> {
 pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let window = Window {
         since: args.since.as_deref(),
-        local: &args.local,
-        table: &args.table,
-        idle_days: args.idle_days,
-        rules: &args.rules,
+        from: &args.from,
     };
     // `-o -`: standard output, as without -o.
     let output = args.output.as_ref().filter(|p| p.as_os_str() != "-");
@@ -108,26 +102,7 @@ pub(crate) fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let loaded = window.load()?;
-    let now = chrono::Utc::now().timestamp_millis();
-    // Findings dated after this moment cannot be real events: they are
-    // listed on their own, not drawn or counted in the window.
-    let later = |f: &trailwarden_engine::Finding| {
-        trailwarden_cloudtrail::parse_event_time(&f.event_time).is_some_and(|t| t > now)
-    };
-    let (future, present): (Vec<_>, Vec<_>) =
-        loaded.findings.iter().cloned().partition(|(f, _)| later(f));
-    let digest = loaded.digest(Some(&|f| !later(f)));
-    let meta = trailwarden::report::Meta {
-        generated: format_millis(now),
-        source: loaded.source.clone(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        whole_store: args.since.is_none(),
-        not_run: loaded.not_run,
-        policy: args.rules.policy.as_ref().map(|p| p.display().to_string()),
-        future,
-        show: loaded.show.clone(),
-    };
-    let page = trailwarden::report::render(&digest, &present, &meta);
+    let (digest, page) = window.page(&loaded);
     match output {
         Some(path) => {
             write_whole(path, page.as_bytes())?;
@@ -190,10 +165,8 @@ pub(crate) fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Resul
 pub(crate) struct Window<'a> {
     /// `--since` (`None`: every stored finding).
     pub(crate) since: Option<&'a str>,
-    pub(crate) local: &'a Option<PathBuf>,
-    pub(crate) table: &'a Option<String>,
-    pub(crate) idle_days: u32,
-    pub(crate) rules: &'a RuleArgs,
+    /// Where from, with what rules.
+    pub(crate) from: &'a WindowArgs,
 }
 
 /// What a [`Window`] read.
@@ -250,12 +223,42 @@ impl Loaded {
 }
 
 impl Window<'_> {
+    /// The report page of what [`Window::load`] read, with the digest of
+    /// the findings it counts. Findings dated after this moment cannot be
+    /// real events: they are listed on their own, not drawn or counted.
+    fn page(&self, loaded: &Loaded) -> (trailwarden::digest::Digest, String) {
+        let now = chrono::Utc::now().timestamp_millis();
+        let later = |f: &trailwarden_engine::Finding| {
+            trailwarden_cloudtrail::parse_event_time(&f.event_time).is_some_and(|t| t > now)
+        };
+        let (future, present): (Vec<_>, Vec<_>) =
+            loaded.findings.iter().cloned().partition(|(f, _)| later(f));
+        let digest = loaded.digest(Some(&|f| !later(f)));
+        let meta = trailwarden::report::Meta {
+            generated: format_millis(now),
+            source: loaded.source.clone(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            whole_store: self.since.is_none(),
+            not_run: loaded.not_run,
+            policy: self
+                .from
+                .rules
+                .policy
+                .as_ref()
+                .map(|p| p.display().to_string()),
+            future,
+            show: loaded.show.clone(),
+        };
+        let page = trailwarden::report::render(&digest, &present, &meta);
+        (digest, page)
+    }
+
     /// The local store's path, when the window reads one.
     fn store_path(&self) -> Option<PathBuf> {
-        if self.table.is_some() {
+        if self.from.table.is_some() {
             return None;
         }
-        match self.local {
+        match &self.from.local {
             Some(path) => Some(path.clone()),
             None => Some(store::default_path()),
         }
@@ -265,12 +268,12 @@ impl Window<'_> {
     /// principals and the store's health.
     fn load(&self) -> anyhow::Result<Loaded> {
         use trailwarden::digest::Health;
-        let args = self;
-        let policy = load_policy(args.rules)?;
-        let (engine, not_run) = load_engine_counted(args.rules, &policy, Notes::Quiet)?;
+        let args = self.from;
+        let policy = load_policy(&args.rules)?;
+        let (engine, not_run) = load_engine_counted(&args.rules, &policy, Notes::Quiet)?;
         let now = chrono::Utc::now();
         // Without --since, from the first time a store can hold.
-        let query_since = match args.since {
+        let query_since = match self.since {
             Some(when) => parse_since(when, now.timestamp_millis())?,
             None => "0001-01-01T00:00:00Z".to_owned(),
         };
@@ -283,7 +286,7 @@ impl Window<'_> {
                 };
                 let mut store = store_args.open_existing()?;
                 let rows = store.query_findings(&store::FindingFilter {
-                    since: args.since.map(|_| query_since.clone()),
+                    since: self.since.map(|_| query_since.clone()),
                     ..Default::default()
                 })?;
                 let findings: Vec<_> = rows
@@ -312,7 +315,7 @@ impl Window<'_> {
                 (findings, idle, Some(args.idle_days), Some(health), show)
             }
         };
-        let source = match (args.table, self.store_path()) {
+        let source = match (&args.table, self.store_path()) {
             (Some(table), _) => format!("the DynamoDB table {table}"),
             (None, Some(path)) => format!("the local store {}", path.display()),
             (None, None) => "the local store".to_owned(),
@@ -324,7 +327,7 @@ impl Window<'_> {
             idle_days,
             health,
             show,
-            since: args.since.map(|_| query_since),
+            since: self.since.map(|_| query_since),
             until,
             source,
             not_run,

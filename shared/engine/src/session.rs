@@ -257,6 +257,20 @@ struct Gathered {
 }
 
 impl Gathered {
+    /// One event of rule `r` at `t`, its id at `id` in the batch's
+    /// [`EventIds`], counting value `v` (`value_count`) or number `x`.
+    fn single(t: i64, id: u32, r: Option<u16>, v: Option<u64>, x: Option<f64>) -> Gathered {
+        Gathered {
+            t,
+            end: t,
+            x,
+            v,
+            id,
+            n: 1,
+            r,
+        }
+    }
+
     /// The stored form. A run (`n` > 1) has a last time even when all its
     /// events share one.
     fn entry(&self, ids: &EventIds) -> Entry {
@@ -891,15 +905,9 @@ impl<'e> Session<'e> {
                 index
             }
         };
-        pending.entries.push(Gathered {
-            t,
-            end: t,
-            x: number,
-            v: value,
-            id: index,
-            n: 1,
-            r,
-        });
+        pending
+            .entries
+            .push(Gathered::single(t, index, r, value, number));
         pending.note_latest(t, raw);
     }
 
@@ -1153,15 +1161,9 @@ impl<'e> Session<'e> {
         );
         let value = (corr.kind == CorrelationType::ValueCount).then_some(value);
         let index = self.ids.push(&event.id);
-        pending.entries.push(Gathered {
-            t,
-            end: t,
-            x: number,
-            v: value,
-            id: index,
-            n: 1,
-            r: Some(p),
-        });
+        pending
+            .entries
+            .push(Gathered::single(t, index, Some(p), value, number));
         if let Some(last) = &event.last {
             if pending.chained_last.as_ref().is_none_or(|(lt, _)| *lt <= t) {
                 pending.chained_last = Some((t, last.clone()));
