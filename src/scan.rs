@@ -61,7 +61,7 @@ pub struct Expanded {
 /// a CloudTrail log object, an array of records, JSON lines). Empty or
 /// blank text counts as a log (the reader says what it holds).
 pub fn looks_like_a_log(head: &[u8]) -> bool {
-    if head.starts_with(&[0x1f, 0x8b]) {
+    if trailwarden_cloudtrail::reader::is_gzip(head) {
         return true;
     }
     let text = head.strip_prefix(b"\xef\xbb\xbf").unwrap_or(head);
@@ -730,33 +730,65 @@ fn read_split<'e, R: Read + Send, H: Handoff<'e>>(
 /// moves within a large file.
 pub type Progress = Arc<dyn Fn(u64) + Send + Sync>;
 
-/// A reader that tells [`Progress`] what it reads.
+/// A reader that tells [`Progress`] what it reads, and, when it is
+/// dropped, the rest of the file it did not read (a file that failed part
+/// way, or that the reader stopped early): a file counts its whole size
+/// once, however its reading ended, so the bar ends full.
 struct Counted<R> {
     inner: R,
     progress: Progress,
+    /// The file's size (when opened) not yet told.
+    left: u64,
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         (self.progress)(n as u64);
+        self.left = self.left.saturating_sub(n as u64);
         Ok(n)
+    }
+}
+
+impl<R> Drop for Counted<R> {
+    fn drop(&mut self) {
+        if self.left > 0 {
+            (self.progress)(self.left);
+        }
+    }
+}
+
+/// Tell `progress` (if any) of a file input that is not read at all (done
+/// before, or that cannot be opened): its size, as the bar's total has it.
+fn passed_over(input: &Input, progress: Option<&Progress>) {
+    if let (Some(progress), Input::File(path)) = (progress, input) {
+        if let Ok(meta) = std::fs::metadata(path) {
+            progress(meta.len());
+        }
     }
 }
 
 /// Open an input for reading, telling `progress` (if any) of every byte.
 fn open(input: &Input, progress: Option<&Progress>) -> Result<Box<dyn Read + Send>, String> {
-    let reader: Box<dyn Read + Send> = match input {
-        Input::Stdin => Box::new(std::io::stdin()),
-        Input::File(path) => std::fs::File::open(path)
-            .map(|f| Box::new(f) as Box<dyn Read + Send>)
-            .map_err(|e| format!("cannot open: {e}"))?,
+    let (reader, size): (Box<dyn Read + Send>, u64) = match input {
+        Input::Stdin => (Box::new(std::io::stdin()), 0),
+        Input::File(path) => match std::fs::File::open(path) {
+            Ok(f) => {
+                let size = f.metadata().map_or(0, |m| m.len());
+                (Box::new(f), size)
+            }
+            Err(e) => {
+                passed_over(input, progress);
+                return Err(format!("cannot open: {e}"));
+            }
+        },
     };
     Ok(match progress {
         // The bar's total is the files' sizes: standard input is not in it.
         Some(progress) if matches!(input, Input::File(_)) => Box::new(Counted {
             inner: reader,
             progress: Arc::clone(progress),
+            left: size,
         }),
         _ => reader,
     })
@@ -1138,6 +1170,7 @@ impl<'e> Scanner<'e> {
                 Input::Stdin => None,
             };
             if storing.skip(object.as_ref())? {
+                passed_over(input, progress.as_ref());
                 continue;
             }
             let name = input.name();
@@ -1226,6 +1259,7 @@ impl<'e> Scanner<'e> {
                         Input::Stdin => None,
                     };
                     if storing.ledger(object.as_ref())? == LedgerEntry::Done {
+                        passed_over(input, progress);
                         pending.push_back((input, Queued::AlreadyDone));
                         continue;
                     }
@@ -1488,6 +1522,64 @@ mod tests {
                 calls.load(std::sync::atomic::Ordering::Relaxed) > 4,
                 "{threads}"
             );
+        }
+    }
+
+    /// A file that fails part way, one that cannot be opened and files
+    /// already read (the ledger skips them) still count their whole size:
+    /// the bar ends full, on one thread and on several.
+    #[test]
+    fn progress_counts_every_file_however_its_reading_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, policy, file) = pack_and_file(dir.path());
+        // A gzip member followed by 200 KB that is not one: the reader
+        // fails at the second member's header and reads no further.
+        let mut broken = std::fs::read(&file).unwrap();
+        broken.extend(std::iter::repeat_n(b'x', 200_000));
+        let truncated = dir.path().join("broken.json.gz");
+        std::fs::write(&truncated, &broken).unwrap();
+        let empty = dir.path().join("empty.json");
+        std::fs::write(&empty, b"{\"Records\":[]}").unwrap();
+        let inputs = [
+            Input::File(file.clone()),
+            Input::File(truncated.clone()),
+            Input::File(empty.clone()),
+        ];
+        let size = |p: &Path| std::fs::metadata(p).unwrap().len();
+        let expected = size(&file) + size(&truncated) + size(&empty);
+        for threads in [1, 2] {
+            let db = dir.path().join(format!("c{threads}.db"));
+            // Read, then read again: the second time the ledger skips what
+            // was done, and the truncated file fails again.
+            for round in 0..2 {
+                let total = Arc::new(std::sync::atomic::AtomicU64::new(0));
+                let t = Arc::clone(&total);
+                let mut store = crate::store::SqliteStore::open(&db).unwrap();
+                let mut failed = Vec::new();
+                Scanner::new(
+                    &engine,
+                    ReaderOptions::default(),
+                    Level::Informational,
+                    policy.clone(),
+                    &mut store,
+                )
+                .threads(threads)
+                .progress(Arc::new(move |n| {
+                    t.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+                }))
+                .scan(&inputs, &mut |_| {}, &mut |input, failure| {
+                    if failure.is_some() {
+                        failed.push(input.name());
+                    }
+                })
+                .unwrap();
+                assert_eq!(failed.len(), 1, "{threads} {round}: {failed:?}");
+                assert_eq!(
+                    total.load(std::sync::atomic::Ordering::Relaxed),
+                    expected,
+                    "{threads} threads, round {round}"
+                );
+            }
         }
     }
 

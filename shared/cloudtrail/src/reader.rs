@@ -256,13 +256,20 @@ pub fn read_object<R: Read, S: RecordSink + ?Sized>(
             })
         }
     };
-    let compressed = head.starts_with(&[0x1f, 0x8b]);
+    let compressed = is_gzip(head);
     let source: Box<dyn Read + '_> = if compressed {
         Box::new(MultiGzDecoder::new(raw))
     } else {
         Box::new(raw)
     };
     read_source(source, compressed, options, sink)
+}
+
+/// Whether `head`, an object's first bytes, starts a gzip member: its
+/// magic bytes `1f 8b` (RFC 1952, section 2.3.1). The reader inflates such
+/// an object whatever its name; a file scan takes it for a log.
+pub fn is_gzip(head: &[u8]) -> bool {
+    head.starts_with(&[0x1f, 0x8b])
 }
 
 /// Decompressed bytes the inflating thread of [`read_object_pipelined`]
@@ -286,7 +293,7 @@ pub fn read_object_pipelined<R: Read + Send, S: RecordSink + ?Sized>(
 ) -> Result<ObjectSummary, ReadFailure> {
     let mut raw = BufReader::with_capacity(64 << 10, input);
     let compressed = match raw.fill_buf() {
-        Ok(head) => head.starts_with(&[0x1f, 0x8b]),
+        Ok(head) => is_gzip(head),
         // As `read_object` answers it.
         Err(source) => {
             return Err(ReadFailure {
