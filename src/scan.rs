@@ -1397,12 +1397,12 @@ mod tests {
     use trailwarden_engine::rules::RuleSetBuilder;
     use trailwarden_engine::state::{PutOutcome, StateItem, StateKey, StateWrite};
 
-    /// What a scan stored: findings (id, count, body) and state items.
+    /// What a scan stored: findings (id, times made, body) and state items.
     fn stored(path: &Path) -> Vec<String> {
         let conn = rusqlite::Connection::open(path).unwrap();
         let mut out = Vec::new();
         for sql in [
-            "SELECT id || ' ' || count || ' ' || body FROM findings ORDER BY id",
+            "SELECT id || ' ' || times_seen || ' ' || body FROM findings ORDER BY id",
             "SELECT rule || ' ' || grp || ' ' || version || ' ' || body FROM state ORDER BY rule, grp",
         ] {
             let mut stmt = conn.prepare(sql).unwrap();
