@@ -638,6 +638,33 @@ fn sweep_lists_idle_ai_principals_from_the_store() {
         .arg(&store)
         .args(&rules));
     assert_eq!(findings(&stdout).len(), 2);
+    assert!(findings(&stdout).iter().all(|f| f["level"] == "low"));
+    // The policy sets the sweep's level (so that it reaches an alert
+    // channel): its rule id under `levels:` is known, not a typo.
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "levels:\n  3f1b6c2e-9a4d-4e8b-b7a1-5c2d8e9f0a13: medium\n",
+    )
+    .unwrap();
+    let (out, stdout, stderr) = run(bin()
+        .args([
+            "sweep",
+            "--as-of",
+            "2026-11-20",
+            "--idle-days",
+            "20",
+            "--store",
+        ])
+        .arg(&store)
+        .args(&rules)
+        .arg("--policy")
+        .arg(&policy));
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("not loaded"), "{stderr}");
+    let stale = findings(&stdout);
+    assert_eq!(stale.len(), 2, "{stdout}");
+    assert!(stale.iter().all(|f| f["level"] == "medium"), "{stdout}");
 }
 
 /// The records of a `trailwarden simulate` file.

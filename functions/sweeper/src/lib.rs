@@ -16,7 +16,13 @@ pub async fn handle(service: &Service, as_of_ms: i64) -> Result<usize, String> {
             .scan_rule(&rule.meta.id)
             .await
             .map_err(|e| e.to_string())?;
-        stale.extend(stale_in(rule, items, as_of_ms, idle_ms));
+        stale.extend(stale_in(
+            rule,
+            items,
+            as_of_ms,
+            idle_ms,
+            service.engine.sweep_level(),
+        ));
     }
     for f in &stale {
         tracing::info!(principal = ?f.principal, note = ?f.note, "stale AI principal");

@@ -69,6 +69,8 @@ pub struct Engine {
     fields: FieldTable,
     /// The slots of the fields sessions read after a match.
     slots: Slots,
+    /// The policy's level for the sweep's findings (`None`: low).
+    sweep_level: Option<Level>,
 }
 
 /// The field slots (in the engine's [`FieldTable`]) that sessions read
@@ -93,6 +95,7 @@ impl Engine {
             rules,
             correlations,
             trusted_accounts,
+            sweep_level,
             ..
         } = set;
         let dispatch = Dispatch::new(rules.iter().map(|r| &r.route));
@@ -163,7 +166,15 @@ impl Engine {
             programs,
             fields,
             slots,
+            sweep_level,
         }
+    }
+
+    /// The level of the stale AI principal sweep's findings: low, unless
+    /// the policy names [`rules::SWEEP_RULE_ID`] under `levels:` (so that
+    /// they reach an alert channel whose minimum level is higher).
+    pub fn sweep_level(&self) -> Level {
+        self.sweep_level.unwrap_or(Level::Low)
     }
 
     /// The same rules with a dispatch index that routes nothing: every rule

@@ -227,6 +227,11 @@ pub struct RuleSetBuilder {
     filters: Vec<(String, FilterRule)>,
 }
 
+/// The id of the stale AI principal sweep's findings
+/// ([`crate::sweep`]): a rule the policy may name under `levels:` to set
+/// their level (low without).
+pub const SWEEP_RULE_ID: &str = "3f1b6c2e-9a4d-4e8b-b7a1-5c2d8e9f0a13";
+
 /// Everything loaded: detection rules, correlations, and what went wrong.
 #[derive(Debug, Default)]
 pub struct RuleSet {
@@ -241,6 +246,9 @@ pub struct RuleSet {
     /// The policy fact `trusted_accounts` (`None`: not given), which
     /// [`crate::derived::UNTRUSTED_ACCOUNTS`] is computed against.
     pub trusted_accounts: Option<Vec<String>>,
+    /// The policy's level for the sweep's findings ([`SWEEP_RULE_ID`]
+    /// under `levels:`; `None`: low).
+    pub sweep_level: Option<Level>,
 }
 
 /// Whether a path names a rule file (`.yml`/`.yaml`, not a test file).
@@ -971,9 +979,12 @@ impl RuleSetBuilder {
         for r in self.policy.rule_references() {
             // Levels and suppressions apply by rule id (a finding's rule_id);
             // a rule set aside for a missing fact is known, not a typo.
+            // The sweep's findings take their level from the policy too.
+            let sweep_level = r.section == "levels" && r.rule == SWEEP_RULE_ID;
             if !self.rules.iter().any(|x| x.meta.id == r.rule)
                 && !correlations.iter().any(|c| c.meta.id == r.rule)
                 && !self.not_run.iter().any(|n| n == r.rule)
+                && !sweep_level
             {
                 self.problems.push(RuleProblem {
                     source: r.place.clone(),
@@ -986,7 +997,9 @@ impl RuleSetBuilder {
             }
         }
         let trusted = self.policy.fact("trusted_accounts");
+        let sweep_level = self.policy.level_for(SWEEP_RULE_ID);
         RuleSet {
+            sweep_level,
             rules: self.rules,
             correlations,
             problems: self.problems,

@@ -10,8 +10,7 @@ use crate::rules::{BaselineKind, Rule};
 use crate::state::{Body, StateItem, StateStore, StoreError};
 use crate::Engine;
 
-/// The id of the sweep's findings.
-pub const SWEEP_RULE_ID: &str = "3f1b6c2e-9a4d-4e8b-b7a1-5c2d8e9f0a13";
+pub use crate::rules::SWEEP_RULE_ID;
 /// The title of the sweep's findings.
 pub const SWEEP_TITLE: &str = "Stale AI Principal";
 
@@ -38,6 +37,7 @@ pub fn stale_principals(
             store.scan_rule(&rule.meta.id)?,
             as_of_ms,
             idle_ms,
+            engine.sweep_level(),
         ));
     }
     out.sort_by(|a, b| a.event_time.cmp(&b.event_time));
@@ -45,7 +45,14 @@ pub fn stale_principals(
 }
 
 /// The stale groups among one dormant rule's items.
-pub fn stale_in(rule: &Rule, items: Vec<StateItem>, as_of_ms: i64, idle_ms: i64) -> Vec<Finding> {
+/// Each finding is at `level` ([`Engine::sweep_level`]).
+pub fn stale_in(
+    rule: &Rule,
+    items: Vec<StateItem>,
+    as_of_ms: i64,
+    idle_ms: i64,
+    level: Level,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let tags = vec!["ai.governance".to_owned(), "attack.t1078.004".to_owned()];
     let Some(spec) = &rule.baseline else {
@@ -76,7 +83,7 @@ pub fn stale_in(rule: &Rule, items: Vec<StateItem>, as_of_ms: i64, idle_ms: i64)
             let header = RuleHeader {
                 id: SWEEP_RULE_ID,
                 title: SWEEP_TITLE,
-                level: Level::Low,
+                level,
                 tags: &tags,
                 description: &format!(
                     "An identity that used AI services has been idle for {days} days. Unused AI credentials are what LLMjacking runs on: remove them or rotate their keys. Tracked by the rule {:?}.",
