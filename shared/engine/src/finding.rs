@@ -149,11 +149,16 @@ pub fn finding_id(rule_id: &str, event_ids: &[String]) -> String {
 /// The id CloudTrail gave an event, or, where it gave none, a stable hash of
 /// the record's text.
 pub fn event_id(record: &Record<'_>) -> String {
+    event_id_ref(record).into_owned()
+}
+
+/// [`event_id`], borrowed from the record where CloudTrail gave one.
+pub fn event_id_ref<'r>(record: &'r Record<'_>) -> std::borrow::Cow<'r, str> {
     match record.event_id() {
-        Some(id) if !id.is_empty() => id.to_owned(),
+        Some(id) if !id.is_empty() => std::borrow::Cow::Borrowed(id),
         _ => {
             let digest = Sha256::digest(record.raw().as_bytes());
-            format!("sha256:{}", hex::encode(&digest[..16]))
+            std::borrow::Cow::Owned(format!("sha256:{}", hex::encode(&digest[..16])))
         }
     }
 }

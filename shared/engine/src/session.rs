@@ -28,7 +28,7 @@ use rsigma_parser::{
 use trailwarden_cloudtrail::Record;
 
 use crate::eval::Fields;
-use crate::finding::{event_id, finding_id, Finding, MAX_EVENT_IDS};
+use crate::finding::{event_id, event_id_ref, finding_id, Finding, MAX_EVENT_IDS};
 use crate::rules::{BaselineKind, Correlation, Rule};
 use crate::state::{
     bounded_event_id, bounded_group, digest_text, group_digest, value_digest, value_digest_u64,
@@ -713,7 +713,7 @@ impl<'e> Session<'e> {
                     self.observe(i, t, record, event, &mut id);
                 }
                 for &c in engine.feeds(i) {
-                    self.add_entry(c, i, t, record, event, (&mut id, &mut at));
+                    self.add_entry(c, i, t, record, event, (&id, &mut at));
                 }
             }
         }
@@ -809,7 +809,7 @@ impl<'e> Session<'e> {
         t: Option<i64>,
         record: &Record<'_>,
         event: &Fields<'_, '_, '_>,
-        (id, at): (&mut Option<String>, &mut Option<u32>),
+        (id, at): (&Option<String>, &mut Option<u32>),
     ) {
         let corr = &self.engine.correlations()[c];
         let value = match corr.kind {
@@ -896,10 +896,11 @@ impl<'e> Session<'e> {
         let index = match *at {
             Some(index) => index,
             None => {
-                let index = match (&*id, record.event_id()) {
-                    (Some(known), _) => self.ids.push(known),
-                    (None, Some(text)) if !text.is_empty() => self.ids.push(text),
-                    (None, _) => self.ids.push(id.get_or_insert_with(|| event_id(record))),
+                // The id a baseline of this record took, or the record's
+                // own without a copy.
+                let index = match id {
+                    Some(known) => self.ids.push(known),
+                    None => self.ids.push(&event_id_ref(record)),
                 };
                 *at = Some(index);
                 index
