@@ -548,22 +548,37 @@ fn end_table(out: &mut String, total: usize) {
     out.push_str("</section>\n");
 }
 
-/// Say that a section has nothing, and end it.
-fn end_empty(out: &mut String) {
-    out.push_str("<p class=\"more\">None.</p></section>\n");
+/// Start section `id` with its heading (HTML: the title and what follows
+/// it) and, when it has `rows`, its table's `columns`; with none, say so
+/// and end the section: false.
+fn start_table(out: &mut String, id: &str, heading: &str, rows: usize, columns: &[&str]) -> bool {
+    let _ = writeln!(out, "<section id=\"{id}\">{heading}");
+    if rows == 0 {
+        out.push_str("<p class=\"more\">None.</p></section>\n");
+        return false;
+    }
+    out.push_str("<table><tr>");
+    for column in columns {
+        let _ = write!(out, "<th>{column}</th>");
+    }
+    out.push_str("</tr>\n");
+    true
 }
 
 fn items(out: &mut String, id: &str, heading: &str, items: &[Item], total: usize) {
-    let _ = writeln!(
-        out,
-        "<section id=\"{id}\"><h2>{} ({total})</h2>",
-        html(heading)
-    );
-    if items.is_empty() {
-        end_empty(out);
+    let heading = format!("<h2>{} ({total})</h2>", html(heading));
+    let columns = [
+        "Level",
+        "Rule",
+        "Principal",
+        "Account",
+        "Event time",
+        "Note",
+        "Finding",
+    ];
+    if !start_table(out, id, &heading, items.len(), &columns) {
         return;
     }
-    out.push_str("<table><tr><th>Level</th><th>Rule</th><th>Principal</th><th>Account</th><th>Event time</th><th>Note</th><th>Finding</th></tr>\n");
     for i in items.iter().take(MAX_ROWS) {
         let status = match i.status.as_deref() {
             Some("open") | None => String::new(),
@@ -585,19 +600,13 @@ fn items(out: &mut String, id: &str, heading: &str, items: &[Item], total: usize
 }
 
 fn by_rule(out: &mut String, digest: &Digest) {
-    let _ = writeln!(
-        out,
-        "<section id=\"rules\"><h2>Findings by rule ({} rules)</h2>",
-        digest.by_rule.len()
-    );
-    if digest.by_rule.is_empty() {
-        end_empty(out);
+    let n = digest.by_rule.len();
+    let heading = format!("<h2>Findings by rule ({n} rules)</h2>");
+    let columns = ["Findings", "", "Level", "Rule", "Rule id"];
+    if !start_table(out, "rules", &heading, n, &columns) {
         return;
     }
     let peak = digest.by_rule.first().map_or(1, |r| r.count.max(1));
-    out.push_str(
-        "<table><tr><th>Findings</th><th></th><th>Level</th><th>Rule</th><th>Rule id</th></tr>\n",
-    );
     for r in digest.by_rule.iter().take(MAX_ROWS) {
         let _ = writeln!(
             out,
@@ -613,16 +622,11 @@ fn by_rule(out: &mut String, digest: &Digest) {
 }
 
 fn by_account(out: &mut String, digest: &Digest) {
-    let _ = writeln!(
-        out,
-        "<section id=\"accounts\"><h2>Findings by account ({} accounts)</h2>",
-        digest.by_account.len()
-    );
-    if digest.by_account.is_empty() {
-        end_empty(out);
+    let n = digest.by_account.len();
+    let heading = format!("<h2>Findings by account ({n} accounts)</h2>");
+    if !start_table(out, "accounts", &heading, n, &["Findings", "Account"]) {
         return;
     }
-    out.push_str("<table><tr><th>Findings</th><th>Account</th></tr>\n");
     for (account, n) in digest.by_account.iter().take(MAX_ROWS) {
         let _ = writeln!(
             out,
@@ -691,17 +695,25 @@ fn principals(out: &mut String, findings: &[Row]) {
             b.0,
         ))
     });
-    let _ = writeln!(
-        out,
-        "<section id=\"principals\"><h2>Findings by principal, AI activity first ({} principals)</h2>\
+    let heading = format!(
+        "<h2>Findings by principal, AI activity first ({} principals)</h2>\
          <p class=\"more\">What the findings of each caller name: the AI services (Bedrock, SageMaker) of the calls they are about, the models and buckets their correlations and baselines are grouped by, and the times of its first and last finding (not of all its activity, which is in CloudTrail).</p>",
         rows.len()
     );
-    if rows.is_empty() {
-        end_empty(out);
+    let columns = [
+        "Principal",
+        "Highest",
+        "Findings",
+        "Accounts",
+        "AI services",
+        "Models",
+        "Buckets",
+        "First finding",
+        "Last finding",
+    ];
+    if !start_table(out, "principals", &heading, rows.len(), &columns) {
         return;
     }
-    out.push_str("<table><tr><th>Principal</th><th>Highest</th><th>Findings</th><th>Accounts</th><th>AI services</th><th>Models</th><th>Buckets</th><th>First finding</th><th>Last finding</th></tr>\n");
     let list = |set: &BTreeSet<&str>| cell_list(set.iter().copied(), set.len());
     for (who, p) in rows.iter().take(MAX_ROWS) {
         let _ = writeln!(
@@ -734,19 +746,17 @@ fn evidence(out: &mut String, findings: &[Row]) {
         .filter(|f| !f.group.is_empty() || f.count > 1)
         .collect();
     made.sort_by(|a, b| (b.level, &b.event_time, &b.id).cmp(&(a.level, &a.event_time, &a.id)));
-    let _ = writeln!(
-        out,
-        "<section id=\"evidence\"><h2>Correlation and baseline evidence ({})</h2>\
+    let heading = format!(
+        "<h2>Correlation and baseline evidence ({})</h2>\
          <p class=\"more\">Each event is named by its CloudTrail eventID (look it up with CloudTrail Lake or \
          <code>aws cloudtrail lookup-events</code>); an id longer than 64 bytes is kept as <code>h:</code> and a digest \
          of it, and an event without one as <code>sha256:</code> and a digest of its record.</p>",
         made.len()
     );
-    if made.is_empty() {
-        end_empty(out);
+    let columns = ["Level", "Rule", "Event time", "Group", "Note", "Events"];
+    if !start_table(out, "evidence", &heading, made.len(), &columns) {
         return;
     }
-    out.push_str("<table><tr><th>Level</th><th>Rule</th><th>Event time</th><th>Group</th><th>Note</th><th>Events</th></tr>\n");
     for f in made.iter().take(MAX_ROWS) {
         let mut group: Vec<String> = f
             .group

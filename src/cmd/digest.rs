@@ -67,11 +67,13 @@ pub(crate) fn digest(args: DigestArgs) -> anyhow::Result<ExitCode> {
     let loaded = window.load()?;
     let mut out = io::BufWriter::new(terminal::stdout());
     match args.format {
-        DigestFormat::Text => write!(out, "{}", loaded.digest(None).to_text())?,
+        DigestFormat::Text => write!(out, "{}", loaded.digest(&loaded.findings).to_text())?,
         DigestFormat::Json => writeln!(
             out,
             "{}",
-            json_escape(&serde_json::to_string_pretty(&loaded.digest(None))?)
+            json_escape(&serde_json::to_string_pretty(
+                &loaded.digest(&loaded.findings)
+            )?)
         )?,
         DigestFormat::Html => out.write_all(window.page(&loaded).1.as_bytes())?,
     }
@@ -187,22 +189,10 @@ pub(crate) struct Loaded {
     pub(crate) not_run: usize,
 }
 
-/// Which findings of a window a digest sums up.
-pub(crate) type Keep<'k> = &'k dyn Fn(&trailwarden_engine::Finding) -> bool;
-
 impl Loaded {
-    /// The digest of the findings `keep` keeps (all: `None`). Without
-    /// --since, the window is the span of those findings.
-    fn digest(&self, keep: Option<Keep<'_>>) -> trailwarden::digest::Digest {
-        let findings: Vec<trailwarden::digest::Row> = match keep {
-            Some(keep) => self
-                .findings
-                .iter()
-                .filter(|(f, _)| keep(f))
-                .cloned()
-                .collect(),
-            None => self.findings.clone(),
-        };
+    /// The digest of `findings` (the window's, or those of them a page
+    /// counts). Without --since, the window is the span of those findings.
+    fn digest(&self, findings: &[trailwarden::digest::Row]) -> trailwarden::digest::Digest {
         let times = || findings.iter().map(|(f, _)| &f.event_time);
         let (since, until) = match (&self.since, times().min(), times().max()) {
             (Some(since), _, _) => (since.clone(), self.until.clone()),
@@ -210,7 +200,7 @@ impl Loaded {
             (None, _, _) => ("-".to_owned(), self.until.clone()),
         };
         trailwarden::digest::Digest::build(
-            &findings,
+            findings,
             &self.engine,
             &self.idle,
             self.idle_days,
@@ -233,7 +223,7 @@ impl Window<'_> {
         };
         let (future, present): (Vec<_>, Vec<_>) =
             loaded.findings.iter().cloned().partition(|(f, _)| later(f));
-        let digest = loaded.digest(Some(&|f| !later(f)));
+        let digest = loaded.digest(&present);
         let meta = trailwarden::report::Meta {
             generated: format_millis(now),
             source: loaded.source.clone(),
