@@ -1474,6 +1474,45 @@ mod tests {
         (Engine::from_set(builder.build()), policy, file)
     }
 
+    /// Scan `inputs` into the store at `db` on `threads` threads: what the
+    /// progress hook was told (bytes, calls) and the inputs that failed.
+    fn scan_counting(
+        engine: &Engine,
+        policy: &Policy,
+        db: &Path,
+        inputs: &[Input],
+        threads: usize,
+    ) -> (u64, u64, Vec<String>) {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let (total, calls) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (t, c) = (Arc::clone(&total), Arc::clone(&calls));
+        let mut store = crate::store::SqliteStore::open(db).unwrap();
+        let mut failed = Vec::new();
+        Scanner::new(
+            engine,
+            ReaderOptions::default(),
+            Level::Informational,
+            policy.clone(),
+            &mut store,
+        )
+        .threads(threads)
+        .progress(Arc::new(move |n| {
+            t.fetch_add(n, Ordering::Relaxed);
+            c.fetch_add(1, Ordering::Relaxed);
+        }))
+        .scan(inputs, &mut |_| {}, &mut |input, failure| {
+            if failure.is_some() {
+                failed.push(input.name());
+            }
+        })
+        .unwrap();
+        (
+            total.load(Ordering::Relaxed),
+            calls.load(Ordering::Relaxed),
+            failed,
+        )
+    }
+
     /// The progress hook is told every byte of every file as it is read,
     /// many times within one file, on one thread and on several (a file
     /// split between threads included): its sum is the files' sizes.
@@ -1490,38 +1529,11 @@ mod tests {
         let inputs = [Input::File(file.clone()), Input::File(plain.clone())];
         let size = |p: &Path| std::fs::metadata(p).unwrap().len();
         for threads in [1, 2, 4] {
-            let total = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
-            let mut store =
-                crate::store::SqliteStore::open(&dir.path().join(format!("p{threads}.db")))
-                    .unwrap();
-            let (t, c) = (Arc::clone(&total), Arc::clone(&calls));
-            let mut scanner = Scanner::new(
-                &engine,
-                ReaderOptions::default(),
-                Level::Informational,
-                policy.clone(),
-                &mut store,
-            )
-            .threads(threads)
-            .progress(Arc::new(move |n| {
-                t.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            }));
-            scanner
-                .scan(&inputs, &mut |_| {}, &mut |_, failure| {
-                    assert!(failure.is_none())
-                })
-                .unwrap();
-            assert_eq!(
-                total.load(std::sync::atomic::Ordering::Relaxed),
-                size(&file) + size(&plain),
-                "{threads}"
-            );
-            assert!(
-                calls.load(std::sync::atomic::Ordering::Relaxed) > 4,
-                "{threads}"
-            );
+            let db = dir.path().join(format!("p{threads}.db"));
+            let (total, calls, failed) = scan_counting(&engine, &policy, &db, &inputs, threads);
+            assert!(failed.is_empty(), "{failed:?}");
+            assert_eq!(total, size(&file) + size(&plain), "{threads}");
+            assert!(calls > 4, "{threads}");
         }
     }
 
@@ -1552,33 +1564,9 @@ mod tests {
             // Read, then read again: the second time the ledger skips what
             // was done, and the truncated file fails again.
             for round in 0..2 {
-                let total = Arc::new(std::sync::atomic::AtomicU64::new(0));
-                let t = Arc::clone(&total);
-                let mut store = crate::store::SqliteStore::open(&db).unwrap();
-                let mut failed = Vec::new();
-                Scanner::new(
-                    &engine,
-                    ReaderOptions::default(),
-                    Level::Informational,
-                    policy.clone(),
-                    &mut store,
-                )
-                .threads(threads)
-                .progress(Arc::new(move |n| {
-                    t.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-                }))
-                .scan(&inputs, &mut |_| {}, &mut |input, failure| {
-                    if failure.is_some() {
-                        failed.push(input.name());
-                    }
-                })
-                .unwrap();
+                let (total, _, failed) = scan_counting(&engine, &policy, &db, &inputs, threads);
                 assert_eq!(failed.len(), 1, "{threads} {round}: {failed:?}");
-                assert_eq!(
-                    total.load(std::sync::atomic::Ordering::Relaxed),
-                    expected,
-                    "{threads} threads, round {round}"
-                );
+                assert_eq!(total, expected, "{threads} threads, round {round}");
             }
         }
     }

@@ -603,17 +603,18 @@ fn sweep_lists_idle_ai_principals_from_the_store() {
         .args(&rules)
         .arg(data("ai-activity.json")));
     assert!(out.status.success(), "{stderr}");
-    let (out, stdout, stderr) = run(bin()
-        .args([
-            "sweep",
-            "--as-of",
-            "2026-11-20",
-            "--idle-days",
-            "90",
-            "--store",
-        ])
-        .arg(&store)
-        .args(&rules));
+    let sweep = |idle_days: &str, policy: Option<&Path>| {
+        let mut cmd = bin();
+        cmd.args(["sweep", "--as-of", "2026-11-20", "--idle-days", idle_days])
+            .arg("--store")
+            .arg(&store)
+            .args(&rules);
+        if let Some(policy) = policy {
+            cmd.arg("--policy").arg(policy);
+        }
+        run(&mut cmd)
+    };
+    let (out, stdout, stderr) = sweep("90", None);
     assert!(out.status.success(), "{stderr}");
     let stale = findings(&stdout);
     assert_eq!(stale.len(), 1, "{stdout}");
@@ -626,17 +627,7 @@ fn sweep_lists_idle_ai_principals_from_the_store() {
         stderr.contains("1 AI principal(s) idle for 90 days or more"),
         "{stderr}"
     );
-    let (_, stdout, _) = run(bin()
-        .args([
-            "sweep",
-            "--as-of",
-            "2026-11-20",
-            "--idle-days",
-            "20",
-            "--store",
-        ])
-        .arg(&store)
-        .args(&rules));
+    let (_, stdout, _) = sweep("20", None);
     assert_eq!(findings(&stdout).len(), 2);
     assert!(findings(&stdout).iter().all(|f| f["level"] == "low"));
     // The policy sets the sweep's level (so that it reaches an alert
@@ -647,19 +638,7 @@ fn sweep_lists_idle_ai_principals_from_the_store() {
         "levels:\n  3f1b6c2e-9a4d-4e8b-b7a1-5c2d8e9f0a13: medium\n",
     )
     .unwrap();
-    let (out, stdout, stderr) = run(bin()
-        .args([
-            "sweep",
-            "--as-of",
-            "2026-11-20",
-            "--idle-days",
-            "20",
-            "--store",
-        ])
-        .arg(&store)
-        .args(&rules)
-        .arg("--policy")
-        .arg(&policy));
+    let (out, stdout, stderr) = sweep("20", Some(&policy));
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("not loaded"), "{stderr}");
     let stale = findings(&stdout);
