@@ -6,51 +6,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-/// Whether a character is shown escaped on a terminal: C0 and C1 controls
-/// and DEL, the bidirectional embeddings, overrides and isolates
-/// (U+202A–U+202E, U+2066–U+2069), the directional marks (U+200E, U+200F,
-/// U+061C), and the line and paragraph separators (U+2028, U+2029).
-pub fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{202a}'..='\u{202e}'
-                | '\u{2066}'..='\u{2069}'
-                | '\u{200e}'
-                | '\u{200f}'
-                | '\u{061c}'
-                | '\u{2028}'
-                | '\u{2029}'
-        )
-}
-
-/// `s` with every [`is_unsafe`] character written as a visible Rust-style
-/// escape (`\u{1b}`, `\u{202e}`; tab, newline and carriage return as `\t`,
-/// `\n`, `\r`). Borrowed when there is nothing to escape.
-pub fn escape(s: &str) -> Cow<'_, str> {
-    if !s.chars().any(is_unsafe) {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        push_escaped(&mut out, c);
-    }
-    Cow::Owned(out)
-}
-
-/// Append `c` to `out`, escaped if it is [`is_unsafe`].
-pub fn push_escaped(out: &mut String, c: char) {
-    if !is_unsafe(c) {
-        out.push(c);
-        return;
-    }
-    match c {
-        '\t' => out.push_str("\\t"),
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        _ => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-    }
-}
+pub use trailwarden_engine::render::{escape, is_unsafe, push_escaped};
 
 /// JSON text with every [`is_unsafe`] character that JSON allows raw (DEL,
 /// C1 controls, bidirectional controls, separators) written as a `\uXXXX`

@@ -14,6 +14,7 @@
 pub mod config;
 pub mod dynamo;
 pub mod events;
+pub mod findings;
 pub mod notify;
 pub mod s3;
 

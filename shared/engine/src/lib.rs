@@ -26,6 +26,7 @@ pub mod builtin {
     }
 }
 pub mod derived;
+pub mod digest;
 pub mod dispatch;
 pub mod eval;
 pub mod event;
