@@ -297,6 +297,7 @@ impl Window<'_> {
                     objects,
                     records,
                     last_object_at,
+                    ..Health::default()
                 };
                 let show = match &args.local {
                     Some(path) => format!("trailwarden findings --local {} show", path.display()),

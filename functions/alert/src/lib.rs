@@ -16,7 +16,7 @@
 
 use serde_json::Value;
 use trailwarden_aws::dynamo::AlertWindow;
-use trailwarden_aws::events::{FindingEvents, CHANNEL as EVENTBRIDGE};
+use trailwarden_aws::events::CHANNEL as EVENTBRIDGE;
 use trailwarden_aws::notify::Notifier;
 use trailwarden_aws::{emit_metrics, Service};
 pub use trailwarden_aws::{BatchResponse, ItemFailure};
@@ -249,49 +249,4 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
     response
 }
 
-/// Build the notifier from the configuration (reads the Slack secret once).
-pub async fn notifier(service: &Service, sdk: &aws_config::SdkConfig) -> Result<Notifier, String> {
-    let topic = service
-        .config
-        .alert_topic_arn
-        .clone()
-        .ok_or("TRAILWARDEN_ALERT_TOPIC_ARN is not set")?;
-    let slack = match &service.config.slack_secret_arn {
-        None => None,
-        Some(arn) => {
-            let sm = aws_sdk_secretsmanager::Client::new(sdk);
-            let out = sm
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|e| {
-                    format!(
-                        "Slack webhook secret {arn}: {}",
-                        trailwarden_aws::dynamo::error_chain(&e)
-                    )
-                })?;
-            Some(
-                out.secret_string
-                    .ok_or(format!("Slack webhook secret {arn} has no string value"))?
-                    .trim()
-                    .to_owned(),
-            )
-        }
-    };
-    let notifier = Notifier::new(
-        aws_sdk_sns::Client::new(sdk),
-        topic,
-        service.config.chatbot_topic_arn.clone(),
-        slack,
-    )
-    .map_err(|e| e.to_string())?;
-    Ok(match &service.config.event_bus {
-        Some(bus) => notifier.with_events(FindingEvents::new(
-            aws_sdk_eventbridge::Client::new(sdk),
-            bus.clone(),
-            service.config.event_format,
-        )),
-        None => notifier,
-    })
-}
+pub use trailwarden_aws::notify::notifier;

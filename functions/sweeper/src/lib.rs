@@ -1,6 +1,9 @@
 //! The sweeper function: on a schedule, the AI principals idle for
 //! `TRAILWARDEN_IDLE_DAYS` (from the dormant baselines' state), stored as
-//! findings (so they alert like any other, once each).
+//! findings (so they alert like any other, once each). After the sweep,
+//! its entry point sends the daily digest
+//! ([`trailwarden_aws::audit::DigestSender`]) when `TRAILWARDEN_DIGEST_HOURS`
+//! is set.
 
 use trailwarden_aws::{emit_metrics, Counts, Service};
 use trailwarden_engine::sweep::{dormant_rules, stale_in};

@@ -1,12 +1,16 @@
-//! Lambda entry point: configuration, clients and rules once, then the handler.
+//! Lambda entry point: configuration, clients and rules once, then on each
+//! scheduled event the sweep and, when configured, the daily digest.
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
+use trailwarden_aws::audit::DigestSender;
 use trailwarden_aws::{cold_start, Needs};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let (service, _) = cold_start(Needs::Tables).await?;
+    let (service, sdk) = cold_start(Needs::Tables).await?;
+    let sender = DigestSender::new(&service, &sdk).await?;
     let service = &service;
+    let sender = &sender;
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<serde_json::Value>| async move {
             // The scheduled event's time is the sweep's "as of".
@@ -16,9 +20,16 @@ async fn main() -> Result<(), Error> {
                 .and_then(|t| t.as_str())
                 .and_then(trailwarden_cloudtrail::parse_event_time)
                 .unwrap_or_else(|| chrono::Utc::now().timestamp_millis());
-            trailwarden_sweeper::handle(service, as_of)
+            let stale = trailwarden_sweeper::handle(service, as_of)
                 .await
-                .map_err(Error::from)
+                .map_err(Error::from)?;
+            // The digest after the sweep, so it lists today's idle principals.
+            if let Some(sender) = sender {
+                let as_of =
+                    chrono::DateTime::from_timestamp_millis(as_of).unwrap_or_else(chrono::Utc::now);
+                sender.send(service, as_of).await.map_err(Error::from)?;
+            }
+            Ok::<usize, Error>(stale)
         },
     ))
     .await

@@ -92,6 +92,13 @@ pub struct Config {
     /// finding as `trailwarden scan --format jsonl` writes it, the default)
     /// or `ocsf` (an OCSF Detection Finding).
     pub event_format: crate::events::EventFormat,
+    /// `TRAILWARDEN_DIGEST_HOURS`: the sweeper then sends the digest of
+    /// the findings of this many hours before it runs (0 or unset: no
+    /// digest; at most 8784, a leap year).
+    pub digest_hours: u32,
+    /// `TRAILWARDEN_DEAD_LETTER_QUEUES`: comma-separated URLs of the
+    /// dead-letter queues whose depth the digest reports.
+    pub dead_letter_queues: Vec<String>,
 }
 
 /// Which tables and topics a function needs.
@@ -253,6 +260,7 @@ impl Config {
         let idle_days = number("TRAILWARDEN_IDLE_DAYS", 90) as u32;
         let alert_dedup_minutes =
             number("TRAILWARDEN_ALERT_DEDUP_MINUTES", 0).min(7 * 24 * 60) as u32;
+        let digest_hours = number("TRAILWARDEN_DIGEST_HOURS", 0);
         let event_bus = get("TRAILWARDEN_EVENT_BUS");
         if let Some(bus) = &event_bus {
             if !crate::events::bus_allowed(bus) {
@@ -274,6 +282,29 @@ impl Config {
                 crate::events::EventFormat::Finding
             }),
         };
+        if digest_hours > 8784 {
+            errors.push(ConfigError {
+                variable: "TRAILWARDEN_DIGEST_HOURS".into(),
+                reason: format!("{digest_hours} hours is more than a year (8784)"),
+            });
+        }
+        let digest_hours = digest_hours.min(8784) as u32;
+        let dead_letter_queues: Vec<String> = get("TRAILWARDEN_DEAD_LETTER_QUEUES")
+            .map(|v| {
+                v.split(',')
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for url in &dead_letter_queues {
+            if !url.starts_with("https://") && !url.starts_with("http://127.0.0.1:") {
+                errors.push(ConfigError {
+                    variable: "TRAILWARDEN_DEAD_LETTER_QUEUES".into(),
+                    reason: format!("{url:?} is not an SQS queue URL (https://sqs.…)"),
+                });
+            }
+        }
         let expected_bucket_owner = get("TRAILWARDEN_EXPECTED_BUCKET_OWNER");
         if let Some(owner) = &expected_bucket_owner {
             if owner.len() != 12 || !owner.bytes().all(|c| c.is_ascii_digit()) {
@@ -303,6 +334,8 @@ impl Config {
             alert_dedup_minutes,
             event_bus,
             event_format,
+            digest_hours,
+            dead_letter_queues,
         })
     }
 }

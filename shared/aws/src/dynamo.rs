@@ -18,6 +18,9 @@
 //! Ledger items:
 //! `pk` = `ledger#` + bucket, `sk` = key, attributes `etag`, `records`,
 //! `done_at`, `expires_at`.
+//! Source health items ([`SourceHealth`], [`DynamoStore::source_health`]): `pk` = `health#` + the UTC
+//! hour the objects were read (`2026-12-01T07`), and `pk` = `health#last`
+//! for the last object of each source; `sk` = account + `#` + region.
 //!
 //! Findings table: `id`; `rule_id`, `level`, `event_time`, `day`, `account`,
 //! `principal` (each also a GSI key: `by_day`, `by_rule`, `by_level`,
@@ -34,6 +37,8 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
+use chrono::DurationRound;
+use trailwarden_engine::digest::SourceHealth;
 use trailwarden_engine::state::{PutOutcome, StateItem, StateKey, StateWrite};
 use trailwarden_engine::{Finding, StoreError};
 
@@ -48,6 +53,46 @@ pub const MAX_RULE_KEY: usize = 256;
 
 /// How long a ledger entry is kept (CloudTrail redelivers within days).
 const LEDGER_DAYS: i64 = 30;
+
+/// How long an hour's delivery health counters are kept (days).
+pub const HEALTH_DAYS: i64 = 35;
+
+/// How long a source's last object time is kept after it (days): a source
+/// silent for longer is no longer reported as silent.
+pub const SILENT_DAYS: i64 = 90;
+
+/// A source's health item from its `account#region` sort key.
+fn source_health(source: &str) -> SourceHealth {
+    let (account, region) = source.split_once('#').unwrap_or((source, "other"));
+    SourceHealth {
+        account: account.to_owned(),
+        region: region.to_owned(),
+        ..SourceHealth::default()
+    }
+}
+
+/// The source (`account#region`) of a CloudTrail object key
+/// (`…/AWSLogs/[o-…/]ACCOUNT/CloudTrail/REGION/…`): an account is 12
+/// digits, a region at most 32 lower-case letters, digits and hyphens;
+/// anything else (keys are chosen by whoever writes to the bucket) is
+/// `other`, so no key can make a long or odd health item.
+pub fn source_of(key: &str) -> String {
+    let parsed = trailwarden_cloudtrail::key::parse_key(key);
+    let account = parsed
+        .account
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or("other");
+    let region = parsed
+        .region
+        .filter(|r| {
+            !r.is_empty()
+                && r.len() <= 32
+                && r.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        .unwrap_or("other");
+    format!("{account}#{region}")
+}
 
 fn s(v: &str) -> AttributeValue {
     AttributeValue::S(v.to_owned())
@@ -396,6 +441,134 @@ impl DynamoStore {
             .await
             .map_err(|e| call_failed("PutItem", &self.state_table, &e))?;
         Ok(())
+    }
+
+    /// Count one log object read to its end in its source's delivery
+    /// health: `records` read and `rejected` refused, now. Two writes: the
+    /// hour's counters of the source (`ADD`, so concurrent objects all
+    /// count) and the source's last object time. The account and region
+    /// come from the object's key ([`source_of`]); anything else in them is
+    /// one source, `other`.
+    pub async fn record_source_health(
+        &self,
+        key: &str,
+        records: u64,
+        rejected: u64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let source = source_of(key);
+        let at = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let hour = now.format("%Y-%m-%dT%H").to_string();
+        let expires = |days: i64| n(now.timestamp() + days * 86_400);
+        self.client
+            .update_item()
+            .table_name(&self.state_table)
+            .key("pk", s(&format!("health#{hour}")))
+            .key("sk", s(&source))
+            .update_expression(
+                "ADD #objects :one, #records :records, #rejected :rejected \
+                 SET #last = :at, #expires = :expires",
+            )
+            .expression_attribute_names("#objects", "objects")
+            .expression_attribute_names("#records", "records")
+            .expression_attribute_names("#rejected", "rejected")
+            .expression_attribute_names("#last", "last_object_at")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":records", n(records as i64))
+            .expression_attribute_values(":rejected", n(rejected as i64))
+            .expression_attribute_values(":at", s(&at))
+            .expression_attribute_values(":expires", expires(HEALTH_DAYS))
+            .send()
+            .await
+            .map_err(|e| call_failed("UpdateItem", &self.state_table, &e))?;
+        self.client
+            .update_item()
+            .table_name(&self.state_table)
+            .key("pk", s("health#last"))
+            .key("sk", s(&source))
+            .update_expression("SET #last = :at, #expires = :expires")
+            .expression_attribute_names("#last", "last_object_at")
+            .expression_attribute_names("#expires", "expires_at")
+            .expression_attribute_values(":at", s(&at))
+            .expression_attribute_values(":expires", expires(SILENT_DAYS))
+            .send()
+            .await
+            .map_err(|e| call_failed("UpdateItem", &self.state_table, &e))?;
+        Ok(())
+    }
+
+    /// The delivery health of every source from `since` to `until` (read
+    /// times, RFC 3339): the sum of the hours in between, the hour of
+    /// `since` whole (so a window is at most an hour wider than asked);
+    /// and every source whose last object is older than `since` (read in
+    /// the last [`SILENT_DAYS`] days): sources that went silent. Both
+    /// sorted by source.
+    pub async fn source_health(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(Vec<SourceHealth>, Vec<SourceHealth>), StoreError> {
+        let mut by_source: std::collections::BTreeMap<String, SourceHealth> = Default::default();
+        let mut hour = since
+            .duration_trunc(chrono::TimeDelta::hours(1))
+            .unwrap_or(since);
+        while hour <= until {
+            let pk = format!("health#{}", hour.format("%Y-%m-%dT%H"));
+            for item in self.query_partition(&pk).await? {
+                let source = get_s(&item, "sk").unwrap_or("other").to_owned();
+                let count = |k: &str| get_n(&item, k).unwrap_or(0).max(0) as u64;
+                let entry = by_source
+                    .entry(source.clone())
+                    .or_insert_with(|| source_health(&source));
+                entry.objects += count("objects");
+                entry.records += count("records");
+                entry.rejected += count("rejected");
+                let at = get_s(&item, "last_object_at").map(str::to_owned);
+                entry.last_object_at = entry.last_object_at.clone().max(at);
+            }
+            hour += chrono::TimeDelta::hours(1);
+        }
+        let since_text = since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut silent = Vec::new();
+        for item in self.query_partition("health#last").await? {
+            let source = get_s(&item, "sk").unwrap_or("other");
+            let last = get_s(&item, "last_object_at").unwrap_or("");
+            if last < since_text.as_str() && !by_source.contains_key(source) {
+                let mut h = source_health(source);
+                h.last_object_at = Some(last.to_owned());
+                silent.push(h);
+            }
+        }
+        silent.sort_by(|a, b| (&a.account, &a.region).cmp(&(&b.account, &b.region)));
+        Ok((by_source.into_values().collect(), silent))
+    }
+
+    /// Every item of one partition of the state table.
+    async fn query_partition(
+        &self,
+        pk: &str,
+    ) -> Result<Vec<HashMap<String, AttributeValue>>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.state_table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":pk", s(pk))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| call_failed("Query", &self.state_table, &e))?;
+            items.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(items),
+            }
+        }
     }
 
     /// Store a finding made by `source` (the delivery: an object, the

@@ -11,6 +11,7 @@
 //! Functions stay thin: `main.rs` builds a [`Service`] once and lends it to
 //! the handler.
 
+pub mod audit;
 pub mod config;
 pub mod dynamo;
 pub mod events;
@@ -441,6 +442,20 @@ impl Service {
             )
             .await
             .map_err(store_err)?;
+        // The source's health, for the daily digest: a failure here loses
+        // one object's count, not its findings, so it is logged, not retried.
+        if let Err(e) = self
+            .store
+            .record_source_health(
+                &notice.key,
+                summary.records,
+                summary.rejected,
+                chrono::Utc::now(),
+            )
+            .await
+        {
+            tracing::warn!(bucket = %notice.bucket, key = %notice.key, error = %e, "source health not recorded");
+        }
         counts.records = summary.records;
         counts.rejected = summary.rejected;
         Ok(ObjectOutcome::Done(summary, counts))

@@ -190,58 +190,9 @@ impl Notifier {
                     .map_err(published("chatbot", topic))?;
                 Ok(())
             }
-            ("slack", _, Some((url, client))) => {
-                let body = Bytes::from(render::slack_message(f, response).to_string());
-                let mut attempt = 1;
-                loop {
-                    let request = hyper::Request::post(url.as_str())
-                        .header("content-type", "application/json")
-                        .body(Full::new(body.clone()))
-                        .map_err(|e| NotifyError {
-                            channel: "slack",
-                            reason: e.to_string(),
-                            permanent: false,
-                        })?;
-                    let answer = client.request(request).await.map_err(|e| NotifyError {
-                        channel: "slack",
-                        reason: format!("POST to the webhook: {}", error_chain(&e)),
-                        permanent: false,
-                    })?;
-                    let status = answer.status();
-                    if status.is_success() {
-                        return Ok(());
-                    }
-                    let wait = (status == hyper::StatusCode::TOO_MANY_REQUESTS)
-                        .then(|| retry_after_secs(answer.headers()))
-                        .flatten();
-                    let in_budget = |secs: u64| {
-                        std::time::Instant::now() + std::time::Duration::from_secs(secs)
-                            <= wait_until
-                    };
-                    match wait {
-                        Some(secs)
-                            if secs <= SLACK_MAX_WAIT_SECS
-                                && attempt < SLACK_ATTEMPTS
-                                && in_budget(secs) =>
-                        {
-                            tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
-                            attempt += 1;
-                        }
-                        _ => {
-                            return Err(NotifyError {
-                                channel: "slack",
-                                reason: match wait {
-                                    Some(secs) => format!(
-                                        "the webhook answered {status} with Retry-After {secs} s \
-                                         (attempt {attempt})"
-                                    ),
-                                    None => format!("the webhook answered {status}"),
-                                },
-                                permanent: matches!(status.as_u16(), 400 | 403 | 404 | 410),
-                            })
-                        }
-                    }
-                }
+            ("slack", _, Some(_)) => {
+                self.post_slack(&render::slack_message(f, response), wait_until)
+                    .await
             }
             (other, _, _) => Err(NotifyError {
                 channel: "config",
@@ -249,6 +200,112 @@ impl Notifier {
                 permanent: true,
             }),
         }
+    }
+
+    /// Post `message` (a Slack Block Kit message) to the Slack webhook,
+    /// waiting out a short `429` as [`Notifier::send_to`] says; an error
+    /// when Slack is not configured.
+    async fn post_slack(
+        &self,
+        message: &serde_json::Value,
+        wait_until: std::time::Instant,
+    ) -> Result<(), NotifyError> {
+        let Some((url, client)) = &self.slack else {
+            return Err(NotifyError {
+                channel: "config",
+                reason: "channel \"slack\" is not configured".into(),
+                permanent: true,
+            });
+        };
+        let body = Bytes::from(message.to_string());
+        let mut attempt = 1;
+        loop {
+            let request = hyper::Request::post(url.as_str())
+                .header("content-type", "application/json")
+                .body(Full::new(body.clone()))
+                .map_err(|e| NotifyError {
+                    channel: "slack",
+                    reason: e.to_string(),
+                    permanent: false,
+                })?;
+            let answer = client.request(request).await.map_err(|e| NotifyError {
+                channel: "slack",
+                reason: format!("POST to the webhook: {}", error_chain(&e)),
+                permanent: false,
+            })?;
+            let status = answer.status();
+            if status.is_success() {
+                return Ok(());
+            }
+            let wait = (status == hyper::StatusCode::TOO_MANY_REQUESTS)
+                .then(|| retry_after_secs(answer.headers()))
+                .flatten();
+            let in_budget = |secs: u64| {
+                std::time::Instant::now() + std::time::Duration::from_secs(secs) <= wait_until
+            };
+            match wait {
+                Some(secs)
+                    if secs <= SLACK_MAX_WAIT_SECS
+                        && attempt < SLACK_ATTEMPTS
+                        && in_budget(secs) =>
+                {
+                    tokio::time::sleep(std::time::Duration::from_secs(secs)).await;
+                    attempt += 1;
+                }
+                _ => {
+                    return Err(NotifyError {
+                        channel: "slack",
+                        reason: match wait {
+                            Some(secs) => format!(
+                                "the webhook answered {status} with Retry-After {secs} s \
+                                 (attempt {attempt})"
+                            ),
+                            None => format!("the webhook answered {status}"),
+                        },
+                        permanent: matches!(status.as_u16(), 400 | 403 | 404 | 410),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Send the daily digest: to the email topic (`subject`, `body`, with
+    /// the message attribute `kind` = `digest`, so a subscription's filter
+    /// policy can take or leave it) and to Slack when configured. AWS
+    /// Chatbot gets findings only. Both are tried; the first failure is
+    /// returned.
+    pub async fn send_digest(
+        &self,
+        subject: &str,
+        body: &str,
+        slack: &serde_json::Value,
+    ) -> Result<(), NotifyError> {
+        let wait_until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let kind = MessageAttributeValue::builder()
+            .data_type("String")
+            .string_value("digest")
+            .build()
+            .expect("data type and value are set");
+        let email = self
+            .sns
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject(subject)
+            .message(body)
+            .message_attributes("kind", kind)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| NotifyError {
+                channel: "sns",
+                permanent: e.as_service_error().is_some_and(refused_for_good),
+                reason: format!("Publish to {}: {}", self.topic_arn, error_chain(&e)),
+            });
+        let slack = match &self.slack {
+            Some(_) => self.post_slack(slack, wait_until).await,
+            None => Ok(()),
+        };
+        email.and(slack)
     }
 }
 
@@ -269,6 +326,51 @@ fn retry_after_secs(headers: &hyper::HeaderMap) -> Option<u64> {
         .trim()
         .parse()
         .ok()
+}
+
+/// Build the notifier from the configuration (reads the Slack secret once).
+pub async fn notifier(
+    service: &crate::Service,
+    sdk: &aws_config::SdkConfig,
+) -> Result<Notifier, String> {
+    let topic = service
+        .config
+        .alert_topic_arn
+        .clone()
+        .ok_or("TRAILWARDEN_ALERT_TOPIC_ARN is not set")?;
+    let slack = match &service.config.slack_secret_arn {
+        None => None,
+        Some(arn) => {
+            let sm = aws_sdk_secretsmanager::Client::new(sdk);
+            let out = sm
+                .get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .map_err(|e| format!("Slack webhook secret {arn}: {}", error_chain(&e)))?;
+            Some(
+                out.secret_string
+                    .ok_or(format!("Slack webhook secret {arn} has no string value"))?
+                    .trim()
+                    .to_owned(),
+            )
+        }
+    };
+    let notifier = Notifier::new(
+        aws_sdk_sns::Client::new(sdk),
+        topic,
+        service.config.chatbot_topic_arn.clone(),
+        slack,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(match &service.config.event_bus {
+        Some(bus) => notifier.with_events(crate::events::FindingEvents::new(
+            aws_sdk_eventbridge::Client::new(sdk),
+            bus.clone(),
+            service.config.event_format,
+        )),
+        None => notifier,
+    })
 }
 
 #[cfg(test)]

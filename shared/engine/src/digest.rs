@@ -11,10 +11,10 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use serde::Serialize;
 use crate::render::escape;
 use crate::rules::BaselineKind;
 use crate::{Engine, Finding, Level};
+use serde::Serialize;
 
 /// Most items a list of the digest shows (the counts cover every finding).
 pub const TOP: usize = 10;
@@ -87,6 +87,36 @@ pub struct Health {
     /// Records in them.
     pub records: u64,
     /// When the last object was done (RFC 3339), if any.
+    pub last_object_at: Option<String>,
+    /// Records refused (`None`: the store does not count them; the
+    /// command reports each when it scans).
+    pub rejected: Option<u64>,
+    /// What each source (account and region) delivered in the window,
+    /// where the store keeps it (the deployment's tables), most objects
+    /// first.
+    pub sources: Vec<SourceHealth>,
+    /// Sources that delivered before the window and not in it: a trail
+    /// that stopped, an account that left, logs that no longer arrive.
+    pub silent: Vec<SourceHealth>,
+    /// Log objects waiting in the dead-letter queues (read five times and
+    /// failed each time; `None`: not known here).
+    pub dead_letters: Option<u64>,
+}
+
+/// What one source of the trail (an account and region) delivered.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceHealth {
+    /// The account the logs are for (12 digits), or `other`.
+    pub account: String,
+    /// The region (`us-east-1`), or `other`.
+    pub region: String,
+    /// Log objects read to their end.
+    pub objects: u64,
+    /// Records evaluated.
+    pub records: u64,
+    /// Records refused (each logged by the ingest function with its reason).
+    pub rejected: u64,
+    /// When its last object was read (RFC 3339).
     pub last_object_at: Option<String>,
 }
 
@@ -243,7 +273,7 @@ impl Digest {
     /// record escaped ([`escape`]), lists cut to [`TOP`] items.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let e = |s: &str| escape(s).into_owned();
+        let e = |s: &str| escape(&cut(s, MAX_FIELD)).into_owned();
         let opt = |s: &Option<String>| s.as_deref().map(e).unwrap_or_else(|| "-".into());
         let _ = writeln!(out, "trailwarden digest, {} to {}", self.since, self.until);
         let _ = writeln!(out);
@@ -354,6 +384,53 @@ impl Digest {
                         self.since
                     );
                 }
+                if let Some(n) = h.rejected.filter(|n| *n > 0) {
+                    let _ = writeln!(
+                        out,
+                        "  {n} record(s) refused: each is in the ingest function's log with its object, index and reason"
+                    );
+                }
+                match h.dead_letters {
+                    Some(0) => {
+                        let _ = writeln!(out, "  dead-letter queues: empty");
+                    }
+                    Some(n) => {
+                        let _ = writeln!(
+                            out,
+                            "  {n} message(s) in the dead-letter queues: read their errors in the functions' log groups, then redrive"
+                        );
+                    }
+                    None => {}
+                }
+                if !h.sources.is_empty() {
+                    let _ = writeln!(out, "  By source (account, region), most objects first:");
+                    for src in h.sources.iter().take(TOP) {
+                        let _ = writeln!(out, "    {}", source_line(src, e));
+                    }
+                    if h.sources.len() > TOP {
+                        let _ = writeln!(out, "    … {} more source(s)", h.sources.len() - TOP);
+                    }
+                }
+                if !h.silent.is_empty() {
+                    let _ = writeln!(
+                        out,
+                        "  Silent: delivered before {} and nothing since (check the trail, the bucket policy, the account):",
+                        self.since
+                    );
+                    for src in h.silent.iter().take(TOP) {
+                        let _ = writeln!(
+                            out,
+                            "    {} {}: last object read at {}",
+                            e(&src.account),
+                            e(&src.region),
+                            e(src.last_object_at.as_deref().unwrap_or("-"))
+                        );
+                    }
+                    if h.silent.len() > TOP {
+                        let _ =
+                            writeln!(out, "    … {} more silent source(s)", h.silent.len() - TOP);
+                    }
+                }
             }
             None => {
                 let _ = writeln!(
@@ -363,5 +440,207 @@ impl Digest {
             }
         }
         out
+    }
+}
+
+/// Longest text from a record shown in the digest (characters).
+pub const MAX_FIELD: usize = crate::render::MAX_FIELD;
+
+/// `s` cut to `max` characters (with `…` when cut).
+fn cut(s: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(max) {
+        None => std::borrow::Cow::Borrowed(s),
+        Some((at, _)) => std::borrow::Cow::Owned(format!("{}…", &s[..at])),
+    }
+}
+
+/// One source's line: account and region (through `e`), its counts, and
+/// when its last object was read.
+fn source_line(src: &SourceHealth, e: impl Fn(&str) -> String) -> String {
+    let refused = if src.rejected > 0 {
+        format!(", {} refused", src.rejected)
+    } else {
+        String::new()
+    };
+    format!(
+        "{} {}: {} object(s), {} record(s){refused}, last at {}",
+        e(&src.account),
+        e(&src.region),
+        src.objects,
+        src.records,
+        e(src.last_object_at.as_deref().unwrap_or("-"))
+    )
+}
+
+/// Longest text of one Slack section block (Slack's limit is 3,000
+/// characters: <https://api.slack.com/reference/block-kit/blocks#section>).
+const SLACK_SECTION: usize = 2900;
+
+impl Digest {
+    /// The email subject: counts by level and the window's end date, in
+    /// ASCII without line breaks and under SNS's 100 characters
+    /// (<https://docs.aws.amazon.com/sns/latest/api/API_Publish.html>): no
+    /// text from a record is part of it.
+    pub fn subject(&self) -> String {
+        let levels: Vec<String> = self
+            .by_level
+            .iter()
+            .take(3)
+            .map(|(l, n)| format!("{n} {l}"))
+            .collect();
+        let day: String = self
+            .until
+            .chars()
+            .take(10)
+            .filter(|c| c.is_ascii_digit() || *c == '-')
+            .collect();
+        let mut subject = format!("trailwarden digest {day}: {} finding(s)", self.total);
+        if !levels.is_empty() {
+            subject.push_str(&format!(" ({})", levels.join(", ")));
+        }
+        subject.truncate(100);
+        subject
+    }
+
+    /// The digest as a Slack Block Kit message: a header, the counts, the
+    /// most severe findings one block each, the first-seen and idle lists,
+    /// and the pipeline. Every value from a record is cut and escaped
+    /// ([`crate::render::slack_escape`]); at most 25 blocks (Slack allows
+    /// 50) of at most [`SLACK_SECTION`] characters.
+    pub fn to_slack(&self) -> serde_json::Value {
+        use crate::render::slack_escape;
+        use serde_json::json;
+        let s = |v: &str| slack_escape(v, 120);
+        let opt = |v: &Option<String>| v.as_deref().map(s).unwrap_or_else(|| "-".into());
+        let section = |text: String| json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&text, SLACK_SECTION)}});
+        let levels: Vec<String> = self
+            .by_level
+            .iter()
+            .map(|(l, n)| format!("{n} {l}"))
+            .collect();
+        let mut blocks = vec![
+            json!({"type": "header", "text": {"type": "plain_text", "text": "trailwarden daily digest"}}),
+            section(format!(
+                "*{} finding(s)*{} from {} to {}",
+                self.total,
+                if levels.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", levels.join(", "))
+                },
+                s(&self.since),
+                s(&self.until)
+            )),
+        ];
+        if !self.by_rule.is_empty() {
+            let mut text = String::from("*By rule*");
+            for r in self.by_rule.iter().take(TOP) {
+                text.push_str(&format!("\n{} · {} · {}", r.count, r.level, s(&r.title)));
+            }
+            if self.by_rule.len() > TOP {
+                text.push_str(&format!("\n… {} more rule(s)", self.by_rule.len() - TOP));
+            }
+            blocks.push(section(text));
+        }
+        if !self.top.is_empty() {
+            blocks.push(json!({"type": "divider"}));
+            blocks.push(section("*Most severe (not resolved)*".into()));
+        }
+        let item_text = |i: &Item| {
+            let mut text = format!(
+                "*{}* {} · {} in {} at {}",
+                i.level,
+                s(&i.title),
+                opt(&i.principal),
+                opt(&i.account),
+                s(&i.event_time)
+            );
+            if let Some(note) = &i.note {
+                text.push_str(&format!("\n{}", s(note)));
+            }
+            if let Some(show) = &i.show {
+                text.push_str(&format!("\n`{}`", slack_escape(show, 300).replace('`', "")));
+            }
+            text
+        };
+        for i in self.top.iter().take(TOP) {
+            blocks.push(section(item_text(i)));
+        }
+        let list = |heading: &str, items: &[Item]| {
+            let mut text = format!("*{heading}*");
+            if items.is_empty() {
+                text.push_str("\nnone");
+            }
+            for i in items.iter().take(TOP) {
+                text.push_str(&format!(
+                    "\n• {} in {} at {}{}",
+                    opt(&i.principal),
+                    opt(&i.account),
+                    s(&i.event_time),
+                    i.note
+                        .as_deref()
+                        .map(|n| format!(": {}", s(n)))
+                        .unwrap_or_default()
+                ));
+            }
+            if items.len() > TOP {
+                text.push_str(&format!("\n… {} more", items.len() - TOP));
+            }
+            section(text)
+        };
+        blocks.push(json!({"type": "divider"}));
+        blocks.push(list(
+            "AI principals seen for the first time",
+            &self.new_principals,
+        ));
+        blocks.push(list(
+            "Models used for the first time by a principal",
+            &self.new_models,
+        ));
+        let idle = match self.idle_days {
+            Some(days) => format!("AI principals idle {days} days or more"),
+            None => "AI principals idle past the deployment's IdleDays".to_owned(),
+        };
+        blocks.push(list(
+            &format!("{idle}: review, then remove their access or the principal"),
+            &self.idle_principals,
+        ));
+        if let Some(h) = &self.health {
+            let mut text = format!(
+                "*Pipeline*\n{} log object(s), {} record(s) read; the last at {}",
+                h.objects,
+                h.records,
+                s(h.last_object_at.as_deref().unwrap_or("-"))
+            );
+            if let Some(n) = h.rejected.filter(|n| *n > 0) {
+                text.push_str(&format!("\n{n} record(s) refused (in the ingest log)"));
+            }
+            if let Some(n) = h.dead_letters.filter(|n| *n > 0) {
+                text.push_str(&format!(
+                    "\n*{n} message(s) in the dead-letter queues*: read their errors, then redrive"
+                ));
+            }
+            for src in h.silent.iter().take(TOP) {
+                text.push_str(&format!(
+                    "\n*Silent:* {} {} (last object read at {})",
+                    s(&src.account),
+                    s(&src.region),
+                    s(src.last_object_at.as_deref().unwrap_or("-"))
+                ));
+            }
+            if h.silent.len() > TOP {
+                text.push_str(&format!(
+                    "\n… {} more silent source(s)",
+                    h.silent.len() - TOP
+                ));
+            }
+            blocks.push(section(text));
+        }
+        json!({
+            "text": self.subject(),
+            "blocks": blocks,
+            "unfurl_links": false,
+            "unfurl_media": false,
+        })
     }
 }
