@@ -2455,17 +2455,39 @@ async fn the_daily_digest_reports_findings_idle_principals_silent_sources_and_de
         "AWSLogs/{}/CloudTrail/<!channel>\u{202e}/2026/12/01/x.json.gz",
         "9".repeat(3000)
     );
+    // A region not shaped as AWS's is `other` too.
+    assert_eq!(
+        trailwarden_aws::dynamo::source_of(
+            "AWSLogs/111122223333/CloudTrail/x1/2026/12/01/a.json.gz"
+        ),
+        "111122223333#other"
+    );
+    for region in [
+        "us-east-1",
+        "us-gov-west-1",
+        "ap-southeast-2",
+        "us-isob-east-1",
+    ] {
+        let key = format!("AWSLogs/o-1/111122223333/CloudTrail/{region}/2026/12/01/a.json.gz");
+        assert_eq!(
+            trailwarden_aws::dynamo::source_of(&key),
+            format!("111122223333#{region}")
+        );
+    }
     service
         .store
         .record_source_health(&hostile, 5, 2, now)
         .await
         .unwrap();
-    // A finding an hour ago (in the window) and one three days ago (not).
+    // A finding two hours ago (in the window, which ends an hour before the
+    // run), one three days ago and one half an hour ago (not yet: its
+    // window is tomorrow's).
     let at =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     for (id, time) in [
-        ("tw-recent", at(now - chrono::TimeDelta::hours(1))),
+        ("tw-recent", at(now - chrono::TimeDelta::hours(2))),
         ("tw-older", at(now - chrono::TimeDelta::days(3))),
+        ("tw-later", at(now - chrono::TimeDelta::minutes(30))),
     ] {
         let mut f = finding_with(id, "r-digest", "arn:aws:iam::111122223333:role/app", "ua");
         f.event_time = time;
@@ -2482,7 +2504,7 @@ async fn the_daily_digest_reports_findings_idle_principals_silent_sources_and_de
         sqs: world.sqs.clone(),
     };
     let digest = sender.send(&service, now).await.unwrap();
-    assert_eq!(digest.total, 1, "only the finding in the last 24 hours");
+    assert_eq!(digest.total, 1, "only the finding of the window");
     assert_eq!(digest.top[0].id, "tw-recent");
     assert!(digest
         .idle_principals

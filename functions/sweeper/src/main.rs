@@ -8,7 +8,12 @@ use trailwarden_aws::{cold_start, Needs};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let (service, sdk) = cold_start(Needs::Tables).await?;
-    let sender = DigestSender::new(&service, &sdk).await?;
+    // A digest that cannot be set up (an unreadable Slack secret) fails
+    // each invocation after its sweep, not the sweep itself.
+    let sender = DigestSender::new(&service, &sdk).await;
+    if let Err(e) = &sender {
+        tracing::error!(error = %e, "the digest cannot be sent");
+    }
     let service = &service;
     let sender = &sender;
     lambda_runtime::run(service_fn(
@@ -24,10 +29,14 @@ async fn main() -> Result<(), Error> {
                 .await
                 .map_err(Error::from)?;
             // The digest after the sweep, so it lists today's idle principals.
-            if let Some(sender) = sender {
-                let as_of =
-                    chrono::DateTime::from_timestamp_millis(as_of).unwrap_or_else(chrono::Utc::now);
-                sender.send(service, as_of).await.map_err(Error::from)?;
+            match sender {
+                Ok(Some(sender)) => {
+                    let as_of = chrono::DateTime::from_timestamp_millis(as_of)
+                        .unwrap_or_else(chrono::Utc::now);
+                    sender.send(service, as_of).await.map_err(Error::from)?;
+                }
+                Ok(None) => {}
+                Err(e) => return Err(Error::from(e.clone())),
             }
             Ok::<usize, Error>(stale)
         },

@@ -23,6 +23,20 @@ pub const SILENT_SOURCE_RULE_ID: &str = "trailwarden-silent-source";
 /// The title of [`SILENT_SOURCE_RULE_ID`]'s findings.
 pub const SILENT_SOURCE_TITLE: &str = "CloudTrail Logs Stopped Arriving";
 
+/// Most silent-source findings one digest stores (each alerts): a bucket
+/// writer who invents sources cannot flood the alert channels or run the
+/// function out of time; the digest still lists how many there are.
+pub const MAX_SILENT_FINDINGS: usize = 50;
+
+/// How long before a run its window ends (hours): CloudTrail delivers a
+/// log file within about 15 minutes of its events, so a window that ends
+/// an hour before the run holds the findings of all its events, and
+/// back-to-back windows meet.
+pub const WINDOW_LAG_HOURS: i64 = 1;
+
+/// The longest email body sent (bytes): SNS takes at most 256 KiB.
+pub const MAX_EMAIL_BYTES: usize = 250 * 1024;
+
 /// Messages waiting in the queues at `urls` (visible and in flight:
 /// SQS's `ApproximateNumberOfMessages` and
 /// `ApproximateNumberOfMessagesNotVisible`, see
@@ -52,14 +66,18 @@ pub async fn dead_letters(sqs: &aws_sdk_sqs::Client, urls: &[String]) -> Result<
     Ok(total)
 }
 
-/// The digest of the `hours` before `as_of`, from the deployment's tables
-/// and queues (`sqs` reads the dead-letter queues the configuration names).
+/// The digest of `hours` ending [`WINDOW_LAG_HOURS`] before `run_at`,
+/// from the deployment's tables and queues (`sqs` reads the dead-letter
+/// queues the configuration names). Findings are in it by their event
+/// time; the sources' health is by the time objects were read, over the
+/// `hours` before `run_at` itself.
 pub async fn build_digest(
     service: &Service,
     sqs: &aws_sdk_sqs::Client,
-    as_of: DateTime<Utc>,
+    run_at: DateTime<Utc>,
     hours: u32,
 ) -> Result<Digest, String> {
+    let as_of = run_at - chrono::TimeDelta::hours(WINDOW_LAG_HOURS);
     let since = as_of - chrono::TimeDelta::hours(i64::from(hours));
     let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let client = service.store.client();
@@ -90,7 +108,7 @@ pub async fn build_digest(
     .collect();
     let (mut sources, silent) = service
         .store
-        .source_health(since, as_of)
+        .source_health(run_at - chrono::TimeDelta::hours(i64::from(hours)), run_at)
         .await
         .map_err(|e| e.to_string())?;
     sources.sort_by(|a, b| {
@@ -197,6 +215,7 @@ impl DigestSender {
             .health
             .iter()
             .flat_map(|h| &h.silent)
+            .take(MAX_SILENT_FINDINGS)
             .map(|src| silent_source_finding(src, &digest.since))
             .collect();
         let silent_sources = silent.len() as u64;
@@ -209,10 +228,28 @@ impl DigestSender {
             )
             .await
             .map_err(|e| e.to_string())?;
-        self.notifier
-            .send_digest(&digest.subject(), &digest.to_text(), &digest.to_slack())
+        let mut text = digest.to_text();
+        if text.len() > MAX_EMAIL_BYTES {
+            let mut at = MAX_EMAIL_BYTES;
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            text.truncate(at);
+            text.push_str("\n… cut to fit an email: run trailwarden digest --table for the rest\n");
+        }
+        match self
+            .notifier
+            .send_digest(&digest.subject(), &text, &digest.to_slack())
             .await
-            .map_err(|e| e.to_string())?;
+        {
+            Ok(()) => {}
+            // Sending again cannot succeed (a revoked webhook): the other
+            // channel has it; no retry that would send it there again.
+            Err(e) if e.permanent => {
+                tracing::error!(channel = e.channel, reason = %e.reason, "digest refused for good");
+            }
+            Err(e) => return Err(e.to_string()),
+        }
         crate::emit_metrics(
             "digest",
             started,

@@ -94,7 +94,8 @@ pub struct Config {
     pub event_format: crate::events::EventFormat,
     /// `TRAILWARDEN_DIGEST_HOURS`: the sweeper then sends the digest of
     /// the findings of this many hours before it runs (0 or unset: no
-    /// digest; at most 8784, a leap year).
+    /// digest; at most 840, the 35 days the sources' hourly counters are
+    /// kept).
     pub digest_hours: u32,
     /// `TRAILWARDEN_DEAD_LETTER_QUEUES`: comma-separated URLs of the
     /// dead-letter queues whose depth the digest reports.
@@ -282,13 +283,15 @@ impl Config {
                 crate::events::EventFormat::Finding
             }),
         };
-        if digest_hours > 8784 {
+        if digest_hours > 840 {
             errors.push(ConfigError {
                 variable: "TRAILWARDEN_DIGEST_HOURS".into(),
-                reason: format!("{digest_hours} hours is more than a year (8784)"),
+                reason: format!(
+                    "{digest_hours} hours is more than the 35 days (840) the sources' counters are kept"
+                ),
             });
         }
-        let digest_hours = digest_hours.min(8784) as u32;
+        let digest_hours = digest_hours.min(840) as u32;
         let dead_letter_queues: Vec<String> = get("TRAILWARDEN_DEAD_LETTER_QUEUES")
             .map(|v| {
                 v.split(',')

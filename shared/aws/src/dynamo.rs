@@ -61,6 +61,20 @@ pub const HEALTH_DAYS: i64 = 35;
 /// silent for longer is no longer reported as silent.
 pub const SILENT_DAYS: i64 = 90;
 
+/// Whether `r` is shaped as an AWS region name.
+fn is_region(r: &str) -> bool {
+    let words: Vec<&str> = r.split('-').collect();
+    r.len() <= 32
+        && words.len() >= 3
+        && words[0].len() == 2
+        && words[..words.len() - 1]
+            .iter()
+            .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase()))
+        && words[words.len() - 1].len() <= 2
+        && !words[words.len() - 1].is_empty()
+        && words[words.len() - 1].bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A source's health item from its `account#region` sort key.
 fn source_health(source: &str) -> SourceHealth {
     let (account, region) = source.split_once('#').unwrap_or((source, "other"));
@@ -73,24 +87,18 @@ fn source_health(source: &str) -> SourceHealth {
 
 /// The source (`account#region`) of a CloudTrail object key
 /// (`…/AWSLogs/[o-…/]ACCOUNT/CloudTrail/REGION/…`): an account is 12
-/// digits, a region at most 32 lower-case letters, digits and hyphens;
-/// anything else (keys are chosen by whoever writes to the bucket) is
-/// `other`, so no key can make a long or odd health item.
+/// digits, a region is shaped as AWS's are (`us-east-1`, `us-gov-west-1`,
+/// `ap-southeast-2`: at most 32 characters, lower-case words joined by
+/// hyphens, a two-letter first word, a number last); anything else (keys
+/// are chosen by whoever writes to the bucket) is `other`, so no key can
+/// make a long or odd health item.
 pub fn source_of(key: &str) -> String {
     let parsed = trailwarden_cloudtrail::key::parse_key(key);
     let account = parsed
         .account
         .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
         .unwrap_or("other");
-    let region = parsed
-        .region
-        .filter(|r| {
-            !r.is_empty()
-                && r.len() <= 32
-                && r.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
-        .unwrap_or("other");
+    let region = parsed.region.filter(|r| is_region(r)).unwrap_or("other");
     format!("{account}#{region}")
 }
 

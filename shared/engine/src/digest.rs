@@ -478,7 +478,7 @@ const SLACK_SECTION: usize = 2900;
 
 impl Digest {
     /// The email subject: counts by level and the window's end date, in
-    /// ASCII without line breaks and under SNS's 100 characters
+    /// ASCII without line breaks and under SNS's 100 characters (99 at most)
     /// (<https://docs.aws.amazon.com/sns/latest/api/API_Publish.html>): no
     /// text from a record is part of it.
     pub fn subject(&self) -> String {
@@ -498,7 +498,7 @@ impl Digest {
         if !levels.is_empty() {
             subject.push_str(&format!(" ({})", levels.join(", ")));
         }
-        subject.truncate(100);
+        subject.truncate(99);
         subject
     }
 

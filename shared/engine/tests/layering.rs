@@ -13,7 +13,7 @@ use std::path::Path;
 /// rules on policy and state; the session on everything.
 const ORDER: &[&str] = &[
     "derived", "dispatch", "finding", "state", "policy", "render", "ocsf", "event", "eval",
-    "rules", "session", "sweep",
+    "rules", "session", "sweep", "digest",
 ];
 
 #[test]
