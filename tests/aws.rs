@@ -2575,3 +2575,118 @@ async fn the_daily_digest_reports_findings_idle_principals_silent_sources_and_de
     }
     assert!(bodies[0].contains("444455556666"));
 }
+
+/// The canary end to end: its object written to the canary bucket (with
+/// fresh event ids: a second run expects new findings), read by the ingest
+/// function as the bucket's notification would have it read, its findings
+/// tagged and kept from the alert channels, the run passed and kept for
+/// the digest; then a run whose object nobody reads (detection broken)
+/// misses, and the digest says so.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_canary_passes_end_to_end_and_misses_when_detection_is_broken() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let canary_bucket = unique("canary").to_lowercase();
+    world
+        .s3
+        .create_bucket()
+        .bucket(&canary_bucket)
+        .send()
+        .await
+        .unwrap();
+    let mut config = world.config();
+    config.canary_bucket = Some(canary_bucket.clone());
+    config.digest_hours = 24;
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    let event = sample_event("canary/events/scheduled.json", &world.bucket);
+    // The delivery path: wait for the canary's object, then hand its
+    // notification to the ingest function.
+    let deliver = async {
+        for _ in 0..100 {
+            let listed = world
+                .s3
+                .list_objects_v2()
+                .bucket(&canary_bucket)
+                .prefix("canary/AWSLogs/111122223333/CloudTrail/us-east-1/")
+                .send()
+                .await
+                .unwrap();
+            if let Some(object) = listed.contents().first() {
+                let key = object.key().unwrap().to_owned();
+                let notice = s3_notification(&canary_bucket, &key, object.e_tag().unwrap());
+                let response =
+                    trailwarden_ingest::handle(&service, sqs_event(&[("m", notice.to_string())]))
+                        .await;
+                assert!(response.batch_item_failures.is_empty());
+                return key;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no canary object was written");
+    };
+    let (result, key) = tokio::join!(
+        trailwarden_canary::handle(&service, &event, std::time::Duration::from_secs(60)),
+        deliver
+    );
+    let result = result.unwrap();
+    assert!(result.passed, "{result:?}");
+    assert_eq!(result.key, key);
+    assert!(result.expected >= 2, "{result:?}");
+    assert_eq!(result.found, result.expected);
+    // Its findings are the canary's, and reach no one.
+    let items = world.findings().await;
+    assert!(items.len() >= 2);
+    for item in &items {
+        let body = item["body"].as_s().unwrap();
+        assert!(body.contains(trailwarden_aws::canary::CANARY_TAG), "{body}");
+    }
+    let notifier = trailwarden_alert::notifier(&service, &world.sdk)
+        .await
+        .unwrap();
+    let inserts: Vec<Value> = stream_records(&world)
+        .await
+        .into_iter()
+        .filter(|r| r["eventName"] == "INSERT")
+        .collect();
+    assert!(!inserts.is_empty());
+    let response =
+        trailwarden_alert::handle(&service, &notifier, json!({ "Records": inserts })).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(
+        emails(&world).await.is_empty(),
+        "canary findings alert no one"
+    );
+    let digest = trailwarden_aws::audit::build_digest(&service, &world.sqs, chrono::Utc::now(), 24)
+        .await
+        .unwrap();
+    assert_eq!(digest.total, 0, "canary findings are not counted");
+    assert_eq!(digest.health.as_ref().unwrap().canary, Some(result.clone()));
+    assert!(
+        digest.to_text().contains("canary: passed"),
+        "{}",
+        digest.to_text()
+    );
+    // Nobody reads the next object: the canary misses, with fresh ids.
+    let missed = trailwarden_canary::handle(&service, &event, std::time::Duration::from_secs(1))
+        .await
+        .unwrap();
+    assert!(!missed.passed);
+    assert_eq!(
+        missed.found, 0,
+        "fresh event ids: none of its findings exist"
+    );
+    assert_ne!(missed.key, result.key);
+    let digest = trailwarden_aws::audit::build_digest(&service, &world.sqs, chrono::Utc::now(), 24)
+        .await
+        .unwrap();
+    let text = digest.to_text();
+    assert!(text.contains("canary: MISSED"), "{text}");
+    // No canary bucket configured: an error, not a quiet pass.
+    let plain = world.service().await;
+    assert!(
+        trailwarden_canary::handle(&plain, &event, std::time::Duration::from_secs(1))
+            .await
+            .unwrap_err()
+            .contains("TRAILWARDEN_CANARY_BUCKET")
+    );
+}

@@ -91,7 +91,11 @@ pub async fn build_digest(
     let findings: Vec<Row> = query(client, table, &window(text(since), None), as_of)
         .await?
         .into_iter()
-        .filter(|r| r.finding.rule_id != SWEEP_RULE_ID && r.finding.event_time <= text(as_of))
+        .filter(|r| {
+            r.finding.rule_id != SWEEP_RULE_ID
+                && r.finding.event_time <= text(as_of)
+                && !crate::canary::is_canary(&r.finding)
+        })
         .map(row)
         .collect();
     // The sweeper stores each idle principal once, at its last activity's
@@ -129,6 +133,7 @@ pub async fn build_digest(
         sources,
         silent,
         dead_letters,
+        canary: crate::canary::last_result(service).await?,
     };
     Ok(Digest::build(
         &findings,

@@ -100,6 +100,10 @@ pub struct Config {
     /// `TRAILWARDEN_DEAD_LETTER_QUEUES`: comma-separated URLs of the
     /// dead-letter queues whose depth the digest reports.
     pub dead_letter_queues: Vec<String>,
+    /// `TRAILWARDEN_CANARY_BUCKET`: the stack's canary bucket. The ingest
+    /// function tags the findings of its objects as the canary's
+    /// ([`crate::canary::CANARY_TAG`]); the canary function writes there.
+    pub canary_bucket: Option<String>,
 }
 
 /// Which tables and topics a function needs.
@@ -308,6 +312,7 @@ impl Config {
                 });
             }
         }
+        let canary_bucket = get("TRAILWARDEN_CANARY_BUCKET");
         let expected_bucket_owner = get("TRAILWARDEN_EXPECTED_BUCKET_OWNER");
         if let Some(owner) = &expected_bucket_owner {
             if owner.len() != 12 || !owner.bytes().all(|c| c.is_ascii_digit()) {
@@ -339,6 +344,7 @@ impl Config {
             event_format,
             digest_hours,
             dead_letter_queues,
+            canary_bucket,
         })
     }
 }

@@ -747,6 +747,23 @@ impl DynamoStore {
         })
     }
 
+    /// Whether finding `id` is in the findings table (a strongly consistent
+    /// read of its key alone).
+    pub async fn has_finding(&self, id: &str) -> Result<bool, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.findings_table)
+            .key("id", s(id))
+            .projection_expression("#id")
+            .expression_attribute_names("#id", "id")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| call_failed("GetItem", &self.findings_table, &e))?;
+        Ok(out.item.is_some_and(|i| !i.is_empty()))
+    }
+
     /// Record that finding `id` was delivered to `channel` (added to the
     /// item's `delivered` set; nothing when the item is gone, so no item is
     /// made of a delivery record alone).

@@ -12,6 +12,7 @@
 //! the handler.
 
 pub mod audit;
+pub mod canary;
 pub mod config;
 pub mod dynamo;
 pub mod events;
@@ -317,7 +318,15 @@ impl Service {
         source: &str,
         counts: &mut Counts,
     ) -> Result<(), StoreError> {
-        for f in findings {
+        let canary = self
+            .config
+            .canary_bucket
+            .as_ref()
+            .is_some_and(|b| source.starts_with(&format!("s3://{b}/")));
+        for mut f in findings {
+            if canary && !canary::is_canary(&f) {
+                f.tags.push(canary::CANARY_TAG.to_owned());
+            }
             let t = trailwarden_cloudtrail::parse_event_time(&f.event_time);
             if let Some(reason) = self.policy.suppressed(&f, t) {
                 tracing::info!(finding = %f.id, rule = %f.rule_id, reason, "suppressed by policy");
@@ -391,7 +400,12 @@ impl Service {
         let summary = s3::read_s3_object(
             &self.s3,
             notice,
-            self.config.expected_bucket_owner.as_deref(),
+            // The canary bucket is the stack's own, whoever owns the trail's.
+            if self.config.canary_bucket.as_deref() == Some(notice.bucket.as_str()) {
+                None
+            } else {
+                self.config.expected_bucket_owner.as_deref()
+            },
             &self.reader_options(),
             &mut sink,
         )

@@ -101,6 +101,28 @@ pub struct Health {
     /// Log objects waiting in the dead-letter queues (read five times and
     /// failed each time; `None`: not known here).
     pub dead_letters: Option<u64>,
+    /// The last canary run (`None`: no canary here, or none ran yet).
+    pub canary: Option<CanaryResult>,
+}
+
+/// What the deployment's last canary run found (see the AWS crate's
+/// `canary` module): its log object written, and whether the findings the
+/// rules expect of it were stored in time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CanaryResult {
+    /// When the object was written (RFC 3339).
+    pub at: String,
+    /// Its key in the canary bucket.
+    pub key: String,
+    /// Every expected finding was stored in time.
+    pub passed: bool,
+    /// Findings expected.
+    pub expected: u64,
+    /// Of them, stored.
+    pub found: u64,
+    /// Seconds from writing the object to the last expected finding (or
+    /// to giving up).
+    pub seconds: u64,
 }
 
 /// What one source of the trail (an account and region) delivered.
@@ -390,6 +412,22 @@ impl Digest {
                         "  {n} record(s) refused: each is in the ingest function's log with its object, index and reason"
                     );
                 }
+                if let Some(c) = &h.canary {
+                    let _ = writeln!(
+                        out,
+                        "  canary: {} at {} ({} of {} expected finding(s) in {} s){}",
+                        if c.passed { "passed" } else { "MISSED" },
+                        e(&c.at),
+                        c.found,
+                        c.expected,
+                        c.seconds,
+                        if c.passed {
+                            ""
+                        } else {
+                            ": detection is broken somewhere between the bucket and the findings table; check the ingest queue, its dead-letter queue and the ingest log"
+                        }
+                    );
+                }
                 match h.dead_letters {
                     Some(0) => {
                         let _ = writeln!(out, "  dead-letter queues: empty");
@@ -614,6 +652,15 @@ impl Digest {
             );
             if let Some(n) = h.rejected.filter(|n| *n > 0) {
                 text.push_str(&format!("\n{n} record(s) refused (in the ingest log)"));
+            }
+            if let Some(c) = &h.canary {
+                text.push_str(&format!(
+                    "\nCanary {} at {} ({} of {} finding(s))",
+                    if c.passed { "passed" } else { "*MISSED*" },
+                    s(&c.at),
+                    c.found,
+                    c.expected
+                ));
             }
             if let Some(n) = h.dead_letters.filter(|n| *n > 0) {
                 text.push_str(&format!(
