@@ -2633,6 +2633,30 @@ async fn the_canary_passes_end_to_end_and_misses_when_detection_is_broken() {
     assert_eq!(result.key, key);
     assert!(result.expected >= 2, "{result:?}");
     assert_eq!(result.found, result.expected);
+    // It wrote no correlation or baseline state and no source's health:
+    // the state table holds the ledger and the canary's result alone.
+    let mut start = None;
+    loop {
+        let page = world
+            .ddb
+            .scan()
+            .table_name(&world.state_table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            let pk = item["pk"].as_s().unwrap();
+            assert!(
+                pk.starts_with("ledger#") || pk.starts_with("canary#"),
+                "{pk}"
+            );
+        }
+        match page.last_evaluated_key {
+            Some(k) if !k.is_empty() => start = Some(k),
+            _ => break,
+        }
+    }
     // Its findings are the canary's, and reach no one.
     let items = world.findings().await;
     assert!(items.len() >= 2);
@@ -2681,6 +2705,25 @@ async fn the_canary_passes_end_to_end_and_misses_when_detection_is_broken() {
         .unwrap();
     let text = digest.to_text();
     assert!(text.contains("canary: MISSED"), "{text}");
+    // The tag is not a rule's to give: a finding of any other object that
+    // carries it loses it, and alerts as any other.
+    let mut tagged = finding_with("tw-tagged", "r-tag", "p", "ua");
+    tagged.tags = vec![trailwarden_aws::canary::CANARY_TAG.to_owned()];
+    let mut counts = trailwarden_aws::Counts::default();
+    service
+        .store_findings(vec![tagged], "s3://trail/AWSLogs/x.json.gz", &mut counts)
+        .await
+        .unwrap();
+    let stored = world
+        .findings()
+        .await
+        .into_iter()
+        .find(|i| i["id"].as_s().unwrap() == "tw-tagged")
+        .unwrap();
+    assert!(!stored["body"]
+        .as_s()
+        .unwrap()
+        .contains(trailwarden_aws::canary::CANARY_TAG));
     // No canary bucket configured: an error, not a quiet pass.
     let plain = world.service().await;
     assert!(
@@ -2689,4 +2732,73 @@ async fn the_canary_passes_end_to_end_and_misses_when_detection_is_broken() {
             .unwrap_err()
             .contains("TRAILWARDEN_CANARY_BUCKET")
     );
+}
+
+/// Security Hub: new findings at or above `TRAILWARDEN_SECURITY_HUB_MIN_LEVEL`
+/// are imported by the alert function as ASFF findings of the deployment's
+/// account (read back with `GetFindings`), within the API's limits whatever
+/// their text; one below the level is not; the import is recorded on the
+/// finding, so a redelivered stream record does not import it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn findings_at_or_above_the_security_hub_level_are_imported_as_asff() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let mut config = world.config();
+    config.security_hub_min_level = Some(trailwarden_engine::Level::High);
+    config.account_id = Some("123456789012".into());
+    let service = Service::start(config, &world.sdk).await.unwrap();
+    let huge = format!("<!channel>\u{202e}{}", "a".repeat(5000));
+    let mut high = finding_with("tw-hub-high", "r-hub", &huge, &huge);
+    high.rule_title = huge.clone();
+    high.description = huge.clone();
+    high.tags = vec!["attack.defense-evasion".into()];
+    let mut medium = finding_with("tw-hub-medium", "r-hub", "p", "ua");
+    medium.level = trailwarden_engine::Level::Medium;
+    let inserts = stored_inserts(&world, &service, &[&high, &medium]).await;
+    let notifier = trailwarden_alert::notifier(&service, &world.sdk)
+        .await
+        .unwrap();
+    assert!(notifier.security_hub().is_some());
+    let event = json!({ "Records": inserts });
+    let response = trailwarden_alert::handle(&service, &notifier, event.clone()).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let hub = aws_sdk_securityhub::Client::new(&world.sdk);
+    let found = hub.get_findings().send().await.unwrap();
+    let ours: Vec<_> = found
+        .findings()
+        .iter()
+        .filter(|f| f.id().is_some_and(|id| id.starts_with("tw-hub-")))
+        .collect();
+    assert_eq!(ours.len(), 1, "only the high finding");
+    let f = ours[0];
+    assert_eq!(f.id(), Some("tw-hub-high"));
+    assert_eq!(f.aws_account_id(), Some("123456789012"));
+    assert_eq!(
+        f.product_arn(),
+        Some("arn:aws:securityhub:us-east-1:123456789012:product/123456789012/default")
+    );
+    assert_eq!(f.schema_version(), Some("2018-10-08"));
+    assert_eq!(
+        f.severity().and_then(|s| s.label()),
+        Some(&aws_sdk_securityhub::types::SeverityLabel::High)
+    );
+    assert!(f.title().unwrap().chars().count() <= 256);
+    assert!(f.description().unwrap().chars().count() <= 1024);
+    assert!(!f.title().unwrap().contains('\u{202e}'));
+    assert_eq!(f.types(), ["TTPs/Defense Evasion"]);
+    assert!(f
+        .resources()
+        .iter()
+        .any(|r| r.id() == Some("AWS::::Account:111122223333")));
+    assert!(delivered(&service, "tw-hub-high")
+        .await
+        .contains(&"securityhub".to_string()));
+    assert!(!delivered(&service, "tw-hub-medium")
+        .await
+        .contains(&"securityhub".to_string()));
+    // Without the setting: no importer.
+    let plain = trailwarden_alert::notifier(&world.service().await, &world.sdk)
+        .await
+        .unwrap();
+    assert!(plain.security_hub().is_none());
 }

@@ -364,7 +364,9 @@ fn table_window(
     let row = |r: trailwarden::cloud::TableFinding| (r.finding, Some(r.status));
     let findings: Vec<_> = rows
         .into_iter()
-        .filter(|r| r.finding.rule_id != sweep_rule)
+        .filter(|r| {
+            r.finding.rule_id != sweep_rule && !trailwarden_aws::canary::is_canary(&r.finding)
+        })
         .map(row)
         .collect();
     let idle: Vec<_> = idle.into_iter().map(row).collect();

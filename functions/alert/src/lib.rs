@@ -18,6 +18,7 @@ use serde_json::Value;
 use trailwarden_aws::dynamo::AlertWindow;
 use trailwarden_aws::events::CHANNEL as EVENTBRIDGE;
 use trailwarden_aws::notify::Notifier;
+use trailwarden_aws::securityhub::CHANNEL as SECURITY_HUB;
 use trailwarden_aws::{emit_metrics, Service};
 pub use trailwarden_aws::{BatchResponse, ItemFailure};
 use trailwarden_engine::Finding;
@@ -52,6 +53,7 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
     let (mut sent, mut failed, mut refused, mut unrecorded) = (0u64, 0u64, 0u64, 0u64);
     let mut deduplicated = 0u64;
     let mut canary = 0u64;
+    let (mut imported, mut import_failures, mut import_refused) = (0u64, 0u64, 0u64);
     let (mut events_put, mut event_failures, mut events_refused) = (0u64, 0u64, 0u64);
     let records = event
         .get("Records")
@@ -82,7 +84,8 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
         }
         let alerts = service.should_alert(finding.level);
         let events = notifier.events();
-        if !alerts && events.is_none() {
+        let hub = notifier.security_hub().filter(|h| h.takes(finding.level));
+        if !alerts && events.is_none() && hub.is_none() {
             continue;
         }
         let delivered = match service.store.delivered_channels(&finding.id).await {
@@ -124,6 +127,36 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
                 }
             }
         }
+        // Security Hub, for findings at or above its level (windows aside:
+        // it keeps its own workflow); as for events, a failure is retried
+        // after the alerts.
+        if let Some(hub) = hub.filter(|_| !delivered.contains(SECURITY_HUB)) {
+            match hub
+                .import(&finding, service.response_for(&finding.rule_id))
+                .await
+            {
+                Ok(()) => {
+                    imported += 1;
+                    if let Err(e) = service
+                        .store
+                        .record_delivery(&finding.id, SECURITY_HUB)
+                        .await
+                    {
+                        unrecorded += 1;
+                        tracing::error!(finding = %finding.id, channel = SECURITY_HUB, error = %e, "imported but its delivery not recorded");
+                    }
+                }
+                Err(e) if e.permanent => {
+                    import_refused += 1;
+                    tracing::error!(finding = %finding.id, channel = SECURITY_HUB, error = %e, "Security Hub refused it for good; skipped, not retried");
+                }
+                Err(e) => {
+                    import_failures += 1;
+                    tracing::error!(finding = %finding.id, channel = SECURITY_HUB, error = %e, "not imported; the record will be retried");
+                    retry = true;
+                }
+            }
+        }
         if !alerts || delivered.contains(DEDUPLICATED) {
             if retry {
                 response.fail(sequence);
@@ -132,7 +165,9 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
             continue;
         }
         // Alerted before: a retry (the window was claimed then).
-        let alerted = delivered.iter().any(|c| c != EVENTBRIDGE);
+        let alerted = delivered
+            .iter()
+            .any(|c| c != EVENTBRIDGE && c != SECURITY_HUB);
         let window_minutes = service.config.alert_dedup_minutes;
         if window_minutes > 0 && !alerted {
             let now = chrono::Utc::now().timestamp();
@@ -249,6 +284,9 @@ pub async fn handle(service: &Service, notifier: &Notifier, event: Value) -> Bat
             ("AlertDeliveriesUnrecorded", unrecorded),
             ("AlertsDeduplicated", deduplicated),
             ("CanaryFindingsNotAlerted", canary),
+            ("SecurityHubImported", imported),
+            ("SecurityHubFailures", import_failures),
+            ("SecurityHubRefused", import_refused),
             ("FindingEventsPut", events_put),
             ("FindingEventFailures", event_failures),
             ("FindingEventsRefused", events_refused),

@@ -104,6 +104,13 @@ pub struct Config {
     /// function tags the findings of its objects as the canary's
     /// ([`crate::canary::CANARY_TAG`]); the canary function writes there.
     pub canary_bucket: Option<String>,
+    /// `TRAILWARDEN_SECURITY_HUB_MIN_LEVEL`: new findings at or above this
+    /// level are imported into Security Hub by the alert function (unset,
+    /// empty or `off`: none).
+    pub security_hub_min_level: Option<Level>,
+    /// `TRAILWARDEN_ACCOUNT_ID`: the deployment's account (12 digits),
+    /// required with `TRAILWARDEN_SECURITY_HUB_MIN_LEVEL`.
+    pub account_id: Option<String>,
 }
 
 /// Which tables and topics a function needs.
@@ -313,6 +320,34 @@ impl Config {
             }
         }
         let canary_bucket = get("TRAILWARDEN_CANARY_BUCKET");
+        let security_hub_min_level = match get("TRAILWARDEN_SECURITY_HUB_MIN_LEVEL") {
+            None => None,
+            Some(v) if v.eq_ignore_ascii_case("off") => None,
+            Some(v) => match v.parse::<Level>() {
+                Ok(level) => Some(level),
+                Err(e) => {
+                    errors.push(ConfigError {
+                        variable: "TRAILWARDEN_SECURITY_HUB_MIN_LEVEL".into(),
+                        reason: e,
+                    });
+                    None
+                }
+            },
+        };
+        let account_id = get("TRAILWARDEN_ACCOUNT_ID");
+        match &account_id {
+            Some(a) if a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()) => {
+                errors.push(ConfigError {
+                    variable: "TRAILWARDEN_ACCOUNT_ID".into(),
+                    reason: format!("{a:?} is not a 12-digit account id"),
+                });
+            }
+            None if security_hub_min_level.is_some() => errors.push(ConfigError {
+                variable: "TRAILWARDEN_ACCOUNT_ID".into(),
+                reason: "missing: set it to the deployment's account id (Security Hub imports findings for the calling account)".into(),
+            }),
+            _ => {}
+        }
         let expected_bucket_owner = get("TRAILWARDEN_EXPECTED_BUCKET_OWNER");
         if let Some(owner) = &expected_bucket_owner {
             if owner.len() != 12 || !owner.bytes().all(|c| c.is_ascii_digit()) {
@@ -345,6 +380,8 @@ impl Config {
             digest_hours,
             dead_letter_queues,
             canary_bucket,
+            security_hub_min_level,
+            account_id,
         })
     }
 }

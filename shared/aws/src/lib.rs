@@ -19,6 +19,7 @@ pub mod events;
 pub mod findings;
 pub mod notify;
 pub mod s3;
+pub mod securityhub;
 
 use std::collections::HashMap;
 
@@ -324,7 +325,10 @@ impl Service {
             .as_ref()
             .is_some_and(|b| source.starts_with(&format!("s3://{b}/")));
         for mut f in findings {
-            if canary && !canary::is_canary(&f) {
+            // The tag is the ingest function's to give: a rule that carries
+            // it does not keep its findings from the alert channels.
+            f.tags.retain(|t| t != canary::CANARY_TAG);
+            if canary {
                 f.tags.push(canary::CANARY_TAG.to_owned());
             }
             let t = trailwarden_cloudtrail::parse_event_time(&f.event_time);
@@ -373,6 +377,11 @@ impl Service {
             return Ok(ObjectOutcome::Skipped(reason.into()));
         }
         let store_err = |e: StoreError| ObjectError::Store(e.to_string());
+        // A canary object is evaluated by the single-event rules alone: it
+        // writes no correlation or baseline state and counts in no source's
+        // health, so it can neither mask a silent source nor teach a
+        // baseline its made-up principal.
+        let canary = self.config.canary_bucket.as_deref() == Some(notice.bucket.as_str());
         if self
             .store
             .is_done(&notice.bucket, &notice.key, &notice.version)
@@ -396,12 +405,13 @@ impl Service {
             rejects: Vec::new(),
             counts: Counts::default(),
             error: None,
+            stateless: canary,
         };
         let summary = s3::read_s3_object(
             &self.s3,
             notice,
             // The canary bucket is the stack's own, whoever owns the trail's.
-            if self.config.canary_bucket.as_deref() == Some(notice.bucket.as_str()) {
+            if canary {
                 None
             } else {
                 self.config.expected_bucket_owner.as_deref()
@@ -443,9 +453,11 @@ impl Service {
         self.store_findings(findings, &source, &mut counts)
             .await
             .map_err(store_err)?;
-        self.flush(&mut session, &source, &mut counts)
-            .await
-            .map_err(store_err)?;
+        if !canary {
+            self.flush(&mut session, &source, &mut counts)
+                .await
+                .map_err(store_err)?;
+        }
         let summary = summary.map_err(|e| ObjectError::Read(e.to_string()))?;
         self.store
             .mark_done(
@@ -458,17 +470,19 @@ impl Service {
             .map_err(store_err)?;
         // The source's health, for the daily digest: a failure here loses
         // one object's count, not its findings, so it is logged, not retried.
-        if let Err(e) = self
-            .store
-            .record_source_health(
-                &notice.key,
-                summary.records,
-                summary.rejected,
-                chrono::Utc::now(),
-            )
-            .await
-        {
-            tracing::warn!(bucket = %notice.bucket, key = %notice.key, error = %e, "source health not recorded");
+        if !canary {
+            if let Err(e) = self
+                .store
+                .record_source_health(
+                    &notice.key,
+                    summary.records,
+                    summary.rejected,
+                    chrono::Utc::now(),
+                )
+                .await
+            {
+                tracing::warn!(bucket = %notice.bucket, key = %notice.key, error = %e, "source health not recorded");
+            }
         }
         counts.records = summary.records;
         counts.rejected = summary.rejected;
@@ -647,6 +661,8 @@ struct SessionSink<'a, 'e> {
     /// The first store failure: the object fails and is retried, so
     /// nothing more of it is evaluated or written.
     error: Option<StoreError>,
+    /// Single-event rules only, no state (a canary object).
+    stateless: bool,
 }
 
 impl SessionSink<'_, '_> {
@@ -671,9 +687,13 @@ impl RecordSink for SessionSink<'_, '_> {
         if self.error.is_some() {
             return;
         }
-        let findings = &mut self.findings;
-        self.session.record(record, &mut |f| findings.push(f));
-        let state = self.session.should_flush();
+        if self.stateless {
+            self.findings.extend(self.service.engine.findings(record));
+        } else {
+            let findings = &mut self.findings;
+            self.session.record(record, &mut |f| findings.push(f));
+        }
+        let state = !self.stateless && self.session.should_flush();
         if state || self.findings.len() >= FINDINGS_BATCH {
             // The reader runs in `block_in_place`, where blocking on the
             // runtime is allowed.

@@ -45,6 +45,7 @@ pub struct Notifier {
     chatbot_topic_arn: Option<String>,
     slack: Option<(String, HttpClient<Https, Full<Bytes>>)>,
     events: Option<crate::events::FindingEvents>,
+    security_hub: Option<crate::securityhub::SecurityHub>,
 }
 
 /// Whether a webhook URL may be used: https, or plain http to loopback only
@@ -93,6 +94,7 @@ impl Notifier {
             chatbot_topic_arn,
             slack,
             events: None,
+            security_hub: None,
         })
     }
 
@@ -101,6 +103,17 @@ impl Notifier {
     pub fn with_events(mut self, events: crate::events::FindingEvents) -> Self {
         self.events = Some(events);
         self
+    }
+
+    /// The same notifier, also importing new findings into Security Hub.
+    pub fn with_security_hub(mut self, hub: crate::securityhub::SecurityHub) -> Self {
+        self.security_hub = Some(hub);
+        self
+    }
+
+    /// The Security Hub importer, when configured.
+    pub fn security_hub(&self) -> Option<&crate::securityhub::SecurityHub> {
+        self.security_hub.as_ref()
     }
 
     /// Where every new finding's event goes, when configured.
@@ -363,14 +376,34 @@ pub async fn notifier(
         slack,
     )
     .map_err(|e| e.to_string())?;
-    Ok(match &service.config.event_bus {
+    let notifier = match &service.config.event_bus {
         Some(bus) => notifier.with_events(crate::events::FindingEvents::new(
             aws_sdk_eventbridge::Client::new(sdk),
             bus.clone(),
             service.config.event_format,
         )),
         None => notifier,
-    })
+    };
+    Ok(
+        match (
+            &service.config.security_hub_min_level,
+            &service.config.account_id,
+        ) {
+            (Some(level), Some(account)) => {
+                let region = sdk
+                    .region()
+                    .map(|r| r.as_ref().to_owned())
+                    .ok_or("no AWS region for Security Hub")?;
+                notifier.with_security_hub(crate::securityhub::SecurityHub::new(
+                    aws_sdk_securityhub::Client::new(sdk),
+                    account.clone(),
+                    region,
+                    *level,
+                ))
+            }
+            _ => notifier,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -413,6 +413,21 @@ impl Digest {
                     );
                 }
                 if let Some(c) = &h.canary {
+                    // A weekly canary's result is at most a week old.
+                    let stale = match (
+                        chrono::DateTime::parse_from_rfc3339(&c.at),
+                        chrono::DateTime::parse_from_rfc3339(&self.until),
+                    ) {
+                        (Ok(at), Ok(until)) => until - at > chrono::TimeDelta::days(8),
+                        _ => false,
+                    };
+                    if stale {
+                        let _ = writeln!(
+                            out,
+                            "  canary: no run since {} (is Canary off, or its schedule or function broken?)",
+                            e(&c.at)
+                        );
+                    }
                     let _ = writeln!(
                         out,
                         "  canary: {} at {} ({} of {} expected finding(s) in {} s){}",

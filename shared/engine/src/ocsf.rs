@@ -98,6 +98,16 @@ const TACTICS: [(&str, &str, &str); 16] = [
     ("impact", "TA0040", "Impact"),
 ];
 
+/// The ATT&CK tactic name of a Sigma tactic tag (`attack.defense-evasion`:
+/// `Defense Evasion`); `None` for any other tag.
+pub fn tactic_name(tag: &str) -> Option<&'static str> {
+    let short = tag.strip_prefix("attack.")?;
+    TACTICS
+        .iter()
+        .find(|(t, _, _)| t.eq_ignore_ascii_case(short))
+        .map(|(_, _, name)| *name)
+}
+
 /// The `attacks` of a rule's tags: one per technique tag (`attack.t1530`,
 /// `attack.t1078.004` with its sub-technique), then one per tactic tag
 /// (Sigma does not pair techniques with tactics). Other tags are left out.
