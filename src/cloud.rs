@@ -61,15 +61,136 @@ pub async fn set_status(
     }
 }
 
-/// Objects under `s3://bucket/prefix` whose CloudTrail key date (or, for
-/// other keys, last-modified time) is on or after `since` (YYYY-MM-DD).
+/// The CloudTrail log objects under `s3://bucket/prefix` (digest and other
+/// files left out), each with its ETag (unquoted, as notifications carry
+/// it). With `since` (YYYY-MM-DD), only objects whose key's delivery date is
+/// from `since` to `until` (today when `None`): the trail's
+/// `…/AWSLogs/[o-…/]ACCOUNT/CloudTrail/REGION/` folders are found by
+/// listing folder by folder (`Delimiter` `/`), then each day's folder
+/// `…/REGION/YYYY/MM/DD/` is listed, never the whole bucket. Without
+/// `since`, every object under the prefix is listed.
 pub async fn list_objects(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     prefix: &str,
     since: Option<&str>,
+    until: Option<&str>,
 ) -> Result<Vec<trailwarden_aws::ObjectNotice>, String> {
-    let since = since.map(|s| s.replace('-', "/"));
+    let day = |d: &str| {
+        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|e| format!("{d:?} is not a date (YYYY-MM-DD): {e}"))
+    };
+    let Some(since) = since else {
+        return list_under(s3, bucket, prefix).await;
+    };
+    let first = day(since)?;
+    let last = match until {
+        Some(u) => day(u)?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    if last < first {
+        return Err(format!("--until {last} is before --since {first}"));
+    }
+    let mut out = Vec::new();
+    for region in region_folders(s3, bucket, prefix).await? {
+        let mut d = first;
+        while d <= last {
+            let folder = format!("{region}{}/", d.format("%Y/%m/%d"));
+            out.extend(list_under(s3, bucket, &folder).await?);
+            d = d.succ_opt().ok_or("date out of range")?;
+        }
+    }
+    Ok(out)
+}
+
+/// Most folders [`region_folders`] looks into, so a bucket of something
+/// else cannot keep it listing.
+const MAX_FOLDERS: usize = 100_000;
+
+/// The `…/AWSLogs/[o-…/]ACCOUNT/CloudTrail/REGION/` folders under `prefix`,
+/// found folder by folder: above `AWSLogs/` any folder, below it only the
+/// layout CloudTrail writes (an organisation id, an account, `CloudTrail`,
+/// a region).
+async fn region_folders(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<String>, String> {
+    let mut regions = Vec::new();
+    let mut todo = vec![prefix.to_owned()];
+    let mut seen = 0usize;
+    while let Some(folder) = todo.pop() {
+        seen += 1;
+        if seen > MAX_FOLDERS {
+            return Err(format!(
+                "s3://{bucket}/{prefix} has more than {MAX_FOLDERS} folders to look through: name a narrower prefix (…/AWSLogs/ACCOUNT/CloudTrail/)"
+            ));
+        }
+        let parts: Vec<&str> = folder.trim_end_matches('/').split('/').collect();
+        if let Some(at) = parts.iter().position(|p| *p == "AWSLogs") {
+            let below = &parts[at + 1..];
+            let org = usize::from(below.first().is_some_and(|p| p.starts_with("o-")));
+            if below.len() == org + 3 && below[org + 1] == "CloudTrail" {
+                regions.push(folder.clone());
+                continue;
+            }
+        }
+        let mut token = None;
+        loop {
+            let page = s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(&folder)
+                .delimiter("/")
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!("ListObjectsV2 s3://{bucket}/{folder}: {}", error_chain(&e))
+                })?;
+            for sub in page.common_prefixes() {
+                let Some(sub) = sub.prefix() else { continue };
+                if layout_allows(sub) {
+                    todo.push(sub.to_owned());
+                }
+            }
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+    }
+    regions.sort();
+    Ok(regions)
+}
+
+/// Whether `folder` (ending in `/`) can lead to a trail's region folder:
+/// anything above `AWSLogs/`; below it an organisation id (`o-…`), a
+/// 12-digit account, `CloudTrail`, then the region.
+fn layout_allows(folder: &str) -> bool {
+    let parts: Vec<&str> = folder.trim_end_matches('/').split('/').collect();
+    let Some(at) = parts.iter().position(|p| *p == "AWSLogs") else {
+        return true;
+    };
+    let below = &parts[at + 1..];
+    let account = |p: &str| p.len() == 12 && p.bytes().all(|b| b.is_ascii_digit());
+    let org = usize::from(below.first().is_some_and(|p| p.starts_with("o-")));
+    match below.len().checked_sub(org) {
+        None => true,
+        Some(0) => true,
+        Some(1) => account(below[org]),
+        Some(2) => account(below[org]) && below[org + 1] == "CloudTrail",
+        Some(3) => account(below[org]) && below[org + 1] == "CloudTrail",
+        Some(_) => false,
+    }
+}
+
+/// Every log object under `prefix` (all pages).
+async fn list_under(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<Vec<trailwarden_aws::ObjectNotice>, String> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
@@ -83,14 +204,11 @@ pub async fn list_objects(
             .map_err(|e| format!("ListObjectsV2 s3://{bucket}/{prefix}: {}", error_chain(&e)))?;
         for object in page.contents() {
             let Some(key) = object.key() else { continue };
-            let parsed = trailwarden_cloudtrail::key::parse_key(key);
-            if !parsed.kind.has_records() {
+            if !trailwarden_cloudtrail::key::parse_key(key)
+                .kind
+                .has_records()
+            {
                 continue;
-            }
-            if let (Some(since), Some(date)) = (&since, parsed.date) {
-                if date < since.as_str() {
-                    continue;
-                }
             }
             out.push(trailwarden_aws::ObjectNotice {
                 bucket: bucket.to_owned(),

@@ -2802,3 +2802,146 @@ async fn findings_at_or_above_the_security_hub_level_are_imported_as_asff() {
         .unwrap();
     assert!(plain.security_hub().is_none());
 }
+
+/// `replay` lists a trail's region folders day by day between `--since`
+/// and `--until` (an organisation trail's and an account trail's alike;
+/// digest files and other keys left out), says loudly when it runs without
+/// the deployment's policy, loads the policy from where the functions read
+/// it (`--policy-uri`), and with `--rescan` reads processed objects again
+/// without counting their stored findings twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_lists_by_day_rescans_and_loads_the_deployments_policy() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let ai = || {
+        gzip(
+            &std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/data/ai-activity.json"
+            ))
+            .unwrap(),
+        )
+    };
+    let org_key = "AWSLogs/o-abc123defg/444455556666/CloudTrail/us-west-2/2026/11/03/444455556666_CloudTrail_us-west-2_20261103T0000Z_a.json.gz";
+    let later_key = "AWSLogs/111122223333/CloudTrail/eu-west-1/2026/11/05/111122223333_CloudTrail_eu-west-1_20261105T0000Z_b.json.gz";
+    world.put(KEY, ai()).await;
+    world.put(org_key, log_object()).await;
+    world.put(later_key, log_object()).await;
+    world
+        .put(
+            "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/02/d.json.gz",
+            b"{}".to_vec(),
+        )
+        .await;
+    world.put("other/readme.txt", b"not a log".to_vec()).await;
+    world
+        .put(
+            "config/policy.yaml",
+            b"allowed_regions:\n  - eu-west-1\n".to_vec(),
+        )
+        .await;
+    let source = format!("s3://{}/", world.bucket);
+    let replay = |extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            source.as_str(),
+            "--table",
+            world.findings_table.as_str(),
+            "--state-table",
+            world.state_table.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        let (status, _, stderr) = cli(&args);
+        assert!(status.success(), "{stderr}");
+        stderr
+    };
+    let stderr = replay(&["--since", "2026-11-02", "--until", "2026-11-03"]);
+    assert!(stderr.contains("replayed 2 object(s)"), "{stderr}");
+    assert!(
+        stderr.contains("runs without the deployment's policy"),
+        "{stderr}"
+    );
+    let outside = |items: &[HashMap<String, AttributeValue>]| {
+        items
+            .iter()
+            .filter(|i| {
+                i["body"]
+                    .as_s()
+                    .unwrap()
+                    .contains("Outside the Allowed Regions")
+            })
+            .count()
+    };
+    assert_eq!(outside(&world.findings().await), 0, "no policy: not run");
+    // The rest of the window; the two read already are not read again.
+    let stderr = replay(&["--since", "2026-11-01"]);
+    assert!(
+        stderr.contains("replayed 1 object(s)") && stderr.contains("2 already processed"),
+        "{stderr}"
+    );
+    // A new policy over old logs: --rescan with the deployment's policy.
+    let times_seen = |items: &[HashMap<String, AttributeValue>]| {
+        items
+            .iter()
+            .map(|i| {
+                (
+                    i["id"].as_s().unwrap().clone(),
+                    i["times_seen"].as_n().unwrap().clone(),
+                )
+            })
+            .collect::<std::collections::BTreeMap<String, String>>()
+    };
+    let before = times_seen(&world.findings().await);
+    let policy = format!("s3://{}/config/policy.yaml", world.bucket);
+    let stderr = replay(&[
+        "--since",
+        "2026-11-02",
+        "--until",
+        "2026-11-02",
+        "--rescan",
+        "--policy-uri",
+        &policy,
+    ]);
+    assert!(stderr.contains("replayed 1 object(s)"), "{stderr}");
+    assert!(
+        !stderr.contains("runs without the deployment's policy"),
+        "{stderr}"
+    );
+    let after = world.findings().await;
+    assert!(
+        outside(&after) >= 1,
+        "the policy's rule ran on the old object"
+    );
+    // Findings stored before are not counted again (the same delivery).
+    let mut now_seen = times_seen(&after);
+    now_seen.retain(|id, _| before.contains_key(id));
+    assert_eq!(now_seen, before);
+    // --until without --since, or before it: refused.
+    let (status, _, stderr) = cli(&[
+        "replay",
+        &source,
+        "--until",
+        "2026-11-02",
+        "--table",
+        &world.findings_table,
+        "--state-table",
+        &world.state_table,
+    ]);
+    assert!(!status.success(), "{stderr}");
+    let (status, _, stderr) = cli(&[
+        "replay",
+        &source,
+        "--since",
+        "2026-11-05",
+        "--until",
+        "2026-11-02",
+        "--table",
+        &world.findings_table,
+        "--state-table",
+        &world.state_table,
+    ]);
+    assert!(
+        !status.success() && stderr.contains("before --since"),
+        "{stderr}"
+    );
+}

@@ -6,9 +6,27 @@ use super::*;
 pub(crate) struct ReplayArgs {
     /// s3://BUCKET/PREFIX (CloudTrail log keys under it are read).
     pub(crate) source: String,
-    /// Only objects delivered on or after this date (YYYY-MM-DD, from the key).
+    /// Only objects delivered on or after this date (YYYY-MM-DD, from the
+    /// key): the trail's region folders are then listed day by day, never
+    /// the whole bucket.
     #[arg(long, value_name = "DATE")]
     pub(crate) since: Option<String>,
+    /// Only objects delivered on or before this date (YYYY-MM-DD) [default:
+    /// today; needs --since].
+    #[arg(long, value_name = "DATE", requires = "since")]
+    pub(crate) until: Option<String>,
+    /// Read objects the deployment already read again (a new rule over old
+    /// logs): findings already stored are not counted again.
+    #[arg(long)]
+    pub(crate) rescan: bool,
+    /// The deployment's policy, where its functions read it (the stack's
+    /// PolicyUri: s3://bucket/key.yaml or ssm:/name).
+    #[arg(long, value_name = "URI", conflicts_with = "policy")]
+    pub(crate) policy_uri: Option<String>,
+    /// The deployment's extra rules, where its functions read them (the
+    /// stack's ExtraRulesUri: s3://bucket/prefix/, ssm:/name or ssm:/path/*).
+    #[arg(long, value_name = "URI")]
+    pub(crate) extra_rules_uri: Option<String>,
     /// The deployment's findings table.
     #[arg(long, value_name = "NAME")]
     pub(crate) table: String,
@@ -34,26 +52,59 @@ pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("{:?} is not s3://BUCKET/PREFIX", args.source))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     anyhow::ensure!(!bucket.is_empty(), "{:?} names no bucket", args.source);
-    if let Some(since) = &args.since {
-        parse_when(since, 0)?;
-    }
     let sdk = trailwarden_aws::sdk_config().await;
     let mut env: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     env.insert("TRAILWARDEN_FINDINGS_TABLE".into(), args.table.clone());
     env.insert("TRAILWARDEN_STATE_TABLE".into(), args.state_table.clone());
-    let config = trailwarden_aws::Config::from_map(&env, trailwarden_aws::Needs::Tables)
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    if let Some(uri) = &args.policy_uri {
+        env.insert("TRAILWARDEN_POLICY".into(), uri.clone());
+    }
+    if let Some(uri) = &args.extra_rules_uri {
+        env.insert("TRAILWARDEN_EXTRA_RULES".into(), uri.clone());
+    }
+    let config = trailwarden_aws::Config::from_map(&env, trailwarden_aws::Needs::Tables).map_err(
+        |errors| {
+            anyhow::anyhow!(
+                "{}",
+                errors
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            )
+        },
+    )?;
     let mut service = trailwarden_aws::Service::start(config, &sdk).await?;
-    // The same rules as the deployment plus any given here.
+    service.rescan = args.rescan;
+    // The deployment's policy and rules (--policy-uri, --extra-rules-uri),
+    // or these given here.
     let policy = load_policy(&args.rules)?;
     if args.rules.policy.is_some() || !args.rules.rules.is_empty() || args.rules.no_builtin {
-        service.engine = load_engine(&args.rules, &policy, Notes::Each)?;
+        let (engine, not_run) = load_engine_counted(&args.rules, &policy, Notes::Quiet)?;
+        service.engine = engine;
         service.policy = policy;
+        service.not_run = not_run;
     }
-    let objects =
-        trailwarden::cloud::list_objects(&service.s3, bucket, prefix, args.since.as_deref())
-            .await
-            .map_err(anyhow::Error::msg)?;
+    if args.policy_uri.is_none() && args.rules.policy.is_none() {
+        say!(
+            "trailwarden: replay runs without the deployment's policy: pass --policy-uri with the stack's PolicyUri (or --policy FILE); {} rule(s) that need organisation facts are not run",
+            service.not_run
+        );
+    } else if service.not_run > 0 {
+        say!(
+            "trailwarden: {} rule(s) are not run: the policy gives no value for their facts (trailwarden rules list --policy …)",
+            service.not_run
+        );
+    }
+    let objects = trailwarden::cloud::list_objects(
+        &service.s3,
+        bucket,
+        prefix,
+        args.since.as_deref(),
+        args.until.as_deref(),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
     let bar = if io::stderr().is_terminal() {
         let bar = ProgressBar::new(objects.len() as u64);
         bar.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} objects (eta {eta}) {msg:.dim}").expect("valid template"));

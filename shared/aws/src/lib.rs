@@ -47,6 +47,13 @@ pub struct Service {
     pub s3: aws_sdk_s3::Client,
     /// Rule response guides by rule id, for alerts.
     pub responses: HashMap<String, String>,
+    /// Rules loaded but not run: the policy does not give their facts.
+    pub not_run: usize,
+    /// Read objects the ledger says were read to their end, again
+    /// (`trailwarden replay --rescan`: a new rule over old logs). Findings
+    /// already stored are counted once per object whatever; state merges
+    /// ignore a batch they hold already.
+    pub rescan: bool,
 }
 
 /// A cold-start failure: configuration, policy or rules.
@@ -287,6 +294,7 @@ impl Service {
                 responses.insert(c.meta.id.clone(), text.clone());
             }
         }
+        let not_run = set.notes.len();
         let engine = Engine::from_set(set);
         let store = DynamoStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
@@ -300,6 +308,8 @@ impl Service {
             store,
             s3,
             responses,
+            not_run,
+            rescan: false,
         })
     }
 
@@ -382,11 +392,12 @@ impl Service {
         // health, so it can neither mask a silent source nor teach a
         // baseline its made-up principal.
         let canary = self.config.canary_bucket.as_deref() == Some(notice.bucket.as_str());
-        if self
-            .store
-            .is_done(&notice.bucket, &notice.key, &notice.version)
-            .await
-            .map_err(store_err)?
+        if !self.rescan
+            && self
+                .store
+                .is_done(&notice.bucket, &notice.key, &notice.version)
+                .await
+                .map_err(store_err)?
         {
             return Ok(ObjectOutcome::AlreadyDone);
         }
