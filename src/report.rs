@@ -305,6 +305,53 @@ pub fn render(digest: &Digest, findings: &[Row], meta: &Meta) -> String {
             health.records,
             opt(&health.last_object_at)
         );
+        if let Some(c) = &health.canary {
+            let _ = writeln!(
+                out,
+                "<p class=\"{}\">Canary: {} at {} ({} of {} expected finding(s) in {} s).</p>",
+                if c.passed { "more" } else { "warn" },
+                if c.passed { "passed" } else { "MISSED" },
+                ident(&c.at),
+                c.found,
+                c.expected,
+                c.seconds
+            );
+        }
+        for (id, heading, sources) in [
+            (
+                "silent",
+                "Silent sources: delivered before, nothing since",
+                &health.silent,
+            ),
+            ("sources", "By source", &health.sources),
+        ] {
+            if sources.is_empty() {
+                continue;
+            }
+            let heading = format!("<h2>{heading} ({})</h2>", sources.len());
+            let columns = [
+                "Account",
+                "Region",
+                "Objects",
+                "Records",
+                "Refused",
+                "Last object read",
+            ];
+            start_table(&mut out, id, &heading, sources.len(), &columns);
+            for src in sources.iter().take(MAX_ROWS) {
+                let _ = writeln!(
+                    out,
+                    "<tr><td class=\"mono acct\">{}</td><td class=\"mono\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"nw\">{}</td></tr>",
+                    ident(&src.account),
+                    ident(&src.region),
+                    src.objects,
+                    src.records,
+                    src.rejected,
+                    opt(&src.last_object_at)
+                );
+            }
+            end_table(&mut out, sources.len());
+        }
     }
     out.push_str("<footer>Made by trailwarden. Every value from a log record is shown as text; nothing on this page runs or loads anything.</footer>\n</body>\n</html>\n");
     out

@@ -2574,6 +2574,43 @@ async fn the_daily_digest_reports_findings_idle_principals_silent_sources_and_de
         }
     }
     assert!(bodies[0].contains("444455556666"));
+    // The command reads the same health with the state table.
+    let (status, stdout, stderr) = cli(&[
+        "digest",
+        "--table",
+        &world.findings_table,
+        "--state-table",
+        &world.state_table,
+        "--since",
+        "24h",
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains("111122223333 us-east-1: 1 object(s)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("444455556666 eu-west-1: last object read at"),
+        "{stdout}"
+    );
+    let (status, page, stderr) = cli(&[
+        "report",
+        "--table",
+        &world.findings_table,
+        "--state-table",
+        &world.state_table,
+        "--since",
+        "24h",
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        page.contains("Silent sources") && page.contains("444455556666"),
+        "{page}"
+    );
+    assert!(
+        !page.contains("<!channel>"),
+        "hostile key text never reaches the page raw"
+    );
 }
 
 /// The canary end to end: its object written to the canary bucket (with

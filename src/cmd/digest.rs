@@ -15,6 +15,11 @@ pub(crate) struct WindowArgs {
     /// metrics.
     #[arg(long, value_name = "NAME")]
     pub(crate) table: Option<String>,
+    /// With --table, the deployment's state table: the pipeline's health
+    /// (each account's and region's log delivery, the silent ones, the last
+    /// canary result) as the deployment's own digest reports it.
+    #[arg(long, value_name = "NAME", requires = "table")]
+    pub(crate) state_table: Option<String>,
     /// Idle days that make an AI principal stale.
     #[arg(long, value_name = "N", default_value_t = 90)]
     pub(crate) idle_days: u32,
@@ -269,7 +274,7 @@ impl Window<'_> {
         };
         let until = format_millis(now.timestamp_millis());
         let (findings, idle, idle_days, health, show) = match &args.table {
-            Some(table) => table_window(table, &query_since, now)?,
+            Some(table) => table_window(table, args.state_table.as_deref(), &query_since, now)?,
             None => {
                 let store_args = StoreArgs {
                     store: args.local.clone(),
@@ -327,11 +332,13 @@ impl Window<'_> {
 }
 
 /// A window's findings, idle principals and the command that shows one,
-/// from a deployment's findings table (no health: that is in the stack's
-/// CloudWatch metrics).
+/// from a deployment's findings table, and with its `state` table the
+/// pipeline's health (sources, silent sources, the last canary run; the
+/// queues' depth is the deployment's digest's alone).
 #[cfg(feature = "aws")]
 fn table_window(
     table: &str,
+    state: Option<&str>,
     query_since: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<TableWindow> {
@@ -343,9 +350,40 @@ fn table_window(
         principal: None,
         account: None,
     };
-    let (rows, idle) = runtime()?.block_on(async {
+    let (rows, idle, health) = runtime()?.block_on(async {
         let sdk = trailwarden_aws::sdk_config().await;
         let client = aws_sdk_dynamodb::Client::new(&sdk);
+        let health = match state {
+            None => None,
+            Some(state) => {
+                let store = trailwarden_aws::DynamoStore::new(client.clone(), state, table);
+                let since = chrono::DateTime::parse_from_rfc3339(query_since)
+                    .map(|t| t.with_timezone(&chrono::Utc))
+                    .unwrap_or(now);
+                let (mut sources, silent) = store
+                    .source_health(since, now)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                sources.sort_by(|a, b| {
+                    (b.objects, &a.account, &a.region).cmp(&(a.objects, &b.account, &b.region))
+                });
+                Some(trailwarden::digest::Health {
+                    objects: sources.iter().map(|s| s.objects).sum(),
+                    records: sources.iter().map(|s| s.records).sum(),
+                    last_object_at: sources
+                        .iter()
+                        .filter_map(|s| s.last_object_at.clone())
+                        .max(),
+                    rejected: Some(sources.iter().map(|s| s.rejected).sum()),
+                    sources,
+                    silent,
+                    dead_letters: None,
+                    canary: trailwarden_aws::canary::last_result(&store)
+                        .await
+                        .map_err(anyhow::Error::msg)?,
+                })
+            }
+        };
         let rows = trailwarden::cloud::query(&client, table, &query(query_since, None), now)
             .await
             .map_err(anyhow::Error::msg)?;
@@ -359,7 +397,7 @@ fn table_window(
         )
         .await
         .map_err(anyhow::Error::msg)?;
-        anyhow::Ok((rows, idle))
+        anyhow::Ok((rows, idle, health))
     })?;
     let row = |r: trailwarden::cloud::TableFinding| (r.finding, Some(r.status));
     let findings: Vec<_> = rows
@@ -371,12 +409,13 @@ fn table_window(
         .collect();
     let idle: Vec<_> = idle.into_iter().map(row).collect();
     let show = format!("trailwarden findings --table {table} show");
-    Ok((findings, idle, None, None, show))
+    Ok((findings, idle, None, health, show))
 }
 
 #[cfg(not(feature = "aws"))]
 fn table_window(
     table: &str,
+    _state: Option<&str>,
     _query_since: &str,
     _now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<TableWindow> {

@@ -133,7 +133,7 @@ pub async fn build_digest(
         sources,
         silent,
         dead_letters,
-        canary: crate::canary::last_result(service).await?,
+        canary: crate::canary::last_result(&service.store).await?,
     };
     Ok(Digest::build(
         &findings,

@@ -245,10 +245,9 @@ pub async fn record_result(service: &Service, result: &CanaryResult) -> Result<(
 }
 
 /// The last canary result, if a canary ran.
-pub async fn last_result(service: &Service) -> Result<Option<CanaryResult>, String> {
-    let table = service.config.state_table.as_str();
-    let out = service
-        .store
+pub async fn last_result(store: &crate::DynamoStore) -> Result<Option<CanaryResult>, String> {
+    let table = store.state_table();
+    let out = store
         .client()
         .get_item()
         .table_name(table)

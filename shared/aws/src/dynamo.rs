@@ -169,6 +169,11 @@ impl DynamoStore {
         &self.findings_table
     }
 
+    /// The state table's name.
+    pub fn state_table(&self) -> &str {
+        &self.state_table
+    }
+
     /// The partition key of a rule's shard (`None`: its bookkeeping item).
     fn partition(rule: &str, shard: Option<char>) -> String {
         let rule = if rule.len() > MAX_RULE_KEY {
@@ -508,7 +513,8 @@ impl DynamoStore {
 
     /// The delivery health of every source from `since` to `until` (read
     /// times, RFC 3339): the sum of the hours in between, the hour of
-    /// `since` whole (so a window is at most an hour wider than asked);
+    /// `since` whole (so a window is at most an hour wider than asked, and
+    /// starts at most [`HEALTH_DAYS`] back, as long as hours are kept);
     /// and every source whose last object is older than `since` (read in
     /// the last [`SILENT_DAYS`] days): sources that went silent. Both
     /// sorted by source.
@@ -518,6 +524,8 @@ impl DynamoStore {
         until: chrono::DateTime<chrono::Utc>,
     ) -> Result<(Vec<SourceHealth>, Vec<SourceHealth>), StoreError> {
         let mut by_source: std::collections::BTreeMap<String, SourceHealth> = Default::default();
+        // Hours are kept HEALTH_DAYS: an older start reads nothing more.
+        let since = since.max(until - chrono::TimeDelta::days(HEALTH_DAYS));
         let mut hour = since
             .duration_trunc(chrono::TimeDelta::hours(1))
             .unwrap_or(since);
