@@ -66,9 +66,12 @@ pub async fn set_status(
 /// it). With `since` (YYYY-MM-DD), only objects whose key's delivery date is
 /// from `since` to `until` (today when `None`): the trail's
 /// `…/AWSLogs/[o-…/]ACCOUNT/CloudTrail/REGION/` folders are found by
-/// listing folder by folder (`Delimiter` `/`), then each day's folder
-/// `…/REGION/YYYY/MM/DD/` is listed, never the whole bucket. Without
-/// `since`, every object under the prefix is listed.
+/// listing folder by folder (`Delimiter` `/`; a prefix inside a region
+/// folder is cut back to it), then each region folder is listed from the
+/// first day (`StartAfter`) until a key passes the last: one request per
+/// 1,000 objects of the window and one per folder, never the whole bucket.
+/// A prefix with no region folder under it is an error. Without `since`,
+/// every object under the prefix is listed.
 pub async fn list_objects(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -91,16 +94,57 @@ pub async fn list_objects(
     if last < first {
         return Err(format!("--until {last} is before --since {first}"));
     }
+    let regions = region_folders(s3, bucket, prefix).await?;
+    if regions.is_empty() {
+        return Err(format!(
+            "no CloudTrail region folder (…/AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/) under s3://{bucket}/{prefix}: name the trail's bucket and prefix"
+        ));
+    }
+    let last = last.format("%Y/%m/%d").to_string();
     let mut out = Vec::new();
-    for region in region_folders(s3, bucket, prefix).await? {
-        let mut d = first;
-        while d <= last {
-            let folder = format!("{region}{}/", d.format("%Y/%m/%d"));
-            out.extend(list_under(s3, bucket, &folder).await?);
-            d = d.succ_opt().ok_or("date out of range")?;
+    for region in regions {
+        // Keys of the first day sort after `…/REGION/YYYY/MM/DD`.
+        let start = format!("{region}{}", first.format("%Y/%m/%d"));
+        let mut token = None;
+        'pages: loop {
+            let page = s3
+                .list_objects_v2()
+                .bucket(bucket)
+                .prefix(&region)
+                .start_after(&start)
+                .set_continuation_token(token)
+                .send()
+                .await
+                .map_err(|e| {
+                    format!("ListObjectsV2 s3://{bucket}/{region}: {}", error_chain(&e))
+                })?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                let parsed = trailwarden_cloudtrail::key::parse_key(key);
+                if parsed.date.is_some_and(|d| d > last.as_str()) {
+                    break 'pages;
+                }
+                if parsed.kind.has_records() && parsed.date.is_some() {
+                    out.push(notice(bucket, key, object.e_tag()));
+                }
+            }
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
         }
     }
     Ok(out)
+}
+
+/// The object `key` of `bucket` as a notification names it (ETag
+/// unquoted).
+fn notice(bucket: &str, key: &str, etag: Option<&str>) -> trailwarden_aws::ObjectNotice {
+    trailwarden_aws::ObjectNotice {
+        bucket: bucket.to_owned(),
+        key: key.to_owned(),
+        version: trailwarden_aws::s3::normalize_etag(etag.unwrap_or_default()).to_owned(),
+    }
 }
 
 /// Most folders [`region_folders`] looks into, so a bucket of something
@@ -120,20 +164,21 @@ async fn region_folders(
     let mut todo = vec![prefix.to_owned()];
     let mut seen = 0usize;
     while let Some(folder) = todo.pop() {
-        seen += 1;
-        if seen > MAX_FOLDERS {
-            return Err(format!(
-                "s3://{bucket}/{prefix} has more than {MAX_FOLDERS} folders to look through: name a narrower prefix (…/AWSLogs/ACCOUNT/CloudTrail/)"
-            ));
-        }
         let parts: Vec<&str> = folder.trim_end_matches('/').split('/').collect();
         if let Some(at) = parts.iter().position(|p| *p == "AWSLogs") {
             let below = &parts[at + 1..];
             let org = usize::from(below.first().is_some_and(|p| p.starts_with("o-")));
-            if below.len() == org + 3 && below[org + 1] == "CloudTrail" {
-                regions.push(folder.clone());
+            if below.len() >= org + 3 && below[org + 1] == "CloudTrail" {
+                // A region folder, or a prefix inside one: the folder.
+                regions.push(format!("{}/", parts[..at + 1 + org + 3].join("/")));
                 continue;
             }
+        }
+        seen += 1;
+        if seen > MAX_FOLDERS {
+            return Err(format!(
+                "s3://{bucket}/{prefix} has more than {MAX_FOLDERS} folders to look through: name a narrower prefix (…/AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/)"
+            ));
         }
         let mut token = None;
         loop {
@@ -161,6 +206,7 @@ async fn region_folders(
         }
     }
     regions.sort();
+    regions.dedup();
     Ok(regions)
 }
 
@@ -210,12 +256,7 @@ async fn list_under(
             {
                 continue;
             }
-            out.push(trailwarden_aws::ObjectNotice {
-                bucket: bucket.to_owned(),
-                key: key.to_owned(),
-                version: trailwarden_aws::s3::normalize_etag(object.e_tag().unwrap_or_default())
-                    .to_owned(),
-            });
+            out.push(notice(bucket, key, object.e_tag()));
         }
         match page.next_continuation_token {
             Some(t) => token = Some(t),

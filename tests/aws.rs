@@ -2953,6 +2953,59 @@ async fn replay_lists_by_day_rescans_and_loads_the_deployments_policy() {
     let mut now_seen = times_seen(&after);
     now_seen.retain(|id, _| before.contains_key(id));
     assert_eq!(now_seen, before);
+    // History is not delivery: replay counts in no source's health.
+    let health = world
+        .ddb
+        .query()
+        .table_name(&world.state_table)
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", AttributeValue::S("health#last".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.count(), 0);
+    // A region folder named without its slash, a prefix inside one, and a
+    // prefix with no region folder under it.
+    let region = |prefix: &str, extra: &[&str]| {
+        let source = format!("s3://{}/{prefix}", world.bucket);
+        let mut args = vec![
+            "replay",
+            source.as_str(),
+            "--since",
+            "2026-11-01",
+            "--rescan",
+            "--table",
+            world.findings_table.as_str(),
+            "--state-table",
+            world.state_table.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        cli(&args)
+    };
+    let (status, _, stderr) = region("AWSLogs/111122223333/CloudTrail/eu-west-1", &[]);
+    assert!(
+        status.success() && stderr.contains("replayed 1 object(s)"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = region(
+        "AWSLogs/o-abc123defg/444455556666/CloudTrail/us-west-2/2026/",
+        &[],
+    );
+    assert!(
+        status.success() && stderr.contains("replayed 1 object(s)"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = region("other/", &[]);
+    assert!(
+        !status.success() && stderr.contains("no CloudTrail region folder"),
+        "{stderr}"
+    );
+    // Rules given here cannot be mixed with the deployment's extra rules.
+    let (status, _, stderr) = region(
+        "AWSLogs/",
+        &["--rules", "rules", "--extra-rules-uri", "ssm:/x"],
+    );
+    assert!(!status.success(), "{stderr}");
     // --until without --since, or before it: refused.
     let (status, _, stderr) = cli(&[
         "replay",

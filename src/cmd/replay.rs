@@ -25,7 +25,7 @@ pub(crate) struct ReplayArgs {
     pub(crate) policy_uri: Option<String>,
     /// The deployment's extra rules, where its functions read them (the
     /// stack's ExtraRulesUri: s3://bucket/prefix/, ssm:/name or ssm:/path/*).
-    #[arg(long, value_name = "URI")]
+    #[arg(long, value_name = "URI", conflicts_with_all = ["rules", "no_builtin"])]
     pub(crate) extra_rules_uri: Option<String>,
     /// The deployment's findings table.
     #[arg(long, value_name = "NAME")]
@@ -62,6 +62,14 @@ pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     if let Some(uri) = &args.extra_rules_uri {
         env.insert("TRAILWARDEN_EXTRA_RULES".into(), uri.clone());
     }
+    // The facts the stack gives its functions as parameters
+    // (TRAILWARDEN_ALLOWED_REGIONS, …), from this environment.
+    for (fact, _) in trailwarden_engine::policy::FACTS {
+        let name = format!("TRAILWARDEN_{}", fact.to_uppercase());
+        if let Ok(value) = std::env::var(&name) {
+            env.insert(name, value);
+        }
+    }
     let config = trailwarden_aws::Config::from_map(&env, trailwarden_aws::Needs::Tables).map_err(
         |errors| {
             anyhow::anyhow!(
@@ -76,18 +84,27 @@ pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     )?;
     let mut service = trailwarden_aws::Service::start(config, &sdk).await?;
     service.rescan = args.rescan;
+    // History is not delivery: the sources' health stays the ingest
+    // function's.
+    service.record_health = false;
     // The deployment's policy and rules (--policy-uri, --extra-rules-uri),
-    // or these given here.
-    let policy = load_policy(&args.rules)?;
+    // or these given here (with the deployment's policy unless --policy).
     if args.rules.policy.is_some() || !args.rules.rules.is_empty() || args.rules.no_builtin {
+        let policy = match &args.rules.policy {
+            Some(_) => load_policy(&args.rules)?,
+            None => service.policy.clone(),
+        };
         let (engine, not_run) = load_engine_counted(&args.rules, &policy, Notes::Quiet)?;
         service.engine = engine;
         service.policy = policy;
         service.not_run = not_run;
     }
-    if args.policy_uri.is_none() && args.rules.policy.is_none() {
+    let facts_here = trailwarden_engine::policy::FACTS
+        .iter()
+        .any(|(fact, _)| std::env::var(format!("TRAILWARDEN_{}", fact.to_uppercase())).is_ok());
+    if args.policy_uri.is_none() && args.rules.policy.is_none() && !facts_here {
         say!(
-            "trailwarden: replay runs without the deployment's policy: pass --policy-uri with the stack's PolicyUri (or --policy FILE); {} rule(s) that need organisation facts are not run",
+            "trailwarden: replay runs without the deployment's policy: pass --policy-uri with the stack's PolicyUri (or --policy FILE), and set TRAILWARDEN_ALLOWED_REGIONS and the other facts the stack gives as parameters; {} rule(s) are not run (trailwarden rules list)",
             service.not_run
         );
     } else if service.not_run > 0 {

@@ -54,6 +54,9 @@ pub struct Service {
     /// already stored are counted once per object whatever; state merges
     /// ignore a batch they hold already.
     pub rescan: bool,
+    /// Count each object read in its source's delivery health (the ingest
+    /// function; `replay` reads history, which is not delivery).
+    pub record_health: bool,
 }
 
 /// A cold-start failure: configuration, policy or rules.
@@ -310,6 +313,7 @@ impl Service {
             responses,
             not_run,
             rescan: false,
+            record_health: true,
         })
     }
 
@@ -481,7 +485,7 @@ impl Service {
             .map_err(store_err)?;
         // The source's health, for the daily digest: a failure here loses
         // one object's count, not its findings, so it is logged, not retried.
-        if !canary {
+        if !canary && self.record_health {
             if let Err(e) = self
                 .store
                 .record_source_health(

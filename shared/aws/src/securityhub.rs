@@ -16,7 +16,6 @@
 use aws_sdk_securityhub::types::{
     AwsSecurityFinding, Recommendation, Remediation, Resource, Severity, SeverityLabel,
 };
-use trailwarden_engine::render::clean;
 use trailwarden_engine::{Finding, Level};
 
 use crate::dynamo::error_chain;
@@ -34,6 +33,10 @@ pub fn product_arn(region: &str, account: &str) -> String {
         "aws-cn"
     } else if region.starts_with("us-gov-") {
         "aws-us-gov"
+    } else if region.starts_with("us-isob-") {
+        "aws-iso-b"
+    } else if region.starts_with("us-iso-") {
+        "aws-iso"
     } else {
         "aws"
     };
@@ -48,19 +51,32 @@ fn timestamp(event_time: &str, now: &str) -> String {
         .unwrap_or_else(|| now.to_owned())
 }
 
-/// Text for a field of at most `max` characters: controls and
-/// bidirectional characters removed, whitespace folded, never empty (`-`).
+/// Text for a field of at most `max` characters however they are counted
+/// (UTF-16 units, which a character never has fewer of): controls and
+/// bidirectional characters removed, whitespace folded, cut with `...`,
+/// never empty (`-`).
 fn text(value: &str, max: usize) -> String {
-    let visible: String = value
-        .chars()
-        .filter(|c| c.is_whitespace() || !trailwarden_engine::render::is_unsafe(*c))
-        .collect();
-    // `clean` may add `…` past `max` characters: one fewer leaves room.
-    let t = clean(&visible, max.saturating_sub(1));
-    if t.is_empty() {
+    let mut out = String::new();
+    let mut units = 0;
+    let mut last_space = true;
+    for c in value.chars() {
+        let c = if c.is_whitespace() { ' ' } else { c };
+        if trailwarden_engine::render::is_unsafe(c) || (c == ' ' && last_space) {
+            continue;
+        }
+        last_space = c == ' ';
+        if units + c.len_utf16() > max.saturating_sub(3) {
+            out.push_str("...");
+            break;
+        }
+        units += c.len_utf16();
+        out.push(c);
+    }
+    let out = out.trim().to_owned();
+    if out.is_empty() {
         "-".to_owned()
     } else {
-        t
+        out
     }
 }
 
@@ -81,12 +97,17 @@ pub fn asff(
         Level::High => SeverityLabel::High,
         Level::Critical => SeverityLabel::Critical,
     };
+    // ASFF's own type for exfiltration is an effect; other tactics are TTPs.
     let mut types: Vec<String> = f
         .tags
         .iter()
         .filter_map(|t| trailwarden_engine::ocsf::tactic_name(t))
-        .map(|name| format!("TTPs/{name}"))
+        .map(|name| match name {
+            "Exfiltration" => "Effects/Data Exfiltration".to_owned(),
+            name => format!("TTPs/{name}"),
+        })
         .collect();
+    types.sort();
     types.dedup();
     types.truncate(50);
     if types.is_empty() {
@@ -177,6 +198,19 @@ pub fn asff(
     b.build()
 }
 
+/// Whether an error code says a retry may succeed.
+fn transient(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException"
+            | "TooManyRequestsException"
+            | "LimitExceededException"
+            | "InternalException"
+            | "InternalFailure"
+            | "ServiceUnavailable"
+    )
+}
+
 /// Imports findings into Security Hub. Built once at cold start.
 #[derive(Clone)]
 pub struct SecurityHub {
@@ -219,12 +253,17 @@ impl SecurityHub {
             .findings(finding)
             .send()
             .await
-            .map_err(|e| NotifyError {
-                channel: CHANNEL,
-                permanent: e.as_service_error().is_some_and(|s| {
-                    s.is_invalid_input_exception() || s.is_invalid_access_exception()
-                }),
-                reason: format!("BatchImportFindings: {}", error_chain(&e)),
+            .map_err(|e| {
+                // Security Hub not enabled, a role or SCP that denies the
+                // call, an invalid finding: deployment faults or refusals a
+                // retry cannot mend, which must not hold the stream's later
+                // findings. Throttling and server errors are retried.
+                let code = aws_sdk_securityhub::error::ProvideErrorMetadata::code(&e);
+                NotifyError {
+                    channel: CHANNEL,
+                    permanent: code.is_some_and(|c| !transient(c)),
+                    reason: format!("BatchImportFindings: {}", error_chain(&e)),
+                }
             })?;
         if out.failed_count.unwrap_or(0) > 0 {
             let reasons: Vec<String> = out
