@@ -220,13 +220,18 @@ impl World {
 
     /// Every item of the findings table (all pages).
     async fn findings(&self) -> Vec<HashMap<String, AttributeValue>> {
+        self.items(&self.findings_table).await
+    }
+
+    /// Every item of `table` (all pages).
+    async fn items(&self, table: &str) -> Vec<HashMap<String, AttributeValue>> {
         let mut out = Vec::new();
         let mut start = None;
         loop {
             let page = self
                 .ddb
                 .scan()
-                .table_name(&self.findings_table)
+                .table_name(table)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -1153,11 +1158,9 @@ async fn slack_gets_an_escaped_message_from_a_hostile_user_agent() {
     assert_eq!(message["unfurl_links"], false);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_sweeper_stores_stale_ai_principals_as_findings() {
-    let Some(_) = endpoint() else { return };
-    let world = World::new().await;
-    let service = world.service().await;
+/// `tests/data/ai-activity.json` (Bedrock use by carol and others, last in
+/// October) as the object at [`KEY`], read by the ingest handler.
+async fn ingest_ai_activity(world: &World, service: &Service) {
     let text = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/ai-activity.json"
@@ -1165,11 +1168,19 @@ async fn the_sweeper_stores_stale_ai_principals_as_findings() {
     .unwrap();
     world.put(KEY, gzip(&text)).await;
     let response = trailwarden_ingest::handle(
-        &service,
+        service,
         sqs_event(&[("m", s3_notification(&world.bucket, KEY, "e").to_string())]),
     )
     .await;
     assert!(response.batch_item_failures.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sweeper_stores_stale_ai_principals_as_findings() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    ingest_ai_activity(&world, &service).await;
     let as_of = trailwarden_cloudtrail::parse_event_time("2026-11-20T00:00:00Z").unwrap();
     let stale = trailwarden_sweeper::handle(&service, as_of).await.unwrap();
     assert!(stale >= 1, "carol has been idle since May");
@@ -2426,18 +2437,7 @@ async fn the_daily_digest_reports_findings_idle_principals_silent_sources_and_de
     config.dead_letter_queues = vec![dead_letters];
     let service = Service::start(config, &world.sdk).await.unwrap();
     // One object read now from 111122223333 in us-east-1.
-    let text = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/data/ai-activity.json"
-    ))
-    .unwrap();
-    world.put(KEY, gzip(&text)).await;
-    let response = trailwarden_ingest::handle(
-        &service,
-        sqs_event(&[("m", s3_notification(&world.bucket, KEY, "e").to_string())]),
-    )
-    .await;
-    assert!(response.batch_item_failures.is_empty());
+    ingest_ai_activity(&world, &service).await;
     let now = chrono::Utc::now();
     // A source that delivered three days ago and not since, and a key no
     // trail writes (its account and region are not taken as they are).
@@ -2672,27 +2672,12 @@ async fn the_canary_passes_end_to_end_and_misses_when_detection_is_broken() {
     assert_eq!(result.found, result.expected);
     // It wrote no correlation or baseline state and no source's health:
     // the state table holds the ledger and the canary's result alone.
-    let mut start = None;
-    loop {
-        let page = world
-            .ddb
-            .scan()
-            .table_name(&world.state_table)
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .unwrap();
-        for item in page.items() {
-            let pk = item["pk"].as_s().unwrap();
-            assert!(
-                pk.starts_with("ledger#") || pk.starts_with("canary#"),
-                "{pk}"
-            );
-        }
-        match page.last_evaluated_key {
-            Some(k) if !k.is_empty() => start = Some(k),
-            _ => break,
-        }
+    for item in world.items(&world.state_table).await {
+        let pk = item["pk"].as_s().unwrap();
+        assert!(
+            pk.starts_with("ledger#") || pk.starts_with("canary#"),
+            "{pk}"
+        );
     }
     // Its findings are the canary's, and reach no one.
     let items = world.findings().await;
@@ -2877,8 +2862,8 @@ async fn replay_lists_by_day_rescans_and_loads_the_deployments_policy() {
             b"allowed_regions:\n  - eu-west-1\n".to_vec(),
         )
         .await;
-    let source = format!("s3://{}/", world.bucket);
-    let replay = |extra: &[&str]| {
+    let run = |prefix: &str, extra: &[&str]| {
+        let source = format!("s3://{}/{prefix}", world.bucket);
         let mut args = vec![
             "replay",
             source.as_str(),
@@ -2889,6 +2874,10 @@ async fn replay_lists_by_day_rescans_and_loads_the_deployments_policy() {
         ];
         args.extend_from_slice(extra);
         let (status, _, stderr) = cli(&args);
+        (status, stderr)
+    };
+    let replay = |extra: &[&str]| {
+        let (status, stderr) = run("", extra);
         assert!(status.success(), "{stderr}");
         stderr
     };
@@ -2967,27 +2956,16 @@ async fn replay_lists_by_day_rescans_and_loads_the_deployments_policy() {
     // A region folder named without its slash, a prefix inside one, and a
     // prefix with no region folder under it.
     let region = |prefix: &str, extra: &[&str]| {
-        let source = format!("s3://{}/{prefix}", world.bucket);
-        let mut args = vec![
-            "replay",
-            source.as_str(),
-            "--since",
-            "2026-11-01",
-            "--rescan",
-            "--table",
-            world.findings_table.as_str(),
-            "--state-table",
-            world.state_table.as_str(),
-        ];
+        let mut args = vec!["--since", "2026-11-01", "--rescan"];
         args.extend_from_slice(extra);
-        cli(&args)
+        run(prefix, &args)
     };
-    let (status, _, stderr) = region("AWSLogs/111122223333/CloudTrail/eu-west-1", &[]);
+    let (status, stderr) = region("AWSLogs/111122223333/CloudTrail/eu-west-1", &[]);
     assert!(
         status.success() && stderr.contains("replayed 1 object(s)"),
         "{stderr}"
     );
-    let (status, _, stderr) = region(
+    let (status, stderr) = region(
         "AWSLogs/o-abc123defg/444455556666/CloudTrail/us-west-2/2026/",
         &[],
     );
@@ -2995,43 +2973,26 @@ async fn replay_lists_by_day_rescans_and_loads_the_deployments_policy() {
         status.success() && stderr.contains("replayed 1 object(s)"),
         "{stderr}"
     );
-    let (status, _, stderr) = region("other/", &[]);
+    let (status, stderr) = region("other/", &[]);
     assert!(
         !status.success() && stderr.contains("no CloudTrail region folder"),
         "{stderr}"
     );
     // Rules given here cannot be mixed with the deployment's extra rules.
-    let (status, _, stderr) = region(
+    let (status, stderr) = region(
         "AWSLogs/",
         &["--rules", "rules", "--extra-rules-uri", "ssm:/x"],
     );
     assert!(!status.success(), "{stderr}");
     // --until without --since, or before it: refused.
-    let (status, _, stderr) = cli(&[
-        "replay",
-        &source,
-        "--until",
-        "2026-11-02",
-        "--table",
-        &world.findings_table,
-        "--state-table",
-        &world.state_table,
-    ]);
-    assert!(!status.success(), "{stderr}");
-    let (status, _, stderr) = cli(&[
-        "replay",
-        &source,
-        "--since",
-        "2026-11-05",
-        "--until",
-        "2026-11-02",
-        "--table",
-        &world.findings_table,
-        "--state-table",
-        &world.state_table,
-    ]);
-    assert!(
-        !status.success() && stderr.contains("before --since"),
-        "{stderr}"
-    );
+    for dates in [
+        &["--until", "2026-11-02"][..],
+        &["--since", "2026-11-05", "--until", "2026-11-02"][..],
+    ] {
+        let (status, stderr) = run("", dates);
+        assert!(!status.success(), "{stderr}");
+        if dates.len() == 4 {
+            assert!(stderr.contains("before --since"), "{stderr}");
+        }
+    }
 }

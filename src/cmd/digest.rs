@@ -360,28 +360,11 @@ fn table_window(
                 let since = chrono::DateTime::parse_from_rfc3339(query_since)
                     .map(|t| t.with_timezone(&chrono::Utc))
                     .unwrap_or(now);
-                let (mut sources, silent) = store
-                    .source_health(since, now)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                sources.sort_by(|a, b| {
-                    (b.objects, &a.account, &a.region).cmp(&(a.objects, &b.account, &b.region))
-                });
-                Some(trailwarden::digest::Health {
-                    objects: sources.iter().map(|s| s.objects).sum(),
-                    records: sources.iter().map(|s| s.records).sum(),
-                    last_object_at: sources
-                        .iter()
-                        .filter_map(|s| s.last_object_at.clone())
-                        .max(),
-                    rejected: Some(sources.iter().map(|s| s.rejected).sum()),
-                    sources,
-                    silent,
-                    dead_letters: None,
-                    canary: trailwarden_aws::canary::last_result(&store)
+                Some(
+                    trailwarden_aws::audit::deployment_health(&store, since, now, None)
                         .await
                         .map_err(anyhow::Error::msg)?,
-                })
+                )
             }
         };
         let rows = trailwarden::cloud::query(&client, table, &query(query_since, None), now)

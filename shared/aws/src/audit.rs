@@ -110,31 +110,17 @@ pub async fn build_digest(
     .into_iter()
     .map(row)
     .collect();
-    let (mut sources, silent) = service
-        .store
-        .source_health(run_at - chrono::TimeDelta::hours(i64::from(hours)), run_at)
-        .await
-        .map_err(|e| e.to_string())?;
-    sources.sort_by(|a, b| {
-        (b.objects, &a.account, &a.region).cmp(&(a.objects, &b.account, &b.region))
-    });
     let dead_letters = match service.config.dead_letter_queues.as_slice() {
         [] => None,
         urls => Some(dead_letters(sqs, urls).await?),
     };
-    let health = Health {
-        objects: sources.iter().map(|s| s.objects).sum(),
-        records: sources.iter().map(|s| s.records).sum(),
-        last_object_at: sources
-            .iter()
-            .filter_map(|s| s.last_object_at.clone())
-            .max(),
-        rejected: Some(sources.iter().map(|s| s.rejected).sum()),
-        sources,
-        silent,
+    let health = deployment_health(
+        &service.store,
+        run_at - chrono::TimeDelta::hours(i64::from(hours)),
+        run_at,
         dead_letters,
-        canary: crate::canary::last_result(&service.store).await?,
-    };
+    )
+    .await?;
     Ok(Digest::build(
         &findings,
         &service.engine,
@@ -145,6 +131,38 @@ pub async fn build_digest(
         text(as_of),
         &format!("trailwarden findings --table {table} show"),
     ))
+}
+
+/// The pipeline's health a deployment's tables record, from `since` to
+/// `until` (read times): each source's delivery (most objects first), the
+/// silent sources, their sums and the last canary run; `dead_letters` as
+/// the caller read them (`None`: not known).
+pub async fn deployment_health(
+    store: &crate::DynamoStore,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    dead_letters: Option<u64>,
+) -> Result<Health, String> {
+    let (mut sources, silent) = store
+        .source_health(since, until)
+        .await
+        .map_err(|e| e.to_string())?;
+    sources.sort_by(|a, b| {
+        (b.objects, &a.account, &a.region).cmp(&(a.objects, &b.account, &b.region))
+    });
+    Ok(Health {
+        objects: sources.iter().map(|s| s.objects).sum(),
+        records: sources.iter().map(|s| s.records).sum(),
+        last_object_at: sources
+            .iter()
+            .filter_map(|s| s.last_object_at.clone())
+            .max(),
+        rejected: Some(sources.iter().map(|s| s.rejected).sum()),
+        sources,
+        silent,
+        dead_letters,
+        canary: crate::canary::last_result(store).await?,
+    })
 }
 
 /// The finding of a source gone silent: delivered its last object at
