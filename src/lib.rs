@@ -1,6 +1,7 @@
-//! The `trailwarden` command-line tool as a library: the subcommands, the
-//! output formats and the synthetic CloudTrail generator used by `simulate`,
-//! the benchmarks and the sample data.
+//! The `trailwarden` command-line tool as a library: the subcommands and
+//! the output formats; the synthetic CloudTrail generator used by
+//! `simulate`, the benchmarks and the sample data is the
+//! `trailwarden-simulate` crate, re-exported here.
 
 pub mod builtin;
 #[cfg(feature = "aws")]
@@ -11,7 +12,7 @@ pub mod output;
 pub mod report;
 pub mod ruletest;
 pub mod scan;
-pub mod simulate;
 pub mod store;
-pub mod synth;
 pub mod terminal;
+
+pub use trailwarden_simulate::{simulate, synth};

@@ -251,7 +251,7 @@ pub fn example_policy_yaml() -> &'static str {
     EXAMPLE_POLICY
 }
 
-const EXAMPLE_POLICY: &str = include_str!("../policy.example.yaml");
+const EXAMPLE_POLICY: &str = include_str!("../../../policy.example.yaml");
 
 // ---------------------------------------------------------------------------
 // Weaving the intrusion into the background
@@ -2055,36 +2055,21 @@ fn iso_nanos(t: DateTime<Utc>, nanos: u32) -> String {
 
 /// Standard base64 with padding.
 fn base64(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(BASE64_CHARS[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
+
+/// What IAM leaves as it is when it URL-encodes a policy document in a
+/// response: letters, digits and `-_.~`.
+const IAM_UNRESERVED: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// URL encoding as IAM applies it to policy documents in responses.
 fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() * 2);
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::utf8_percent_encode(s, IAM_UNRESERVED).to_string()
 }
 
 fn fnv1a(s: &str) -> u64 {
