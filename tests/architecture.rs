@@ -21,6 +21,8 @@ fn section_dirs(heading: &str) -> Option<Vec<PathBuf>> {
         vec![root.join("shared/engine/src")]
     } else if heading.starts_with("`shared/aws`") {
         vec![root.join("shared/aws/src")]
+    } else if heading.starts_with("`shared/simulate`") {
+        vec![root.join("shared/simulate/src")]
     } else if heading.starts_with("`functions/*`") {
         let mut dirs: Vec<PathBuf> = std::fs::read_dir(root.join("functions"))
             .unwrap()
@@ -138,7 +140,7 @@ fn the_code_map_names_every_module_and_only_modules_that_exist() {
         .iter()
         .filter_map(|(h, dirs, named)| dirs.as_ref().map(|d| (h, d, named)))
         .collect();
-    assert_eq!(crates.len(), 5, "the code map's crate sections moved");
+    assert_eq!(crates.len(), 6, "the code map's crate sections moved");
     // Every shared crate has its section.
     for entry in std::fs::read_dir(root().join("shared")).unwrap() {
         let name = entry.unwrap().file_name().to_string_lossy().into_owned();
@@ -170,4 +172,96 @@ fn the_code_map_names_every_module_and_only_modules_that_exist() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The backfill state machine (`statemachine/backfill.asl.json`) is a
+/// Distributed Map over a JSON manifest in S3, in batches the ingest
+/// function reads, its concurrency and tolerance from the execution's
+/// input, its results written to S3; every `${…}` in it is one of the
+/// template's `DefinitionSubstitutions`, and the input fields it reads are
+/// the ones `replay --distributed` writes.
+#[test]
+fn the_backfill_state_machine_is_a_distributed_map_over_a_manifest() {
+    let text = std::fs::read_to_string(root().join("statemachine/backfill.asl.json")).unwrap();
+    let asl: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let start = asl["StartAt"].as_str().unwrap();
+    let map = &asl["States"][start];
+    assert_eq!(map["Type"], "Map");
+    assert_eq!(map["End"], true);
+    assert_eq!(
+        map["ItemProcessor"]["ProcessorConfig"]["Mode"],
+        "DISTRIBUTED"
+    );
+    assert_eq!(
+        map["ItemReader"]["Resource"],
+        "arn:aws:states:::s3:getObject"
+    );
+    assert_eq!(map["ItemReader"]["ReaderConfig"]["InputType"], "JSON");
+    assert_eq!(
+        map["ItemReader"]["Parameters"]["Bucket.$"],
+        "$.manifest_bucket"
+    );
+    assert_eq!(map["ItemReader"]["Parameters"]["Key.$"], "$.manifest_key");
+    let batch = &map["ItemBatcher"];
+    let per_batch = batch["MaxItemsPerBatch"].as_u64().unwrap();
+    assert!(
+        (1..=1000).contains(&per_batch),
+        "the ingest function takes at most 1,000"
+    );
+    assert_eq!(batch["BatchInput"]["bucket.$"], "$.bucket");
+    assert_eq!(batch["BatchInput"]["rescan.$"], "$.rescan");
+    assert_eq!(map["MaxConcurrencyPath"], "$.max_concurrency");
+    assert_eq!(
+        map["ToleratedFailurePercentagePath"],
+        "$.tolerated_failure_percentage"
+    );
+    assert_eq!(
+        map["ResultWriter"]["Resource"],
+        "arn:aws:states:::s3:putObject"
+    );
+    let processor = &map["ItemProcessor"];
+    let task = &processor["States"][processor["StartAt"].as_str().unwrap()];
+    assert_eq!(task["Type"], "Task");
+    assert_eq!(task["Resource"], "arn:aws:states:::lambda:invoke");
+    assert_eq!(task["Parameters"]["FunctionName"], "${IngestFunctionArn}");
+    assert_eq!(task["Parameters"]["Payload.$"], "$");
+    assert_eq!(task["End"], true);
+    assert!(task["Retry"].as_array().is_some_and(|r| !r.is_empty()));
+    // Every substitution the definition uses is given by the template.
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let at = template
+        .find("DefinitionUri: statemachine/backfill.asl.json")
+        .unwrap();
+    let substitutions = &template[at..template[at..]
+        .find("Role:")
+        .map_or(template.len(), |r| at + r)];
+    let mut rest = text.as_str();
+    let mut used = BTreeSet::new();
+    while let Some(i) = rest.find("${") {
+        let end = rest[i..].find('}').unwrap();
+        used.insert(rest[i + 2..i + end].to_owned());
+        rest = &rest[i + end..];
+    }
+    assert!(!used.is_empty());
+    for name in used {
+        assert!(
+            substitutions.contains(&format!("{name}:")),
+            "{name} is not in the template's DefinitionSubstitutions"
+        );
+    }
+    // The input replay --distributed gives the execution.
+    let replay = std::fs::read_to_string(root().join("src/cmd/replay.rs")).unwrap();
+    for field in [
+        "bucket",
+        "manifest_bucket",
+        "manifest_key",
+        "rescan",
+        "max_concurrency",
+        "tolerated_failure_percentage",
+    ] {
+        assert!(
+            replay.contains(&format!("\"{field}\":")),
+            "replay does not give {field}"
+        );
+    }
 }

@@ -2996,3 +2996,167 @@ async fn replay_lists_by_day_rescans_and_loads_the_deployments_policy() {
         }
     }
 }
+
+/// The backfill's batch handler (what the state machine's Distributed Map
+/// hands the ingest function): each key of the batch read as a
+/// notification of it would be, the ledger honoured unless the batch says
+/// `rescan`, no source health counted, and a key that cannot be read
+/// failing the batch with its name after the others were read. And
+/// `replay --distributed` lists the keys, writes the manifest and starts
+/// the state machine with the input it reads.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_backfill_reads_batches_of_keys_and_replay_starts_it_on_a_manifest() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let second = KEY.replace("test file", "second");
+    world.put(KEY, log_object()).await;
+    world.put(&second, log_object()).await;
+    let batch = |keys: &[&str], rescan: bool| {
+        json!({
+            "Items": keys.iter().map(|k| json!({"Key": k, "ETag": "\"e\""})).collect::<Vec<_>>(),
+            "BatchInput": {"bucket": world.bucket, "rescan": rescan},
+        })
+    };
+    let out = trailwarden_ingest::handle_batch(&service, &batch(&[KEY, &second], false))
+        .await
+        .unwrap();
+    assert_eq!(out["objects"], 2, "{out}");
+    assert!(out["findings"].as_u64().unwrap() > 0, "{out}");
+    let again = trailwarden_ingest::handle_batch(&service, &batch(&[KEY, &second], false))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again["objects"].as_u64(), again["skipped"].as_u64()),
+        (Some(0), Some(2))
+    );
+    let rescanned = trailwarden_ingest::handle_batch(&service, &batch(&[KEY], true))
+        .await
+        .unwrap();
+    assert_eq!(rescanned["objects"], 1);
+    assert_eq!(
+        rescanned["findings"], 0,
+        "stored findings are not new again"
+    );
+    // History is not delivery.
+    assert!(world
+        .items(&world.state_table)
+        .await
+        .iter()
+        .all(|i| !i["pk"].as_s().unwrap().starts_with("health#")));
+    // An item without a key fails the batch, named, after the others were
+    // read (here the first, read already: skipped); a batch without its
+    // bucket is refused.
+    let error = trailwarden_ingest::handle_batch(
+        &service,
+        &json!({"Items": [{"Key": KEY, "ETag": "x"}, {"ETag": "no key"}],
+                "BatchInput": {"bucket": world.bucket}}),
+    )
+    .await
+    .unwrap_err();
+    assert!(error.contains("item 1: no Key"), "{error}");
+    assert!(
+        trailwarden_ingest::handle_batch(&service, &json!({"Items": []}))
+            .await
+            .unwrap_err()
+            .contains("BatchInput.bucket")
+    );
+
+    // replay --distributed: the state machine made from the repository's
+    // definition, the manifest written, the execution started with it.
+    let sfn = aws_sdk_sfn::Client::new(&world.sdk);
+    let definition = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/statemachine/backfill.asl.json"
+    ))
+    .unwrap()
+    .replace(
+        "${IngestFunctionArn}",
+        "arn:aws:lambda:us-east-1:123456789012:function:ingest",
+    )
+    .replace("${BackfillBucket}", &world.bucket);
+    let machine = sfn
+        .create_state_machine()
+        .name(unique("backfill"))
+        .definition(definition)
+        .role_arn("arn:aws:iam::123456789012:role/backfill")
+        .send()
+        .await
+        .unwrap()
+        .state_machine_arn;
+    let source = format!("s3://{}/AWSLogs/", world.bucket);
+    let (status, _, stderr) = cli(&[
+        "replay",
+        &source,
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-30",
+        "--rescan",
+        "--distributed",
+        &machine,
+        "--manifest-bucket",
+        &world.bucket,
+        "--concurrency",
+        "4",
+        "--no-wait",
+        "--table",
+        &world.findings_table,
+        "--state-table",
+        &world.state_table,
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("2 object(s) listed"), "{stderr}");
+    let executions = sfn
+        .list_executions()
+        .state_machine_arn(&machine)
+        .send()
+        .await
+        .unwrap();
+    let execution = executions.executions()[0].execution_arn().to_owned();
+    let described = sfn
+        .describe_execution()
+        .execution_arn(&execution)
+        .send()
+        .await
+        .unwrap();
+    let input: Value = serde_json::from_str(described.input().unwrap()).unwrap();
+    assert_eq!(input["bucket"], world.bucket.as_str());
+    assert_eq!(input["rescan"], true);
+    assert_eq!(input["max_concurrency"], 4);
+    let manifest = world
+        .s3
+        .get_object()
+        .bucket(input["manifest_bucket"].as_str().unwrap())
+        .key(input["manifest_key"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap()
+        .into_bytes();
+    let manifest: Vec<Value> = serde_json::from_slice(&manifest).unwrap();
+    let keys: Vec<&str> = manifest
+        .iter()
+        .map(|m| m["Key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.contains(&KEY) && keys.contains(&second.as_str()));
+    assert!(manifest
+        .iter()
+        .all(|m| !m["ETag"].as_str().unwrap().contains('"')));
+    // The manifest is the batch handler's input, as the map hands it over
+    // (with the objects' own ETags, which the ledger then records).
+    let handed =
+        json!({"Items": manifest, "BatchInput": {"bucket": world.bucket, "rescan": false}});
+    let out = trailwarden_ingest::handle_batch(&service, &handed)
+        .await
+        .unwrap();
+    assert_eq!(out["objects"], 2, "{out}");
+    let out = trailwarden_ingest::handle_batch(&service, &handed)
+        .await
+        .unwrap();
+    assert_eq!(out["skipped"], 2, "both read already: {out}");
+}

@@ -27,6 +27,24 @@ pub(crate) struct ReplayArgs {
     /// stack's ExtraRulesUri: s3://bucket/prefix/, ssm:/name or ssm:/path/*).
     #[arg(long, value_name = "URI", conflicts_with_all = ["rules", "no_builtin"])]
     pub(crate) extra_rules_uri: Option<String>,
+    /// Read the objects on the deployment's backfill state machine (its
+    /// ARN: the stack's BackfillStateMachineArn) instead of here: the keys
+    /// are listed here, written as a manifest to --manifest-bucket, and the
+    /// ingest function reads them in batches, --concurrency at once, with
+    /// the deployment's own policy and rules.
+    #[arg(long, value_name = "ARN", requires = "manifest_bucket", conflicts_with_all = ["rules", "no_builtin", "policy", "policy_uri", "extra_rules_uri"])]
+    pub(crate) distributed: Option<String>,
+    /// With --distributed: the stack's BackfillBucketName.
+    #[arg(long, value_name = "BUCKET", requires = "distributed")]
+    pub(crate) manifest_bucket: Option<String>,
+    /// With --distributed: batches read at once (the Distributed Map's
+    /// MaxConcurrency; each is one ingest invocation).
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "distributed", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) concurrency: u32,
+    /// With --distributed: start the execution and return, without
+    /// following it.
+    #[arg(long, requires = "distributed")]
+    pub(crate) no_wait: bool,
     /// The deployment's findings table.
     #[arg(long, value_name = "NAME")]
     pub(crate) table: String,
@@ -53,6 +71,9 @@ pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     anyhow::ensure!(!bucket.is_empty(), "{:?} names no bucket", args.source);
     let sdk = trailwarden_aws::sdk_config().await;
+    if let Some(machine) = &args.distributed {
+        return distributed(&args, machine, bucket, prefix, &sdk).await;
+    }
     let mut env: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     env.insert("TRAILWARDEN_FINDINGS_TABLE".into(), args.table.clone());
     env.insert("TRAILWARDEN_STATE_TABLE".into(), args.state_table.clone());
@@ -174,4 +195,120 @@ pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `replay --distributed`: list the objects here, write their manifest
+/// (`manifests/<execution>.json` in the backfill bucket: a JSON array of
+/// `{"Key", "ETag"}`), start the backfill state machine on it and follow
+/// the execution until it ends (unless `--no-wait`).
+#[cfg(feature = "aws")]
+async fn distributed(
+    args: &ReplayArgs,
+    machine: &str,
+    bucket: &str,
+    prefix: &str,
+    sdk: &aws_config::SdkConfig,
+) -> anyhow::Result<ExitCode> {
+    let manifest_bucket = args
+        .manifest_bucket
+        .as_deref()
+        .context("--distributed needs --manifest-bucket")?;
+    let s3 = trailwarden_aws::s3_client(sdk);
+    let objects = trailwarden::cloud::list_objects(
+        &s3,
+        bucket,
+        prefix,
+        args.since.as_deref(),
+        args.until.as_deref(),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    if objects.is_empty() {
+        say!(
+            "replay: no log objects under s3://{bucket}/{prefix} in that window: nothing to start"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let name = format!(
+        "replay-{}-{:08x}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        fastrand::u32(..)
+    );
+    let manifest: Vec<serde_json::Value> = objects
+        .iter()
+        .map(|o| serde_json::json!({"Key": o.key, "ETag": o.version}))
+        .collect();
+    let key = format!("manifests/{name}.json");
+    s3.put_object()
+        .bucket(manifest_bucket)
+        .key(&key)
+        .content_type("application/json")
+        .body(serde_json::to_vec(&manifest)?.into())
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot write the manifest to s3://{manifest_bucket}/{key}: {}",
+                trailwarden_aws::dynamo::error_chain(&e)
+            )
+        })?;
+    let input = serde_json::json!({
+        "bucket": bucket,
+        "manifest_bucket": manifest_bucket,
+        "manifest_key": key,
+        "rescan": args.rescan,
+        "max_concurrency": args.concurrency,
+        "tolerated_failure_percentage": 0,
+    });
+    let sfn = aws_sdk_sfn::Client::new(sdk);
+    let started = sfn
+        .start_execution()
+        .state_machine_arn(machine)
+        .name(&name)
+        .input(input.to_string())
+        .send()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot start {machine}: {}",
+                trailwarden_aws::dynamo::error_chain(&e)
+            )
+        })?;
+    let execution = started.execution_arn().to_owned();
+    say!(
+        "replay: {} object(s) listed (manifest s3://{manifest_bucket}/{key}); execution {execution} started",
+        objects.len()
+    );
+    if args.no_wait {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
+        let out = sfn
+            .describe_execution()
+            .execution_arn(&execution)
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", trailwarden_aws::dynamo::error_chain(&e)))?;
+        use aws_sdk_sfn::types::ExecutionStatus;
+        match out.status() {
+            ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+            }
+            ExecutionStatus::Succeeded => {
+                say!(
+                    "replay: execution succeeded; the batches' counts are under s3://{manifest_bucket}/results/"
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            other => {
+                say!(
+                    "replay: execution {}: {}{}",
+                    other.as_str(),
+                    out.error().unwrap_or("-"),
+                    out.cause().map(|c| format!(" ({c})")).unwrap_or_default()
+                );
+                return Ok(ExitCode::from(1));
+            }
+        }
+    }
 }

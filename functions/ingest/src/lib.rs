@@ -2,6 +2,8 @@
 //! or EventBridge "Object Created"), each object streamed through the
 //! engine. Only the messages whose objects failed are reported, so only they
 //! are retried (and reach the DLQ after the queue's retries).
+//! It also reads the backfill state machine's batches of keys
+//! ([`handle_batch`]).
 
 use aws_lambda_events::sqs::SqsEvent;
 use trailwarden_aws::{emit_metrics, parse_notice, ObjectOutcome, Service};
@@ -77,4 +79,98 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
         ],
     );
     response
+}
+
+/// Log objects per batch the backfill state machine hands over (its
+/// `ItemBatcher`); a batch of more is refused.
+pub const MAX_BATCH_ITEMS: usize = 1000;
+
+/// Handle one batch of the backfill state machine's Distributed Map
+/// (`statemachine/backfill.asl.json`): `{"Items": [{"Key": …, "ETag": …},
+/// …], "BatchInput": {"bucket": …, "rescan": bool}}`, the manifest's keys
+/// (`trailwarden replay --distributed` writes it). Each object is read as a
+/// notification of it would be, except that history is not counted in its
+/// source's delivery health, and with `rescan` objects the ledger says were
+/// read are read again. Returns the batch's counts; an error (which Step
+/// Functions retries, then counts against the map's tolerated failures)
+/// names every object that failed, after the others were read.
+pub async fn handle_batch(
+    service: &Service,
+    payload: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
+    let started = std::time::Instant::now();
+    let input = payload.get("BatchInput");
+    let bucket = input
+        .and_then(|i| i.get("bucket"))
+        .and_then(|b| b.as_str())
+        .filter(|b| !b.is_empty())
+        .ok_or("the batch has no BatchInput.bucket")?;
+    let rescan = input
+        .and_then(|i| i.get("rescan"))
+        .and_then(|r| r.as_bool())
+        .unwrap_or(false);
+    let items = payload
+        .get("Items")
+        .and_then(|i| i.as_array())
+        .ok_or("the batch has no Items array")?;
+    if items.len() > MAX_BATCH_ITEMS {
+        return Err(format!(
+            "a batch of {} objects: at most {MAX_BATCH_ITEMS} (the state machine's MaxItemsPerBatch)",
+            items.len()
+        ));
+    }
+    let (mut objects, mut skipped, mut records, mut findings) = (0u64, 0u64, 0u64, 0u64);
+    let mut failures = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let Some(key) = item.get("Key").and_then(|k| k.as_str()) else {
+            failures.push(format!("item {i}: no Key"));
+            continue;
+        };
+        let etag = item.get("ETag").and_then(|e| e.as_str()).unwrap_or("");
+        let notice = trailwarden_aws::ObjectNotice {
+            bucket: bucket.to_owned(),
+            key: key.to_owned(),
+            version: trailwarden_aws::s3::normalize_etag(etag).to_owned(),
+        };
+        match service.process_object_as(&notice, rescan, false).await {
+            Ok(ObjectOutcome::Done(_, counts)) => {
+                objects += 1;
+                records += counts.records;
+                findings += counts.findings_new;
+            }
+            Ok(ObjectOutcome::Missing(reason)) => {
+                skipped += 1;
+                tracing::warn!(bucket, key, reason = %reason, "object gone before it was read; skipped");
+            }
+            Ok(_) => skipped += 1,
+            Err(e) => {
+                tracing::error!(bucket, key, error = %e, "object failed");
+                failures.push(format!("s3://{bucket}/{key}: {e}"));
+            }
+        }
+    }
+    emit_metrics(
+        "backfill",
+        started,
+        &[
+            ("Objects", objects),
+            ("Records", records),
+            ("Findings", findings),
+            ("FailedObjects", failures.len() as u64),
+        ],
+    );
+    if !failures.is_empty() {
+        return Err(format!(
+            "{} of {} object(s) failed: {}",
+            failures.len(),
+            items.len(),
+            failures.join("; ")
+        ));
+    }
+    Ok(serde_json::json!({
+        "objects": objects,
+        "skipped": skipped,
+        "records": records,
+        "findings": findings,
+    }))
 }

@@ -381,6 +381,20 @@ impl Service {
         &self,
         notice: &ObjectNotice,
     ) -> Result<ObjectOutcome, ObjectError> {
+        self.process_object_as(notice, self.rescan, self.record_health)
+            .await
+    }
+
+    /// [`Service::process_object`], reading the object again even when the
+    /// ledger says it was read when `rescan`, and counting it in its
+    /// source's health only when `record_health` (a backfill reads
+    /// history, which is not delivery).
+    pub async fn process_object_as(
+        &self,
+        notice: &ObjectNotice,
+        rescan: bool,
+        record_health: bool,
+    ) -> Result<ObjectOutcome, ObjectError> {
         let kind = parse_key(&notice.key).kind;
         if !kind.has_records() {
             let reason = match kind {
@@ -396,7 +410,7 @@ impl Service {
         // health, so it can neither mask a silent source nor teach a
         // baseline its made-up principal.
         let canary = self.config.canary_bucket.as_deref() == Some(notice.bucket.as_str());
-        if !self.rescan
+        if !rescan
             && self
                 .store
                 .is_done(&notice.bucket, &notice.key, &notice.version)
@@ -485,7 +499,7 @@ impl Service {
             .map_err(store_err)?;
         // The source's health, for the daily digest: a failure here loses
         // one object's count, not its findings, so it is logged, not retried.
-        if !canary && self.record_health {
+        if !canary && record_health {
             if let Err(e) = self
                 .store
                 .record_source_health(
