@@ -38,19 +38,25 @@ pub(crate) struct ReplayArgs {
     #[arg(long, value_name = "BUCKET", requires = "distributed")]
     pub(crate) manifest_bucket: Option<String>,
     /// With --distributed: batches read at once (the Distributed Map's
-    /// MaxConcurrency; each is one ingest invocation).
-    #[arg(long, value_name = "N", default_value_t = 10, requires = "distributed", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    /// MaxConcurrency; each is one ingest invocation, from the account's
+    /// Lambda concurrency that live ingestion also uses).
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "distributed", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub(crate) concurrency: u32,
+    /// With --distributed: the share of batches (percent) that may fail
+    /// (after their retries) before the run stops; the failed ones, with
+    /// the keys that failed, are in the results.
+    #[arg(long, value_name = "PERCENT", default_value_t = 5, requires = "distributed", value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub(crate) tolerated_failure_percentage: u32,
     /// With --distributed: start the execution and return, without
     /// following it.
     #[arg(long, requires = "distributed")]
     pub(crate) no_wait: bool,
     /// The deployment's findings table.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) table: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "distributed")]
+    pub(crate) table: Option<String>,
     /// The deployment's state table.
-    #[arg(long, value_name = "NAME")]
-    pub(crate) state_table: String,
+    #[arg(long, value_name = "NAME", required_unless_present = "distributed")]
+    pub(crate) state_table: Option<String>,
     #[command(flatten)]
     pub(crate) rules: RuleArgs,
 }
@@ -75,8 +81,14 @@ pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         return distributed(&args, machine, bucket, prefix, &sdk).await;
     }
     let mut env: std::collections::HashMap<String, String> = std::collections::HashMap::new();
-    env.insert("TRAILWARDEN_FINDINGS_TABLE".into(), args.table.clone());
-    env.insert("TRAILWARDEN_STATE_TABLE".into(), args.state_table.clone());
+    env.insert(
+        "TRAILWARDEN_FINDINGS_TABLE".into(),
+        args.table.clone().unwrap_or_default(),
+    );
+    env.insert(
+        "TRAILWARDEN_STATE_TABLE".into(),
+        args.state_table.clone().unwrap_or_default(),
+    );
     if let Some(uri) = &args.policy_uri {
         env.insert("TRAILWARDEN_POLICY".into(), uri.clone());
     }
@@ -229,85 +241,127 @@ async fn distributed(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let name = format!(
+    let run = format!(
         "replay-{}-{:08x}",
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
         fastrand::u32(..)
     );
-    let manifest: Vec<serde_json::Value> = objects
-        .iter()
-        .map(|o| serde_json::json!({"Key": o.key, "ETag": o.version}))
-        .collect();
-    let key = format!("manifests/{name}.json");
-    s3.put_object()
-        .bucket(manifest_bucket)
-        .key(&key)
-        .content_type("application/json")
-        .body(serde_json::to_vec(&manifest)?.into())
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot write the manifest to s3://{manifest_bucket}/{key}: {}",
-                trailwarden_aws::dynamo::error_chain(&e)
-            )
-        })?;
-    let input = serde_json::json!({
-        "bucket": bucket,
-        "manifest_bucket": manifest_bucket,
-        "manifest_key": key,
-        "rescan": args.rescan,
-        "max_concurrency": args.concurrency,
-        "tolerated_failure_percentage": 0,
-    });
     let sfn = aws_sdk_sfn::Client::new(sdk);
-    let started = sfn
-        .start_execution()
-        .state_machine_arn(machine)
-        .name(&name)
-        .input(input.to_string())
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot start {machine}: {}",
-                trailwarden_aws::dynamo::error_chain(&e)
-            )
-        })?;
-    let execution = started.execution_arn().to_owned();
-    say!(
-        "replay: {} object(s) listed (manifest s3://{manifest_bucket}/{key}); execution {execution} started",
-        objects.len()
-    );
-    if args.no_wait {
-        return Ok(ExitCode::SUCCESS);
-    }
-    loop {
-        let out = sfn
-            .describe_execution()
-            .execution_arn(&execution)
+    let chunks: Vec<_> = objects.chunks(MANIFEST_KEYS).collect();
+    for (n, chunk) in chunks.iter().enumerate() {
+        // One execution per manifest of at most MANIFEST_KEYS keys (about
+        // 100 MB): one after the other, or all at once with --no-wait.
+        let name = if chunks.len() == 1 {
+            run.clone()
+        } else {
+            format!("{run}-{n:03}")
+        };
+        let manifest: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|o| serde_json::json!({"Key": o.key, "ETag": o.version}))
+            .collect();
+        let key = format!("manifests/{name}.json");
+        s3.put_object()
+            .bucket(manifest_bucket)
+            .key(&key)
+            .content_type("application/json")
+            .body(serde_json::to_vec(&manifest)?.into())
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("{}", trailwarden_aws::dynamo::error_chain(&e)))?;
-        use aws_sdk_sfn::types::ExecutionStatus;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot write the manifest to s3://{manifest_bucket}/{key}: {}",
+                    trailwarden_aws::dynamo::error_chain(&e)
+                )
+            })?;
+        drop(manifest);
+        let input = serde_json::json!({
+            "bucket": bucket,
+            "manifest_bucket": manifest_bucket,
+            "manifest_key": key,
+            "rescan": args.rescan,
+            "max_concurrency": args.concurrency,
+            "tolerated_failure_percentage": args.tolerated_failure_percentage,
+        });
+        let started = sfn
+            .start_execution()
+            .state_machine_arn(machine)
+            .name(&name)
+            .input(input.to_string())
+            .send()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot start {machine}: {}",
+                    trailwarden_aws::dynamo::error_chain(&e)
+                )
+            })?;
+        let execution = started.execution_arn().to_owned();
+        say!(
+            "replay: {} object(s) listed (manifest s3://{manifest_bucket}/{key}); execution {execution} started",
+            chunk.len()
+        );
+        if !args.no_wait && !follow(&sfn, &execution, manifest_bucket).await? {
+            return Ok(ExitCode::from(1));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Most keys in one manifest (about 100 MB of JSON); more make more
+/// executions.
+#[cfg(feature = "aws")]
+const MANIFEST_KEYS: usize = 500_000;
+
+/// Follow `execution` until it ends: whether it succeeded. A failed
+/// `DescribeExecution` is tried again (five times in a row at most), then
+/// reported with the execution, which may still be running.
+#[cfg(feature = "aws")]
+async fn follow(
+    sfn: &aws_sdk_sfn::Client,
+    execution: &str,
+    manifest_bucket: &str,
+) -> anyhow::Result<bool> {
+    use aws_sdk_sfn::types::ExecutionStatus;
+    let mut errors = 0;
+    loop {
+        let out = match sfn.describe_execution().execution_arn(execution).send().await {
+            Ok(out) => {
+                errors = 0;
+                out
+            }
+            Err(e) if errors < 5 => {
+                errors += 1;
+                say!(
+                    "replay: cannot read {execution} ({}); trying again",
+                    trailwarden_aws::dynamo::error_chain(&e)
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                continue;
+            }
+            Err(e) => anyhow::bail!(
+                "cannot read {execution}: {}; it may still be running (see the Step Functions console)",
+                trailwarden_aws::dynamo::error_chain(&e)
+            ),
+        };
         match out.status() {
             ExecutionStatus::Running | ExecutionStatus::PendingRedrive => {
                 tokio::time::sleep(std::time::Duration::from_secs(10)).await;
             }
             ExecutionStatus::Succeeded => {
                 say!(
-                    "replay: execution succeeded; the batches' counts are under s3://{manifest_bucket}/results/"
+                    "replay: {execution} succeeded; each batch's counts (and any failed batch's keys) are under s3://{manifest_bucket}/results/"
                 );
-                return Ok(ExitCode::SUCCESS);
+                return Ok(true);
             }
             other => {
                 say!(
-                    "replay: execution {}: {}{}",
+                    "replay: {execution} {}: {}{}",
                     other.as_str(),
                     out.error().unwrap_or("-"),
                     out.cause().map(|c| format!(" ({c})")).unwrap_or_default()
                 );
-                return Ok(ExitCode::from(1));
+                return Ok(false);
             }
         }
     }

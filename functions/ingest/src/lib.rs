@@ -120,6 +120,7 @@ pub async fn handle_batch(
         ));
     }
     let (mut objects, mut skipped, mut records, mut findings) = (0u64, 0u64, 0u64, 0u64);
+    let (mut rejected, mut refused) = (0u64, 0u64);
     let mut failures = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Some(key) = item.get("Key").and_then(|k| k.as_str()) else {
@@ -137,6 +138,8 @@ pub async fn handle_batch(
                 objects += 1;
                 records += counts.records;
                 findings += counts.findings_new;
+                rejected += counts.rejected;
+                refused += counts.findings_refused + counts.state_refused;
             }
             Ok(ObjectOutcome::Missing(reason)) => {
                 skipped += 1;
@@ -156,6 +159,8 @@ pub async fn handle_batch(
             ("Objects", objects),
             ("Records", records),
             ("Findings", findings),
+            ("RejectedRecords", rejected),
+            ("WritesRefused", refused),
             ("FailedObjects", failures.len() as u64),
         ],
     );
@@ -172,5 +177,7 @@ pub async fn handle_batch(
         "skipped": skipped,
         "records": records,
         "findings": findings,
+        "rejected_records": rejected,
+        "writes_refused": refused,
     }))
 }
