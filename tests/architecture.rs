@@ -265,3 +265,63 @@ fn the_backfill_state_machine_is_a_distributed_map_over_a_manifest() {
         );
     }
 }
+
+/// Every alarm on one of trailwarden's own metrics (namespace
+/// `trailwarden`, dimension `Function`) watches a metric some function
+/// emits under that function's name (`emit_metrics("<function>", …,
+/// &[("<metric>", …)])`): an alarm on a metric nobody writes never fires.
+#[test]
+fn every_alarm_on_our_metrics_watches_a_metric_a_function_emits() {
+    let template = std::fs::read_to_string(root().join("template.yaml")).unwrap();
+    let mut sources = String::new();
+    for dir in ["shared/aws/src", "functions"] {
+        let mut stack = vec![root().join(dir)];
+        while let Some(path) = stack.pop() {
+            if path.is_dir() {
+                stack.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    // The template's resources: a block per line indented by exactly two.
+    let mut blocks: Vec<String> = Vec::new();
+    for line in template.lines() {
+        let top = line.starts_with("  ") && !line.starts_with("   ");
+        match blocks.last_mut() {
+            Some(block) if !top => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            _ => blocks.push(format!("{line}\n")),
+        }
+    }
+    let mut checked = 0;
+    for block in blocks
+        .iter()
+        .filter(|b| b.contains("Namespace: trailwarden"))
+    {
+        // Each metric of the alarm, with the function its dimension names.
+        let mut metric = None;
+        for line in block.lines().map(str::trim) {
+            if let Some(m) = line.strip_prefix("MetricName: ") {
+                metric = Some(m.trim().to_owned());
+            }
+            let Some(function) = line.strip_prefix("- {Name: Function, Value: ") else {
+                continue;
+            };
+            let function = function.trim_end_matches('}').trim();
+            let metric = metric.take().expect("a metric before its dimension");
+            assert!(
+                sources.contains(&format!("\"{function}\",")),
+                "no function emits metrics as {function:?}"
+            );
+            assert!(
+                sources.contains(&format!("(\"{metric}\"")),
+                "no function emits the metric {metric:?} the template alarms on"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "{checked} alarm metrics found");
+}

@@ -315,6 +315,62 @@ pub fn set_status(event: &mut Value, status: &str) {
 mod tests {
     use super::*;
 
+    /// The OCSF 1.3.0 schema's required attributes of a Detection Finding
+    /// (class 2004: its own and the base event's), of the objects it
+    /// requires (`metadata`: `product`, `version`; `finding_info`: `uid`,
+    /// `title`; `product`: `vendor_name`), and of the `cloud` profile it
+    /// declares (`cloud.provider`), present with the schema's types, for
+    /// every level and for a finding with nothing but its required parts.
+    #[test]
+    fn every_required_attribute_of_a_detection_finding_is_present() {
+        for level in Level::ALL {
+            let finding: Finding = serde_json::from_value(json!({
+                "id": "tw-0", "rule_id": "r", "rule_title": "t", "level": level.as_str(),
+                "tags": [], "description": "", "event_time": "not a time", "account": null,
+                "region": null, "principal": null, "principal_type": null,
+                "access_key_id": null, "source_ip": null, "user_agent": null,
+                "event_source": "", "event_name": "", "error_code": null,
+                "event_ids": [], "count": 1
+            }))
+            .unwrap();
+            let event = detection_finding(&finding);
+            for (path, kind) in [
+                ("/activity_id", "integer"),
+                ("/category_uid", "integer"),
+                ("/class_uid", "integer"),
+                ("/severity_id", "integer"),
+                ("/time", "integer"),
+                ("/type_uid", "integer"),
+                ("/metadata/version", "string"),
+                ("/metadata/product/vendor_name", "string"),
+                ("/finding_info/uid", "string"),
+                ("/finding_info/title", "string"),
+                ("/cloud/provider", "string"),
+            ] {
+                let value = event
+                    .pointer(path)
+                    .unwrap_or_else(|| panic!("{level}: {path} missing: {event}"));
+                let ok = match kind {
+                    "integer" => value.is_i64() || value.is_u64(),
+                    _ => value.as_str().is_some_and(|s| !s.is_empty()),
+                };
+                assert!(ok, "{level}: {path} is not a {kind}: {value}");
+            }
+            assert_eq!(event["class_uid"], 2004);
+            assert_eq!(event["category_uid"], 2);
+            assert_eq!(
+                event["type_uid"].as_u64().unwrap(),
+                2004 * 100 + event["activity_id"].as_u64().unwrap()
+            );
+            assert!((1..=6).contains(&event["severity_id"].as_u64().unwrap()));
+            assert!(event["metadata"]["profiles"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == "cloud"));
+        }
+    }
+
     #[test]
     fn technique_and_tactic_tags() {
         let tags: Vec<String> = [
