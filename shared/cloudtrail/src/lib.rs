@@ -19,6 +19,6 @@ pub use reader::{
     ReaderOptions, RecordReject, RecordSink,
 };
 pub use record::{
-    parse_event_time, Identity, Layout, Lookup, Record, RecordError, Str, NESTED_FIELDS,
-    PARSE_MAX_DEPTH,
+    is_canonical_event_time, parse_event_time, Identity, Layout, Lookup, Record, RecordError, Str,
+    NESTED_FIELDS, PARSE_MAX_DEPTH,
 };

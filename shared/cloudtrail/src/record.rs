@@ -790,6 +790,50 @@ pub fn parse_event_time(s: &str) -> Option<i64> {
     Some((days * 86_400 + hour * 3600 + min * 60 + sec - offset_secs) * 1000 + millis)
 }
 
+/// Whether `s` is `eventTime` exactly as CloudTrail writes it
+/// (`2023-07-10T11:45:12Z`: UTC, whole seconds) and names a real instant:
+/// a day that exists in its month, no leap second. Such a text is already
+/// in the form findings store (RFC 3339, `Z`), so it need not be parsed
+/// and formatted again. ("CloudTrail record contents", `eventTime`:
+/// <https://docs.aws.amazon.com/awscloudtrail/latest/userguide/cloudtrail-event-reference-record-contents.html>.)
+pub fn is_canonical_event_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    if b.len() != 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'Z'
+    {
+        return false;
+    }
+    let num = |i: usize, n: usize| -> Option<i64> {
+        b[i..i + n].iter().try_fold(0i64, |v, &c| {
+            c.is_ascii_digit().then(|| v * 10 + i64::from(c - b'0'))
+        })
+    };
+    let (Some(year), Some(month), Some(day), Some(hour), Some(min), Some(sec)) = (
+        num(0, 4),
+        num(5, 2),
+        num(8, 2),
+        num(11, 2),
+        num(14, 2),
+        num(17, 2),
+    ) else {
+        return false;
+    };
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return false,
+    };
+    (1..=days).contains(&day) && hour <= 23 && min <= 59 && sec <= 59
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

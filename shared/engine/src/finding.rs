@@ -133,17 +133,26 @@ pub const MAX_EVENT_IDS: usize = 20;
 
 /// The id of a finding of `rule_id` caused by `event_ids` (order-independent).
 pub fn finding_id(rule_id: &str, event_ids: &[String]) -> String {
-    let mut ids: Vec<&str> = event_ids.iter().map(String::as_str).collect();
-    ids.sort_unstable();
-    ids.dedup();
     let mut h = Sha256::new();
     h.update(rule_id.as_bytes());
-    for id in ids {
+    // A single-event finding (most of them) needs no sorting.
+    if let [id] = event_ids {
         h.update(b"\n");
         h.update(id.as_bytes());
+    } else {
+        let mut ids: Vec<&str> = event_ids.iter().map(String::as_str).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            h.update(b"\n");
+            h.update(id.as_bytes());
+        }
     }
     let digest = h.finalize();
-    format!("tw-{}", hex::encode(&digest[..16]))
+    let mut text = [0u8; 3 + 32];
+    text[..3].copy_from_slice(b"tw-");
+    hex::encode_to_slice(&digest[..16], &mut text[3..]).expect("32 hex digits fit");
+    String::from_utf8(text.to_vec()).expect("ASCII")
 }
 
 /// The id CloudTrail gave an event, or, where it gave none, a stable hash of
@@ -189,6 +198,57 @@ mod tests {
         assert_ne!(a, finding_id("r2", &["e1".into(), "e2".into()]));
         assert_ne!(a, finding_id("r1", &["e1".into()]));
         assert_eq!(a.len(), 3 + 32);
+        // The ids stores already hold: SHA-256 of the rule id and the
+        // sorted, distinct event ids, one per line; "tw-" and the first
+        // 16 bytes in hex.
+        assert_eq!(a, "tw-3522951c1fc0424b10e8f63ba91ca276");
+        assert_eq!(
+            finding_id("r1", &["e1".into()]),
+            "tw-1d4d5a747e4fc928b329033004b0ecf4"
+        );
+        assert_eq!(
+            finding_id("r1", &["e1".into(), "e1".into()]),
+            finding_id("r1", &["e1".into()])
+        );
+    }
+
+    #[test]
+    fn a_canonical_event_time_is_stored_as_written_and_any_other_as_rfc_3339() {
+        use trailwarden_cloudtrail::{is_canonical_event_time, parse_event_time};
+        let formatted = |t: &str| {
+            parse_event_time(t)
+                .and_then(chrono::DateTime::from_timestamp_millis)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        };
+        for t in [
+            "2026-11-29T03:04:05Z",
+            "2024-02-29T23:59:59Z",
+            "2000-02-29T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "0001-12-31T12:00:00Z",
+        ] {
+            assert!(is_canonical_event_time(t), "{t}");
+            assert_eq!(formatted(t).as_deref(), Some(t));
+        }
+        // Not as CloudTrail writes it, or not a real instant: these go
+        // through parsing (a day past the month's end or a leap second
+        // rolls over there).
+        for t in [
+            "2025-02-29T00:00:00Z",
+            "1900-02-29T00:00:00Z",
+            "2026-04-31T00:00:00Z",
+            "2026-12-31T23:59:60Z",
+            "2026-13-01T00:00:00Z",
+            "2026-11-29T24:00:00Z",
+            "2026-11-29T03:04:05.123Z",
+            "2026-11-29 03:04:05Z",
+            "2026-11-29T03:04:05+01:00",
+            "2026-11-29T03:04:05z",
+            "2026-1１-29T03:04:05Z",
+            "",
+        ] {
+            assert!(!is_canonical_event_time(t), "{t}");
+        }
     }
 
     #[test]

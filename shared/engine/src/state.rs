@@ -433,11 +433,14 @@ impl Snapshot {
             // Every accepted layout (ISO 8601, or the space-separated one of
             // published attack-simulation logs) stored as RFC 3339 UTC, so
             // times compare as text everywhere.
-            event_time: record
-                .event_time_millis()
-                .and_then(chrono::DateTime::from_timestamp_millis)
-                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_else(|| record.event_time().unwrap_or_default().to_owned()),
+            event_time: match record.event_time() {
+                Some(t) if trailwarden_cloudtrail::is_canonical_event_time(t) => t.to_owned(),
+                _ => record
+                    .event_time_millis()
+                    .and_then(chrono::DateTime::from_timestamp_millis)
+                    .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                    .unwrap_or_else(|| record.event_time().unwrap_or_default().to_owned()),
+            },
             event_id: crate::finding::event_id(record),
             account: s(record.recipient_account_id()).or(identity.account_id),
             region: s(record.aws_region()),
