@@ -342,14 +342,6 @@ fn table_window(
     query_since: &str,
     now: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<TableWindow> {
-    let sweep_rule = trailwarden_engine::sweep::SWEEP_RULE_ID;
-    let query = |since: &str, rule: Option<&str>| trailwarden::cloud::TableQuery {
-        since: since.to_owned(),
-        min_level: None,
-        rule: rule.map(str::to_owned),
-        principal: None,
-        account: None,
-    };
     let (rows, idle, health) = runtime()?.block_on(async {
         let sdk = trailwarden_aws::sdk_config().await;
         let client = aws_sdk_dynamodb::Client::new(&sdk);
@@ -367,29 +359,13 @@ fn table_window(
                 )
             }
         };
-        let rows = trailwarden::cloud::query(&client, table, &query(query_since, None), now)
+        let window = trailwarden_aws::findings::digest_window(&client, table, query_since, now)
             .await
             .map_err(anyhow::Error::msg)?;
-        // The deployment's sweeper stores each idle principal once,
-        // at its last activity's time: all of them, whenever.
-        let idle = trailwarden::cloud::query(
-            &client,
-            table,
-            &query("0001-01-01T00:00:00Z", Some(sweep_rule)),
-            now,
-        )
-        .await
-        .map_err(anyhow::Error::msg)?;
-        anyhow::Ok((rows, idle, health))
+        anyhow::Ok((window.findings, window.idle, health))
     })?;
     let row = |r: trailwarden::cloud::TableFinding| (r.finding, Some(r.status));
-    let findings: Vec<_> = rows
-        .into_iter()
-        .filter(|r| {
-            r.finding.rule_id != sweep_rule && !trailwarden_aws::canary::is_canary(&r.finding)
-        })
-        .map(row)
-        .collect();
+    let findings: Vec<_> = rows.into_iter().map(row).collect();
     let idle: Vec<_> = idle.into_iter().map(row).collect();
     let show = format!("trailwarden findings --table {table} show");
     Ok((findings, idle, None, health, show))

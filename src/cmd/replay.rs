@@ -162,18 +162,14 @@ pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     } else {
         ProgressBar::hidden()
     };
-    let (mut done, mut skipped, mut failed, mut records, mut findings) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    let mut refused = 0u64;
+    let mut tally = trailwarden_aws::Tally::default();
     for notice in &objects {
         bar.set_message(notice.key.clone());
-        match service.process_object(notice).await {
+        let outcome = service.process_object(notice).await;
+        tally.add(&outcome);
+        match outcome {
             Ok(trailwarden_aws::ObjectOutcome::Done(_, counts)) => {
-                done += 1;
-                records += counts.records;
-                findings += counts.findings_new;
                 if counts.findings_refused + counts.state_refused > 0 {
-                    refused += counts.findings_refused + counts.state_refused;
                     bar.suspend(|| {
                         say!(
                             "trailwarden: s3://{}/{}: DynamoDB refused {} finding(s) with their index keys \
@@ -187,12 +183,10 @@ pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(trailwarden_aws::ObjectOutcome::Missing(reason)) => {
-                skipped += 1;
                 bar.suspend(|| say!("trailwarden: {reason}; skipped"));
             }
-            Ok(_) => skipped += 1,
+            Ok(_) => {}
             Err(e) => {
-                failed += 1;
                 bar.suspend(|| say!("trailwarden: s3://{}/{}: {e}", notice.bucket, notice.key));
             }
         }
@@ -200,9 +194,15 @@ pub(crate) async fn replay_async(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     }
     bar.finish_and_clear();
     say!(
-        "replayed {done} object(s) ({records} records, {findings} new findings); {skipped} already processed or skipped; {failed} failed; {refused} write(s) DynamoDB refused"
+        "replayed {} object(s) ({} records, {} new findings); {} already processed or skipped; {} failed; {} write(s) DynamoDB refused",
+        tally.objects,
+        tally.counts.records,
+        tally.counts.findings_new,
+        tally.skipped + tally.missing,
+        tally.failed,
+        tally.refused()
     );
-    Ok(if failed > 0 || refused > 0 {
+    Ok(if tally.failed > 0 || tally.refused() > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
@@ -268,12 +268,9 @@ async fn distributed(
             .body(serde_json::to_vec(&manifest)?.into())
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot write the manifest to s3://{manifest_bucket}/{key}: {}",
-                    trailwarden_aws::dynamo::error_chain(&e)
-                )
-            })?;
+            .map_err(cannot(format!(
+                "write the manifest to s3://{manifest_bucket}/{key}"
+            )))?;
         drop(manifest);
         let input = serde_json::json!({
             "bucket": bucket,
@@ -290,12 +287,7 @@ async fn distributed(
             .input(input.to_string())
             .send()
             .await
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot start {machine}: {}",
-                    trailwarden_aws::dynamo::error_chain(&e)
-                )
-            })?;
+            .map_err(cannot(format!("start {machine}")))?;
         let execution = started.execution_arn().to_owned();
         say!(
             "replay: {} object(s) listed (manifest s3://{manifest_bucket}/{key}); execution {execution} started",
@@ -364,5 +356,16 @@ async fn follow(
                 return Ok(false);
             }
         }
+    }
+}
+
+/// An SDK error as `cannot <what>: <the error and its sources>`.
+#[cfg(feature = "aws")]
+fn cannot<E: std::error::Error + 'static>(what: String) -> impl FnOnce(E) -> anyhow::Error {
+    move |e| {
+        anyhow::anyhow!(
+            "cannot {what}: {}",
+            trailwarden_aws::dynamo::error_chain(&e)
+        )
     }
 }

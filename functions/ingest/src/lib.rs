@@ -6,16 +6,15 @@
 //! ([`handle_batch`]).
 
 use aws_lambda_events::sqs::SqsEvent;
-use trailwarden_aws::{emit_metrics, parse_notice, ObjectOutcome, Service};
+use trailwarden_aws::{emit_metrics, parse_notice, ObjectOutcome, Service, Tally};
 pub use trailwarden_aws::{BatchResponse, ItemFailure};
 
 /// Handle one SQS batch.
 pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
     let started = std::time::Instant::now();
     let mut response = BatchResponse::default();
-    let (mut objects, mut records, mut rejected, mut findings, mut failed) =
-        (0u64, 0u64, 0u64, 0u64, 0u64);
-    let (mut state_refused, mut findings_refused, mut missing) = (0u64, 0u64, 0u64);
+    let mut tally = Tally::default();
+    let mut failed = 0u64;
     for message in event.records {
         let id = message.message_id.clone().unwrap_or_default();
         let body = message.body.as_deref().unwrap_or_default();
@@ -33,14 +32,10 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
         }
         let mut message_failed = false;
         for notice in &notices {
-            match service.process_object(notice).await {
+            let outcome = service.process_object(notice).await;
+            tally.add(&outcome);
+            match outcome {
                 Ok(ObjectOutcome::Done(summary, counts)) => {
-                    objects += 1;
-                    records += counts.records;
-                    rejected += counts.rejected;
-                    findings += counts.findings_new;
-                    state_refused += counts.state_refused;
-                    findings_refused += counts.findings_refused;
                     tracing::info!(bucket = %notice.bucket, key = %notice.key, records = summary.records, rejected = summary.rejected, findings_new = counts.findings_new, findings_repeat = counts.findings_repeat, findings_refused = counts.findings_refused, suppressed = counts.suppressed, "object processed");
                 }
                 Ok(ObjectOutcome::AlreadyDone) => {
@@ -50,7 +45,6 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
                     tracing::info!(bucket = %notice.bucket, key = %notice.key, reason = %reason, "skipped");
                 }
                 Ok(ObjectOutcome::Missing(reason)) => {
-                    missing += 1;
                     tracing::warn!(bucket = %notice.bucket, key = %notice.key, reason = %reason, "object gone before it was read; skipped, not retried (check the trail bucket's lifecycle rules and who deletes log files)");
                 }
                 Err(e) => {
@@ -68,14 +62,14 @@ pub async fn handle(service: &Service, event: SqsEvent) -> BatchResponse {
         "ingest",
         started,
         &[
-            ("Objects", objects),
-            ("Records", records),
-            ("RejectedRecords", rejected),
-            ("Findings", findings),
+            ("Objects", tally.objects),
+            ("Records", tally.counts.records),
+            ("RejectedRecords", tally.counts.rejected),
+            ("Findings", tally.counts.findings_new),
             ("FailedMessages", failed),
-            ("StateWritesRefused", state_refused),
-            ("FindingsRefused", findings_refused),
-            ("MissingObjects", missing),
+            ("StateWritesRefused", tally.counts.state_refused),
+            ("FindingsRefused", tally.counts.findings_refused),
+            ("MissingObjects", tally.missing),
         ],
     );
     response
@@ -119,8 +113,7 @@ pub async fn handle_batch(
             items.len()
         ));
     }
-    let (mut objects, mut skipped, mut records, mut findings) = (0u64, 0u64, 0u64, 0u64);
-    let (mut rejected, mut refused) = (0u64, 0u64);
+    let mut tally = Tally::default();
     let mut failures = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let Some(key) = item.get("Key").and_then(|k| k.as_str()) else {
@@ -133,19 +126,15 @@ pub async fn handle_batch(
             key: key.to_owned(),
             version: trailwarden_aws::s3::normalize_etag(etag).to_owned(),
         };
-        match service.process_object_as(&notice, rescan, false).await {
-            Ok(ObjectOutcome::Done(_, counts)) => {
-                objects += 1;
-                records += counts.records;
-                findings += counts.findings_new;
-                rejected += counts.rejected;
-                refused += counts.findings_refused + counts.state_refused;
-            }
+        let outcome = service.process_object_as(&notice, rescan, false).await;
+        tally.add(&outcome);
+        match outcome {
+            Ok(
+                ObjectOutcome::Done(..) | ObjectOutcome::AlreadyDone | ObjectOutcome::Skipped(_),
+            ) => {}
             Ok(ObjectOutcome::Missing(reason)) => {
-                skipped += 1;
                 tracing::warn!(bucket, key, reason = %reason, "object gone before it was read; skipped");
             }
-            Ok(_) => skipped += 1,
             Err(e) => {
                 tracing::error!(bucket, key, error = %e, "object failed");
                 failures.push(format!("s3://{bucket}/{key}: {e}"));
@@ -156,11 +145,13 @@ pub async fn handle_batch(
         "backfill",
         started,
         &[
-            ("Objects", objects),
-            ("Records", records),
-            ("Findings", findings),
-            ("RejectedRecords", rejected),
-            ("WritesRefused", refused),
+            ("Objects", tally.objects),
+            ("Records", tally.counts.records),
+            ("Findings", tally.counts.findings_new),
+            ("RejectedRecords", tally.counts.rejected),
+            // As ingest names them: `RefusedWritesAlarm` watches both.
+            ("FindingsRefused", tally.counts.findings_refused),
+            ("StateWritesRefused", tally.counts.state_refused),
             ("FailedObjects", failures.len() as u64),
         ],
     );
@@ -173,11 +164,11 @@ pub async fn handle_batch(
         ));
     }
     Ok(serde_json::json!({
-        "objects": objects,
-        "skipped": skipped,
-        "records": records,
-        "findings": findings,
-        "rejected_records": rejected,
-        "writes_refused": refused,
+        "objects": tally.objects,
+        "skipped": tally.skipped + tally.missing,
+        "records": tally.counts.records,
+        "findings": tally.counts.findings_new,
+        "rejected_records": tally.counts.rejected,
+        "writes_refused": tally.refused(),
     }))
 }

@@ -9,11 +9,9 @@
 use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{DateTime, Utc};
 use trailwarden_engine::digest::{Digest, Health, Row, SourceHealth};
-use trailwarden_engine::sweep::SWEEP_RULE_ID;
 use trailwarden_engine::{finding_id, Finding, Level};
 
 use crate::dynamo::error_chain;
-use crate::findings::{query, TableQuery};
 use crate::Service;
 
 /// The rule id of a source (an account and region of the trail) that
@@ -80,36 +78,12 @@ pub async fn build_digest(
     let as_of = run_at - chrono::TimeDelta::hours(WINDOW_LAG_HOURS);
     let since = as_of - chrono::TimeDelta::hours(i64::from(hours));
     let text = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let client = service.store.client();
     let table = service.store.findings_table();
-    let window = |since: String, rule: Option<&str>| TableQuery {
-        since,
-        rule: rule.map(str::to_owned),
-        ..TableQuery::default()
-    };
+    let window =
+        crate::findings::digest_window(service.store.client(), table, &text(since), as_of).await?;
     let row = |r: crate::findings::TableFinding| -> Row { (r.finding, Some(r.status)) };
-    let findings: Vec<Row> = query(client, table, &window(text(since), None), as_of)
-        .await?
-        .into_iter()
-        .filter(|r| {
-            r.finding.rule_id != SWEEP_RULE_ID
-                && r.finding.event_time <= text(as_of)
-                && !crate::canary::is_canary(&r.finding)
-        })
-        .map(row)
-        .collect();
-    // The sweeper stores each idle principal once, at its last activity's
-    // time: all of them, whenever.
-    let idle: Vec<Row> = query(
-        client,
-        table,
-        &window("0001-01-01T00:00:00Z".into(), Some(SWEEP_RULE_ID)),
-        as_of,
-    )
-    .await?
-    .into_iter()
-    .map(row)
-    .collect();
+    let findings: Vec<Row> = window.findings.into_iter().map(row).collect();
+    let idle: Vec<Row> = window.idle.into_iter().map(row).collect();
     let dead_letters = match service.config.dead_letter_queues.as_slice() {
         [] => None,
         urls => Some(dead_letters(sqs, urls).await?),

@@ -60,6 +60,51 @@ pub fn row(item: &HashMap<String, AttributeValue>) -> Option<TableFinding> {
     })
 }
 
+/// What a digest of a findings table lists, as
+/// [`digest_window`] reads it.
+#[derive(Debug, Default)]
+pub struct DigestWindow {
+    /// The findings whose event time is in the window, less the sweeper's
+    /// own and the canary's.
+    pub findings: Vec<TableFinding>,
+    /// Every idle principal the sweeper stored (each once, at its last
+    /// activity's time, so all of them whenever that was).
+    pub idle: Vec<TableFinding>,
+}
+
+/// The findings of a digest from `since` (RFC 3339) to `until` (event
+/// times), and the idle principals: two queries through the table's
+/// indexes. The deployment's daily digest and `trailwarden digest --table`
+/// both read the table this way.
+pub async fn digest_window(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    since: &str,
+    until: chrono::DateTime<chrono::Utc>,
+) -> Result<DigestWindow, String> {
+    use trailwarden_engine::sweep::SWEEP_RULE_ID;
+    let until_text = until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let window = |since: &str, rule: Option<&str>| TableQuery {
+        since: since.to_owned(),
+        rule: rule.map(str::to_owned),
+        ..TableQuery::default()
+    };
+    let mut findings = query(client, table, &window(since, None), until).await?;
+    findings.retain(|r| {
+        r.finding.rule_id != SWEEP_RULE_ID
+            && r.finding.event_time <= until_text
+            && !crate::canary::is_canary(&r.finding)
+    });
+    let idle = query(
+        client,
+        table,
+        &window("0001-01-01T00:00:00Z", Some(SWEEP_RULE_ID)),
+        until,
+    )
+    .await?;
+    Ok(DigestWindow { findings, idle })
+}
+
 /// Longest range (days) read day by day; a longer one reads the level index.
 pub const MAX_DAYS: i64 = 31;
 

@@ -654,6 +654,52 @@ pub enum ObjectOutcome {
     Missing(String),
 }
 
+/// The objects of a batch (a queue's messages, a backfill batch, a
+/// replay) added up: what the callers log at the end and emit as metrics.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tally {
+    /// Objects read to the end.
+    pub objects: u64,
+    /// Objects the ledger had as done, or not log objects.
+    pub skipped: u64,
+    /// Objects deleted before they were read.
+    pub missing: u64,
+    /// Objects that failed (their message is retried).
+    pub failed: u64,
+    /// The read objects' counts, summed.
+    pub counts: Counts,
+}
+
+impl Tally {
+    /// Count one object's outcome; returns the read object's counts, if
+    /// it was read.
+    pub fn add(&mut self, outcome: &Result<ObjectOutcome, ObjectError>) -> Option<Counts> {
+        match outcome {
+            Ok(ObjectOutcome::Done(_, c)) => {
+                self.objects += 1;
+                let t = &mut self.counts;
+                t.records += c.records;
+                t.rejected += c.rejected;
+                t.findings_new += c.findings_new;
+                t.findings_repeat += c.findings_repeat;
+                t.suppressed += c.suppressed;
+                t.state_refused += c.state_refused;
+                t.findings_refused += c.findings_refused;
+                return Some(*c);
+            }
+            Ok(ObjectOutcome::AlreadyDone | ObjectOutcome::Skipped(_)) => self.skipped += 1,
+            Ok(ObjectOutcome::Missing(_)) => self.missing += 1,
+            Err(_) => self.failed += 1,
+        }
+        None
+    }
+
+    /// Writes DynamoDB refused: findings with their index keys, and state.
+    pub fn refused(&self) -> u64 {
+        self.counts.findings_refused + self.counts.state_refused
+    }
+}
+
 /// Why an object failed (its message is retried, then goes to the DLQ).
 #[derive(Debug, thiserror::Error)]
 pub enum ObjectError {
@@ -775,4 +821,54 @@ pub fn emf_line(function: &str, metrics: &[(&str, f64, &str)]) -> String {
         root.insert((*name).into(), (*value).into());
     }
     serde_json::Value::Object(root).to_string()
+}
+
+#[cfg(test)]
+mod tally_tests {
+    use super::*;
+
+    #[test]
+    fn a_tally_adds_read_objects_and_counts_the_rest_by_kind() {
+        let summary = trailwarden_cloudtrail::ObjectSummary {
+            format: trailwarden_cloudtrail::Format::S3Delivery,
+            compressed: true,
+            records: 3,
+            rejected: 1,
+            bytes: 10,
+            skipped: None,
+            insights: 0,
+            repaired: 0,
+        };
+        let counts = Counts {
+            records: 3,
+            rejected: 1,
+            findings_new: 2,
+            findings_repeat: 1,
+            suppressed: 0,
+            state_refused: 1,
+            findings_refused: 2,
+        };
+        let mut tally = Tally::default();
+        for outcome in [
+            Ok(ObjectOutcome::Done(summary.clone(), counts)),
+            Ok(ObjectOutcome::Done(summary, counts)),
+            Ok(ObjectOutcome::AlreadyDone),
+            Ok(ObjectOutcome::Skipped("digest file".into())),
+            Ok(ObjectOutcome::Missing("gone".into())),
+            Err(ObjectError::Read("truncated".into())),
+        ] {
+            let read = tally.add(&outcome);
+            assert_eq!(
+                read.is_some(),
+                matches!(outcome, Ok(ObjectOutcome::Done(..)))
+            );
+        }
+        assert_eq!(
+            (tally.objects, tally.skipped, tally.missing, tally.failed),
+            (2, 2, 1, 1)
+        );
+        assert_eq!(tally.counts.records, 6);
+        assert_eq!(tally.counts.findings_new, 4);
+        assert_eq!(tally.refused(), 6);
+    }
 }
