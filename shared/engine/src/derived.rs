@@ -69,10 +69,20 @@
 //! | `iam.amazonaws.com` | `UpdateAssumeRolePolicy` | `requestParameters.policyDocument` |
 //! | `kms.amazonaws.com` | `PutKeyPolicy`, `CreateKey` | `requestParameters.policy` |
 //! | `s3.amazonaws.com` | `PutBucketPolicy` | `requestParameters.bucketPolicy` |
+//! | `kms.amazonaws.com` | `ReplicateKey` | `requestParameters.policy` (the replica's key policy) |
+//! | `s3.amazonaws.com` | `PutAccessPointPolicy` | `requestParameters.PutAccessPointPolicyRequest.Policy` |
+//! | `s3.amazonaws.com` | `PutAccessPointPolicyForObjectLambda` | `requestParameters.PutAccessPointPolicyForObjectLambdaRequest.Policy` |
+//! | `s3.amazonaws.com` | `PutMultiRegionAccessPointPolicy` | `requestParameters.PutMultiRegionAccessPointPolicyRequest.Details.Policy` |
+//! | `bedrock.amazonaws.com` | `PutResourcePolicy` | `requestParameters.resourcePolicy` |
+//! | `sagemaker.amazonaws.com` | `PutModelPackageGroupPolicy` | `requestParameters.resourcePolicy` |
 //! | `kms.amazonaws.com` | `CreateGrant` | none: `requestParameters.granteePrincipal` is the one principal granted (never everyone) |
 //!
 //! A document is a JSON object or a string holding one (URL-encoded text is
 //! decoded first, as IAM accepts it). One that does not parse gives no value.
+//! The requests: <https://docs.aws.amazon.com/kms/latest/APIReference/API_ReplicateKey.html>,
+//! <https://docs.aws.amazon.com/AmazonS3/latest/API/API_control_PutAccessPointPolicy.html>,
+//! <https://docs.aws.amazon.com/bedrock/latest/APIReference/API_PutResourcePolicy.html>,
+//! <https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_PutModelPackageGroupPolicy.html>.
 //! The grammar: <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_grammar.html>;
 //! principals: <https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_principal.html>.
 
@@ -134,8 +144,11 @@ const RESTRICTING_KEYS: [&str; 15] = [
 pub const UNTRUSTED_ACCOUNTS: &str = "derived.policy.untrustedAccounts";
 
 /// Which calls carry which policy document: (eventSource, eventName, the
-/// field of `requestParameters`).
-const DOCUMENTS: [(&str, &str, &str); 5] = [
+/// field of `requestParameters`, dotted where it is nested). S3's control
+/// API takes an XML body, which CloudTrail logs under the body's root
+/// element (`PutAccessPointPolicyRequest`), as it does for bucket
+/// configurations; the JSON APIs log their members by name.
+const DOCUMENTS: [(&str, &str, &str); 11] = [
     (
         "iam.amazonaws.com",
         "CreateRole",
@@ -149,6 +162,32 @@ const DOCUMENTS: [(&str, &str, &str); 5] = [
     ("kms.amazonaws.com", "PutKeyPolicy", "policy"),
     ("kms.amazonaws.com", "CreateKey", "policy"),
     ("s3.amazonaws.com", "PutBucketPolicy", "bucketPolicy"),
+    ("kms.amazonaws.com", "ReplicateKey", "policy"),
+    (
+        "s3.amazonaws.com",
+        "PutAccessPointPolicy",
+        "PutAccessPointPolicyRequest.Policy",
+    ),
+    (
+        "s3.amazonaws.com",
+        "PutAccessPointPolicyForObjectLambda",
+        "PutAccessPointPolicyForObjectLambdaRequest.Policy",
+    ),
+    (
+        "s3.amazonaws.com",
+        "PutMultiRegionAccessPointPolicy",
+        "PutMultiRegionAccessPointPolicyRequest.Details.Policy",
+    ),
+    (
+        "bedrock.amazonaws.com",
+        "PutResourcePolicy",
+        "resourcePolicy",
+    ),
+    (
+        "sagemaker.amazonaws.com",
+        "PutModelPackageGroupPolicy",
+        "resourcePolicy",
+    ),
 ];
 
 /// The position of `path` in [`FIELDS`], if it is a derived field.
@@ -193,7 +232,9 @@ pub fn grants(record: &Record<'_>) -> Option<Grants> {
     let (_, _, field) = DOCUMENTS
         .iter()
         .find(|(s, n, _)| *s == source && *n == name)?;
-    let document = record.nested("requestParameters")?.get(*field)?;
+    let document = field
+        .split('.')
+        .try_fold(record.nested("requestParameters")?, |v, key| v.get(key))?;
     let parsed;
     let document = match document {
         Value::Object(_) => document,
