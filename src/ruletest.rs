@@ -15,6 +15,19 @@
 //! its events in order, as one batch. An optional top-level `"policy"` gives
 //! the organisation facts the rules' placeholders need.
 //!
+//! A rule that counts (a bulk read, a burst) needs many events; one event
+//! stands for `repeat` copies of itself, `every` apart in event time
+//! (`30s`, `5m`, `1h`; `1s` when not given):
+//!
+//! ```json
+//! {"repeat": 120, "every": "4s", "event": {CloudTrail record with "{i}" in its eventID}}
+//! ```
+//!
+//! Copy `i` (from 0) has `{i}` in every string replaced by `i` and its
+//! `eventTime` moved on by `i × every`. The record's `eventID` must hold
+//! `{i}`, so each copy is a different event (CloudTrail never repeats an id;
+//! the engine counts an id once). At most [`MAX_REPEAT`] copies an event.
+//!
 //! A rule file without a test file is reported untested, not failed (third-
 //! party rules come without test events); `rules validate` checks that it
 //! loads.
@@ -47,6 +60,105 @@ pub struct Case {
     pub expect: u64,
     /// CloudTrail records, in order.
     pub events: Vec<serde_json::Value>,
+}
+
+/// Most copies one `repeat` entry makes (a correlation test needs a few
+/// hundred; a million would only slow the suite).
+pub const MAX_REPEAT: u64 = 10_000;
+
+/// A case's events with every `{"repeat": N, "every": D, "event": {…}}`
+/// entry expanded into its `N` copies (see the module's documentation).
+/// Errors name the entry and what is wrong with it.
+pub fn expand_events(events: &[serde_json::Value]) -> Result<Vec<serde_json::Value>, String> {
+    let mut out = Vec::with_capacity(events.len());
+    for (n, entry) in events.iter().enumerate() {
+        let Some(fields) = entry.as_object().filter(|o| o.contains_key("repeat")) else {
+            out.push(entry.clone());
+            continue;
+        };
+        let at = format!("event {}", n + 1);
+        if let Some(k) = fields
+            .keys()
+            .find(|k| !matches!(k.as_str(), "repeat" | "every" | "event"))
+        {
+            return Err(format!(
+                "{at}: unknown key {k:?} beside \"repeat\" (use repeat, every and event)"
+            ));
+        }
+        let count = fields["repeat"]
+            .as_u64()
+            .filter(|c| (1..=MAX_REPEAT).contains(c))
+            .ok_or_else(|| {
+                format!("{at}: \"repeat\" must be a whole number from 1 to {MAX_REPEAT}")
+            })?;
+        let every_ms = match fields.get("every") {
+            None => 1_000,
+            Some(v) => v.as_str().and_then(duration_ms).ok_or_else(|| {
+                format!("{at}: \"every\" must be a duration such as \"30s\", \"5m\" or \"1h\"")
+            })?,
+        };
+        let event = fields
+            .get("event")
+            .filter(|e| e.is_object())
+            .ok_or_else(|| format!("{at}: \"event\" must be the CloudTrail record to repeat"))?;
+        if !event
+            .get("eventID")
+            .and_then(|v| v.as_str())
+            .is_some_and(|id| id.contains("{i}"))
+        {
+            return Err(format!(
+                "{at}: the repeated record's eventID must contain {{i}}, so each copy is a different event"
+            ));
+        }
+        let start = event
+            .get("eventTime")
+            .and_then(|v| v.as_str())
+            .and_then(trailwarden_cloudtrail::parse_event_time)
+            .ok_or_else(|| {
+                format!(
+                    "{at}: the repeated record needs an eventTime such as \"2026-11-30T09:00:00Z\""
+                )
+            })?;
+        for i in 0..count {
+            let mut copy = event.clone();
+            substitute_index(&mut copy, &i.to_string());
+            let t = chrono::DateTime::from_timestamp_millis(start + i as i64 * every_ms)
+                .ok_or_else(|| format!("{at}: copy {i} falls outside the years 1970 to 9999"))?;
+            copy["eventTime"] = t
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+                .into();
+            out.push(copy);
+        }
+    }
+    Ok(out)
+}
+
+/// `30s`, `5m`, `2h` (or a whole number of seconds) in milliseconds; at
+/// most a day.
+fn duration_ms(text: &str) -> Option<i64> {
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: i64 = number.parse().ok()?;
+    let ms = match unit {
+        "ms" => n,
+        "s" => n.checked_mul(1_000)?,
+        "m" => n.checked_mul(60_000)?,
+        "h" => n.checked_mul(3_600_000)?,
+        _ => return None,
+    };
+    (0..=86_400_000).contains(&ms).then_some(ms)
+}
+
+/// Every `{i}` in the strings of `value` (keys left alone) replaced by `i`.
+fn substitute_index(value: &mut serde_json::Value, i: &str) {
+    match value {
+        serde_json::Value::String(s) if s.contains("{i}") => *s = s.replace("{i}", i),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| substitute_index(v, i)),
+        serde_json::Value::Object(map) => map.values_mut().for_each(|v| substitute_index(v, i)),
+        _ => {}
+    }
 }
 
 /// The outcome of one case.
@@ -252,10 +364,21 @@ impl RuleTester {
             return report;
         }
         for case in tests.cases {
+            let events = match expand_events(&case.events) {
+                Ok(events) => events,
+                Err(e) => {
+                    report.error = Some(format!(
+                        "{}: case {:?}: {e}",
+                        test_path.display(),
+                        case.name
+                    ));
+                    return report;
+                }
+            };
             let mut store = MemoryStore::new();
             let mut session = Session::new(engine);
             let mut got = 0u64;
-            for event in &case.events {
+            for event in &events {
                 let text = event.to_string();
                 match Record::parse(&text) {
                     Ok(record) => session.record(&record, &mut |f| {
@@ -295,5 +418,54 @@ impl RuleTester {
             report.error = Some(format!("{}: no cases", test_path.display()));
         }
         report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_repeated_event_becomes_its_copies_each_a_different_event_later_in_time() {
+        let event = json!({"eventID": "id-{i}", "eventTime": "2026-11-30T23:59:58Z",
+            "requestParameters": {"key": ["shard-{i}.parquet"]}});
+        let events = expand_events(&[
+            json!({"eventID": "first", "eventTime": "2026-11-30T00:00:00Z"}),
+            json!({"repeat": 3, "every": "1500ms", "event": event}),
+        ])
+        .unwrap();
+        assert_eq!(events.len(), 4);
+        assert_eq!(events[0]["eventID"], "first");
+        let ids: Vec<_> = events[1..].iter().map(|e| e["eventID"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["id-0", "id-1", "id-2"]);
+        let times: Vec<_> = events[1..].iter().map(|e| e["eventTime"].as_str().unwrap()).collect();
+        assert_eq!(
+            times,
+            ["2026-11-30T23:59:58Z", "2026-11-30T23:59:59.500Z", "2026-12-01T00:00:01Z"]
+        );
+        assert_eq!(events[3]["requestParameters"]["key"][0], "shard-2.parquet");
+    }
+
+    #[test]
+    fn a_bad_repeat_is_an_error_that_names_the_entry_and_the_fix() {
+        let event = json!({"eventID": "id-{i}", "eventTime": "2026-11-30T00:00:00Z"});
+        for (entry, says) in [
+            (json!({"repeat": 0, "event": event}), "from 1 to 10000"),
+            (json!({"repeat": 10_001, "event": event}), "from 1 to 10000"),
+            (json!({"repeat": "5", "event": event}), "whole number"),
+            (json!({"repeat": 2, "every": "5 minutes", "event": event}), "\"30s\""),
+            (json!({"repeat": 2, "every": "2d", "event": event}), "duration"),
+            (json!({"repeat": 2}), "\"event\" must be"),
+            (json!({"repeat": 2, "times": 3, "event": event}), "unknown key \"times\""),
+            (
+                json!({"repeat": 2, "event": {"eventID": "same", "eventTime": "2026-11-30T00:00:00Z"}}),
+                "must contain {i}",
+            ),
+            (json!({"repeat": 2, "event": {"eventID": "x-{i}"}}), "needs an eventTime"),
+        ] {
+            let e = expand_events(&[json!({"eventID": "a"}), entry]).unwrap_err();
+            assert!(e.starts_with("event 2: ") && e.contains(says), "{e}");
+        }
     }
 }
