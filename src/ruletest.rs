@@ -437,12 +437,22 @@ mod tests {
         .unwrap();
         assert_eq!(events.len(), 4);
         assert_eq!(events[0]["eventID"], "first");
-        let ids: Vec<_> = events[1..].iter().map(|e| e["eventID"].as_str().unwrap()).collect();
+        let ids: Vec<_> = events[1..]
+            .iter()
+            .map(|e| e["eventID"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["id-0", "id-1", "id-2"]);
-        let times: Vec<_> = events[1..].iter().map(|e| e["eventTime"].as_str().unwrap()).collect();
+        let times: Vec<_> = events[1..]
+            .iter()
+            .map(|e| e["eventTime"].as_str().unwrap())
+            .collect();
         assert_eq!(
             times,
-            ["2026-11-30T23:59:58Z", "2026-11-30T23:59:59.500Z", "2026-12-01T00:00:01Z"]
+            [
+                "2026-11-30T23:59:58Z",
+                "2026-11-30T23:59:59.500Z",
+                "2026-12-01T00:00:01Z"
+            ]
         );
         assert_eq!(events[3]["requestParameters"]["key"][0], "shard-2.parquet");
     }
@@ -454,15 +464,27 @@ mod tests {
             (json!({"repeat": 0, "event": event}), "from 1 to 10000"),
             (json!({"repeat": 10_001, "event": event}), "from 1 to 10000"),
             (json!({"repeat": "5", "event": event}), "whole number"),
-            (json!({"repeat": 2, "every": "5 minutes", "event": event}), "\"30s\""),
-            (json!({"repeat": 2, "every": "2d", "event": event}), "duration"),
+            (
+                json!({"repeat": 2, "every": "5 minutes", "event": event}),
+                "\"30s\"",
+            ),
+            (
+                json!({"repeat": 2, "every": "2d", "event": event}),
+                "duration",
+            ),
             (json!({"repeat": 2}), "\"event\" must be"),
-            (json!({"repeat": 2, "times": 3, "event": event}), "unknown key \"times\""),
+            (
+                json!({"repeat": 2, "times": 3, "event": event}),
+                "unknown key \"times\"",
+            ),
             (
                 json!({"repeat": 2, "event": {"eventID": "same", "eventTime": "2026-11-30T00:00:00Z"}}),
                 "must contain {i}",
             ),
-            (json!({"repeat": 2, "event": {"eventID": "x-{i}"}}), "needs an eventTime"),
+            (
+                json!({"repeat": 2, "event": {"eventID": "x-{i}"}}),
+                "needs an eventTime",
+            ),
         ] {
             let e = expand_events(&[json!({"eventID": "a"}), entry]).unwrap_err();
             assert!(e.starts_with("event 2: ") && e.contains(says), "{e}");

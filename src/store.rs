@@ -398,10 +398,25 @@ impl SqliteStore {
         // and with the default cache most of those pages were read again
         // (16 MB was no faster in `cargo bench --bench throughput`'s
         // command modes, and cost the peak memory 10 MB more).
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000; PRAGMA cache_size=-8192;",
-        )
-        .map_err(err(&path))?;
+        //
+        // Switching a new file to WAL answers "database is locked" at once,
+        // without the busy handler, while another process is creating the
+        // same store: try again for as long as the busy timeout.
+        let pragmas = "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA wal_autocheckpoint=10000; PRAGMA cache_size=-8192;";
+        let started = std::time::Instant::now();
+        loop {
+            match conn.execute_batch(pragmas) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if matches!(
+                        e.code,
+                        rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                    ) && started.elapsed() < std::time::Duration::from_secs(10) =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => break other.map_err(err(&path))?,
+            }
+        }
         let mut conn = conn;
         // The upgrade takes the write lock when it begins (so a second
         // process waits for it, with the busy timeout, instead of failing
@@ -1244,7 +1259,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("shared.db");
         let opened: Vec<Result<(), StoreError>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..4)
+            let handles: Vec<_> = (0..8)
                 .map(|_| scope.spawn(|| SqliteStore::open(&path).map(drop)))
                 .collect();
             handles.into_iter().map(|h| h.join().unwrap()).collect()

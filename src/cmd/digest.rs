@@ -362,7 +362,10 @@ fn table_window(
         let window = trailwarden_aws::findings::digest_window(&client, table, query_since, now)
             .await
             .map_err(anyhow::Error::msg)?;
-        anyhow::Ok((window.findings, window.idle, health))
+        // Findings dated after now stay: the page lists them apart.
+        let mut rows = window.findings;
+        rows.extend(window.later);
+        anyhow::Ok((rows, window.idle, health))
     })?;
     let row = |r: trailwarden::cloud::TableFinding| (r.finding, Some(r.status));
     let findings: Vec<_> = rows.into_iter().map(row).collect();

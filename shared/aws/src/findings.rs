@@ -67,6 +67,10 @@ pub struct DigestWindow {
     /// The findings whose event time is in the window, less the sweeper's
     /// own and the canary's.
     pub findings: Vec<TableFinding>,
+    /// Those (less the same) dated after the window's end, or with an event
+    /// time that is not one: forged or mistimed records, which a report
+    /// lists apart.
+    pub later: Vec<TableFinding>,
     /// Every idle principal the sweeper stored (each once, at its last
     /// activity's time, so all of them whenever that was).
     pub idle: Vec<TableFinding>,
@@ -89,12 +93,11 @@ pub async fn digest_window(
         rule: rule.map(str::to_owned),
         ..TableQuery::default()
     };
-    let mut findings = query(client, table, &window(since, None), until).await?;
-    findings.retain(|r| {
-        r.finding.rule_id != SWEEP_RULE_ID
-            && r.finding.event_time <= until_text
-            && !crate::canary::is_canary(&r.finding)
-    });
+    let (findings, later) = query(client, table, &window(since, None), until)
+        .await?
+        .into_iter()
+        .filter(|r| r.finding.rule_id != SWEEP_RULE_ID && !crate::canary::is_canary(&r.finding))
+        .partition(|r| r.finding.event_time <= until_text);
     let idle = query(
         client,
         table,
@@ -102,7 +105,11 @@ pub async fn digest_window(
         until,
     )
     .await?;
-    Ok(DigestWindow { findings, idle })
+    Ok(DigestWindow {
+        findings,
+        later,
+        idle,
+    })
 }
 
 /// Longest range (days) read day by day; a longer one reads the level index.

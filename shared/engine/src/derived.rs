@@ -708,6 +708,84 @@ mod tests {
         assert!(open(json!({"Effect": "Allow", "Principal": {"AWS": "token.actions.githubusercontent.com"}, "Action": "sts:AssumeRole"})).is_empty());
     }
 
+    /// The documents of the calls the module's table names, found where
+    /// CloudTrail logs them: nested under an S3 control request's root
+    /// element, as a string or an object, and nothing where a key on the
+    /// way is missing or not an object.
+    #[test]
+    fn documents_are_found_at_each_calls_place_nested_or_not() {
+        let outside = json!({"Version": "2012-10-17", "Statement": [{"Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::777788889999:root"}, "Action": "s3:GetObject", "Resource": "*"}]});
+        let text = outside.to_string();
+        let grants_in = |source: &str, name: &str, params: Value| {
+            let record = json!({"eventVersion": "1.11", "eventTime": "2026-12-01T00:00:00Z",
+                "eventSource": source, "eventName": name, "requestParameters": params,
+                "recipientAccountId": "111122223333"})
+            .to_string();
+            grants(&Record::parse(&record).unwrap()).map(|g| g.accounts)
+        };
+        let found = Some(vec!["777788889999".to_owned()]);
+        let ap = |policy: Value| json!({"PutAccessPointPolicyRequest": {"xmlns": "x", "Policy": policy}, "name": "ap"});
+        assert_eq!(
+            grants_in("s3.amazonaws.com", "PutAccessPointPolicy", ap(json!(text))),
+            found
+        );
+        assert_eq!(
+            grants_in(
+                "s3.amazonaws.com",
+                "PutAccessPointPolicy",
+                ap(outside.clone())
+            ),
+            found
+        );
+        let mrap = json!({"PutMultiRegionAccessPointPolicyRequest": {"Details": {"Name": "m", "Policy": text}}});
+        assert_eq!(
+            grants_in("s3.amazonaws.com", "PutMultiRegionAccessPointPolicy", mrap),
+            found
+        );
+        for (source, name, field) in [
+            (
+                "bedrock.amazonaws.com",
+                "PutResourcePolicy",
+                "resourcePolicy",
+            ),
+            (
+                "sagemaker.amazonaws.com",
+                "PutModelPackageGroupPolicy",
+                "resourcePolicy",
+            ),
+            ("kms.amazonaws.com", "ReplicateKey", "policy"),
+        ] {
+            assert_eq!(
+                grants_in(source, name, json!({field: text})),
+                found,
+                "{name}"
+            );
+        }
+        for params in [
+            json!({"PutAccessPointPolicyRequest": text}),
+            json!({"PutAccessPointPolicyRequest": {"Policy": "not a policy"}}),
+            json!({"PutAccessPointPolicyRequest": null}),
+            json!({"Policy": text}),
+            json!({}),
+        ] {
+            assert_eq!(
+                grants_in("s3.amazonaws.com", "PutAccessPointPolicy", params.clone()),
+                None,
+                "{params}"
+            );
+        }
+        // The same document on a call the table does not name.
+        assert_eq!(
+            grants_in(
+                "secretsmanager.amazonaws.com",
+                "PutResourcePolicy",
+                json!({"resourcePolicy": text})
+            ),
+            None
+        );
+    }
+
     #[test]
     fn statements_are_read_as_the_grammar_says() {
         // A public statement beside a deny-insecure-transport one.
