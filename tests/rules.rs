@@ -388,3 +388,57 @@ fn replication_out_of_the_organisation_is_seen_with_any_facts() {
     );
     assert!(found(&format!("{training}\ntrusted_accounts: ['777788889999']")).is_empty());
 }
+
+/// A fact written as an empty list runs the rules that use it only to leave
+/// things out (`trusted_accounts: []` trusts no outside account), and a
+/// rule that needs one of its values to match is set aside with a note
+/// saying so, never run silently matching nothing.
+#[test]
+fn a_rule_an_empty_fact_leaves_nothing_to_match_is_set_aside_with_a_note() {
+    let policy = Policy::from_yaml(
+        "policy.yaml",
+        "training_buckets: []\ntrusted_accounts: []\nknown_networks: []\n",
+    )
+    .unwrap();
+    let mut b = RuleSetBuilder::with_policy(policy);
+    for (path, text) in builtin_rules() {
+        b.add_yaml(path, text);
+    }
+    b.add_yaml(
+        "literal.yml",
+        "title: Nothing Listed\nid: 6f0e7a52-3c1d-4b8e-9a2f-0d4c6b8e1a3f\nlogsource: {product: aws, service: cloudtrail}\n\
+         detection:\n  selection:\n    eventName: []\n  condition: selection\nlevel: low\n",
+    );
+    let set = b.build();
+    assert!(set.problems.is_empty(), "{:#?}", set.problems);
+    let note = |title: &str| {
+        set.notes
+            .iter()
+            .find(|n| n.rule == title)
+            .map(|n| n.reason.clone())
+    };
+    let made_public = note("Training Data Bucket Made Public").expect("set aside");
+    assert!(
+        made_public.contains("nothing to match") && made_public.contains("%training_buckets%"),
+        "{made_public}"
+    );
+    // A correlation over a building block that cannot match is not run either.
+    let bulk = note("Bulk Read of Training Data from One Address").expect("set aside");
+    assert!(bulk.contains("not run"), "{bulk}");
+    assert!(note("Nothing Listed")
+        .expect("set aside")
+        .contains("can never be true"));
+    // Rules that use the empty facts only to leave things out still run.
+    let runs = |title: &str| {
+        set.rules.iter().any(|r| r.meta.title == title)
+            || set.correlations.iter().any(|c| c.meta.title == title)
+    };
+    for title in [
+        "KMS Key Policy Grants an Untrusted Account",
+        "S3 Bucket Made Public",
+        "Access Key Used from Several Source IP Addresses Within an Hour",
+        "Bulk Read of an S3 Bucket from One Public Address",
+    ] {
+        assert!(runs(title), "{title} should run: {:?}", note(title));
+    }
+}

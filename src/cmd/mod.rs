@@ -137,6 +137,8 @@ pub(crate) fn facts_named(reasons: impl Iterator<Item = String>) -> Vec<String> 
         let Some(list) = reason.strip_prefix("not run: the policy gives no value for ") else {
             continue;
         };
+        // "… for %a% (absent or an empty list, …)"
+        let list = list.split(" (").next().unwrap_or_default();
         for name in list.split(", ") {
             let name = name.trim_matches('%');
             if !name.is_empty() && !facts.iter().any(|f| f == name) {

@@ -18,6 +18,13 @@ pub(crate) struct ValidateArgs {
     /// them (as scan's --no-builtin).
     #[arg(long)]
     pub(crate) no_builtin: bool,
+    /// Load the rules with this policy file's facts, as a scan or the
+    /// deployment does, and list the rules it leaves out and why (a fact it
+    /// does not give, a fact given as an empty list that leaves a rule
+    /// nothing to match). Without it, rules that need facts are listed as
+    /// skipped.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -108,7 +115,12 @@ pub(crate) fn rules_validate(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         !(args.paths.is_empty() && args.no_builtin),
         "nothing to validate: give rule files or directories, or drop --no-builtin"
     );
-    let mut builder = RuleSetBuilder::new();
+    let mut builder = match &args.policy {
+        Some(path) => RuleSetBuilder::with_policy(
+            Policy::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
+        None => RuleSetBuilder::new(),
+    };
     // The texts linted: those the builder reads (a file it cannot read is
     // a load problem).
     let mut texts: Vec<(String, String)> = Vec::new();

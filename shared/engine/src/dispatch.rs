@@ -140,6 +140,68 @@ fn matcher_values(matcher: &CompiledMatcher) -> Values {
     }
 }
 
+/// Whether no record can ever match `rule`: each of its conditions needs a
+/// detection item whose matcher has no value at all (a `|expand` item whose
+/// policy fact is an empty list, or an empty list in the rule). Proven
+/// conservatively, like the index: a negation, a quantifier over no
+/// detection, or anything else not understood counts as "may match".
+pub fn never_matches(rule: &CompiledRule) -> bool {
+    !rule.conditions.is_empty() && rule.conditions.iter().all(|c| condition_never(c, rule))
+}
+
+fn condition_never(expr: &ConditionExpr, rule: &CompiledRule) -> bool {
+    match expr {
+        ConditionExpr::And(parts) => parts.iter().any(|p| condition_never(p, rule)),
+        ConditionExpr::Or(parts) => {
+            !parts.is_empty() && parts.iter().all(|p| condition_never(p, rule))
+        }
+        ConditionExpr::Not(_) => false,
+        ConditionExpr::Identifier(name) => rule.detections.get(name).is_some_and(detection_never),
+        ConditionExpr::Selector {
+            quantifier,
+            pattern,
+        } => {
+            let named: Vec<&CompiledDetection> = rule
+                .detections
+                .iter()
+                .filter(|(name, _)| match pattern {
+                    SelectorPattern::Them => !name.starts_with('_'),
+                    SelectorPattern::Pattern(p) => glob_match(p, name),
+                })
+                .map(|(_, d)| d)
+                .collect();
+            match quantifier {
+                Quantifier::All => named.iter().any(|d| detection_never(d)),
+                Quantifier::Any => !named.is_empty() && named.iter().all(|d| detection_never(d)),
+                Quantifier::Count(_) => false,
+            }
+        }
+    }
+}
+
+fn detection_never(detection: &CompiledDetection) -> bool {
+    match detection {
+        CompiledDetection::AllOf(items) => items
+            .iter()
+            .any(|item| item.exists.is_none() && matcher_never(&item.matcher)),
+        CompiledDetection::AnyOf(parts) => !parts.is_empty() && parts.iter().all(detection_never),
+        CompiledDetection::And(parts) => parts.iter().any(detection_never),
+        _ => false,
+    }
+}
+
+fn matcher_never(matcher: &CompiledMatcher) -> bool {
+    match matcher {
+        CompiledMatcher::AnyOf(children) => children.iter().all(matcher_never),
+        CompiledMatcher::AllOf(children) => children.iter().any(matcher_never),
+        CompiledMatcher::CaseInsensitiveGroup { children, mode } => match mode {
+            GroupMode::Any => children.iter().all(matcher_never),
+            GroupMode::All => children.iter().any(matcher_never),
+        },
+        _ => false,
+    }
+}
+
 /// Sigma selector patterns: `*` matches any run of characters.
 fn glob_match(pattern: &str, name: &str) -> bool {
     match pattern.split_once('*') {

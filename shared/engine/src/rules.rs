@@ -391,7 +391,7 @@ impl RuleSetBuilder {
                     continue;
                 }
             };
-            let missing = fill_placeholders(&mut rule, &self.policy, &optional);
+            let (missing, empty) = fill_placeholders(&mut rule, &self.policy, &optional);
             if !missing.is_empty() {
                 self.not_run
                     .extend(rule.id.iter().chain(rule.name.iter()).cloned());
@@ -417,6 +417,28 @@ impl RuleSetBuilder {
                 }
             };
             match rsigma_eval::compile_rule(&rule) {
+                Ok(compiled) if crate::dispatch::never_matches(&compiled) => {
+                    // Runs, but matches nothing: said, not run.
+                    self.not_run
+                        .extend(rule.id.iter().chain(rule.name.iter()).cloned());
+                    let reason = if empty.is_empty() {
+                        "not run: its condition can never be true (a selection with an empty list of values)".to_owned()
+                    } else {
+                        format!(
+                            "not run: the policy gives no value for {} (absent or an empty list, which leaves the rule nothing to match)",
+                            empty
+                                .iter()
+                                .map(|m| format!("%{m}%"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    self.notes.push(RuleNote {
+                        source: source.to_owned(),
+                        rule: rule.title.clone(),
+                        reason,
+                    });
+                }
                 Ok(compiled) => self.push(source, &rule, compiled, baseline),
                 Err(e) => self
                     .problems
@@ -1062,15 +1084,25 @@ fn optional_facts(rule: &SigmaRule) -> Result<Vec<String>, String> {
 
 /// Replace `%fact%` placeholders of `|expand` items with the policy's
 /// values. Returns the facts that were needed but empty or undefined (a
-/// fact in `optional` is never needed: without a value it is an empty list).
-fn fill_placeholders(rule: &mut SigmaRule, policy: &Policy, optional: &[String]) -> Vec<String> {
+/// fact in `optional` is never needed: without a value it is an empty
+/// list), and the facts that stand for no value at all (given as an empty
+/// list, or optional and absent), which may leave a selection nothing to
+/// match.
+fn fill_placeholders(
+    rule: &mut SigmaRule,
+    policy: &Policy,
+    optional: &[String],
+) -> (Vec<String>, Vec<String>) {
     let mut missing = Vec::new();
+    let mut empty = Vec::new();
     for detection in rule.detection.named.values_mut() {
-        fill_detection(detection, policy, optional, &mut missing);
+        fill_detection(detection, policy, optional, &mut missing, &mut empty);
     }
-    missing.sort();
-    missing.dedup();
-    missing
+    for list in [&mut missing, &mut empty] {
+        list.sort();
+        list.dedup();
+    }
+    (missing, empty)
 }
 
 fn fill_detection(
@@ -1078,6 +1110,7 @@ fn fill_detection(
     policy: &Policy,
     optional: &[String],
     missing: &mut Vec<String>,
+    empty: &mut Vec<String>,
 ) {
     match detection {
         Detection::AllOf(items) => {
@@ -1109,6 +1142,9 @@ fn fill_detection(
                             } else {
                                 absent.push(name.to_owned());
                             }
+                            if policy.fact(name).is_empty() {
+                                empty.push(name.to_owned());
+                            }
                             values.extend(
                                 policy
                                     .fact(name)
@@ -1133,13 +1169,15 @@ fn fill_detection(
         }
         Detection::AnyOf(parts) | Detection::And(parts) => {
             for part in parts {
-                fill_detection(part, policy, optional, missing);
+                fill_detection(part, policy, optional, missing, empty);
             }
         }
-        Detection::ArrayMatch { body, .. } => fill_detection(body, policy, optional, missing),
+        Detection::ArrayMatch { body, .. } => {
+            fill_detection(body, policy, optional, missing, empty)
+        }
         Detection::Conditional { named, .. } => {
             for part in named.values_mut() {
-                fill_detection(part, policy, optional, missing);
+                fill_detection(part, policy, optional, missing, empty);
             }
         }
         Detection::Keywords(_) => {}

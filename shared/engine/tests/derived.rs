@@ -203,8 +203,8 @@ fn an_explicitly_empty_trusted_accounts_runs_the_rule_and_trusts_nobody() {
 }
 
 /// A fact given as an empty list matches nothing: a filter on it excludes
-/// nothing (the rule runs), a selection on it selects nothing; an absent
-/// fact still keeps its rules from running.
+/// nothing (the rule runs); a rule it leaves nothing to select is set aside
+/// with a note saying so; an absent fact still keeps its rules from running.
 #[test]
 fn an_explicitly_empty_fact_matches_nothing_and_its_rules_run() {
     const RULES: &str = r#"
@@ -234,16 +234,26 @@ level: medium
         b.add_yaml("facts.yml", RULES);
         let set = b.build();
         assert!(set.problems.is_empty(), "{:?}", set.problems);
-        let notes = set.notes.len();
+        let notes: Vec<String> = set
+            .notes
+            .iter()
+            .map(|n| format!("{}: {}", n.rule, n.reason))
+            .collect();
         (Engine::from_set(set), notes)
     };
     let invoke = r#"{"eventVersion":"1.09","eventTime":"2026-11-30T04:00:00Z","eventSource":"bedrock.amazonaws.com","eventName":"InvokeModel","awsRegion":"eu-west-1","eventID":"e2","recipientAccountId":"111122223333"}"#;
     let read = r#"{"eventVersion":"1.09","eventTime":"2026-11-30T04:00:00Z","eventSource":"s3.amazonaws.com","eventName":"GetObject","awsRegion":"us-east-1","eventID":"e3","recipientAccountId":"111122223333","requestParameters":{"bucketName":"anything"}}"#;
     let (given, notes) = load("allowed_regions: []\ntraining_buckets: []\n");
-    assert_eq!(notes, 0);
+    assert_eq!(
+        notes,
+        [
+            "A Training Bucket Read: not run: the policy gives no value for %training_buckets% \
+          (absent or an empty list, which leaves the rule nothing to match)"
+        ]
+    );
     assert_eq!(titles(&given, invoke), ["Outside the Allowed Regions"]);
     assert!(titles(&given, read).is_empty());
     let (absent, notes) = load("");
-    assert_eq!(notes, 2, "absent facts keep their rules from running");
+    assert_eq!(notes.len(), 2, "absent facts keep their rules from running");
     assert!(titles(&absent, invoke).is_empty());
 }
