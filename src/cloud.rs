@@ -79,62 +79,136 @@ pub async fn list_objects(
     since: Option<&str>,
     until: Option<&str>,
 ) -> Result<Vec<trailwarden_aws::ObjectNotice>, String> {
-    let day = |d: &str| {
-        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
-            .map_err(|e| format!("{d:?} is not a date (YYYY-MM-DD): {e}"))
-    };
-    let Some(since) = since else {
-        return list_under(s3, bucket, prefix).await;
-    };
-    let first = day(since)?;
-    let last = match until {
-        Some(u) => day(u)?,
-        None => chrono::Utc::now().date_naive(),
-    };
-    if last < first {
-        return Err(format!("--until {last} is before --since {first}"));
-    }
-    let regions = region_folders(s3, bucket, prefix).await?;
-    if regions.is_empty() {
-        return Err(format!(
-            "no CloudTrail region folder (…/AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/) under s3://{bucket}/{prefix}: name the trail's bucket and prefix"
-        ));
-    }
-    let last = last.format("%Y/%m/%d").to_string();
-    let mut out = Vec::new();
-    for region in regions {
-        // Keys of the first day sort after `…/REGION/YYYY/MM/DD`.
-        let start = format!("{region}{}", first.format("%Y/%m/%d"));
-        let mut token = None;
-        'pages: loop {
-            let page = s3
-                .list_objects_v2()
-                .bucket(bucket)
-                .prefix(&region)
-                .start_after(&start)
-                .set_continuation_token(token)
-                .send()
-                .await
-                .map_err(|e| {
-                    format!("ListObjectsV2 s3://{bucket}/{region}: {}", error_chain(&e))
-                })?;
-            for object in page.contents() {
-                let Some(key) = object.key() else { continue };
-                let parsed = trailwarden_cloudtrail::key::parse_key(key);
-                if parsed.date.is_some_and(|d| d > last.as_str()) {
-                    break 'pages;
-                }
-                if parsed.kind.has_records() && parsed.date.is_some() {
-                    out.push(notice(bucket, key, object.e_tag()));
-                }
-            }
-            match page.next_continuation_token {
-                Some(t) => token = Some(t),
-                None => break,
-            }
+    ObjectLister::new(s3, bucket, prefix, since, until)
+        .await?
+        .next_chunk(usize::MAX)
+        .await
+}
+
+/// [`list_objects`] a chunk at a time, so that a year of a large
+/// organisation's logs (tens of millions of keys) is never held at once:
+/// each [`ObjectLister::next_chunk`] lists on from where the last stopped,
+/// by key (`StartAfter`, never a continuation token, which could go stale
+/// while an execution runs), and the chunks in turn are exactly what
+/// [`list_objects`] returns.
+pub struct ObjectLister {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    /// The folders still to list, in order, each with the key to list
+    /// after; the first is being listed.
+    folders: std::collections::VecDeque<(String, Option<String>)>,
+    /// The last delivery day (`YYYY/MM/DD`), with `since`; `None`: every
+    /// object under the prefix.
+    last: Option<String>,
+    /// Listed, not yet handed out.
+    listed: std::collections::VecDeque<trailwarden_aws::ObjectNotice>,
+}
+
+impl ObjectLister {
+    /// A lister of what [`list_objects`] lists. Errors as
+    /// [`list_objects`]'s: a date that is not one, `until` before `since`,
+    /// no region folder under the prefix, a failed listing.
+    pub async fn new(
+        s3: &aws_sdk_s3::Client,
+        bucket: &str,
+        prefix: &str,
+        since: Option<&str>,
+        until: Option<&str>,
+    ) -> Result<Self, String> {
+        let day = |d: &str| {
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|e| format!("{d:?} is not a date (YYYY-MM-DD): {e}"))
+        };
+        let mut lister = ObjectLister {
+            s3: s3.clone(),
+            bucket: bucket.to_owned(),
+            folders: Default::default(),
+            last: None,
+            listed: Default::default(),
+        };
+        let Some(since) = since else {
+            lister.folders.push_back((prefix.to_owned(), None));
+            return Ok(lister);
+        };
+        let first = day(since)?;
+        let last = match until {
+            Some(u) => day(u)?,
+            None => chrono::Utc::now().date_naive(),
+        };
+        if last < first {
+            return Err(format!("--until {last} is before --since {first}"));
         }
+        let regions = region_folders(s3, bucket, prefix).await?;
+        if regions.is_empty() {
+            return Err(format!(
+                "no CloudTrail region folder (…/AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/) under s3://{bucket}/{prefix}: name the trail's bucket and prefix"
+            ));
+        }
+        lister.last = Some(last.format("%Y/%m/%d").to_string());
+        // Keys of the first day sort after `…/REGION/YYYY/MM/DD`.
+        lister.folders = regions
+            .into_iter()
+            .map(|region| {
+                let start = format!("{region}{}", first.format("%Y/%m/%d"));
+                (region, Some(start))
+            })
+            .collect();
+        Ok(lister)
     }
-    Ok(out)
+
+    /// The next at most `max` objects (at least one, unless none is left:
+    /// an empty chunk ends the listing).
+    pub async fn next_chunk(
+        &mut self,
+        max: usize,
+    ) -> Result<Vec<trailwarden_aws::ObjectNotice>, String> {
+        while self.listed.len() < max && !self.folders.is_empty() {
+            self.list_page().await?;
+        }
+        let n = self.listed.len().min(max);
+        Ok(self.listed.drain(..n).collect())
+    }
+
+    /// One `ListObjectsV2` page of the first folder left.
+    async fn list_page(&mut self) -> Result<(), String> {
+        let Some((folder, after)) = self.folders.front_mut() else {
+            return Ok(());
+        };
+        let bucket = &self.bucket;
+        let page = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(folder.as_str())
+            .set_start_after(after.clone())
+            .send()
+            .await
+            .map_err(|e| format!("ListObjectsV2 s3://{bucket}/{folder}: {}", error_chain(&e)))?;
+        let mut past_last = false;
+        for object in page.contents() {
+            let Some(key) = object.key() else { continue };
+            *after = Some(key.to_owned());
+            let parsed = trailwarden_cloudtrail::key::parse_key(key);
+            match &self.last {
+                Some(last) => {
+                    if parsed.date.is_some_and(|d| d > last.as_str()) {
+                        past_last = true;
+                        break;
+                    }
+                    if !(parsed.kind.has_records() && parsed.date.is_some()) {
+                        continue;
+                    }
+                }
+                None if !parsed.kind.has_records() => continue,
+                None => {}
+            }
+            self.listed.push_back(notice(bucket, key, object.e_tag()));
+        }
+        if past_last || page.is_truncated() != Some(true) {
+            self.folders.pop_front();
+        }
+        Ok(())
+    }
 }
 
 /// The object `key` of `bucket` as a notification names it (ETag
@@ -228,39 +302,5 @@ fn layout_allows(folder: &str) -> bool {
         Some(2) => account(below[org]) && below[org + 1] == "CloudTrail",
         Some(3) => account(below[org]) && below[org + 1] == "CloudTrail",
         Some(_) => false,
-    }
-}
-
-/// Every log object under `prefix` (all pages).
-async fn list_under(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<Vec<trailwarden_aws::ObjectNotice>, String> {
-    let mut out = Vec::new();
-    let mut token = None;
-    loop {
-        let page = s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_continuation_token(token)
-            .send()
-            .await
-            .map_err(|e| format!("ListObjectsV2 s3://{bucket}/{prefix}: {}", error_chain(&e)))?;
-        for object in page.contents() {
-            let Some(key) = object.key() else { continue };
-            if !trailwarden_cloudtrail::key::parse_key(key)
-                .kind
-                .has_records()
-            {
-                continue;
-            }
-            out.push(notice(bucket, key, object.e_tag()));
-        }
-        match page.next_continuation_token {
-            Some(t) => token = Some(t),
-            None => return Ok(out),
-        }
     }
 }

@@ -3160,3 +3160,79 @@ async fn the_backfill_reads_batches_of_keys_and_replay_starts_it_on_a_manifest()
         .unwrap();
     assert_eq!(out["skipped"], 2, "both read already: {out}");
 }
+
+/// A backfill lists a manifest at a time: the chunks of `ObjectLister`
+/// are, in order, exactly what the whole listing is, whatever the chunk
+/// size, across region folders and days, with listing pages (1,000 keys
+/// at most) cut by chunks and chunks cut by pages.
+#[tokio::test]
+async fn the_backfill_lists_chunk_by_chunk_what_a_whole_listing_lists() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let mut keys = Vec::new();
+    for (region, day, n) in [
+        ("us-east-1", "2026/11/01", 3),
+        ("us-east-1", "2026/11/02", 1_205),
+        ("us-east-1", "2026/11/04", 2),
+        ("eu-west-1", "2026/11/02", 4),
+        ("eu-west-1", "2026/11/03", 2),
+    ] {
+        for i in 0..n {
+            let stamp = day.replace('/', "");
+            keys.push(format!(
+                "AWSLogs/111122223333/CloudTrail/{region}/{day}/111122223333_CloudTrail_{region}_{stamp}T0000Z_{i:05}.json.gz"
+            ));
+        }
+    }
+    // A digest file in the window is not a log object.
+    keys.push("AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2026/11/02/d.json.gz".into());
+    for batch in keys.chunks(64) {
+        let mut puts = tokio::task::JoinSet::new();
+        for k in batch {
+            let put = world
+                .s3
+                .put_object()
+                .bucket(&world.bucket)
+                .key(k)
+                .body(b"x".to_vec().into());
+            puts.spawn(put.send());
+        }
+        while let Some(put) = puts.join_next().await {
+            put.unwrap().unwrap();
+        }
+    }
+    let (since, until) = (Some("2026-11-02"), Some("2026-11-03"));
+    let whole = trailwarden::cloud::list_objects(&world.s3, &world.bucket, "", since, until)
+        .await
+        .unwrap();
+    assert_eq!(whole.len(), 1_205 + 4 + 2);
+    for size in [1, 7, 1_000, 1_211, 5_000] {
+        let mut lister =
+            trailwarden::cloud::ObjectLister::new(&world.s3, &world.bucket, "", since, until)
+                .await
+                .unwrap();
+        let mut chunks = Vec::new();
+        loop {
+            let chunk = lister.next_chunk(size).await.unwrap();
+            if chunk.is_empty() {
+                break;
+            }
+            assert!(chunk.len() <= size);
+            chunks.push(chunk);
+        }
+        let last = chunks.pop().unwrap();
+        assert!(
+            chunks.iter().all(|c| c.len() == size),
+            "only the last chunk is short"
+        );
+        chunks.push(last);
+        let keys: Vec<_> = chunks.concat().into_iter().map(|o| o.key).collect();
+        let expected: Vec<_> = whole.iter().map(|o| o.key.clone()).collect();
+        assert_eq!(keys, expected, "chunks of {size}");
+    }
+    // Without --since: everything under the prefix, digest left out.
+    let all = trailwarden::cloud::list_objects(&world.s3, &world.bucket, "AWSLogs/", None, None)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), keys.len() - 1);
+}

@@ -226,7 +226,10 @@ async fn distributed(
         .as_deref()
         .context("--distributed needs --manifest-bucket")?;
     let s3 = trailwarden_aws::s3_client(sdk);
-    let objects = trailwarden::cloud::list_objects(
+    // Listed a manifest at a time: memory holds one manifest's keys,
+    // whatever the window (a year of a large organisation is tens of
+    // millions of objects).
+    let mut lister = trailwarden::cloud::ObjectLister::new(
         &s3,
         bucket,
         prefix,
@@ -235,7 +238,11 @@ async fn distributed(
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    if objects.is_empty() {
+    let mut chunk = lister
+        .next_chunk(MANIFEST_KEYS)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if chunk.is_empty() {
         say!(
             "replay: no log objects under s3://{bucket}/{prefix} in that window: nothing to start"
         );
@@ -247,11 +254,11 @@ async fn distributed(
         fastrand::u32(..)
     );
     let sfn = aws_sdk_sfn::Client::new(sdk);
-    let chunks: Vec<_> = objects.chunks(MANIFEST_KEYS).collect();
-    for (n, chunk) in chunks.iter().enumerate() {
+    let mut n = 0usize;
+    while !chunk.is_empty() {
         // One execution per manifest of at most MANIFEST_KEYS keys (about
         // 100 MB): one after the other, or all at once with --no-wait.
-        let name = if chunks.len() == 1 {
+        let name = if n == 0 && chunk.len() < MANIFEST_KEYS {
             run.clone()
         } else {
             format!("{run}-{n:03}")
@@ -293,9 +300,20 @@ async fn distributed(
             "replay: {} object(s) listed (manifest s3://{manifest_bucket}/{key}); execution {execution} started",
             chunk.len()
         );
+        // The next manifest is listed while this execution runs.
+        let listed = chunk.len();
+        chunk = if listed < MANIFEST_KEYS {
+            Vec::new()
+        } else {
+            lister
+                .next_chunk(MANIFEST_KEYS)
+                .await
+                .map_err(anyhow::Error::msg)?
+        };
         if !args.no_wait && !follow(&sfn, &execution, manifest_bucket).await? {
             return Ok(ExitCode::from(1));
         }
+        n += 1;
     }
     Ok(ExitCode::SUCCESS)
 }
