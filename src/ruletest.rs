@@ -23,7 +23,8 @@
 //! {"repeat": 120, "every": "4s", "event": {CloudTrail record with "{i}" in its eventID}}
 //! ```
 //!
-//! Copy `i` (from 0) has `{i}` in every string replaced by `i` and its
+//! Copy `i` (from 0) has `{i}` in every string value (not in keys)
+//! replaced by `i` and its
 //! `eventTime` moved on by `i × every`. The record's `eventID` must hold
 //! `{i}`, so each copy is a different event (CloudTrail never repeats an id;
 //! the engine counts an id once). At most [`MAX_REPEAT`] copies an event.
@@ -71,8 +72,14 @@ pub const MAX_REPEAT: u64 = 10_000;
 /// Errors name the entry and what is wrong with it.
 pub fn expand_events(events: &[serde_json::Value]) -> Result<Vec<serde_json::Value>, String> {
     let mut out = Vec::with_capacity(events.len());
+    // Each eventID with the entry it came from: a copy may not reuse one
+    // (the engine counts an id once, so the case would count short).
+    let mut ids: HashMap<String, usize> = HashMap::new();
     for (n, entry) in events.iter().enumerate() {
         let Some(fields) = entry.as_object().filter(|o| o.contains_key("repeat")) else {
+            if let Some(id) = entry.get("eventID").and_then(|v| v.as_str()) {
+                ids.entry(id.to_owned()).or_insert(n + 1);
+            }
             out.push(entry.clone());
             continue;
         };
@@ -123,7 +130,14 @@ pub fn expand_events(events: &[serde_json::Value]) -> Result<Vec<serde_json::Val
             let mut copy = event.clone();
             substitute_index(&mut copy, &i.to_string());
             let t = chrono::DateTime::from_timestamp_millis(start + i as i64 * every_ms)
-                .ok_or_else(|| format!("{at}: copy {i} falls outside the years 1970 to 9999"))?;
+                .filter(|t| chrono::Datelike::year(t) <= 9999)
+                .ok_or_else(|| format!("{at}: copy {i} falls after the year 9999"))?;
+            let id = copy["eventID"].as_str().unwrap_or_default().to_owned();
+            if let Some(first) = ids.insert(id.clone(), n + 1) {
+                return Err(format!(
+                    "{at}: copy {i}'s eventID {id:?} is already the id of an event of entry {first}; give each entry its own eventID"
+                ));
+            }
             copy["eventTime"] = t
                 .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
                 .into();
@@ -339,7 +353,7 @@ impl RuleTester {
             return report;
         }
         if let Some((_, rule, reason)) = set.notes.iter().find(|(s, _, _)| *s == source) {
-            report.error = Some(format!("rule {rule:?} not run: {reason}"));
+            report.error = Some(format!("rule {rule:?}: {reason}"));
             return report;
         }
         let engine = &set.engine;
@@ -485,8 +499,16 @@ mod tests {
                 json!({"repeat": 2, "event": {"eventID": "x-{i}"}}),
                 "needs an eventTime",
             ),
+            (
+                json!({"repeat": 2, "event": {"eventID": "{i}a", "eventTime": "2026-11-30T00:00:00Z"}}),
+                "already the id of an event of entry 1",
+            ),
+            (
+                json!({"repeat": 2, "every": "1h", "event": {"eventID": "x-{i}", "eventTime": "9999-12-31T23:30:00Z"}}),
+                "copy 1 falls after the year 9999",
+            ),
         ] {
-            let e = expand_events(&[json!({"eventID": "a"}), entry]).unwrap_err();
+            let e = expand_events(&[json!({"eventID": "1a"}), entry]).unwrap_err();
             assert!(e.starts_with("event 2: ") && e.contains(says), "{e}");
         }
     }

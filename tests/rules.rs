@@ -437,7 +437,7 @@ fn a_rule_an_empty_fact_leaves_nothing_to_match_is_set_aside_with_a_note() {
         "KMS Key Policy Grants an Untrusted Account",
         "S3 Bucket Made Public",
         "Access Key Used from Several Source IP Addresses Within an Hour",
-        "Bulk Read of an S3 Bucket from One Public Address",
+        "Bulk Read of an S3 Bucket from Outside the Organisation's Networks",
     ] {
         assert!(runs(title), "{title} should run: {:?}", note(title));
     }

@@ -126,7 +126,8 @@ pub(crate) enum Notes {
 pub(crate) fn waits_for_facts(reason: &str) -> bool {
     // "not run: the policy gives no value for …", or a correlation over
     // such a rule ("not run: it refers to rules / a correlation that …").
-    reason.starts_with("not run:")
+    reason.starts_with("not run: the policy gives no value for ")
+        || reason.starts_with("not run: it refers to ")
 }
 
 /// The facts a "the policy gives no value for %a%, %b%" reason names, in

@@ -13,7 +13,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use rsigma_eval::matcher::GroupMode;
 use rsigma_eval::{CompiledDetection, CompiledMatcher, CompiledRule};
-use rsigma_parser::{ConditionExpr, Quantifier, SelectorPattern};
+use rsigma_parser::{ConditionExpr, Quantifier};
 
 /// The values a field must take for a rule to match.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,10 +85,8 @@ fn condition_values(expr: &ConditionExpr, rule: &CompiledRule, field: &str) -> V
             let mut names: Vec<&String> = rule
                 .detections
                 .keys()
-                .filter(|name| match pattern {
-                    SelectorPattern::Them => !name.starts_with('_'),
-                    SelectorPattern::Pattern(p) => glob_match(p, name),
-                })
+                // As the evaluator selects them (rsigma's rule).
+                .filter(|name| pattern.matches_detection_name(name))
                 .collect();
             names.sort();
             let values = names
@@ -164,10 +162,7 @@ fn condition_never(expr: &ConditionExpr, rule: &CompiledRule) -> bool {
             let named: Vec<&CompiledDetection> = rule
                 .detections
                 .iter()
-                .filter(|(name, _)| match pattern {
-                    SelectorPattern::Them => !name.starts_with('_'),
-                    SelectorPattern::Pattern(p) => glob_match(p, name),
-                })
+                .filter(|(name, _)| pattern.matches_detection_name(name))
                 .map(|(_, d)| d)
                 .collect();
             match quantifier {
@@ -199,24 +194,6 @@ fn matcher_never(matcher: &CompiledMatcher) -> bool {
             GroupMode::All => children.iter().any(matcher_never),
         },
         _ => false,
-    }
-}
-
-/// Sigma selector patterns: `*` matches any run of characters.
-fn glob_match(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((prefix, rest)) => {
-            let Some(tail) = name.strip_prefix(prefix) else {
-                return false;
-            };
-            if rest.is_empty() {
-                return true;
-            }
-            (0..=tail.len())
-                .filter(|&i| tail.is_char_boundary(i))
-                .any(|i| glob_match(rest, &tail[i..]))
-        }
     }
 }
 
@@ -394,13 +371,5 @@ mod tests {
         seen.clear();
         d.candidates("InvokeModel", "bedrock.amazonaws.com", |i| seen.push(i));
         assert_eq!(seen, vec![1, 2]);
-    }
-
-    #[test]
-    fn glob() {
-        assert!(glob_match("sel*", "selection"));
-        assert!(glob_match("*_a", "x_a"));
-        assert!(!glob_match("sel*", "filter"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
     }
 }

@@ -391,6 +391,7 @@ impl RuleSetBuilder {
                     continue;
                 }
             };
+            let unfilled = rule.clone();
             let (missing, empty) = fill_placeholders(&mut rule, &self.policy, &optional);
             if !missing.is_empty() {
                 self.not_run
@@ -421,12 +422,13 @@ impl RuleSetBuilder {
                     // Runs, but matches nothing: said, not run.
                     self.not_run
                         .extend(rule.id.iter().chain(rule.name.iter()).cloned());
-                    let reason = if empty.is_empty() {
+                    let causes = empty_facts_to_blame(&unfilled, &self.policy, &optional, &empty);
+                    let reason = if causes.is_empty() {
                         "not run: its condition can never be true (a selection with an empty list of values)".to_owned()
                     } else {
                         format!(
                             "not run: the policy gives no value for {} (absent or an empty list, which leaves the rule nothing to match)",
-                            empty
+                            causes
                                 .iter()
                                 .map(|m| format!("%{m}%"))
                                 .collect::<Vec<_>>()
@@ -1080,6 +1082,41 @@ fn optional_facts(rule: &SigmaRule) -> Result<Vec<String>, String> {
                 .ok_or_else(error)
         })
         .collect()
+}
+
+/// Of the facts without a value (`empty`), those that leave `rule` (as
+/// written, placeholders unfilled) nothing to match: each one that, given a
+/// value, would let it match; else all of them, if given values together
+/// they would; else none (the rule cannot match for another reason, such as
+/// an empty list written in it).
+fn empty_facts_to_blame(
+    rule: &SigmaRule,
+    policy: &Policy,
+    optional: &[String],
+    empty: &[String],
+) -> Vec<String> {
+    let can_match_with = |facts: &[String]| {
+        let mut policy = policy.clone();
+        for fact in facts {
+            // A value no record holds: only whether it can match matters.
+            policy.set_fact(fact, vec!["\u{1}".to_owned()]);
+        }
+        let mut rule = rule.clone();
+        let _ = fill_placeholders(&mut rule, &policy, optional);
+        rsigma_eval::compile_rule(&rule).is_ok_and(|c| !crate::dispatch::never_matches(&c))
+    };
+    let each: Vec<String> = empty
+        .iter()
+        .filter(|fact| can_match_with(std::slice::from_ref(fact)))
+        .cloned()
+        .collect();
+    if !each.is_empty() {
+        each
+    } else if !empty.is_empty() && can_match_with(empty) {
+        empty.to_vec()
+    } else {
+        Vec::new()
+    }
 }
 
 /// Replace `%fact%` placeholders of `|expand` items with the policy's
