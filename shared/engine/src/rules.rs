@@ -394,20 +394,14 @@ impl RuleSetBuilder {
             let unfilled = rule.clone();
             let (missing, empty) = fill_placeholders(&mut rule, &self.policy, &optional);
             if !missing.is_empty() {
-                self.not_run
-                    .extend(rule.id.iter().chain(rule.name.iter()).cloned());
-                self.notes.push(RuleNote {
-                    source: source.to_owned(),
-                    rule: rule.title.clone(),
-                    reason: format!(
+                self.set_aside(
+                    source,
+                    &rule,
+                    format!(
                         "not run: the policy gives no value for {}",
-                        missing
-                            .iter()
-                            .map(|m| format!("%{m}%"))
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        placeholders(&missing)
                     ),
-                });
+                );
                 continue;
             }
             let baseline = match parse_baseline(&rule) {
@@ -420,26 +414,16 @@ impl RuleSetBuilder {
             match rsigma_eval::compile_rule(&rule) {
                 Ok(compiled) if crate::dispatch::never_matches(&compiled) => {
                     // Runs, but matches nothing: said, not run.
-                    self.not_run
-                        .extend(rule.id.iter().chain(rule.name.iter()).cloned());
                     let causes = empty_facts_to_blame(&unfilled, &self.policy, &optional, &empty);
                     let reason = if causes.is_empty() {
                         "not run: its condition can never be true (a selection with an empty list of values)".to_owned()
                     } else {
                         format!(
                             "not run: the policy gives no value for {} (absent or an empty list, which leaves the rule nothing to match)",
-                            causes
-                                .iter()
-                                .map(|m| format!("%{m}%"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            placeholders(&causes)
                         )
                     };
-                    self.notes.push(RuleNote {
-                        source: source.to_owned(),
-                        rule: rule.title.clone(),
-                        reason,
-                    });
+                    self.set_aside(source, &rule, reason);
                 }
                 Ok(compiled) => self.push(source, &rule, compiled, baseline),
                 Err(e) => self
@@ -448,6 +432,18 @@ impl RuleSetBuilder {
             }
         }
         self
+    }
+
+    /// Note that `rule` is not run, and why; correlations over it are not
+    /// run either.
+    fn set_aside(&mut self, source: &str, rule: &SigmaRule, reason: String) {
+        self.not_run
+            .extend(rule.id.iter().chain(rule.name.iter()).cloned());
+        self.notes.push(RuleNote {
+            source: source.to_owned(),
+            rule: rule.title.clone(),
+            reason,
+        });
     }
 
     fn push(
@@ -1082,6 +1078,15 @@ fn optional_facts(rule: &SigmaRule) -> Result<Vec<String>, String> {
                 .ok_or_else(error)
         })
         .collect()
+}
+
+/// `%a%, %b%`: facts as a rule names them.
+fn placeholders(facts: &[String]) -> String {
+    facts
+        .iter()
+        .map(|f| format!("%{f}%"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Of the facts without a value (`empty`), those that leave `rule` (as

@@ -405,23 +405,13 @@ pub(super) fn merge_window(
         }
     }
     let horizon = max_t.max(body.fired_until.unwrap_or(0));
-    let mut body = Body::Window(body);
-    trimmed += body.fit(ITEM_BUDGET_BYTES) as u64;
-    let item = StateItem {
-        key: key.clone(),
-        version: version.map_or(1, |v| v + 1),
-        expires_at: (horizon + span + LATENESS_MS) / 1000,
-        body,
-    };
-    (
-        Some(StateWrite {
-            item,
-            expected: version,
-        }),
-        findings,
-        trimmed,
-        events,
-    )
+    let (write, cut) = next_write(
+        key,
+        version,
+        Body::Window(body),
+        horizon + span + LATENESS_MS,
+    );
+    (Some(write), findings, trimmed + cut, events)
 }
 
 /// `entries` with each run's last event as an entry of its own (counting
@@ -583,20 +573,32 @@ pub(super) fn merge_baseline(
     if body == before {
         return (None, findings, 0);
     }
-    let mut body = Body::Baseline(body);
-    trimmed += body.fit(ITEM_BUDGET_BYTES) as u64;
+    let (write, cut) = next_write(key, version, Body::Baseline(body), max_t + spec.history_ms);
+    (Some(write), findings, trimmed + cut)
+}
+
+/// The conditional write of `body` as the next version of `key`'s item
+/// (`version` is the stored one, `None` for a new item), cut to
+/// [`ITEM_BUDGET_BYTES`] and expiring at `expires_ms` (epoch
+/// milliseconds); with how many entries the cut dropped.
+fn next_write(
+    key: &StateKey,
+    version: Option<u64>,
+    mut body: Body,
+    expires_ms: i64,
+) -> (StateWrite, u64) {
+    let cut = body.fit(ITEM_BUDGET_BYTES) as u64;
     let item = StateItem {
         key: key.clone(),
         version: version.map_or(1, |v| v + 1),
-        expires_at: (max_t + spec.history_ms) / 1000,
+        expires_at: expires_ms / 1000,
         body,
     };
     (
-        Some(StateWrite {
+        StateWrite {
             item,
             expected: version,
-        }),
-        findings,
-        trimmed,
+        },
+        cut,
     )
 }
