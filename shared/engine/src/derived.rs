@@ -76,6 +76,7 @@
 //! | `bedrock.amazonaws.com` | `PutResourcePolicy` | `requestParameters.resourcePolicy` |
 //! | `sagemaker.amazonaws.com` | `PutModelPackageGroupPolicy` | `requestParameters.resourcePolicy` |
 //! | `kms.amazonaws.com` | `CreateGrant` | none: `requestParameters.granteePrincipal` is the one principal granted (never everyone) |
+//! | `s3.amazonaws.com` | `PutBucketReplication` | none: each rule's `requestParameters.ReplicationConfiguration.Rule[].Destination.Account` is an account the data goes to (never everyone) |
 //!
 //! A document is a JSON object or a string holding one (URL-encoded text is
 //! decoded first, as IAM accepts it). One that does not parse gives no value.
@@ -229,6 +230,9 @@ pub fn grants(record: &Record<'_>) -> Option<Grants> {
         }
         return Some(grants);
     }
+    if (source, name) == ("s3.amazonaws.com", "PutBucketReplication") {
+        return replication_destinations(record);
+    }
     let (_, _, field) = DOCUMENTS
         .iter()
         .find(|(s, n, _)| *s == source && *n == name)?;
@@ -245,6 +249,37 @@ pub fn grants(record: &Record<'_>) -> Option<Grants> {
         _ => return None,
     };
     Some(grants_of(document))
+}
+
+/// The accounts a `PutBucketReplication` configuration replicates to: the
+/// `Destination.Account` of each of its rules (`Rule` is one object, or a
+/// list when there are several), as the principals and accounts a policy
+/// grants, so that `otherAccounts` and `untrustedAccounts` read every rule
+/// (a Sigma filter on the list would match when any one rule does). A
+/// destination that names no account adds nothing; `None` when the call
+/// logged no configuration.
+fn replication_destinations(record: &Record<'_>) -> Option<Grants> {
+    let rules = record
+        .nested("requestParameters")?
+        .get("ReplicationConfiguration")?
+        .get("Rule")?;
+    let rules: Vec<&Value> = match rules {
+        Value::Array(list) => list.iter().collect(),
+        one => vec![one],
+    };
+    let mut grants = Grants::default();
+    for rule in rules {
+        let account = rule
+            .get("Destination")
+            .and_then(|d| d.get("Account"))
+            .and_then(Value::as_str)
+            .and_then(account_of);
+        if let Some(account) = account {
+            grants.add_principal(account);
+            grants.add_account(account);
+        }
+    }
+    Some(grants)
 }
 
 /// A document given as text: JSON, or URL-encoded JSON.
@@ -775,6 +810,40 @@ mod tests {
                 "{params}"
             );
         }
+        // A replication configuration: each rule's destination account,
+        // one rule or a list of them; a rule naming none adds nothing.
+        let rule = |account: Option<&str>| match account {
+            Some(a) => {
+                json!({"ID": "r", "Destination": {"Bucket": "arn:aws:s3:::b", "Account": a}})
+            }
+            None => json!({"ID": "r", "Destination": {"Bucket": "arn:aws:s3:::b"}}),
+        };
+        let replication = |rules: Value| {
+            grants_in(
+                "s3.amazonaws.com",
+                "PutBucketReplication",
+                json!({"bucketName": "b", "ReplicationConfiguration": {"Role": "x", "Rule": rules}}),
+            )
+        };
+        assert_eq!(replication(rule(Some("777788889999"))), found);
+        assert_eq!(
+            replication(json!([
+                rule(Some("444455556666")),
+                rule(None),
+                rule(Some("777788889999")),
+                rule(Some("not an account"))
+            ])),
+            Some(vec!["444455556666".to_owned(), "777788889999".to_owned()])
+        );
+        assert_eq!(replication(json!([rule(None)])), Some(vec![]));
+        assert_eq!(
+            grants_in(
+                "s3.amazonaws.com",
+                "PutBucketReplication",
+                json!({"bucketName": "b"})
+            ),
+            None
+        );
         // The same document on a call the table does not name.
         assert_eq!(
             grants_in(

@@ -245,8 +245,10 @@ pub struct RuleSet {
     pub problems: Vec<RuleProblem>,
     /// Rules set aside, with the reason.
     pub notes: Vec<RuleNote>,
-    /// The policy fact `trusted_accounts` (`None`: not given), which
-    /// [`crate::derived::UNTRUSTED_ACCOUNTS`] is computed against.
+    /// The policy fact `trusted_accounts`, which
+    /// [`crate::derived::UNTRUSTED_ACCOUNTS`] is computed against (empty
+    /// when not given: only rules that name it in `optional-facts:` read
+    /// the field then; the others are not run without it).
     pub trusted_accounts: Option<Vec<String>>,
     /// The policy's level for the sweep's findings ([`SWEEP_RULE_ID`]
     /// under `levels:`; `None`: low).
@@ -746,6 +748,7 @@ fn fill_detection(
                 // Computed against a fact: the rule needs it as if it named it.
                 if item.field.name.as_deref() == Some(crate::derived::UNTRUSTED_ACCOUNTS)
                     && !policy.fact_given("trusted_accounts")
+                    && !optional.iter().any(|o| o == "trusted_accounts")
                 {
                     missing.push("trusted_accounts".to_owned());
                 }

@@ -415,10 +415,7 @@ impl RuleSetBuilder {
             correlations,
             problems: self.problems,
             notes: self.notes,
-            trusted_accounts: self
-                .policy
-                .fact_given("trusted_accounts")
-                .then(|| trusted.to_vec()),
+            trusted_accounts: Some(trusted.to_vec()),
         }
     }
 }
