@@ -13,8 +13,9 @@
 //! | `derived.policy.principals` | every principal an `Allow` statement names (AWS, service, federated and canonical-user principals, `*` included) |
 //! | `derived.policy.accounts` | the 12-digit account IDs of the AWS principals an `Allow` statement names (an account ID, or the account in a principal's ARN) |
 //! | `derived.policy.otherAccounts` | those of `accounts` that are not the account the call was made in (`recipientAccountId`, else `userIdentity.accountId`; neither: no value) |
-//! | `derived.policy.untrustedAccounts` | those of `otherAccounts` not in the policy fact `trusted_accounts`; a rule that reads it is not run without the fact |
+//! | `derived.policy.untrustedAccounts` | those of `otherAccounts` not in the policy fact `trusted_accounts`; a rule that reads it is not run without the fact, unless it names `trusted_accounts` in `optional-facts:` (then every other account counts) |
 //! | `derived.policy.openFederation` | the public identity providers (below) an `Allow` statement trusts as a `Federated` principal without pinning who may sign in: anyone with an account there can assume the role |
+//! | `derived.policy.unnamedDestinations` | for `PutBucketReplication`, the destination buckets of the rules whose `Destination` names no readable `Account`: such a bucket may be in any account |
 //!
 //! A public identity provider issues tokens to anyone: GitHub Actions
 //! (`token.actions.githubusercontent.com`), GitLab (`gitlab.com`), HCP
@@ -97,7 +98,7 @@ use trailwarden_cloudtrail::Record;
 pub const PREFIX: &str = "derived.policy.";
 
 /// The derived fields, in the order of [`Derived`]'s index.
-pub const FIELDS: [&str; 7] = [
+pub const FIELDS: [&str; 8] = [
     "derived.policy.everyone",
     "derived.policy.public",
     "derived.policy.principals",
@@ -105,6 +106,7 @@ pub const FIELDS: [&str; 7] = [
     "derived.policy.otherAccounts",
     "derived.policy.untrustedAccounts",
     "derived.policy.openFederation",
+    "derived.policy.unnamedDestinations",
 ];
 
 /// Public identity providers and the claim keys (after `HOST:`) whose
@@ -210,6 +212,10 @@ pub struct Grants {
     /// The public identity providers trusted without pinning who may sign
     /// in, each once.
     pub open_federation: Vec<String>,
+    /// A replication configuration's destinations that name no account
+    /// one can read (the destination bucket, each once): the bucket may be
+    /// in any account.
+    pub unnamed_destinations: Vec<String>,
 }
 
 /// The grants of the policy document the record's call sets; `None` when
@@ -256,8 +262,9 @@ pub fn grants(record: &Record<'_>) -> Option<Grants> {
 /// list when there are several), as the principals and accounts a policy
 /// grants, so that `otherAccounts` and `untrustedAccounts` read every rule
 /// (a Sigma filter on the list would match when any one rule does). A
-/// destination that names no account adds nothing; `None` when the call
-/// logged no configuration.
+/// destination that names no account one can read is an unnamed
+/// destination (`unnamedDestinations`); `None` when the call logged no
+/// configuration.
 fn replication_destinations(record: &Record<'_>) -> Option<Grants> {
     let rules = record
         .nested("requestParameters")?
@@ -269,14 +276,32 @@ fn replication_destinations(record: &Record<'_>) -> Option<Grants> {
     };
     let mut grants = Grants::default();
     for rule in rules {
-        let account = rule
-            .get("Destination")
-            .and_then(|d| d.get("Account"))
-            .and_then(Value::as_str)
-            .and_then(account_of);
-        if let Some(account) = account {
-            grants.add_principal(account);
-            grants.add_account(account);
+        let Some(destination) = rule.get("Destination") else {
+            // No destination: this rule replicates nothing.
+            continue;
+        };
+        // An account ID as text or, as an XML body's number may be logged,
+        // a number (leading zeros restored).
+        let account = match destination.get("Account") {
+            Some(Value::String(text)) => account_of(text.trim()).map(str::to_owned),
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .filter(|n| *n < 1_000_000_000_000)
+                .map(|n| format!("{n:012}")),
+            _ => None,
+        };
+        match account {
+            Some(account) => {
+                grants.add_principal(&account);
+                grants.add_account(&account);
+            }
+            None => {
+                let bucket = destination
+                    .get("Bucket")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(no bucket named)");
+                add_once(&mut grants.unnamed_destinations, bucket);
+            }
         }
     }
     Some(grants)
@@ -535,7 +560,7 @@ pub fn account_of(principal: &str) -> Option<&str> {
 }
 
 /// The value of derived field `index` (see [`FIELDS`]) for `record`, with
-/// the organisation's trusted accounts (`None`: not known, and
+/// the organisation's trusted accounts (`None`: not known here, and
 /// `untrustedAccounts` has no value).
 pub fn value<'r>(
     record: &Record<'_>,
@@ -581,6 +606,7 @@ pub fn value<'r>(
             )
         }
         6 => list(grants.open_federation),
+        7 => list(grants.unnamed_destinations),
         _ => None,
     }
 }
@@ -836,6 +862,31 @@ mod tests {
             Some(vec!["444455556666".to_owned(), "777788889999".to_owned()])
         );
         assert_eq!(replication(json!([rule(None)])), Some(vec![]));
+        // A number is an account (leading zeros restored); text that is
+        // not one, like no Account at all, is an unnamed destination.
+        assert_eq!(
+            replication(
+                json!({"Destination": {"Bucket": "arn:aws:s3:::b", "Account": 12345678901_u64}})
+            ),
+            Some(vec!["012345678901".to_owned()])
+        );
+        let unnamed = |rules: Value| {
+            let record = json!({"eventVersion": "1.11", "eventTime": "2026-12-01T00:00:00Z",
+                "eventSource": "s3.amazonaws.com", "eventName": "PutBucketReplication",
+                "requestParameters": {"ReplicationConfiguration": {"Rule": rules}},
+                "recipientAccountId": "111122223333"})
+            .to_string();
+            grants(&Record::parse(&record).unwrap()).map(|g| g.unnamed_destinations)
+        };
+        assert_eq!(
+            unnamed(
+                json!([rule(None), rule(Some("111122223333")), {"Destination": {"Bucket": "arn:aws:s3:::c", "Account": "abc"}}, {"ID": "no destination"}])
+            ),
+            Some(vec![
+                "arn:aws:s3:::b".to_owned(),
+                "arn:aws:s3:::c".to_owned()
+            ])
+        );
         assert_eq!(
             grants_in(
                 "s3.amazonaws.com",

@@ -47,7 +47,8 @@ pub struct FieldTable {
     paths: Vec<(Box<str>, Place)>,
     index: HashMap<Box<str>, u32, BuildHasherDefault<Fnv>>,
     /// The policy fact `trusted_accounts`, for
-    /// [`crate::derived::UNTRUSTED_ACCOUNTS`] (`None`: not given).
+    /// [`crate::derived::UNTRUSTED_ACCOUNTS`] (empty when the policy does
+    /// not give it: only rules that may run without it read the field).
     pub(crate) trusted_accounts: Option<Vec<String>>,
 }
 

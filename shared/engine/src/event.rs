@@ -207,7 +207,8 @@ impl Event for RecordEvent<'_, '_> {
 pub struct EngineEvent<'t, 'r, 'a> {
     /// The record.
     pub record: RecordEvent<'r, 'a>,
-    /// The policy fact `trusted_accounts` (`None`: not given).
+    /// The policy fact `trusted_accounts` (`None`: not known here; a rule
+    /// set's engine always knows it, empty when the policy does not give it).
     pub trusted_accounts: Option<&'t [String]>,
 }
 
