@@ -62,8 +62,16 @@ impl RecordSink for Count<'_> {
             session.record(record, &mut |_| n += 1);
             self.matches += n;
             // As the scanner does: bounded memory on a large object.
+            // (Single-event findings held for folding stay held to the
+            // object's end, as there.)
             if session.should_flush() {
-                self.matches += session.flush(self.store.as_mut()).unwrap().len() as u64;
+                let matches = &mut self.matches;
+                session
+                    .flush_with(self.store.as_mut(), &mut |_, found| {
+                        *matches += found.len() as u64;
+                        Ok(())
+                    })
+                    .unwrap();
             }
         }
     }
@@ -250,7 +258,12 @@ fn child(mode: &str, file: &Path) {
             Box::new(trailwarden_engine::MemoryStore::new())
         };
         let mut sink = Count {
-            session: engine.as_ref().map(Session::new),
+            session: engine.as_ref().map(|engine| {
+                // As every object-reading path does.
+                let mut session = Session::new(engine);
+                session.fold_repeats(true);
+                session
+            }),
             store,
             records: 0,
             matches: 0,

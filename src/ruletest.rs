@@ -390,7 +390,9 @@ impl RuleTester {
                 }
             };
             let mut store = MemoryStore::new();
+            // The events as one log file, read as the product reads one.
             let mut session = Session::new(engine);
+            session.fold_repeats(true);
             let mut got = 0u64;
             for event in &events {
                 let text = event.to_string();

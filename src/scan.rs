@@ -396,6 +396,7 @@ fn read_one<'e, R: Read + Send, H: Handoff<'e>>(
 ) -> ObjectRead<'e> {
     let mut session = Session::new(engine);
     session.set_flush_after(flush_after);
+    session.fold_repeats(true);
     if let Some(o) = object {
         session.set_source(&format!("{}@{}", o.id, o.version));
     }
@@ -410,11 +411,18 @@ fn read_one<'e, R: Read + Send, H: Handoff<'e>>(
     } else {
         read_object(input, options, &mut sink)
     };
+    let Reading {
+        mut session,
+        mut found,
+        rejects,
+        ..
+    } = sink;
+    session.release_findings(&mut |f| found.push(Encoded::new(f)));
     ObjectRead {
         result,
-        session: sink.session,
-        found: sink.found,
-        rejects: sink.rejects,
+        session,
+        found,
+        rejects,
     }
 }
 

@@ -611,6 +611,62 @@ async fn the_same_event_by_eventbridge_and_s3_is_one_finding() {
     assert_eq!(stop_items[0]["times_seen"].as_n().unwrap(), "2");
 }
 
+/// Three `StopLogging` calls alike but for their time and id, in one log
+/// object: the deployment stores one finding (the first call's id) with a
+/// count of 3, and a redelivered object (a new ETag too) changes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn repeats_in_one_object_are_one_finding_with_their_count() {
+    let Some(_) = endpoint() else { return };
+    let world = World::new().await;
+    let service = world.service().await;
+    let records: Vec<Value> = (0..3)
+        .map(|i| {
+            let mut r = stop_logging_record();
+            r["eventID"] = json!(format!("stop-{i}"));
+            r["eventTime"] = json!(format!("2026-11-02T08:0{i}:00Z"));
+            r
+        })
+        .collect();
+    world
+        .put(
+            KEY,
+            gzip(json!({ "Records": records }).to_string().as_bytes()),
+        )
+        .await;
+    for etag in ["e", "e", "e2"] {
+        let response = trailwarden_ingest::handle(
+            &service,
+            sqs_event(&[("m1", s3_notification(&world.bucket, KEY, etag).to_string())]),
+        )
+        .await;
+        assert!(response.batch_item_failures.is_empty());
+        let items = world.findings().await;
+        let stops: Vec<Value> = items
+            .iter()
+            .map(|i| serde_json::from_str::<Value>(i["body"].as_s().unwrap()).unwrap())
+            .filter(|b| b["event_name"] == "StopLogging")
+            .collect();
+        assert_eq!(stops.len(), 1, "{stops:#?}");
+        assert_eq!(stops[0]["count"], 3);
+        assert_eq!(stops[0]["event_ids"], json!(["stop-0", "stop-1", "stop-2"]));
+        assert_eq!(
+            stops[0]["id"],
+            trailwarden_engine::finding_id(
+                stops[0]["rule_id"].as_str().unwrap(),
+                &["stop-0".to_owned()]
+            )
+        );
+        let seen = items
+            .iter()
+            .find(|i| i["body"].as_s().unwrap().contains("StopLogging"))
+            .unwrap()["times_seen"]
+            .as_n()
+            .unwrap()
+            .clone();
+        assert_eq!(seen, "1");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_malformed_object_fails_only_its_own_message() {
     let Some(_) = endpoint() else { return };

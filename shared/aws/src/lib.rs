@@ -424,6 +424,7 @@ impl Service {
             "s3://{}/{}@{}",
             notice.bucket, notice.key, notice.version
         ));
+        session.fold_repeats(true);
         let source = format!("s3://{}/{}", notice.bucket, notice.key);
         let mut sink = SessionSink {
             service: self,
@@ -451,7 +452,7 @@ impl Service {
         .await;
         let SessionSink {
             mut session,
-            findings,
+            mut findings,
             rejects,
             mut counts,
             error,
@@ -475,6 +476,7 @@ impl Service {
         if let Some(e) = error {
             return Err(store_err(e));
         }
+        session.release_findings(&mut |f| findings.push(f));
         // State and findings of the records read before any fault are
         // written either way: state merges are idempotent per event, and
         // findings are stored before the state that records them, so the

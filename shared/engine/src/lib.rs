@@ -42,12 +42,12 @@ pub mod sweep;
 pub use dispatch::{Dispatch, Route};
 pub use eval::Fields;
 pub use event::{EngineEvent, RecordEvent};
-pub use finding::{event_id, finding_id, Finding, Level};
+pub use finding::{event_id, finding_id, Finding, Level, MAX_EVENT_IDS};
 pub use policy::Policy;
 pub use rules::{
     Baseline, BaselineKind, Correlation, Rule, RuleNote, RuleProblem, RuleSet, RuleSetBuilder,
 };
-pub use session::Session;
+pub use session::{Session, MAX_FOLDED};
 pub use state::{FindingStore, Ledger, MemoryStore, ObjectRef, StateStore, StoreError};
 
 use eval::{FieldTable, Program};

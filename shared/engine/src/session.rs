@@ -37,7 +37,9 @@ use crate::state::{
 };
 use crate::Engine;
 
+mod fold;
 mod merge;
+pub use fold::MAX_FOLDED;
 use merge::*;
 
 /// How late (in event time) an event may arrive and still join a window.
@@ -194,6 +196,9 @@ pub struct Session<'e> {
     refusals: Vec<Refusal>,
     /// Stateful matches after which [`Session::should_flush`] says to flush.
     flush_after: usize,
+    /// Single-event findings held for folding (see
+    /// [`Session::fold_repeats`]).
+    folds: fold::Folds,
     /// Counts so far.
     pub stats: SessionStats,
 }
@@ -545,8 +550,35 @@ impl<'e> Session<'e> {
             flushes: 0,
             refusals: Vec::new(),
             flush_after: FLUSH_AFTER,
+            folds: fold::Folds::default(),
             stats: SessionStats::default(),
         }
+    }
+
+    /// Fold repeats of a single-event finding within the object this
+    /// session reads (see `session/fold.rs`): records alike in everything a
+    /// finding shows of an event but its time and id make one finding, the
+    /// first record's (same id), with `count` the number of records, the
+    /// first [`MAX_EVENT_IDS`] event ids and a note of the span of event
+    /// times. A rule matching once makes the finding it always did.
+    ///
+    /// Folded findings are held until [`Session::release_findings`] (or
+    /// until [`MAX_FOLDED`] are held, when all are handed out and folding
+    /// starts over): the caller releases them at the end of the object
+    /// ([`Session::flush`] does). Flushes of state in between
+    /// ([`Session::flush_with`], [`Session::take_batch`]) leave them held:
+    /// no state records a single-event finding, and an object read again
+    /// after a failure makes them again. So the fold depends on the
+    /// object's records and their order alone, and the same object read
+    /// again gives the same findings.
+    pub fn fold_repeats(&mut self, on: bool) {
+        self.folds.on = on;
+    }
+
+    /// Hand out the single-event findings held for folding, in the order
+    /// of their first records (see [`Session::fold_repeats`]).
+    pub fn release_findings(&mut self, emit: &mut dyn FnMut(Finding)) {
+        self.folds.release(emit);
     }
 
     /// Say to flush after `matches` stateful matches instead of
@@ -710,7 +742,11 @@ impl<'e> Session<'e> {
             for &i in matched {
                 let rule = &engine.rules()[i];
                 if rule.generate {
-                    emit(Finding::from_record(rule, record));
+                    if self.folds.on {
+                        self.folds.add(i, rule, record, emit);
+                    } else {
+                        emit(Finding::from_record(rule, record));
+                    }
                 }
                 if rule.baseline.is_some() {
                     self.observe(i, t, record, event, &mut id);
@@ -1210,9 +1246,12 @@ impl<'e> Session<'e> {
     }
 
     /// Write the batch's state and return the findings it made (each id
-    /// once), for callers that keep findings in memory.
+    /// once), for callers that keep findings in memory, after the
+    /// single-event findings held for folding (see
+    /// [`Session::fold_repeats`]): the call at the end of an object.
     pub fn flush(&mut self, store: &mut dyn StateStore) -> Result<Vec<Finding>, StoreError> {
         let mut findings: Vec<Finding> = Vec::new();
+        self.folds.release(&mut |f| findings.push(f));
         let mut seen = HashSet::new();
         self.flush_with(store, &mut |_, found| {
             findings.extend(found.into_iter().filter(|f| seen.insert(f.id.clone())));

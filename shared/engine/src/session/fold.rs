@@ -1,0 +1,167 @@
+//! Repeats of a single-event finding folded into one (see
+//! [`Session::fold_repeats`](super::Session::fold_repeats)).
+//!
+//! Within one log object, the matches of one single-event rule by records
+//! alike in everything a finding shows of an event (the caller's
+//! `userIdentity` fields a finding takes its principal, principal type,
+//! access key and account from, `recipientAccountId`, `awsRegion`, `sourceIPAddress`,
+//! `userAgent`, `eventSource`, `eventName` and `errorCode`) make one
+//! finding: the first record's, with `count` the number of records and
+//! `event_ids` the first [`MAX_EVENT_IDS`] of them. Only `eventTime`,
+//! `eventID` and the request and response differ between the records
+//! folded; the note gives the span of their event times.
+//!
+//! The folded finding keeps the id of the first record's finding
+//! ([`crate::finding::finding_id`] of the rule and that record's event id), so a rule that
+//! matched once has the finding and id it always had, and reading the
+//! same object again gives the same findings with the same counts (the
+//! fold depends on the object's records and their order alone).
+
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+use trailwarden_cloudtrail::Record;
+
+use crate::finding::{event_id, Finding, MAX_EVENT_IDS};
+use crate::rules::Rule;
+
+/// Most findings held for folding at once: past it, those held are handed
+/// out and folding starts over (memory stays bounded on an object where
+/// every caller differs).
+pub const MAX_FOLDED: usize = 4096;
+
+/// The findings held for folding, with the text that says which records
+/// fold together.
+#[derive(Default)]
+pub(super) struct Folds {
+    /// Whether to fold at all.
+    pub(super) on: bool,
+    /// Per held finding: the hash of its key and its position in `held`.
+    table: HashTable<(u64, u32)>,
+    held: Vec<Held>,
+    /// The current record's key (reused).
+    key: Vec<u8>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+struct Held {
+    key: Box<[u8]>,
+    finding: Finding,
+    /// The earliest and latest event times (epoch milliseconds) folded.
+    span: Option<(i64, i64)>,
+}
+
+/// Write what decides whether two matches fold together: the rule's
+/// position and each field, length-prefixed (so no two different tuples
+/// write the same bytes), absent told from empty.
+fn write_key(out: &mut Vec<u8>, rule: usize, record: &Record<'_>) {
+    out.extend_from_slice(&(rule as u64).to_le_bytes());
+    let identity = record.identity();
+    for field in [
+        identity.kind.as_deref(),
+        identity.arn.as_deref(),
+        identity.account_id.as_deref(),
+        identity.access_key_id.as_deref(),
+        identity.user_name.as_deref(),
+        identity.session_issuer_arn.as_deref(),
+        identity.principal_id.as_deref(),
+        identity.invoked_by.as_deref(),
+        record.recipient_account_id(),
+        record.aws_region(),
+        record.source_ip_address(),
+        record.user_agent(),
+        record.event_source(),
+        record.event_name(),
+        record.error_code(),
+    ] {
+        match field {
+            None => out.push(0),
+            Some(text) => {
+                out.push(1);
+                out.extend_from_slice(&(text.len() as u64).to_le_bytes());
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
+    }
+}
+
+impl Folds {
+    /// A match of the single-event rule at position `index` by `record`:
+    /// folded into the finding held for records alike, or held as a new
+    /// one (handing out everything held first when [`MAX_FOLDED`] are).
+    pub(super) fn add(
+        &mut self,
+        index: usize,
+        rule: &Rule,
+        record: &Record<'_>,
+        emit: &mut dyn FnMut(Finding),
+    ) {
+        self.key.clear();
+        write_key(&mut self.key, index, record);
+        let hash = self.hasher.hash_one(&self.key[..]);
+        let t = record.event_time_millis();
+        let Folds {
+            table, held, key, ..
+        } = self;
+        if let Some(&(_, at)) = table.find(hash, |&(h, at)| {
+            h == hash && *held[at as usize].key == key[..]
+        }) {
+            let h = &mut held[at as usize];
+            h.finding.count += 1;
+            if h.finding.event_ids.len() < MAX_EVENT_IDS {
+                h.finding.event_ids.push(event_id(record));
+            }
+            if let Some(t) = t {
+                h.span = Some(match h.span {
+                    Some((lo, hi)) => (lo.min(t), hi.max(t)),
+                    None => (t, t),
+                });
+            }
+            return;
+        }
+        if self.held.len() >= MAX_FOLDED {
+            self.release(emit);
+        }
+        let at = self.held.len() as u32;
+        self.held.push(Held {
+            key: self.key.as_slice().into(),
+            finding: Finding::from_record(rule, record),
+            span: t.map(|t| (t, t)),
+        });
+        self.table.insert_unique(hash, (hash, at), |&(h, _)| h);
+    }
+
+    /// Hand out every finding held, in the order of their first records.
+    pub(super) fn release(&mut self, emit: &mut dyn FnMut(Finding)) {
+        self.table.clear();
+        for Held {
+            mut finding, span, ..
+        } in self.held.drain(..)
+        {
+            if finding.count > 1 {
+                finding.note = Some(fold_note(finding.count, span));
+            }
+            emit(finding);
+        }
+    }
+}
+
+/// The note of a finding that folds `count` records.
+fn fold_note(count: u64, span: Option<(i64, i64)>) -> String {
+    let time = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let mut note = format!(
+        "{count} matching events in one log file with the same caller, account, Region, \
+         source address, user agent, call and error code"
+    );
+    if let Some((lo, hi)) = span {
+        note.push_str(&format!(", {} to {}", time(lo), time(hi)));
+    }
+    note.push_str(&format!(
+        " (event_ids lists the first {})",
+        count.min(MAX_EVENT_IDS as u64)
+    ));
+    note
+}
