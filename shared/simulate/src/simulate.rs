@@ -30,6 +30,9 @@ use serde_json::{json, Value};
 
 use crate::synth::{self, set_error, Actor, Synth, SynthConfig};
 
+mod story;
+pub use story::StoryError;
+
 // ---------------------------------------------------------------------------
 // Public API
 // ---------------------------------------------------------------------------
@@ -381,25 +384,25 @@ impl Iterator for Weave {
 
 /// The intrusion of a scenario.
 fn plan(name: &str, options: &SimOptions) -> Result<Plan, UnknownScenario> {
-    let build: fn(&mut Script) = match name {
-        "llmjacking" => llmjacking,
-        "invocation-logging-disabled" => invocation_logging_disabled,
-        "guardrail-deleted" => guardrail_deleted,
-        "training-bucket-public" => training_bucket_public,
-        "training-data-exfiltration" => training_data_exfiltration,
-        "ai-role-privilege-escalation" => ai_role_privilege_escalation,
-        "trail-tampering" => trail_tampering,
-        "credential-sharing" => credential_sharing,
-        "sagemaker-lifecycle-backdoor" => sagemaker_lifecycle_backdoor,
-        "kms-key-deletion" => kms_key_deletion,
-        "instance-credential-theft" => instance_credential_theft,
-        "outside-account-backdoor" => outside_account_backdoor,
-        "root-console-no-mfa" => root_console_no_mfa,
-        "benign" => |_: &mut Script| {},
-        other => return Err(UnknownScenario(other.to_string())),
-    };
     let mut script = Script::new(options, name);
-    build(&mut script);
+    // An intrusion that is a sequence of calls is a file of data
+    // (`scenarios/*.yaml`, see `story.rs`); the rest are code.
+    if let Some((_, text)) = story::STORIES.iter().find(|(n, _)| *n == name) {
+        story::run(name, text, &mut script)
+            .unwrap_or_else(|e| panic!("a built-in scenario file cannot be run: {e}"));
+    } else {
+        let build: fn(&mut Script) = match name {
+            "llmjacking" => llmjacking,
+            "training-bucket-public" => training_bucket_public,
+            "training-data-exfiltration" => training_data_exfiltration,
+            "ai-role-privilege-escalation" => ai_role_privilege_escalation,
+            "credential-sharing" => credential_sharing,
+            "sagemaker-lifecycle-backdoor" => sagemaker_lifecycle_backdoor,
+            "benign" => |_: &mut Script| {},
+            other => return Err(UnknownScenario(other.to_string())),
+        };
+        build(&mut script);
+    }
     Ok(Plan {
         attack: script.out,
         effects: script.effects,
@@ -602,10 +605,8 @@ impl Script {
 const STS: &str = "sts.amazonaws.com";
 const IAM: &str = "iam.amazonaws.com";
 const S3: &str = "s3.amazonaws.com";
-const KMS: &str = "kms.amazonaws.com";
 const BEDROCK: &str = "bedrock.amazonaws.com";
 const SAGEMAKER: &str = "sagemaker.amazonaws.com";
-const CLOUDTRAIL: &str = "cloudtrail.amazonaws.com";
 
 /// The training-data bucket, its KMS key, and the chat application's
 /// guardrail, as in the background.
@@ -803,146 +804,6 @@ fn llmjacking(s: &mut Script) {
             s.invoke(&proxy, name, model, input, output);
         }
         s.pause_ms(3_000, 16_000);
-    }
-}
-
-/// A stolen SSO session of a data scientist (token cache copied from the
-/// laptop) deletes the model invocation logging configuration, checks it is
-/// gone, and then uses models with nothing recording prompts or answers.
-fn invocation_logging_disabled(s: &mut Script) {
-    let who = s
-        .cast("marco.rossi@acme.example")
-        .with_source_ip("192.0.2.61")
-        .with_user_agent(UA_CLI_KALI);
-    s.at(280);
-    s.call(&who, STS, "GetCallerIdentity", Value::Null, Value::Null);
-    s.pause(6);
-    s.call(
-        &who,
-        BEDROCK,
-        "GetModelInvocationLoggingConfiguration",
-        Value::Null,
-        Value::Null,
-    );
-    s.pause(9);
-    s.call(
-        &who,
-        "logs.amazonaws.com",
-        "DescribeLogGroups",
-        json!({"logGroupNamePrefix": "/aws/bedrock/model-invocations"}),
-        Value::Null,
-    );
-    s.pause(23);
-    s.call(
-        &who,
-        BEDROCK,
-        "DeleteModelInvocationLoggingConfiguration",
-        Value::Null,
-        Value::Null,
-    );
-    s.pause(5);
-    s.call(
-        &who,
-        BEDROCK,
-        "GetModelInvocationLoggingConfiguration",
-        Value::Null,
-        Value::Null,
-    );
-    s.at(360);
-    for _ in 0..12 {
-        let input = s.rng.u32(2_000..15_000);
-        let output = s.rng.u32(500..4096);
-        s.invoke(&who, "Converse", SONNET35, input, output);
-        let gap = 15 + s.rng.i64(0..25);
-        s.pause(gap);
-    }
-}
-
-/// Credentials of the chat application's Lambda role, taken from its
-/// environment, are used from outside AWS: the guardrail is read, its
-/// filters are set to NONE and published, then it is deleted and the model
-/// is used directly. The chat application's guarded calls fail from then on.
-fn guardrail_deleted(s: &mut Script) {
-    let who = s
-        .cast("chat-api-handler")
-        .with_source_ip("192.0.2.118")
-        .with_user_agent(UA_BOTO_VPS);
-    let guardrail_arn = format!(
-        "arn:aws:bedrock:{}:{}:guardrail/{GUARDRAIL_ID}",
-        s.region, s.account
-    );
-    s.at(330);
-    s.call(&who, STS, "GetCallerIdentity", Value::Null, Value::Null);
-    s.pause(8);
-    s.call(&who, BEDROCK, "ListGuardrails", Value::Null, Value::Null);
-    s.pause(6);
-    s.call(
-        &who,
-        BEDROCK,
-        "GetGuardrail",
-        json!({"guardrailIdentifier": GUARDRAIL_ID, "guardrailVersion": "3"}),
-        Value::Null,
-    );
-    s.pause(5);
-    s.call(
-        &who,
-        BEDROCK,
-        "GetGuardrail",
-        json!({"guardrailIdentifier": GUARDRAIL_ID, "guardrailVersion": "DRAFT"}),
-        Value::Null,
-    );
-    s.pause(23);
-    let filters: Vec<Value> = [
-        "SEXUAL",
-        "VIOLENCE",
-        "HATE",
-        "INSULTS",
-        "MISCONDUCT",
-        "PROMPT_ATTACK",
-    ]
-    .iter()
-    .map(|t| json!({"type": t, "inputStrength": "NONE", "outputStrength": "NONE"}))
-    .collect();
-    let updated = iso_nanos(s.now(), s.rng.u32(..1_000_000_000));
-    s.call(
-        &who,
-        BEDROCK,
-        "UpdateGuardrail",
-        json!({
-            "guardrailIdentifier": GUARDRAIL_ID,
-            "name": "HIDDEN_DUE_TO_SECURITY_REASONS",
-            "description": "HIDDEN_DUE_TO_SECURITY_REASONS",
-            "contentPolicyConfig": {"filtersConfig": filters},
-            "blockedInputMessaging": "HIDDEN_DUE_TO_SECURITY_REASONS",
-            "blockedOutputsMessaging": "HIDDEN_DUE_TO_SECURITY_REASONS",
-        }),
-        json!({"guardrailId": GUARDRAIL_ID, "guardrailArn": guardrail_arn, "version": "DRAFT", "updatedAt": updated}),
-    );
-    s.pause(8);
-    let token = s.synth.uuid();
-    s.call(
-        &who,
-        BEDROCK,
-        "CreateGuardrailVersion",
-        json!({"guardrailIdentifier": GUARDRAIL_ID, "description": "HIDDEN_DUE_TO_SECURITY_REASONS", "clientRequestToken": token}),
-        json!({"guardrailId": GUARDRAIL_ID, "version": "4"}),
-    );
-    s.at(450);
-    s.call(
-        &who,
-        BEDROCK,
-        "DeleteGuardrail",
-        json!({"guardrailIdentifier": GUARDRAIL_ID}),
-        Value::Null,
-    );
-    let from_ms = s.start_ms + s.cursor_ms;
-    s.effect(Effect::GuardrailDeleted { from_ms });
-    for _ in 0..5 {
-        let gap = 20 + s.rng.i64(0..20);
-        s.pause(gap);
-        let input = s.rng.u32(400..6_000);
-        let output = s.rng.u32(300..4096);
-        s.invoke(&who, "Converse", SONNET35, input, output);
     }
 }
 
@@ -1433,91 +1294,6 @@ fn ai_role_privilege_escalation(s: &mut Script) {
     );
 }
 
-/// A phished IAM Identity Center administrator session (device-code
-/// phishing) blinds the account's AI audit trail: management events are
-/// dropped from its selectors, logging is stopped, then the trail is
-/// deleted.
-fn trail_tampering(s: &mut Script) {
-    let account = s.account.clone();
-    let region = s.region.clone();
-    let trail_arn = format!("arn:aws:cloudtrail:{region}:{account}:trail/{AUDIT_TRAIL}");
-    let key = s.session_key();
-    let who = Actor::assumed_role(
-        &account,
-        SSO_ADMIN,
-        "dana.kim@acme.example",
-        &key,
-        "192.0.2.52",
-        UA_CLI_KALI,
-    )
-    .with_session_created(s.now() + Duration::seconds(272));
-
-    s.at(300);
-    s.call(&who, STS, "GetCallerIdentity", Value::Null, Value::Null);
-    s.pause(5);
-    s.call(
-        &who,
-        CLOUDTRAIL,
-        "DescribeTrails",
-        json!({"trailNameList": [], "includeShadowTrails": true}),
-        Value::Null,
-    );
-    s.pause(4);
-    s.call(
-        &who,
-        CLOUDTRAIL,
-        "GetTrailStatus",
-        json!({"name": trail_arn}),
-        Value::Null,
-    );
-    s.pause(4);
-    s.call(
-        &who,
-        CLOUDTRAIL,
-        "GetEventSelectors",
-        json!({"trailName": AUDIT_TRAIL}),
-        Value::Null,
-    );
-    s.pause(16);
-    let selectors = json!([{
-        "readWriteType": "All",
-        "includeManagementEvents": false,
-        "dataResources": [{"type": "AWS::S3::Object", "values": [format!("arn:aws:s3:::{TRAINING_BUCKET}/")]}],
-        "excludeManagementEventSources": [],
-    }]);
-    s.call(
-        &who,
-        CLOUDTRAIL,
-        "PutEventSelectors",
-        json!({"trailName": AUDIT_TRAIL, "eventSelectors": selectors}),
-        json!({"trailARN": trail_arn, "eventSelectors": selectors}),
-    );
-    s.pause(22);
-    s.call(
-        &who,
-        CLOUDTRAIL,
-        "StopLogging",
-        json!({"name": trail_arn}),
-        Value::Null,
-    );
-    s.pause(19);
-    s.call(
-        &who,
-        CLOUDTRAIL,
-        "GetTrailStatus",
-        json!({"name": trail_arn}),
-        Value::Null,
-    );
-    s.pause(24);
-    s.call(
-        &who,
-        CLOUDTRAIL,
-        "DeleteTrail",
-        json!({"name": AUDIT_TRAIL}),
-        Value::Null,
-    );
-}
-
 /// The key of `mlops-bot`, pushed to a public repository, is picked up by
 /// several parties within half an hour: secret scanners validate it, others
 /// enumerate, one creates an access key for the administrator `alice.chen`
@@ -1770,243 +1546,6 @@ fn sagemaker_lifecycle_backdoor(s: &mut Script) {
             Value::Null,
         );
     }
-}
-
-/// The forgotten key of a break-glass IAM user finds the key that encrypts
-/// the training bucket, disables it and schedules it for deletion; from then
-/// on the calls that need the key fail.
-fn kms_key_deletion(s: &mut Script) {
-    let account = s.account.clone();
-    let key_id = stable_id("AKIA", &format!("{account}/user/legacy-admin"), 20);
-    let who = Actor::iam_user(&account, "legacy-admin", &key_id, "192.0.2.73", UA_CLI_KALI);
-    let key_arn = s.training_key_arn();
-    let host = s.bucket_host(TRAINING_BUCKET);
-
-    s.at(300);
-    s.call(&who, STS, "GetCallerIdentity", Value::Null, Value::Null);
-    s.pause(5);
-    s.call(
-        &who,
-        S3,
-        "GetBucketEncryption",
-        json!({"encryption": "", "bucketName": TRAINING_BUCKET, "Host": host}),
-        Value::Null,
-    );
-    s.pause(7);
-    s.call(
-        &who,
-        KMS,
-        "DescribeKey",
-        json!({"keyId": key_arn}),
-        Value::Null,
-    );
-    s.pause(6);
-    s.call(
-        &who,
-        KMS,
-        "GetKeyPolicy",
-        json!({"keyId": key_arn, "policyName": "default"}),
-        Value::Null,
-    );
-    s.pause(8);
-    s.call(
-        &who,
-        KMS,
-        "ListAliases",
-        json!({"keyId": key_arn}),
-        Value::Null,
-    );
-    s.pause(14);
-    s.call(
-        &who,
-        KMS,
-        "DisableKey",
-        json!({"keyId": key_arn}),
-        Value::Null,
-    );
-    let from_ms = s.start_ms + s.cursor_ms;
-    s.effect(Effect::KeyUnusable {
-        from_ms,
-        key_arn: key_arn.clone(),
-        bucket: TRAINING_BUCKET.to_string(),
-        pending: false,
-    });
-    s.pause(12);
-    let deletion = (s.now() + Duration::days(8))
-        .date_naive()
-        .and_hms_opt(0, 0, 0)
-        .unwrap_or_default()
-        .and_utc();
-    s.call(
-        &who,
-        KMS,
-        "ScheduleKeyDeletion",
-        json!({"keyId": key_arn, "pendingWindowInDays": 7}),
-        json!({"keyId": key_arn, "deletionDate": fmt_aws_date(deletion), "keyState": "PendingDeletion", "pendingWindowInDays": 7}),
-    );
-    let from_ms = s.start_ms + s.cursor_ms;
-    s.effect(Effect::KeyUnusable {
-        from_ms,
-        key_arn,
-        bucket: TRAINING_BUCKET.to_string(),
-        pending: true,
-    });
-}
-
-/// The role session of the Bedrock application's instance (its access key,
-/// as the background uses it), replayed from an address outside the
-/// organisation: whoever took it through the instance's metadata service
-/// (an SSRF in the application) looks around, reads training data and
-/// invokes models. No attack tool's user agent: an ordinary SDK.
-fn instance_credential_theft(s: &mut Script) {
-    let stolen = s
-        .cast("i-0a7c3e9b2f4d61e58")
-        .with_source_ip("192.0.2.61")
-        .with_user_agent(UA_BOTO_VPS);
-    let host = s.bucket_host(TRAINING_BUCKET);
-    let list_host = format!("s3.{}.amazonaws.com", s.region);
-
-    s.at(300);
-    s.call(&stolen, STS, "GetCallerIdentity", Value::Null, Value::Null);
-    s.pause(6);
-    s.call(
-        &stolen,
-        S3,
-        "ListBuckets",
-        json!({"Host": list_host}),
-        Value::Null,
-    );
-    s.pause(9);
-    s.call(
-        &stolen,
-        S3,
-        "ListObjects",
-        json!({"list-type": "2", "bucketName": TRAINING_BUCKET, "encoding-type": "url", "max-keys": "1000", "prefix": "datasets/", "Host": host}),
-        Value::Null,
-    );
-    for _ in 0..40 {
-        s.pause_ms(300, 2_000);
-        let key = s.training_object();
-        s.call(
-            &stolen,
-            S3,
-            "GetObject",
-            json!({"bucketName": TRAINING_BUCKET, "Host": host, "key": key}),
-            Value::Null,
-        );
-    }
-    s.pause(20);
-    for _ in 0..6 {
-        s.pause_ms(1_500, 6_000);
-        let (input, output) = (s.rng.u32(900..4_000), s.rng.u32(300..1_800));
-        s.invoke(&stolen, "InvokeModel", SONNET35, input, output);
-    }
-}
-
-/// A phished administrator session gives an outside account lasting access
-/// to the training data: a KMS grant on the training-data key to the
-/// outside account, the key policy opened to it, and the training role's
-/// trust policy opened to it. No wildcard anywhere: only the account id
-/// tells.
-fn outside_account_backdoor(s: &mut Script) {
-    let account = s.account.clone();
-    let who = Actor::assumed_role(
-        &account,
-        SSO_ADMIN,
-        "jordan.lee@acme.example",
-        &s.session_key(),
-        "192.0.2.144",
-        UA_BOTO_MAC_ATTACK,
-    );
-    let key_arn = s.training_key_arn();
-    let outside_root = format!("arn:aws:iam::{OUTSIDE_ACCOUNT}:root");
-
-    s.at(300);
-    s.call(&who, STS, "GetCallerIdentity", Value::Null, Value::Null);
-    s.pause(7);
-    s.call(
-        &who,
-        KMS,
-        "DescribeKey",
-        json!({"keyId": key_arn}),
-        Value::Null,
-    );
-    s.pause(9);
-    s.call(
-        &who,
-        KMS,
-        "GetKeyPolicy",
-        json!({"keyId": key_arn, "policyName": "default"}),
-        Value::Null,
-    );
-    s.pause(12);
-    let grant_id = s.random(HEX, 64);
-    s.call(
-        &who,
-        KMS,
-        "CreateGrant",
-        json!({"keyId": key_arn, "granteePrincipal": outside_root, "operations": ["Decrypt", "GenerateDataKey", "DescribeKey"]}),
-        json!({"grantId": grant_id, "keyId": key_arn}),
-    );
-    s.pause(14);
-    let key_policy = format!(
-        r#"{{"Version":"2012-10-17","Id":"key-default-1","Statement":[{{"Sid":"Enable IAM User Permissions","Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{account}:root"}},"Action":"kms:*","Resource":"*"}},{{"Sid":"Allow use of the key","Effect":"Allow","Principal":{{"AWS":"{outside_root}"}},"Action":["kms:Decrypt","kms:DescribeKey","kms:GenerateDataKey*"],"Resource":"*"}}]}}"#
-    );
-    s.call(
-        &who,
-        KMS,
-        "PutKeyPolicy",
-        json!({"keyId": key_arn, "policyName": "default", "policy": key_policy, "bypassPolicyLockoutSafetyCheck": false}),
-        Value::Null,
-    );
-    s.pause(21);
-    s.call(
-        &who,
-        IAM,
-        "GetRole",
-        json!({"roleName": "ml-training-role"}),
-        Value::Null,
-    );
-    s.pause(8);
-    let trust = format!(
-        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"Service":"sagemaker.amazonaws.com"}},"Action":"sts:AssumeRole"}},{{"Effect":"Allow","Principal":{{"AWS":"{outside_root}"}},"Action":"sts:AssumeRole"}}]}}"#
-    );
-    s.call(
-        &who,
-        IAM,
-        "UpdateAssumeRolePolicy",
-        json!({"roleName": "ml-training-role", "policyDocument": trust}),
-        Value::Null,
-    );
-}
-
-/// The root user signs in to the console without MFA from an address the
-/// account never sees, then creates an access key for itself.
-fn root_console_no_mfa(s: &mut Script) {
-    let account = s.account.clone();
-    let browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0";
-    let root = Actor::root(&account, None, "192.0.2.201", browser);
-
-    s.at(300);
-    let rec = s.call(
-        &root,
-        "signin.amazonaws.com",
-        "ConsoleLogin",
-        Value::Null,
-        json!({"ConsoleLogin": "Success"}),
-    );
-    console_sign_in(rec, false);
-    s.pause(40);
-    s.call(&root, IAM, "GetAccountSummary", Value::Null, Value::Null);
-    s.pause(25);
-    let key = stable_id("AKIA", &format!("{account}/root/new"), 20);
-    s.call(
-        &root,
-        IAM,
-        "CreateAccessKey",
-        Value::Null,
-        json!({"accessKey": {"accessKeyId": key, "status": "Active", "createDate": fmt_aws_date(s.now())}}),
-    );
 }
 
 /// Makes a record a console sign-in event as CloudTrail logs it: event type
