@@ -55,10 +55,11 @@ struct Count<'e> {
 }
 
 impl RecordSink for Count<'_> {
-    fn record(&mut self, _index: u64, record: &Record<'_>) {
+    fn record(&mut self, index: u64, record: &Record<'_>) {
         self.records += 1;
         if let Some(session) = &mut self.session {
             let mut n = 0;
+            session.next_record(index, &mut |_| n += 1);
             session.record(record, &mut |_| n += 1);
             self.matches += n;
             // As the scanner does: bounded memory on a large object.

@@ -238,7 +238,7 @@ impl<F: FnMut(Encoded)> Outlet<'_, F> {
             self.stats.below_level += 1;
             return;
         }
-        let t = trailwarden_cloudtrail::parse_event_time(&finding.event_time);
+        let t = trailwarden_cloudtrail::parse_event_time(finding.latest_event_time());
         if let Some(reason) = self.policy.suppressed(finding, t) {
             *self.stats.suppressed.entry(reason.to_owned()).or_default() += 1;
             return;
@@ -353,8 +353,10 @@ impl<'e, H: Handoff<'e>> Reading<'_, 'e, H> {
     }
 
     /// A record evaluated on another thread (see [`Evaluated`]).
-    fn evaluated(&mut self, record: &Record<'_>, matched: &[usize]) {
+    fn evaluated(&mut self, index: u64, record: &Record<'_>, matched: &[usize]) {
         let found = &mut self.found;
+        self.session
+            .next_record(index, &mut |f| found.push(Encoded::new(f)));
         self.session
             .record_evaluated(record, matched, &mut |f| found.push(Encoded::new(f)));
         self.after_record();
@@ -362,8 +364,10 @@ impl<'e, H: Handoff<'e>> Reading<'_, 'e, H> {
 }
 
 impl<'e, H: Handoff<'e>> RecordSink for Reading<'_, 'e, H> {
-    fn record(&mut self, _index: u64, record: &Record<'_>) {
+    fn record(&mut self, index: u64, record: &Record<'_>) {
         let found = &mut self.found;
+        self.session
+            .next_record(index, &mut |f| found.push(Encoded::new(f)));
         self.session
             .record(record, &mut |f| found.push(Encoded::new(f)));
         self.after_record();
@@ -556,11 +560,11 @@ fn read_split<'e, R: Read + Send, H: Handoff<'e>>(
                 let matched = &batch.matched[matched_at..matched_end];
                 (text_at, matched_at) = (text_end, matched_end);
                 if let Some(record) = layout.record(text) {
-                    sink.evaluated(&record, matched);
+                    sink.evaluated(index, &record, matched);
                     continue;
                 }
                 match Record::parse_within(text, depth) {
-                    Ok(record) => sink.evaluated(&record, matched),
+                    Ok(record) => sink.evaluated(index, &record, matched),
                     Err(e) => unparsed.push(RecordReject {
                         index,
                         offset: 0,

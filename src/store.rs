@@ -919,9 +919,23 @@ fn put_rows<'f>(
     let mut out = Vec::with_capacity(findings.size_hint().0);
     for (f, json) in findings {
         let key = finding_key(&f.id);
+        let body = || match json {
+            Some(json) => lean_body_from_json(f, json),
+            None => lean_body(f),
+        };
         let repeated = tx
             .prepare_cached("UPDATE findings SET times_seen = times_seen + 1, last_stored = ?3 WHERE key = ?1 AND id = ?2")?
             .execute(params![key, f.id, now])?;
+        if repeated > 0 && f.count > 1 {
+            // A finding that folds repeats, made again from more of its
+            // events (a file read whole after a read that failed part
+            // way): the fuller one is kept.
+            tx.prepare_cached(
+                "UPDATE findings SET body = ?3 WHERE key = ?1 AND id = ?2 \
+                 AND coalesce(json_extract(body, '$.count'), 0) < ?4",
+            )?
+            .execute(params![key, f.id, body(), f.count as i64])?;
+        }
         if repeated == 0 {
             let rule_ref = rules.get(tx, f)?;
             tx.prepare_cached(
@@ -937,10 +951,7 @@ fn put_rows<'f>(
                 f.account,
                 f.principal,
                 now,
-                match json {
-                    Some(json) => lean_body_from_json(f, json),
-                    None => lean_body(f),
-                }
+                body()
             ])?;
         }
         out.push(repeated == 0);
@@ -1046,6 +1057,7 @@ mod tests {
             tags: vec!["attack.t1078".into(), "ai.governance".into()],
             description: "Why this matters.".into(),
             event_time: "2026-11-02T08:00:00Z".into(),
+            last_event_time: None,
             account: Some("111122223333".into()),
             region: Some("us-east-1".into()),
             principal: Some("arn:aws:iam::111122223333:user/a".into()),
@@ -1114,6 +1126,31 @@ mod tests {
             .collect();
         assert!(statuses.contains(&(a.id.as_str(), "open", 2)));
         assert!(statuses.contains(&(b.id.as_str(), "resolved", 1)));
+    }
+
+    #[test]
+    fn a_folded_finding_made_again_from_more_events_keeps_the_fuller_body() {
+        let mut s = SqliteStore::in_memory().unwrap();
+        let mut f = full_finding("tw-00000000000000000000000000000f01", "T");
+        f.count = 1;
+        f.event_ids = vec!["e0".into()];
+        let stored = |s: &SqliteStore| {
+            let rows = s.query_findings(&FindingFilter::default()).unwrap();
+            assert_eq!(rows.len(), 1);
+            (rows[0].finding.count, rows[0].times_seen)
+        };
+        s.put_finding(&f).unwrap();
+        assert_eq!(stored(&s), (1, 1));
+        for (count, expected) in [(3, 3), (2, 3), (5, 5), (5, 5)] {
+            f.count = count;
+            f.event_ids = (0..count).map(|i| format!("e{i}")).collect();
+            f.last_event_time = Some("2026-11-02T08:09:00Z".into());
+            s.put_finding(&f).unwrap();
+            let rows = s.query_findings(&FindingFilter::default()).unwrap();
+            assert_eq!(rows[0].finding.count, expected);
+            assert_eq!(rows[0].finding.event_ids.len() as u64, expected);
+        }
+        assert_eq!(stored(&s).1, 5, "each write still counts as seen");
     }
 
     #[test]

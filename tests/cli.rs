@@ -497,6 +497,68 @@ fn the_policy_suppresses_findings_and_overrides_levels() {
     );
 }
 
+/// A suppression that expires applies to a finding that folds repeats only
+/// when all its events come before it expires: calls alike on both sides of
+/// the expiry are reported (one finding, all three counted); the same calls
+/// all before it are suppressed.
+#[test]
+fn a_suppression_that_expires_hides_no_later_repeat() {
+    let dir = tempfile::tempdir().unwrap();
+    let file: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data("tampering.json")).unwrap()).unwrap();
+    let stop = file["Records"][1].clone();
+    assert_eq!(stop["eventName"], "StopLogging");
+    let log = |times: &[&str]| {
+        let records: Vec<serde_json::Value> = times
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let mut r = stop.clone();
+                r["eventID"] = format!("stop-{i}").into();
+                r["eventTime"] = (*t).into();
+                r
+            })
+            .collect();
+        let path = dir.path().join(format!("stop-{}.json", times.len()));
+        std::fs::write(&path, serde_json::json!({ "Records": records }).to_string()).unwrap();
+        path
+    };
+    let policy = dir.path().join("policy.yaml");
+    std::fs::write(
+        &policy,
+        "suppressions:\n  - rule: \"*\"\n    where: {event_name: StopLogging}\n    reason: trail migration\n    expires: 2026-11-02\n",
+    )
+    .unwrap();
+    let scan = |path: &Path| {
+        let (out, stdout, stderr) = run(bin()
+            .args(["scan", "--store", "memory", "--format", "jsonl", "--policy"])
+            .arg(&policy)
+            .arg(path));
+        assert!(out.status.success(), "{stderr}");
+        let stops: Vec<serde_json::Value> = findings(&stdout)
+            .into_iter()
+            .filter(|f| f["event_name"] == "StopLogging")
+            .collect();
+        (stops, stderr)
+    };
+    let across = log(&[
+        "2026-11-02T23:58:00Z",
+        "2026-11-02T23:59:30Z",
+        "2026-11-03T00:01:00Z",
+    ]);
+    let (stops, stderr) = scan(&across);
+    assert_eq!(stops.len(), 1, "{stderr}");
+    assert_eq!(stops[0]["count"], 3);
+    assert_eq!(stops[0]["last_event_time"], "2026-11-03T00:01:00Z");
+    let before = log(&["2026-11-02T23:58:00Z", "2026-11-02T23:59:30Z"]);
+    let (stops, stderr) = scan(&before);
+    assert!(stops.is_empty(), "{stops:?}");
+    assert!(
+        stderr.contains("suppressed by policy: trail migration"),
+        "{stderr}"
+    );
+}
+
 /// The arguments that load the test's dormant rule and no built-in rule.
 fn dormant_rule_only() -> [String; 3] {
     [

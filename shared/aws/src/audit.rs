@@ -154,6 +154,7 @@ pub fn silent_source_finding(src: &SourceHealth, since: &str) -> Finding {
         tags: vec!["attack.t1562.008".to_owned(), "ai.governance".to_owned()],
         description: "An account and region of the trail delivered CloudTrail log objects before and none since: the trail was stopped or deleted, its bucket policy or the organisation trail changed, the account left the organisation, or delivery is failing. Until it resumes, nothing that happens there is detected.".to_owned(),
         event_time: last.clone(),
+        last_event_time: None,
         account: (src.account != "other").then(|| src.account.clone()),
         region: (src.region != "other").then(|| src.region.clone()),
         principal: None,

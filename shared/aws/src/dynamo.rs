@@ -590,7 +590,8 @@ impl DynamoStore {
     /// Store a finding made by `source` (the delivery: an object, the
     /// event bus, a sweep). A repeat from another source increments its
     /// count; a repeat from the same source (a retried message) changes
-    /// nothing. Attacker-chosen text cannot make the item too large or an
+    /// nothing, except that a finding folding repeats made from more events
+    /// than the stored one replaces its body (`grow_finding`). Attacker-chosen text cannot make the item too large or an
     /// index key too long: index key values are cut to
     /// [`MAX_INDEX_KEY_BYTES`] ([`index_key_text`]), empty ones left out,
     /// and a body over [`MAX_BODY_BYTES`] has its long texts cut
@@ -615,6 +616,11 @@ impl DynamoStore {
                 AttributeValue::Ss(vec![source.to_owned()]),
             ),
             ("body".to_owned(), s(&body)),
+            // The events the body counts (see `grow_finding`).
+            (
+                "events".to_owned(),
+                n(i64::try_from(f.count).unwrap_or(i64::MAX)),
+            ),
         ]);
         let mut item = bare.clone();
         item.insert("level".into(), s(f.level.as_str()));
@@ -692,6 +698,9 @@ impl DynamoStore {
             .expression_attribute_values(":s", s(source))
             .send()
             .await;
+        if f.count > 1 {
+            self.grow_finding(f, &body).await?;
+        }
         match update {
             Ok(_) => Ok(FindingPut::Repeat),
             // Already counted for this source.
@@ -703,6 +712,52 @@ impl DynamoStore {
             }
             Err(e) if is_invalid(e.as_service_error().and_then(|se| se.meta().code())) => {
                 Ok(FindingPut::RepeatNotCounted(error_chain(&e)))
+            }
+            Err(e) => Err(call_failed("UpdateItem", &self.findings_table, &e)),
+        }
+    }
+}
+
+impl DynamoStore {
+    /// A stored finding that folds repeats (`count` > 1), made again from
+    /// more of its events: an object read whole after a read that failed
+    /// part way (the same source, so not counted again), or a finding the
+    /// real-time function stored for the first event of what the S3 path
+    /// folds. Its body is replaced when it counts more events than the
+    /// stored one (`events`; an item without it counts one). Never fewer:
+    /// a delivery that read less changes nothing.
+    async fn grow_finding(&self, f: &Finding, body: &str) -> Result<(), StoreError> {
+        let grow = self
+            .client
+            .update_item()
+            .table_name(&self.findings_table)
+            .key("id", s(&f.id))
+            .update_expression("SET #body = :body, #events = :events")
+            .condition_expression(
+                "attribute_exists(#id) AND (attribute_not_exists(#events) OR #events < :events)",
+            )
+            .expression_attribute_names("#id", "id")
+            .expression_attribute_names("#body", "body")
+            .expression_attribute_names("#events", "events")
+            .expression_attribute_values(":body", s(body))
+            .expression_attribute_values(":events", n(i64::try_from(f.count).unwrap_or(i64::MAX)))
+            .send()
+            .await;
+        match grow {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            // The stored finding stays as it was; the rest goes on.
+            Err(e)
+                if e.as_service_error().and_then(|se| se.meta().code())
+                    == Some("ValidationException") =>
+            {
+                tracing::warn!(finding = %f.id, error = %error_chain(&e), "a folded finding's fuller body was refused; the stored one stays");
+                Ok(())
             }
             Err(e) => Err(call_failed("UpdateItem", &self.findings_table, &e)),
         }

@@ -110,6 +110,7 @@ pub fn event_detail(finding: &Finding, format: EventFormat) -> String {
         tags: finding.tags.iter().take(20).map(|t| cut(t)).collect(),
         description: String::new(),
         event_time: cut(&finding.event_time),
+        last_event_time: cut_opt(&finding.last_event_time),
         account: cut_opt(&finding.account),
         region: cut_opt(&finding.region),
         principal: cut_opt(&finding.principal),

@@ -345,7 +345,7 @@ impl Service {
             if canary {
                 f.tags.push(canary::CANARY_TAG.to_owned());
             }
-            let t = trailwarden_cloudtrail::parse_event_time(&f.event_time);
+            let t = trailwarden_cloudtrail::parse_event_time(f.latest_event_time());
             if let Some(reason) = self.policy.suppressed(&f, t) {
                 tracing::info!(finding = %f.id, rule = %f.rule_id, reason, "suppressed by policy");
                 counts.suppressed += 1;
@@ -521,7 +521,9 @@ impl Service {
     }
 
     /// Evaluate one CloudTrail record from EventBridge with the single-event
-    /// rules (finding ids equal the S3 path's, so both paths make one finding).
+    /// rules (finding ids equal the S3 path's, so both paths make one
+    /// finding; where the S3 path folds repeats, its finding has the first
+    /// event's id and replaces that event's, see `DynamoStore::put_finding`).
     pub async fn process_event(&self, record_json: &str) -> Result<Counts, String> {
         let record =
             Record::parse(record_json).map_err(|e| format!("not a CloudTrail event: {e}"))?;
@@ -760,7 +762,7 @@ impl SessionSink<'_, '_> {
 }
 
 impl RecordSink for SessionSink<'_, '_> {
-    fn record(&mut self, _index: u64, record: &Record<'_>) {
+    fn record(&mut self, index: u64, record: &Record<'_>) {
         if self.error.is_some() {
             return;
         }
@@ -768,6 +770,7 @@ impl RecordSink for SessionSink<'_, '_> {
             self.findings.extend(self.service.engine.findings(record));
         } else {
             let findings = &mut self.findings;
+            self.session.next_record(index, &mut |f| findings.push(f));
             self.session.record(record, &mut |f| findings.push(f));
         }
         let state = !self.stateless && self.session.should_flush();

@@ -80,7 +80,8 @@ impl From<rsigma_parser::Level> for Level {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     /// Deterministic: derived from the rule id and the event ids, so the same
-    /// event(s) never make two findings.
+    /// event(s) never make two findings. A finding that folds repeats of
+    /// one call has the id of its first event's single-event finding.
     pub id: String,
     /// The rule's id.
     pub rule_id: String,
@@ -94,6 +95,11 @@ pub struct Finding {
     pub description: String,
     /// `eventTime` of the (first) event.
     pub event_time: String,
+    /// For a finding that folds repeats of one call (see
+    /// [`crate::Session::fold_repeats`]): the latest `eventTime` of the
+    /// events folded, RFC 3339 UTC; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event_time: Option<String>,
     /// The account the event happened in (`recipientAccountId`, else the caller's).
     pub account: Option<String>,
     /// `awsRegion`.
@@ -117,7 +123,8 @@ pub struct Finding {
     /// The ids of the events that caused the finding (at most
     /// [`MAX_EVENT_IDS`]; `count` says how many there were).
     pub event_ids: Vec<String>,
-    /// How many events made the finding (1 for a single-event rule).
+    /// How many events made the finding: for a single-event rule, 1, or
+    /// the repeats folded into it.
     pub count: u64,
     /// For correlations and baselines: the group-by fields and their values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -126,6 +133,15 @@ pub struct Finding {
     /// time for a dormant principal, the window for a correlation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+}
+
+impl Finding {
+    /// The latest event time the finding covers: `last_event_time` where
+    /// it folds repeats, else `event_time`. A suppression that expires
+    /// applies only to findings whose events all come before it expires.
+    pub fn latest_event_time(&self) -> &str {
+        self.last_event_time.as_deref().unwrap_or(&self.event_time)
+    }
 }
 
 /// Most event ids a finding lists.

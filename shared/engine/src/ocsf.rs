@@ -14,6 +14,7 @@
 //! | `activity_id` 1 (Create), `type_uid` 200401 | a finding is only ever created |
 //! | `severity_id` | the rule's level: informational 1, low 2, medium 3, high 4, critical 5 |
 //! | `time`, `finding_info.first_seen_time` | the (first) event's `eventTime`, epoch milliseconds |
+//! | `finding_info.last_seen_time` | for a finding that folds repeats, the latest event's `eventTime` |
 //! | `message`, `finding_info.title` | the rule's title |
 //! | `finding_info.uid` | the finding id (`tw-…`) |
 //! | `finding_info.desc` | the rule's description |
@@ -249,6 +250,9 @@ pub fn detection_finding(finding: &Finding) -> Value {
         info.insert("attacks".into(), attacks.into());
     }
     info.insert("first_seen_time".into(), time.into());
+    if let Some(last) = &finding.last_event_time {
+        info.insert("last_seen_time".into(), millis(last).into());
+    }
 
     let mut extra = Map::new();
     extra.insert("event_ids".into(), json!(finding.event_ids));

@@ -577,6 +577,7 @@ levels:
             tags: vec![],
             description: String::new(),
             event_time: String::new(),
+            last_event_time: None,
             account: None,
             region: Some("us-east-1".into()),
             principal: Some(principal.into()),

@@ -39,7 +39,7 @@ use crate::Engine;
 
 mod fold;
 mod merge;
-pub use fold::MAX_FOLDED;
+pub use fold::{FOLD_RECORDS, MAX_FOLDED};
 use merge::*;
 
 /// How late (in event time) an event may arrive and still join a window.
@@ -564,8 +564,9 @@ impl<'e> Session<'e> {
     ///
     /// Folded findings are held until [`Session::release_findings`] (or
     /// until [`MAX_FOLDED`] are held, when all are handed out and folding
-    /// starts over): the caller releases them at the end of the object
-    /// ([`Session::flush`] does). Flushes of state in between
+    /// starts over, or until a record of the next [`FOLD_RECORDS`] stretch
+    /// of the object comes, see [`Session::next_record`]): the caller
+    /// releases them at the end of the object ([`Session::flush`] does). Flushes of state in between
     /// ([`Session::flush_with`], [`Session::take_batch`]) leave them held:
     /// no state records a single-event finding, and an object read again
     /// after a failure makes them again. So the fold depends on the
@@ -573,6 +574,18 @@ impl<'e> Session<'e> {
     /// again gives the same findings.
     pub fn fold_repeats(&mut self, on: bool) {
         self.folds.on = on;
+    }
+
+    /// Say that the object's record at position `index` (from 0) comes
+    /// next, before [`Session::record`] or [`Session::record_evaluated`]
+    /// of it: a fold spans at most the [`FOLD_RECORDS`] stretch of the
+    /// object a record is in, and the held findings are handed out (to
+    /// `emit`) when a record of the next stretch comes. A caller that never
+    /// says so folds over the whole object.
+    pub fn next_record(&mut self, index: u64, emit: &mut dyn FnMut(Finding)) {
+        if self.folds.on {
+            self.folds.next_record(index, emit);
+        }
     }
 
     /// Hand out the single-event findings held for folding, in the order

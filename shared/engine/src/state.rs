@@ -467,6 +467,7 @@ impl Snapshot {
             tags: rule.tags.to_vec(),
             description: rule.description.to_owned(),
             event_time: self.event_time,
+            last_event_time: None,
             account: self.account,
             region: self.region,
             principal: self.principal,

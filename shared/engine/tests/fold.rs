@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 use trailwarden_cloudtrail::Record;
 use trailwarden_engine::{finding_id, Engine, Finding, MemoryStore, RuleSetBuilder, Session};
-use trailwarden_engine::{MAX_EVENT_IDS, MAX_FOLDED};
+use trailwarden_engine::{FOLD_RECORDS, MAX_EVENT_IDS, MAX_FOLDED};
 
 const RULE: &str = r#"
 title: Model listed
@@ -14,7 +14,7 @@ id: 00000000-0000-4000-8000-00000000f01d
 logsource: {product: aws, service: cloudtrail}
 detection:
   selection:
-    eventSource: bedrock.amazonaws.com
+    eventSource|startswith: bedrock
   condition: selection
 level: low
 "#;
@@ -52,12 +52,20 @@ fn event(i: u32) -> Value {
 
 /// The events as one log object, read with folding on or off.
 fn read(events: &[Value], fold: bool) -> Vec<Finding> {
+    let positions: Vec<u64> = (0..events.len() as u64).collect();
+    read_at(events, &positions, fold)
+}
+
+/// The events at those positions of one log object (the records between
+/// matched nothing).
+fn read_at(events: &[Value], positions: &[u64], fold: bool) -> Vec<Finding> {
     let engine = engine();
     let mut session = Session::new(&engine);
     session.fold_repeats(fold);
     let mut out = Vec::new();
-    for e in events {
+    for (e, at) in events.iter().zip(positions) {
         let text = e.to_string();
+        session.next_record(*at, &mut |f| out.push(f));
         session.record(&Record::parse(&text).unwrap(), &mut |f| out.push(f));
     }
     out.extend(session.flush(&mut MemoryStore::new()).unwrap());
@@ -77,6 +85,8 @@ fn records_alike_but_for_time_and_id_make_one_finding_with_the_first_ones_id() {
     assert_eq!(f.count, 3);
     assert_eq!(f.event_ids, ["ev-5", "ev-2", "ev-9"]);
     assert_eq!(f.event_time, "2026-11-02T08:00:05Z");
+    assert_eq!(f.last_event_time.as_deref(), Some("2026-11-02T08:00:09Z"));
+    assert_eq!(f.latest_event_time(), "2026-11-02T08:00:09Z");
     assert_eq!(
         f.note.as_deref(),
         Some(
@@ -96,12 +106,22 @@ fn records_alike_but_for_time_and_id_make_one_finding_with_the_first_ones_id() {
     expected.count = 3;
     expected.event_ids = f.event_ids.clone();
     expected.note = f.note.clone();
+    expected.last_event_time = f.last_event_time.clone();
     assert_eq!(f, &expected);
+    assert_eq!(single.last_event_time, None);
+    assert_eq!(single.latest_event_time(), single.event_time);
 }
 
 #[test]
 fn any_difference_a_finding_shows_is_a_finding_of_its_own() {
-    let changes: [(&str, &[&str], Value); 11] = [
+    let changes: [(&str, &[&str], Value); 14] = [
+        ("eventSource", &[], json!("bedrock-mantle.amazonaws.com")),
+        ("userIdentity", &["principalId"], json!("AROAEXAMPLE:other")),
+        (
+            "userIdentity",
+            &["invokedBy"],
+            json!("sagemaker.amazonaws.com"),
+        ),
         ("userAgent", &[], json!("aws-cli/2.15.0")),
         ("userAgent", &[], Value::Null),
         ("sourceIPAddress", &[], json!("198.51.100.8")),
@@ -188,4 +208,29 @@ fn past_the_most_held_every_finding_is_handed_out_and_folding_starts_over() {
     few.push(events[n as usize].clone());
     let found = read(&few, true);
     assert_eq!(found.iter().map(|f| f.count).collect::<Vec<_>>(), [2, 1, 1]);
+}
+
+#[test]
+fn a_fold_spans_one_stretch_of_the_object_at_most() {
+    // Alike records at positions on both sides of the first stretch's end,
+    // as a reader that hands over only matching records reports them.
+    let n = FOLD_RECORDS;
+    let events: Vec<Value> = (0..5).map(event).collect();
+    let found = read_at(&events, &[0, 7, n - 1, n, 2 * n + 3], true);
+    assert_eq!(found.iter().map(|f| f.count).collect::<Vec<_>>(), [3, 1, 1]);
+    assert_eq!(found[1].event_ids, ["ev-3"]);
+    assert_eq!(found[2].event_ids, ["ev-4"]);
+    // Within one stretch, however far apart.
+    let found = read_at(&events[..2], &[n, 2 * n - 1], true);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].count, 2);
+}
+
+#[test]
+fn a_record_twice_in_one_object_counts_once() {
+    let events = [event(0), event(1), event(1), event(0), event(2)];
+    let found = read(&events, true);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].count, 3);
+    assert_eq!(found[0].event_ids, ["ev-0", "ev-1", "ev-2"]);
 }

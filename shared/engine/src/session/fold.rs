@@ -21,13 +21,20 @@ use hashbrown::HashTable;
 use std::hash::BuildHasher;
 use trailwarden_cloudtrail::Record;
 
-use crate::finding::{event_id, Finding, MAX_EVENT_IDS};
+use crate::finding::{event_id, event_id_ref, Finding, MAX_EVENT_IDS};
 use crate::rules::Rule;
 
 /// Most findings held for folding at once: past it, those held are handed
 /// out and folding starts over (memory stays bounded on an object where
 /// every caller differs).
 pub const MAX_FOLDED: usize = 4096;
+
+/// Records of an object one fold spans at most: the held findings are
+/// handed out as the reader passes each multiple of it (see
+/// [`Session::next_record`](super::Session::next_record)), so a reader
+/// stopped part way through a very large object (a function out of time)
+/// has stored what it found before the last multiple.
+pub const FOLD_RECORDS: u64 = 50_000;
 
 /// The findings held for folding, with the text that says which records
 /// fold together.
@@ -41,6 +48,12 @@ pub(super) struct Folds {
     /// The current record's key (reused).
     key: Vec<u8>,
     hasher: hashbrown::DefaultHashBuilder,
+    /// The [`FOLD_RECORDS`] stretch of the object the held findings are of.
+    stretch: u64,
+    /// Digests of (held finding, event id) folded so far: a record that
+    /// appears twice in an object counts once, as its id makes one finding
+    /// without folding.
+    seen: hashbrown::HashSet<u64>,
 }
 
 struct Held {
@@ -100,11 +113,19 @@ impl Folds {
         let hash = self.hasher.hash_one(&self.key[..]);
         let t = record.event_time_millis();
         let Folds {
-            table, held, key, ..
+            table,
+            held,
+            key,
+            seen,
+            hasher,
+            ..
         } = self;
         if let Some(&(_, at)) = table.find(hash, |&(h, at)| {
             h == hash && *held[at as usize].key == key[..]
         }) {
+            if !seen.insert(hasher.hash_one((at, event_id_ref(record)))) {
+                return;
+            }
             let h = &mut held[at as usize];
             h.finding.count += 1;
             if h.finding.event_ids.len() < MAX_EVENT_IDS {
@@ -122,6 +143,8 @@ impl Folds {
             self.release(emit);
         }
         let at = self.held.len() as u32;
+        self.seen
+            .insert(self.hasher.hash_one((at, event_id_ref(record))));
         self.held.push(Held {
             key: self.key.as_slice().into(),
             finding: Finding::from_record(rule, record),
@@ -130,28 +153,46 @@ impl Folds {
         self.table.insert_unique(hash, (hash, at), |&(h, _)| h);
     }
 
+    /// The object's record at position `index` comes next: hand out what
+    /// is held when it starts another [`FOLD_RECORDS`] stretch. (Only
+    /// records that match reach a session on some paths, so a stretch is
+    /// told by the position, not by counting.)
+    pub(super) fn next_record(&mut self, index: u64, emit: &mut dyn FnMut(Finding)) {
+        let stretch = index / FOLD_RECORDS;
+        if stretch != self.stretch {
+            self.stretch = stretch;
+            self.release(emit);
+        }
+    }
+
     /// Hand out every finding held, in the order of their first records.
     pub(super) fn release(&mut self, emit: &mut dyn FnMut(Finding)) {
         self.table.clear();
+        self.seen.clear();
         for Held {
             mut finding, span, ..
         } in self.held.drain(..)
         {
             if finding.count > 1 {
                 finding.note = Some(fold_note(finding.count, span));
+                finding.last_event_time = span.map(|(_, hi)| time_text(hi));
             }
             emit(finding);
         }
     }
 }
 
-/// The note of a finding that folds `count` records.
+/// Epoch milliseconds as RFC 3339 UTC to the second.
+fn time_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_default()
+}
+
+/// The note of a finding that folds `count` records (`span`: the earliest
+/// and latest event times; records without one are counted, not spanned).
 fn fold_note(count: u64, span: Option<(i64, i64)>) -> String {
-    let time = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-            .unwrap_or_default()
-    };
+    let time = time_text;
     let mut note = format!(
         "{count} matching events in one log file with the same caller, account, Region, \
          source address, user agent, call and error code"
