@@ -729,8 +729,9 @@ fn principals(out: &mut String, findings: &[Row]) {
         p.models.extend(group_values(f, "modelId"));
         p.buckets.extend(group_values(f, "bucketName"));
         let t = f.event_time.as_str();
+        let latest = f.latest_event_time();
         p.first = Some(p.first.map_or(t, |x| x.min(t)));
-        p.last = Some(p.last.map_or(t, |x| x.max(t)));
+        p.last = Some(p.last.map_or(latest, |x| x.max(latest)));
     }
     let mut rows: Vec<(&str, Principal<'_>)> = by.into_iter().collect();
     // AI activity first, then the most severe, then the busiest.

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use trailwarden_cloudtrail::Record;
-use trailwarden_engine::{Engine, MemoryStore, Policy, RuleSetBuilder, Session};
+use trailwarden_engine::{Engine, Finding, MemoryStore, Policy, RuleSetBuilder, Session};
 
 /// A rule's test file.
 #[derive(Debug, Deserialize)]
@@ -394,14 +394,16 @@ impl RuleTester {
             let mut session = Session::new(engine);
             session.fold_repeats(true);
             let mut got = 0u64;
-            for event in &events {
+            for (index, event) in events.iter().enumerate() {
                 let text = event.to_string();
+                let mut count = |f: Finding| {
+                    if ids.contains(f.rule_id.as_str()) {
+                        got += 1;
+                    }
+                };
+                session.next_record(index as u64, &mut count);
                 match Record::parse(&text) {
-                    Ok(record) => session.record(&record, &mut |f| {
-                        if ids.contains(f.rule_id.as_str()) {
-                            got += 1;
-                        }
-                    }),
+                    Ok(record) => session.record(&record, &mut count),
                     Err(e) => {
                         report.error = Some(format!(
                             "{}: case {:?}: an event is not a CloudTrail record: {e}",

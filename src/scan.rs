@@ -346,6 +346,19 @@ impl<'e, H: Handoff<'e>> Reading<'_, 'e, H> {
         }
     }
 
+    /// The object's record at `index` comes next: the folded findings of
+    /// the stretch before it, if it starts another, are handed off at once
+    /// (see `Session::next_record`).
+    fn next_record(&mut self, index: u64) {
+        let found = &mut self.found;
+        let before = found.len();
+        self.session
+            .next_record(index, &mut |f| found.push(Encoded::new(f)));
+        if self.found.len() > before {
+            self.handoff.findings(std::mem::take(&mut self.found));
+        }
+    }
+
     /// Records read on another thread had event times from `t` on (see
     /// `Session::saw`).
     fn saw(&mut self, t: i64) {
@@ -354,9 +367,8 @@ impl<'e, H: Handoff<'e>> Reading<'_, 'e, H> {
 
     /// A record evaluated on another thread (see [`Evaluated`]).
     fn evaluated(&mut self, index: u64, record: &Record<'_>, matched: &[usize]) {
+        self.next_record(index);
         let found = &mut self.found;
-        self.session
-            .next_record(index, &mut |f| found.push(Encoded::new(f)));
         self.session
             .record_evaluated(record, matched, &mut |f| found.push(Encoded::new(f)));
         self.after_record();
@@ -365,9 +377,8 @@ impl<'e, H: Handoff<'e>> Reading<'_, 'e, H> {
 
 impl<'e, H: Handoff<'e>> RecordSink for Reading<'_, 'e, H> {
     fn record(&mut self, index: u64, record: &Record<'_>) {
+        self.next_record(index);
         let found = &mut self.found;
-        self.session
-            .next_record(index, &mut |f| found.push(Encoded::new(f)));
         self.session
             .record(record, &mut |f| found.push(Encoded::new(f)));
         self.after_record();

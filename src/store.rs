@@ -257,6 +257,8 @@ struct LeanBody<'f> {
     rule_id: &'f str,
     level: trailwarden_engine::Level,
     event_time: &'f str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_event_time: &'f Option<String>,
     account: &'f Option<String>,
     region: &'f Option<String>,
     principal: &'f Option<String>,
@@ -281,6 +283,7 @@ fn lean_body(f: &Finding) -> String {
         rule_id: &f.rule_id,
         level: f.level,
         event_time: &f.event_time,
+        last_event_time: &f.last_event_time,
         account: &f.account,
         region: &f.region,
         principal: &f.principal,
@@ -1148,6 +1151,7 @@ mod tests {
             s.put_finding(&f).unwrap();
             let rows = s.query_findings(&FindingFilter::default()).unwrap();
             assert_eq!(rows[0].finding.count, expected);
+            assert_eq!(rows[0].finding.last_event_time, f.last_event_time);
             assert_eq!(rows[0].finding.event_ids.len() as u64, expected);
         }
         assert_eq!(stored(&s).1, 5, "each write still counts as seen");
@@ -1156,6 +1160,7 @@ mod tests {
     #[test]
     fn a_lean_body_cut_from_the_json_text_is_the_serialised_one() {
         let mut f = full_finding("tw-0123456789abcdef0123456789abcdef", "T");
+        f.last_event_time = Some("2026-11-02T08:09:10Z".into());
         let tricky = r#"x","event_time":"1999","rule_title":"y\",""#;
         for text in [&mut f.description, &mut f.rule_title] {
             text.push_str(tricky);

@@ -698,7 +698,7 @@ impl DynamoStore {
             .expression_attribute_values(":s", s(source))
             .send()
             .await;
-        if f.count > 1 {
+        if f.last_event_time.is_some() {
             self.grow_finding(f, &body).await?;
         }
         match update {
@@ -719,13 +719,15 @@ impl DynamoStore {
 }
 
 impl DynamoStore {
-    /// A stored finding that folds repeats (`count` > 1), made again from
-    /// more of its events: an object read whole after a read that failed
-    /// part way (the same source, so not counted again), or a finding the
-    /// real-time function stored for the first event of what the S3 path
-    /// folds. Its body is replaced when it counts more events than the
-    /// stored one (`events`; an item without it counts one). Never fewer:
-    /// a delivery that read less changes nothing.
+    /// A stored finding that folds repeats (it has `last_event_time`),
+    /// made again from more of its events: an object read whole after a
+    /// read that failed part way (the same source, so not counted again),
+    /// or a finding the real-time function stored for the first event of
+    /// what the S3 path folds. Its body is replaced when it counts more
+    /// events than the stored one (`events`). An item without `events` was
+    /// written before findings folded, when a single-event finding's id
+    /// made a finding of one event. Never fewer: a delivery that read less
+    /// changes nothing.
     async fn grow_finding(&self, f: &Finding, body: &str) -> Result<(), StoreError> {
         let grow = self
             .client

@@ -766,15 +766,19 @@ impl RecordSink for SessionSink<'_, '_> {
         if self.error.is_some() {
             return;
         }
+        let mut released = false;
         if self.stateless {
             self.findings.extend(self.service.engine.findings(record));
         } else {
             let findings = &mut self.findings;
+            let before = findings.len();
             self.session.next_record(index, &mut |f| findings.push(f));
+            // A stretch's folded findings are stored at once.
+            released = findings.len() > before;
             self.session.record(record, &mut |f| findings.push(f));
         }
         let state = !self.stateless && self.session.should_flush();
-        if state || self.findings.len() >= FINDINGS_BATCH {
+        if state || released || self.findings.len() >= FINDINGS_BATCH {
             // The reader runs in `block_in_place`, where blocking on the
             // runtime is allowed.
             let runtime = self.runtime.clone();

@@ -114,6 +114,8 @@ pub fn asff(
         types.push("Unusual Behaviors/User".to_owned());
     }
     let observed = timestamp(&f.event_time, now);
+    // A finding that folds repeats was last observed at its latest event.
+    let last_observed = timestamp(f.latest_event_time(), now);
     let mut resources = Vec::new();
     if let Some(acct) = f
         .account
@@ -160,7 +162,7 @@ pub fn asff(
         .aws_account_id(account)
         .set_types(Some(types))
         .first_observed_at(&observed)
-        .last_observed_at(&observed)
+        .last_observed_at(&last_observed)
         .created_at(&observed)
         .updated_at(now)
         .severity(Severity::builder().label(severity).build())
