@@ -302,8 +302,13 @@ fn cells(f: &Finding) -> [String; COLUMNS] {
         clean(&f.event_time, 24),
         f.level.to_string(),
         clean(&f.rule_title, 48),
+        // A finding of several events (a correlation, or repeats folded)
+        // says how many.
         clean(
-            &format!("{}:{}", short_source(&f.event_source), f.event_name),
+            &match f.count {
+                0 | 1 => format!("{}:{}", short_source(&f.event_source), f.event_name),
+                n => format!("{}:{} ×{n}", short_source(&f.event_source), f.event_name),
+            },
             40,
         ),
         clean(f.principal.as_deref().unwrap_or("-"), 256),

@@ -2388,3 +2388,49 @@ fn without_the_aws_feature_the_cloud_options_say_how_to_get_them() {
         );
     }
 }
+
+/// The README's "What it looks like" is what the first command prints: the
+/// rules waiting for facts, every finding's id in the table, and the
+/// summary lines (throughput aside) are those of `scan events/` on a new
+/// store.
+#[test]
+fn the_readme_sample_is_what_the_first_scan_prints() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let sample = readme
+        .split("## What it looks like")
+        .nth(1)
+        .and_then(|s| s.split("```").nth(1))
+        .expect("a sample in the README");
+    let dir = tempfile::tempdir().unwrap();
+    let (out, stdout, stderr) = run(bin()
+        .current_dir(root)
+        .args(["scan", "events/", "--format", "jsonl", "--store"])
+        .arg(dir.path().join("store.db")));
+    assert!(out.status.success(), "{stderr}");
+    let mut ids: Vec<String> = findings(&stdout)
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_owned())
+        .collect();
+    let mut shown: Vec<&str> = sample
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|w| w.starts_with("tw-"))
+        .collect();
+    ids.sort();
+    shown.sort_unstable();
+    assert_eq!(shown, ids, "the table's ids");
+    let waiting = sample
+        .lines()
+        .find(|l| l.starts_with("trailwarden: "))
+        .and_then(|l| l.split(" (").next())
+        .unwrap();
+    assert!(stderr.contains(waiting), "{waiting:?} not in:\n{stderr}");
+    for prefix in ["rules: ", "files: ", "records: ", "findings: "] {
+        let line = sample.lines().find(|l| l.starts_with(prefix)).unwrap();
+        assert!(
+            stderr.lines().any(|l| l == line),
+            "{line:?} not in:\n{stderr}"
+        );
+    }
+}
