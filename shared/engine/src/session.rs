@@ -39,7 +39,7 @@ use crate::Engine;
 
 mod fold;
 mod merge;
-pub use fold::{FOLD_RECORDS, MAX_FOLDED};
+pub use fold::{FOLD_RECORDS, MAX_FOLDED, MAX_FOLDED_BYTES};
 use merge::*;
 
 /// How late (in event time) an event may arrive and still join a window.

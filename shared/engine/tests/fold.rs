@@ -6,7 +6,7 @@
 use serde_json::{json, Value};
 use trailwarden_cloudtrail::Record;
 use trailwarden_engine::{finding_id, Engine, Finding, MemoryStore, RuleSetBuilder, Session};
-use trailwarden_engine::{FOLD_RECORDS, MAX_EVENT_IDS, MAX_FOLDED};
+use trailwarden_engine::{FOLD_RECORDS, MAX_EVENT_IDS, MAX_FOLDED, MAX_FOLDED_BYTES};
 
 const RULE: &str = r#"
 title: Model listed
@@ -233,4 +233,39 @@ fn a_record_twice_in_one_object_counts_once() {
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].count, 3);
     assert_eq!(found[0].event_ids, ["ev-0", "ev-1", "ev-2"]);
+}
+
+#[test]
+fn long_fields_fold_as_the_finding_shows_them_and_memory_stays_bounded() {
+    // User agents alike in their first 2,048 bytes (all a finding shows of
+    // one) fold.
+    let long = "A".repeat(2048);
+    let mut a = event(0);
+    a["userAgent"] = json!(format!("{long}-one"));
+    let mut b = event(1);
+    b["userAgent"] = json!(format!("{long}-two"));
+    let found = read(&[a, b], true);
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].count, 2);
+    // Records that each bring 2 KB or more of distinct text: the findings
+    // held are handed out long before MAX_FOLDED of them are held, so the
+    // first caller's repeat after them is a finding of its own.
+    // Fewer than MAX_FOLDED records, each holding over 4 KB (its user
+    // agent in the key and in the finding): over MAX_FOLDED_BYTES.
+    let n = MAX_FOLDED as u32 - 1;
+    assert!(n as usize * 2 * 2045 > MAX_FOLDED_BYTES / 2);
+    let mut events: Vec<Value> = (0..n)
+        .map(|i| {
+            let mut e = event(i);
+            e["userAgent"] = json!(format!("{i:05}{}", "B".repeat(2040)));
+            e
+        })
+        .collect();
+    let mut again = events[0].clone();
+    again["eventID"] = json!("ev-again");
+    events.push(again);
+    let found = read(&events, true);
+    assert_eq!(found.len(), n as usize + 1);
+    assert!(found.iter().all(|f| f.count == 1));
+    assert_eq!(found[n as usize].event_ids, ["ev-again"]);
 }

@@ -23,11 +23,19 @@ use trailwarden_cloudtrail::Record;
 
 use crate::finding::{event_id, event_id_ref, Finding, MAX_EVENT_IDS};
 use crate::rules::Rule;
+use crate::state::{truncate_text, MAX_FINDING_TEXT};
 
 /// Most findings held for folding at once: past it, those held are handed
 /// out and folding starts over (memory stays bounded on an object where
 /// every caller differs).
 pub const MAX_FOLDED: usize = 4096;
+
+/// Most bytes of text the findings held for folding and their keys may
+/// take (an estimate: their texts' lengths): a new finding that would pass
+/// it hands out those held first, so an object of records with long
+/// attacker-chosen fields cannot grow memory past it (each field is cut to
+/// [`MAX_FINDING_TEXT`] bytes in the key, as in the finding).
+pub const MAX_FOLDED_BYTES: usize = 16 << 20;
 
 /// Records of an object one fold spans at most: the held findings are
 /// handed out as the reader passes each multiple of it (see
@@ -54,6 +62,8 @@ pub(super) struct Folds {
     /// appears twice in an object counts once, as its id makes one finding
     /// without folding.
     seen: hashbrown::HashSet<u64>,
+    /// The bytes the held findings and keys take (see [`MAX_FOLDED_BYTES`]).
+    bytes: usize,
 }
 
 struct Held {
@@ -64,8 +74,9 @@ struct Held {
 }
 
 /// Write what decides whether two matches fold together: the rule's
-/// position and each field, length-prefixed (so no two different tuples
-/// write the same bytes), absent told from empty.
+/// position and each field as the finding shows it (cut to
+/// [`MAX_FINDING_TEXT`] bytes), length-prefixed (so no two different
+/// tuples write the same bytes), absent told from empty.
 fn write_key(out: &mut Vec<u8>, rule: usize, record: &Record<'_>) {
     out.extend_from_slice(&(rule as u64).to_le_bytes());
     let identity = record.identity();
@@ -89,6 +100,7 @@ fn write_key(out: &mut Vec<u8>, rule: usize, record: &Record<'_>) {
         match field {
             None => out.push(0),
             Some(text) => {
+                let text = truncate_text(text, MAX_FINDING_TEXT);
                 out.push(1);
                 out.extend_from_slice(&(text.len() as u64).to_le_bytes());
                 out.extend_from_slice(text.as_bytes());
@@ -139,15 +151,18 @@ impl Folds {
             }
             return;
         }
-        if self.held.len() >= MAX_FOLDED {
+        let finding = Finding::from_record(rule, record);
+        let bytes = self.key.len() + text_bytes(&finding);
+        if self.held.len() >= MAX_FOLDED || self.bytes + bytes > MAX_FOLDED_BYTES {
             self.release(emit);
         }
+        self.bytes += bytes;
         let at = self.held.len() as u32;
         self.seen
             .insert(self.hasher.hash_one((at, event_id_ref(record))));
         self.held.push(Held {
             key: self.key.as_slice().into(),
-            finding: Finding::from_record(rule, record),
+            finding,
             span: t.map(|t| (t, t)),
         });
         self.table.insert_unique(hash, (hash, at), |&(h, _)| h);
@@ -169,6 +184,7 @@ impl Folds {
     pub(super) fn release(&mut self, emit: &mut dyn FnMut(Finding)) {
         self.table.clear();
         self.seen.clear();
+        self.bytes = 0;
         for Held {
             mut finding, span, ..
         } in self.held.drain(..)
@@ -180,6 +196,35 @@ impl Folds {
             emit(finding);
         }
     }
+}
+
+/// The bytes of a finding's texts, the most it holds (event ids grow to
+/// [`MAX_EVENT_IDS`]; each is counted at its own length as the first is).
+fn text_bytes(f: &Finding) -> usize {
+    let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let first_id = f.event_ids.first().map_or(0, String::len);
+    f.id.len()
+        + f.rule_id.len()
+        + f.rule_title.len()
+        + f.description.len()
+        + f.tags.iter().map(String::len).sum::<usize>()
+        + f.event_time.len()
+        + f.event_source.len()
+        + f.event_name.len()
+        + [
+            &f.account,
+            &f.region,
+            &f.principal,
+            &f.principal_type,
+            &f.access_key_id,
+            &f.source_ip,
+            &f.user_agent,
+            &f.error_code,
+        ]
+        .into_iter()
+        .map(opt)
+        .sum::<usize>()
+        + first_id.max(64) * MAX_EVENT_IDS
 }
 
 /// Epoch milliseconds as RFC 3339 UTC to the second.
