@@ -48,12 +48,7 @@ pub async fn set_status(
     };
     match update.send().await {
         Ok(_) => Ok(true),
-        Err(e)
-            if e.as_service_error()
-                .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-        {
-            Ok(false)
-        }
+        Err(e) if trailwarden_aws::dynamo::condition_failed(&e) => Ok(false),
         Err(e) => Err(format!(
             "DynamoDB UpdateItem on {table}: {}",
             error_chain(&e)

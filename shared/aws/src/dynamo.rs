@@ -35,6 +35,7 @@
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use aws_sdk_dynamodb::Client;
 use chrono::DurationRound;
@@ -302,14 +303,8 @@ impl DynamoStore {
             let (i, result) = done.map_err(|e| StoreError(format!("a state write task: {e}")))?;
             match result {
                 Ok(_) => out[i] = PutOutcome::Stored,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
-                Err(e)
-                    if e.as_service_error()
-                        .and_then(|se| se.meta().code())
-                        .is_some_and(|c| c == "ValidationException") =>
-                {
+                Err(e) if condition_failed(&e) => {}
+                Err(e) if refused_as_invalid(&e) => {
                     out[i] = PutOutcome::Refused(error_chain(&e));
                 }
                 Err(e) => {
@@ -602,7 +597,6 @@ impl DynamoStore {
     /// [`FindingPut::Refused`]. Either concerns that finding alone; any
     /// other error is an `Err` (the delivery is retried).
     pub async fn put_finding(&self, f: &Finding, source: &str) -> Result<FindingPut, StoreError> {
-        let is_invalid = |code: Option<&str>| code == Some("ValidationException");
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let body = fit_body(f);
         let bare = HashMap::from([
@@ -660,13 +654,8 @@ impl DynamoStore {
                         Some(reason) => FindingPut::Bare(reason),
                     })
                 }
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-                {
-                    break
-                }
-                Err(e) if is_invalid(e.as_service_error().and_then(|se| se.meta().code())) => {
+                Err(e) if condition_failed(&e) => break,
+                Err(e) if refused_as_invalid(&e) => {
                     if let Some(first) = refusal {
                         return Ok(FindingPut::Refused(format!(
                             "{first}; then, as a bare item: {}",
@@ -704,15 +693,8 @@ impl DynamoStore {
         match update {
             Ok(_) => Ok(FindingPut::Repeat),
             // Already counted for this source.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(FindingPut::Repeat)
-            }
-            Err(e) if is_invalid(e.as_service_error().and_then(|se| se.meta().code())) => {
-                Ok(FindingPut::RepeatNotCounted(error_chain(&e)))
-            }
+            Err(e) if condition_failed(&e) => Ok(FindingPut::Repeat),
+            Err(e) if refused_as_invalid(&e) => Ok(FindingPut::RepeatNotCounted(error_chain(&e))),
             Err(e) => Err(call_failed("UpdateItem", &self.findings_table, &e)),
         }
     }
@@ -747,23 +729,27 @@ impl DynamoStore {
             .await;
         match grow {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             // The stored finding stays as it was; the rest goes on.
-            Err(e)
-                if e.as_service_error().and_then(|se| se.meta().code())
-                    == Some("ValidationException") =>
-            {
+            Err(e) if refused_as_invalid(&e) => {
                 tracing::warn!(finding = %f.id, error = %error_chain(&e), "a folded finding's fuller body was refused; the stored one stays");
                 Ok(())
             }
             Err(e) => Err(call_failed("UpdateItem", &self.findings_table, &e)),
         }
     }
+}
+
+/// A write DynamoDB did not make because its condition did not hold
+/// (`ConditionalCheckFailedException`).
+pub fn condition_failed<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|se| se.code()) == Some("ConditionalCheckFailedException")
+}
+
+/// A request DynamoDB refuses as invalid (`ValidationException`: an item or
+/// key too large, a value it does not take), which no retry changes.
+pub fn refused_as_invalid<E: ProvideErrorMetadata, R>(e: &SdkError<E, R>) -> bool {
+    e.as_service_error().and_then(|se| se.code()) == Some("ValidationException")
 }
 
 /// `BatchGetItem` requests per chunk of keys, the first included, before
@@ -850,12 +836,7 @@ impl DynamoStore {
             .await;
         match out {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if condition_failed(&e) => Ok(()),
             Err(e) => Err(call_failed("UpdateItem", &self.findings_table, &e)),
         }
     }
@@ -937,9 +918,7 @@ impl DynamoStore {
                     since: get_n(&old, "since"),
                 });
             }
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) => {}
+            Err(e) if condition_failed(&e) => {}
             Err(e) => return Err(call_failed("UpdateItem", &self.state_table, &e)),
         }
         // Held: by this finding (a retry: it alerts), or by another (count).
@@ -962,15 +941,10 @@ impl DynamoStore {
             Ok(out) => Ok(AlertWindow::Held {
                 until: get_n(&out.attributes.unwrap_or_default(), "until").unwrap_or(until),
             }),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(AlertWindow::Open {
-                    suppressed: 0,
-                    since: None,
-                })
-            }
+            Err(e) if condition_failed(&e) => Ok(AlertWindow::Open {
+                suppressed: 0,
+                since: None,
+            }),
             Err(e) => Err(call_failed("UpdateItem", &self.state_table, &e)),
         }
     }
