@@ -237,13 +237,12 @@ fn time_text(ms: i64) -> String {
 /// The note of a finding that folds `count` records (`span`: the earliest
 /// and latest event times; records without one are counted, not spanned).
 fn fold_note(count: u64, span: Option<(i64, i64)>) -> String {
-    let time = time_text;
     let mut note = format!(
         "{count} matching events in one log file with the same caller, account, Region, \
          source address, user agent, call and error code"
     );
     if let Some((lo, hi)) = span {
-        note.push_str(&format!(", {} to {}", time(lo), time(hi)));
+        note.push_str(&format!(", {} to {}", time_text(lo), time_text(hi)));
     }
     note.push_str(&format!(
         " (event_ids lists the first {})",
