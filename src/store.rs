@@ -929,7 +929,7 @@ fn put_rows<'f>(
         let repeated = tx
             .prepare_cached("UPDATE findings SET times_seen = times_seen + 1, last_stored = ?3 WHERE key = ?1 AND id = ?2")?
             .execute(params![key, f.id, now])?;
-        if repeated > 0 && f.count > 1 {
+        if repeated > 0 && f.folds_repeats() {
             // A finding that folds repeats, made again from more of its
             // events (a file read whole after a read that failed part
             // way): the fuller one is kept.

@@ -687,7 +687,7 @@ impl DynamoStore {
             .expression_attribute_values(":s", s(source))
             .send()
             .await;
-        if f.last_event_time.is_some() {
+        if f.folds_repeats() {
             self.grow_finding(f, &body).await?;
         }
         match update {

@@ -142,6 +142,13 @@ impl Finding {
     pub fn latest_event_time(&self) -> &str {
         self.last_event_time.as_deref().unwrap_or(&self.event_time)
     }
+
+    /// Whether the finding folds repeats of one call (it has
+    /// `last_event_time`): the stores keep the one of it made from the
+    /// most events when its id comes again.
+    pub fn folds_repeats(&self) -> bool {
+        self.last_event_time.is_some()
+    }
 }
 
 /// Most event ids a finding lists.
