@@ -47,7 +47,7 @@ pub use policy::Policy;
 pub use rules::{
     Baseline, BaselineKind, Correlation, Rule, RuleNote, RuleProblem, RuleSet, RuleSetBuilder,
 };
-pub use session::{Session, FOLD_RECORDS, MAX_FOLDED, MAX_FOLDED_BYTES};
+pub use session::{Session, FOLD_RECORDS, MAX_EARLY_ENTRIES, MAX_FOLDED, MAX_FOLDED_BYTES};
 pub use state::{FindingStore, Ledger, MemoryStore, ObjectRef, StateStore, StoreError};
 
 use eval::{FieldTable, Program};

@@ -29,7 +29,7 @@ use trailwarden_cloudtrail::Record;
 
 use crate::eval::Fields;
 use crate::finding::{event_id, event_id_ref, finding_id, Finding, MAX_EVENT_IDS};
-use crate::rules::{BaselineKind, Correlation, Rule};
+use crate::rules::{BaselineKind, Correlation, Rule, CHAINED};
 use crate::state::{
     bounded_event_id, bounded_group, digest_text, group_digest, value_digest, value_digest_u64,
     BaselineBody, Body, Entry, Fired, MetaBody, PutOutcome, Snapshot, StateItem, StateKey,
@@ -57,6 +57,11 @@ pub const RUN_FRACTION: i64 = 8;
 /// Most entries (events and runs) a correlation group keeps at all; the
 /// oldest go first (counted in [`SessionStats::trimmed`]).
 pub const MAX_ENTRIES: usize = 2 * MAX_EXACT_ENTRIES;
+/// Most events a counting window (`event_count` and the `value_*` kinds
+/// but `value_count`) holds from the real-time path ahead of their log
+/// files ([`crate::state::WindowBody::early`]); past that, real-time events
+/// of the window wait for their log file.
+pub const MAX_EARLY_ENTRIES: usize = 100;
 /// Most value tuples kept per baseline group, the least recently seen
 /// forgotten first (a forgotten tuple seen again is reported as new).
 pub const MAX_TUPLES: usize = 512;
@@ -199,6 +204,9 @@ pub struct Session<'e> {
     /// Single-event findings held for folding (see
     /// [`Session::fold_repeats`]).
     folds: fold::Folds,
+    /// The events come ahead of the log files that will deliver them
+    /// again (see [`Session::set_early`]).
+    early: bool,
     /// Counts so far.
     pub stats: SessionStats,
 }
@@ -551,8 +559,29 @@ impl<'e> Session<'e> {
             refusals: Vec::new(),
             flush_after: FLUSH_AFTER,
             folds: fold::Folds::default(),
+            early: false,
             stats: SessionStats::default(),
         }
+    }
+
+    /// Say that this session's events come ahead of the CloudTrail log
+    /// files that will deliver them again (the real-time path: EventBridge
+    /// delivers an event minutes before its log file does), so that an
+    /// event seen both ways counts once in every correlation.
+    ///
+    /// Presence-based windows (`value_count`, `temporal`,
+    /// `temporal_ordered`) and baselines need nothing: an event counted
+    /// twice there changes nothing. A counting window (`event_count`,
+    /// `value_sum`, `value_avg`, `value_percentile`, `value_median`) keeps
+    /// an early event apart, one by one with its id
+    /// ([`crate::state::WindowBody::early`], at most
+    /// [`MAX_EARLY_ENTRIES`]), counted with the others; the log file's
+    /// copy of the event takes its place. An early event that the window
+    /// may already count (inside a run of its rule, whose events have no
+    /// ids), or that finds the early list full, is left to its log file:
+    /// it costs latency, never a double count.
+    pub fn set_early(&mut self, on: bool) {
+        self.early = on;
     }
 
     /// Fold repeats of a single-event finding within the object this
@@ -1036,6 +1065,7 @@ impl<'e> Session<'e> {
                         (pending, &self.ids),
                         batch.as_deref(),
                         chained,
+                        self.early,
                     );
                     out.chained
                         .extend(events.into_iter().map(|e| (key.clone(), c as usize, e)));

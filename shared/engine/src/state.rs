@@ -166,6 +166,13 @@ pub struct WindowBody {
     pub group: Vec<String>,
     /// Events (and runs of events) in time order.
     pub entries: Vec<Entry>,
+    /// Events the real-time path merged ahead of their log files, in time
+    /// order, one by one with their ids (counting windows only, at most
+    /// `MAX_EARLY_ENTRIES` (session)): counted with `entries`, and
+    /// replaced by the log file's copy of the event when it comes, so an
+    /// event seen both ways counts once (see `Session::set_early`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub early: Vec<Entry>,
     /// The batches (an object, or one flush of a very large object) merged
     /// into this item, most recent last, as 16-hex digests; a batch merged
     /// again (a redelivered object, a retried message) changes nothing.
@@ -342,6 +349,11 @@ impl Body {
                 Body::Window(w) if !w.entries.is_empty() => {
                     let k = share(w.entries.len());
                     w.entries.drain(..k);
+                    dropped += k;
+                }
+                Body::Window(w) if !w.early.is_empty() => {
+                    let k = share(w.early.len());
+                    w.early.drain(..k);
                     dropped += k;
                 }
                 Body::Baseline(b) if !b.seen.is_empty() => {

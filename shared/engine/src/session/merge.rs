@@ -5,6 +5,7 @@
 //! [`Session::merge`](super::Session::merge).
 
 use super::*;
+use std::borrow::Cow;
 pub(super) fn correlation_finding(
     corr: &Correlation,
     key: &StateKey,
@@ -168,6 +169,7 @@ pub(super) fn merge_window(
     (pending, ids): (&Pending, &EventIds),
     batch: Option<&str>,
     chained: bool,
+    early: bool,
 ) -> (Option<StateWrite>, Vec<Finding>, u64, Vec<ChainEvent>) {
     let (version, mut body) = match stored {
         Some(StateItem {
@@ -194,6 +196,7 @@ pub(super) fn merge_window(
     let presence = is_presence(corr.kind);
     let runs: Vec<&Entry> = before.entries.iter().filter(|e| e.n > 1).collect();
     let known: HashSet<&str> = before.entries.iter().map(|e| e.id.as_str()).collect();
+    let ahead: HashSet<&str> = before.early.iter().map(|e| e.id.as_str()).collect();
     let fired_until = body.fired_until.unwrap_or(i64::MIN);
     let mut added = false;
     let mut seen_in_batch = HashSet::new();
@@ -202,11 +205,29 @@ pub(super) fn merge_window(
         // later events (`value_count` windows only: they alone make runs in
         // a batch, and a repeat there changes nothing).
         let id = ids.get(gathered.id);
-        let repeated = known.contains(id) && gathered.n == 1;
+        let single = gathered.n == 1;
+        let repeated = single && (known.contains(id) || (early && ahead.contains(id)));
         if repeated || !seen_in_batch.insert(id) || gathered.end <= fired_until {
             continue;
         }
         let e = gathered.entry(ids);
+        if early && !presence && single && e.r.is_none_or(|r| corr.rules[r as usize] != CHAINED) {
+            // Ahead of its log file: kept apart, one by one, unless the
+            // window may count it already (a run of its rule holds no
+            // ids) or holds as many early events as it may.
+            let in_run = runs
+                .iter()
+                .any(|x| x.r == e.r && x.v == e.v && x.t <= e.t && e.t <= x.end());
+            if !in_run && body.early.len() < MAX_EARLY_ENTRIES {
+                body.early.push(e);
+                added = true;
+            }
+            continue;
+        }
+        if single && ahead.contains(id) {
+            // The log file's copy of an early event takes its place.
+            body.early.retain(|x| x.id != id);
+        }
         if e.t <= fired_until {
             // A run reaching past the window that fired: its last event
             // still counts.
@@ -256,6 +277,7 @@ pub(super) fn merge_window(
         return (None, Vec::new(), 0, Vec::new());
     }
     body.entries.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
+    body.early.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
     let span = corr.timespan_ms;
     let mut findings = Vec::new();
     let mut fired: Vec<Fired> = Vec::new();
@@ -265,12 +287,21 @@ pub(super) fn merge_window(
     // `timespan / RUN_FRACTION` between: any window that holds one of its
     // events holds an end, so presence-based windows see each run at both
     // ends and stay exact.
+    // Early events count with the others (see `Session::set_early`).
+    let all: Cow<[Entry]> = if body.early.is_empty() {
+        Cow::Borrowed(&body.entries)
+    } else {
+        let mut all = body.entries.clone();
+        all.extend(body.early.iter().cloned());
+        all.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
+        Cow::Owned(all)
+    };
     let with_ends: Vec<Entry>;
-    let entries: &[Entry] = if presence && body.entries.iter().any(|e| e.t1.is_some()) {
-        with_ends = with_run_ends(&body.entries);
+    let entries: &[Entry] = if presence && all.iter().any(|e| e.t1.is_some()) {
+        with_ends = with_run_ends(&all);
         &with_ends
     } else {
-        &body.entries
+        &all
     };
     let n = entries.len();
     let mut fired_until = body.fired_until;
@@ -384,10 +415,17 @@ pub(super) fn merge_window(
         body.fired.drain(..drop);
     }
     body.fired_until = fired_until;
-    let max_t = body.entries.iter().map(Entry::end).max().unwrap_or(0);
+    let max_t = body
+        .entries
+        .iter()
+        .chain(&body.early)
+        .map(Entry::end)
+        .max()
+        .unwrap_or(0);
     let fired = body.fired_until.unwrap_or(i64::MIN);
-    body.entries
-        .retain(|e| e.t > fired && e.end() >= max_t - span - LATENESS_MS);
+    let keep = |e: &Entry| e.t > fired && e.end() >= max_t - span - LATENESS_MS;
+    body.entries.retain(keep);
+    body.early.retain(keep);
     if body.entries.len() > MAX_EXACT_ENTRIES {
         body.entries = fold_runs(std::mem::take(&mut body.entries), span);
     }
