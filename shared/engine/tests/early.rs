@@ -123,17 +123,25 @@ fn an_event_seen_both_ways_counts_once() {
 #[test]
 fn the_real_time_path_fires_first_with_the_id_the_log_file_would_give() {
     let e = engine(&burst(3));
-    let mut real_time = MemoryStore::new();
-    let early = merge(&e, &mut real_time, &calls(0..3), true);
+    // EventBridge brings the first three of six calls in a minute: the
+    // window fires at once.
+    let mut both = MemoryStore::new();
+    let early = merge(&e, &mut both, &calls(0..3), true);
     assert_eq!(early.len(), 1);
     assert_eq!(early[0].count, 3);
-    // The log file then makes no second finding.
-    assert!(merge(&e, &mut real_time, &calls(0..3), false).is_empty());
-    // The same events by their log file alone make the same finding.
-    let mut files_only = MemoryStore::new();
-    let late = merge(&e, &mut files_only, &calls(0..3), false);
+    // The log file, with all six, makes no second finding.
+    assert!(merge(&e, &mut both, &calls(0..6), false).is_empty());
+    // The log file alone fires the same window (all six events): the same
+    // finding, by its id.
+    let mut file_only = MemoryStore::new();
+    let late = merge(&e, &mut file_only, &calls(0..6), false);
     assert_eq!(late.len(), 1);
+    assert_eq!(late[0].count, 6);
     assert_eq!(late[0].id, early[0].id);
+    // The next window of the group is another finding.
+    let next = merge(&e, &mut file_only, &calls(4000..4003), false);
+    assert_eq!(next.len(), 1);
+    assert_ne!(next[0].id, late[0].id);
 }
 
 #[test]

@@ -20,8 +20,15 @@ pub(super) fn correlation_finding(
         .filter(|e| seen.insert(e.id.as_str()))
         .map(|e| e.id.clone())
         .collect();
-    let mut id_seed = vec![key.group.clone()];
-    id_seed.extend(ids.iter().cloned());
+    // The window's first event names the finding, not all its events: the
+    // real-time path fires as soon as the threshold is met, its log files
+    // may bring more events of the same window later, and both must give
+    // the same id (a firing starts after the last one's events, so no two
+    // firings of a group share a first event and time).
+    let id_seed = match window.first() {
+        Some(first) => vec![key.group.clone(), first.id.clone(), first.t.to_string()],
+        None => vec![key.group.clone()],
+    };
     let count: u64 = window.iter().map(|e| u64::from(e.n)).sum();
     ids.truncate(MAX_EVENT_IDS);
     let first_t = window.first().map_or(0, |e| e.t);
