@@ -281,9 +281,9 @@ _template_variants() {
     cat <<'EOF'
 demo-bucket NotificationMode=DemoBucket TrailBucketName=
 sns-everything NotificationMode=SnsTopic TrailTopicArn=arn:aws:sns:us-east-1:999988887777:aws-controltower-AllConfigNotifications TrailKeyPrefix=o-abc123defg TrailBucketOwner=111122223333 TrailKmsKeyArn=arn:aws:kms:us-east-1:999988887777:key/1234abcd-12ab-34cd-56ef-1234567890ab OrganizationId=o-abc123defg AlertEmail=security@example.com SlackWebhookSecretArn=arn:aws:secretsmanager:us-east-1:111122223333:secret:trailwarden/slack-AbCdEf ChatbotTopicArn=arn:aws:sns:us-east-1:111122223333:chatbot PolicyUri=s3://acme-config/trailwarden/policy.yaml ExtraRulesUri=s3://acme-config/rules/ai/ PermissionsBoundaryArn=arn:aws:iam::111122223333:policy/boundary SecurityHubMinLevel=high
-ssm-policy PolicyUri=ssm:/trailwarden/policy ExtraRulesUri=ssm:/trailwarden/rules/* RealtimeEventSources=
+ssm-policy PolicyUri=ssm:/trailwarden/policy ExtraRulesUri=ssm:/trailwarden/rules/* RealtimeEventSources= RealtimeCorrelations=disabled
 ssm-rule ExtraRulesUri=ssm:/trailwarden/rules/bedrock-extra
-weekly-canary-and-digest Canary=weekly DigestHours=168
+weekly-canary-and-digest Canary=weekly DigestHours=168 RealtimeReadOnlyEvents=excluded RealtimeBatchingWindowSeconds=300
 no-canary-no-digest Canary=off DigestHours=0
 EOF
 }

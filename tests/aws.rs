@@ -611,6 +611,177 @@ async fn the_same_event_by_eventbridge_and_s3_is_one_finding() {
     assert_eq!(stop_items[0]["times_seen"].as_n().unwrap(), "2");
 }
 
+/// Records of a log object as the real-time queue delivers them: each the
+/// body of an SQS message, the EventBridge event AWS emits for it (source
+/// `aws.<service>`, the recording account), `per_batch` messages a batch.
+fn real_time_batches(records: &[Value], per_batch: usize) -> Vec<aws_lambda_events::sqs::SqsEvent> {
+    records
+        .chunks(per_batch)
+        .enumerate()
+        .map(|(b, chunk)| {
+            let bodies: Vec<(String, String)> = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let service = r["eventSource"]
+                        .as_str()
+                        .unwrap()
+                        .trim_end_matches(".amazonaws.com");
+                    let account = r["recipientAccountId"].as_str().unwrap();
+                    let event = eventbridge_event(&format!("aws.{service}"), account, r);
+                    (format!("rt-{b}-{i}"), event.to_string())
+                })
+                .collect();
+            let refs: Vec<(&str, String)> = bodies
+                .iter()
+                .map(|(id, body)| (id.as_str(), body.clone()))
+                .collect();
+            sqs_event(&refs)
+        })
+        .collect()
+}
+
+/// The findings table's items as id → (rule title, whether it has group-by
+/// values (a correlation's or a baseline's), times seen).
+async fn findings_by_id(
+    world: &World,
+) -> std::collections::BTreeMap<String, (String, bool, String)> {
+    world
+        .findings()
+        .await
+        .iter()
+        .map(|i| {
+            let body: Value = serde_json::from_str(i["body"].as_s().unwrap()).unwrap();
+            (
+                i["id"].as_s().unwrap().clone(),
+                (
+                    body["rule_title"].as_str().unwrap().to_owned(),
+                    body["group"].as_object().is_some_and(|g| !g.is_empty()),
+                    i["times_seen"].as_n().unwrap().clone(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// LLMjacking (a correlation) found from the real-time queue before the log
+/// file comes; the log file then adds no finding and counts no event twice:
+/// every finding the log file alone would make is there, with the same id,
+/// each correlation made once, and no state item keeps an early event.
+/// A forged event and a message that is not JSON in the same batch are
+/// rejected and failed alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn correlations_fire_from_the_real_time_queue_and_the_log_file_adds_nothing() {
+    let Some(_) = endpoint() else { return };
+    let simulated = simulated_llmjacking(100);
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut flate2::read::GzDecoder::new(simulated.as_slice()),
+        &mut text,
+    )
+    .unwrap();
+    let records = serde_json::from_str::<Value>(&text).unwrap()["Records"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let title =
+        "LLMjacking - Bedrock Reconnaissance Then Model Invocation with a Long-Term Access Key";
+
+    // The log file alone.
+    let file_only = World::new().await;
+    {
+        let service = file_only.service().await;
+        file_only.put(KEY, simulated.clone()).await;
+        let response = trailwarden_ingest::handle(
+            &service,
+            sqs_event(&[(
+                "m1",
+                s3_notification(&file_only.bucket, KEY, "e").to_string(),
+            )]),
+        )
+        .await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    let late = findings_by_id(&file_only).await;
+    assert_eq!(late.values().filter(|(t, _, _)| t == title).count(), 1);
+
+    // The real-time queue first, in batches of 25, then the log file.
+    let world = World::new().await;
+    let service = world.service().await;
+    let mut batches = real_time_batches(&records, 25);
+    // A forged event (a custom source) and a body that is not JSON ride
+    // along in the first batch.
+    let mut forged = eventbridge_event("acme.bedrock", "111122223333", &records[0]);
+    forged["detail"]["eventID"] = json!("forged");
+    let extra = sqs_event(&[
+        ("forged", forged.to_string()),
+        ("garbled", "{not json".to_owned()),
+    ]);
+    batches[0].records.extend(extra.records);
+    for (b, batch) in batches.into_iter().enumerate() {
+        let response = trailwarden_realtime::handle_queue(&service, batch).await;
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
+        assert_eq!(failed, if b == 0 { vec!["garbled"] } else { vec![] });
+    }
+    let early = findings_by_id(&world).await;
+    let fired: Vec<&String> = early
+        .iter()
+        .filter(|(_, (t, _, _))| t == title)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(fired.len(), 1, "LLMjacking before the log file: {early:#?}");
+    assert!(early.values().all(|(_, _, seen)| seen == "1"), "{early:#?}");
+
+    world.put(KEY, simulated).await;
+    let response = trailwarden_ingest::handle(
+        &service,
+        sqs_event(&[("m1", s3_notification(&world.bucket, KEY, "e").to_string())]),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let both = findings_by_id(&world).await;
+    for (id, (rule, _, _)) in &late {
+        assert!(
+            both.contains_key(id),
+            "{rule}: the log file alone makes {id}; both ways must too"
+        );
+    }
+    let correlations: Vec<&String> = late
+        .iter()
+        .filter(|(_, (_, grouped, _))| *grouped)
+        .map(|(id, _)| id)
+        .collect();
+    assert!(correlations.len() >= 2, "{late:#?}");
+    let ahead = correlations
+        .iter()
+        .filter(|id| early.contains_key(**id))
+        .count();
+    eprintln!("{} correlation and baseline findings from the log file alone; {ahead} of them made ahead of it", correlations.len());
+    for id in correlations {
+        let (rule, _, seen) = &both[id];
+        if early.contains_key(id) {
+            // Made once, in real time: the log file's merge fires nothing.
+            assert_eq!(seen, &early[id].2, "{rule} fired again");
+        }
+    }
+    assert_eq!(both[fired[0]].2, "1", "LLMjacking made once");
+    for item in world.items(&world.state_table).await {
+        let body = item
+            .get("body")
+            .and_then(|b| b.as_s().ok())
+            .cloned()
+            .unwrap_or_default();
+        assert!(
+            !body.contains("\"early\""),
+            "an early event outlived its log file: {body}"
+        );
+    }
+}
+
 /// Three `StopLogging` calls alike but for their time and id, in one log
 /// object: the deployment stores one finding (the first call's id) with a
 /// count of 3, and a redelivered object (a new ETag too) changes nothing.
@@ -2086,6 +2257,16 @@ async fn the_sample_lambda_events_drive_each_handler() {
     )
     .await
     .unwrap();
+    assert_eq!(world.findings().await.len(), stored);
+    // And from the real-time queue (every rule): the same finding again.
+    let batch = sample_event(
+        "realtime/events/sqs-eventbridge-cloudtrail-api-call.json",
+        &world.bucket,
+    );
+    assert!(trailwarden_realtime::is_sqs_batch(&batch));
+    let response =
+        trailwarden_realtime::handle_queue(&service, serde_json::from_value(batch).unwrap()).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
     assert_eq!(world.findings().await.len(), stored);
     // A stream INSERT of a high finding: one email.
     let notifier = trailwarden_alert::notifier(&service, &world.sdk)

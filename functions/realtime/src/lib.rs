@@ -1,5 +1,16 @@
 //! The realtime function: CloudTrail events from EventBridge ("AWS API Call
-//! via CloudTrail", sign-in events), evaluated with the single-event rules.
+//! via CloudTrail", sign-in events), in one of two ways the stack chooses
+//! (template parameter `RealtimeCorrelations`):
+//!
+//! - invoked by the EventBridge rule with one event ([`handle`]): the
+//!   single-event rules, nothing stateful;
+//! - fed by an SQS queue the rule sends to, in batches gathered over a
+//!   short window ([`handle_queue`]): every rule, correlations and
+//!   baselines included, with one state flush per batch, so LLMjacking,
+//!   key sharing, bursts and dormant wake-ups are found minutes before the
+//!   log file comes. Each event counts once in every correlation when its
+//!   log file delivers it again (`Session::set_early`).
+//!
 //! Finding ids are the same as on the S3 path, so an event seen both ways
 //! makes one finding.
 //!
@@ -12,8 +23,9 @@
 //! that fail either check are rejected: logged, counted in the
 //! `RejectedEvents` metric, and not retried.
 
+use aws_lambda_events::sqs::SqsEvent;
 use serde_json::Value;
-use trailwarden_aws::{emit_metrics, Service};
+use trailwarden_aws::{emit_metrics, BatchResponse, Service};
 
 /// Why an event from EventBridge is not evaluated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,15 +104,10 @@ pub async fn handle(service: &Service, event: Value) -> Result<(), String> {
     let started = std::time::Instant::now();
     let detail = match cloudtrail_detail(&event) {
         Ok(detail) => detail,
-        Err(Rejection::NotCloudTrail) => {
-            let detail_type = cut(event["detail-type"].as_str().unwrap_or(""));
-            tracing::info!(detail_type, "not a CloudTrail event; ignored");
-            return Ok(());
-        }
         Err(rejection) => {
-            let event_id = cut(event["id"].as_str().unwrap_or(""));
-            tracing::warn!(event_id, reason = %rejection, "event rejected: not evaluated");
-            emit_metrics("realtime", started, &[("RejectedEvents", 1)]);
+            if log_rejection(&event, &rejection) {
+                emit_metrics("realtime", started, &[("RejectedEvents", 1)]);
+            }
             return Ok(());
         }
     };
@@ -124,6 +131,98 @@ pub async fn handle(service: &Service, event: Value) -> Result<(), String> {
         ],
     );
     result.map(|_| ())
+}
+
+/// Whether a function payload is an SQS batch (the real-time queue's)
+/// rather than one EventBridge event: its `Records` come from `aws:sqs`.
+pub fn is_sqs_batch(payload: &Value) -> bool {
+    payload["Records"][0]["eventSource"] == "aws:sqs"
+}
+
+/// Handle one batch of the real-time queue: each message's body is an
+/// EventBridge event as the rule's SQS target delivers it (the whole
+/// event). Events AWS emitted are evaluated together with every rule
+/// ([`Service::process_events`]); rejected ones are logged and counted,
+/// not retried. Reported as failed, so SQS delivers them again and then
+/// moves them to the dead-letter queue: a message that is not JSON or
+/// whose record is not a CloudTrail record, and every evaluated message
+/// when the stores failed.
+pub async fn handle_queue(service: &Service, batch: SqsEvent) -> BatchResponse {
+    let started = std::time::Instant::now();
+    let mut response = BatchResponse::default();
+    let (mut rejected, mut failed) = (0u64, 0u64);
+    // (message id, the record's text)
+    let mut accepted: Vec<(String, String)> = Vec::new();
+    for message in batch.records {
+        let id = message.message_id.unwrap_or_default();
+        let body = message.body.as_deref().unwrap_or_default();
+        let event: Value = match serde_json::from_str(body) {
+            Ok(event) => event,
+            Err(e) => {
+                tracing::error!(message_id = %cut(&id), error = %e, "message is not an EventBridge event (JSON); it will go to the dead-letter queue after its retries");
+                response.fail(id);
+                failed += 1;
+                continue;
+            }
+        };
+        match cloudtrail_detail(&event) {
+            Ok(detail) => accepted.push((id, detail.to_string())),
+            Err(rejection) => rejected += u64::from(log_rejection(&event, &rejection)),
+        }
+    }
+    let texts: Vec<&str> = accepted.iter().map(|(_, text)| text.as_str()).collect();
+    let mut counts = trailwarden_aws::Counts::default();
+    match service.process_events(&texts).await {
+        Ok(outcome) => {
+            for (i, reason) in &outcome.unreadable {
+                let id = &accepted[*i].0;
+                tracing::error!(message_id = %cut(id), reason = %reason, "event not evaluated; it will go to the dead-letter queue after its retries");
+                response.fail(id.clone());
+                failed += 1;
+            }
+            counts = outcome.counts;
+            tracing::info!(
+                events = texts.len(),
+                findings_new = counts.findings_new,
+                findings_repeat = counts.findings_repeat,
+                state_refused = counts.state_refused,
+                "batch evaluated"
+            );
+        }
+        Err(e) => {
+            tracing::error!(events = texts.len(), error = %e, "batch failed; its events will be retried, then sent to the dead-letter queue");
+            for (id, _) in accepted {
+                response.fail(id);
+                failed += 1;
+            }
+        }
+    }
+    emit_metrics(
+        "realtime",
+        started,
+        &[
+            ("Records", counts.records),
+            ("Findings", counts.findings_new),
+            ("FindingsRefused", counts.findings_refused),
+            ("StateWritesRefused", counts.state_refused),
+            ("RejectedEvents", rejected),
+            ("FailedEvents", failed),
+        ],
+    );
+    response
+}
+
+/// Log why an event is not evaluated; true when it counts as rejected (a
+/// forged or foreign event, not merely another kind of event).
+fn log_rejection(event: &Value, rejection: &Rejection) -> bool {
+    if *rejection == Rejection::NotCloudTrail {
+        let detail_type = cut(event["detail-type"].as_str().unwrap_or(""));
+        tracing::info!(detail_type, "not a CloudTrail event; ignored");
+        return false;
+    }
+    let event_id = cut(event["id"].as_str().unwrap_or(""));
+    tracing::warn!(event_id, reason = %rejection, "event rejected: not evaluated");
+    true
 }
 
 #[cfg(test)]
@@ -200,6 +299,19 @@ mod tests {
         let mut other = event("aws.ec2", "111122223333", "111122223333");
         other["detail-type"] = json!("EC2 Instance State-change Notification");
         assert_eq!(cloudtrail_detail(&other), Err(Rejection::NotCloudTrail));
+    }
+
+    #[test]
+    fn an_sqs_batch_is_told_from_one_eventbridge_event() {
+        let one = event("aws.cloudtrail", "111122223333", "111122223333");
+        assert!(!is_sqs_batch(&one));
+        let batch = json!({"Records": [{"messageId": "m1", "body": one.to_string(), "eventSource": "aws:sqs"}]});
+        assert!(is_sqs_batch(&batch));
+        // An S3 notification's records are not a queue batch.
+        assert!(!is_sqs_batch(
+            &json!({"Records": [{"eventSource": "aws:s3"}]})
+        ));
+        assert!(!is_sqs_batch(&json!({"Records": []})));
     }
 
     #[test]

@@ -538,6 +538,45 @@ impl Service {
         Ok(counts)
     }
 
+    /// Evaluate a batch of CloudTrail records from EventBridge (the
+    /// real-time queue) with every rule, correlations and baselines
+    /// included: single-event findings stored, then the batch's state
+    /// written in one flush. Finding ids are the S3 path's; the session is
+    /// early ([`Session::set_early`]), so each event counts once in every
+    /// correlation when its log file delivers it again, and retrying the
+    /// batch counts nothing twice (state merges are idempotent per event
+    /// id). Repeats are not folded: a real-time batch is not a log file.
+    ///
+    /// `records` are the records' JSON texts; one that is not a CloudTrail
+    /// record is returned with its position and the reason, and the others
+    /// are evaluated. An error (a store failure) fails the whole batch.
+    pub async fn process_events(&self, records: &[&str]) -> Result<EventsOutcome, StoreError> {
+        let mut session = Session::new(&self.engine);
+        session.set_early(true);
+        let mut findings = Vec::new();
+        let mut outcome = EventsOutcome::default();
+        for (i, text) in records.iter().enumerate() {
+            match Record::parse(text) {
+                Ok(record) => {
+                    session.record(&record, &mut |f| findings.push(f));
+                    outcome.counts.records += 1;
+                }
+                Err(e) => {
+                    outcome.counts.rejected += 1;
+                    outcome
+                        .unreadable
+                        .push((i, format!("not a CloudTrail record: {e}")));
+                }
+            }
+        }
+        let source = "eventbridge";
+        self.store_findings(findings, source, &mut outcome.counts)
+            .await?;
+        self.flush(&mut session, source, &mut outcome.counts)
+            .await?;
+        Ok(outcome)
+    }
+
     /// Write a session's state to DynamoDB: the rounds of
     /// `Session::flush_with`, each round's findings stored before its state
     /// writes (a window recorded as fired always has its finding stored).
@@ -595,6 +634,16 @@ impl Service {
             .map_or(self.config.min_alert_level, |(_, l)| *l);
         level >= min
     }
+}
+
+/// What [`Service::process_events`] did with a batch.
+#[derive(Debug, Default)]
+pub struct EventsOutcome {
+    /// The records evaluated and the findings and state they made.
+    pub counts: Counts,
+    /// The records that are not CloudTrail records: position in the batch,
+    /// and why.
+    pub unreadable: Vec<(usize, String)>,
 }
 
 /// The partial batch response of an SQS or stream event source
