@@ -673,7 +673,8 @@ async fn findings_by_id(
 #[tokio::test(flavor = "multi_thread")]
 async fn correlations_fire_from_the_real_time_queue_and_the_log_file_adds_nothing() {
     let Some(_) = endpoint() else { return };
-    let simulated = simulated_llmjacking(100);
+    // A fixed seed: the same records (and so the same findings) every run.
+    let simulated = simulated_llmjacking_with(100, &["--seed", "7"]);
     let mut text = String::new();
     std::io::Read::read_to_string(
         &mut flate2::read::GzDecoder::new(simulated.as_slice()),
@@ -1543,17 +1544,24 @@ async fn service_behind(world: &World, outage: &Outage) -> Service {
 /// A `trailwarden simulate llmjacking` log object (gzip) with `background`
 /// benign records woven in.
 fn simulated_llmjacking(background: usize) -> Vec<u8> {
+    simulated_llmjacking_with(background, &[])
+}
+
+/// [`simulated_llmjacking`] with more `simulate` arguments (`--seed`).
+fn simulated_llmjacking_with(background: usize, more: &[&str]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("llmjacking.json.gz");
     let background = background.to_string();
-    let (status, _, stderr) = cli(&[
+    let mut args = vec![
         "simulate",
         "llmjacking",
         "--background",
         &background,
         "-o",
         file.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(more);
+    let (status, _, stderr) = cli(&args);
     assert!(status.success(), "{stderr}");
     std::fs::read(&file).unwrap()
 }

@@ -44,7 +44,16 @@ pub enum Rejection {
         /// The record's `recipientAccountId`.
         record: String,
     },
+    /// The record's `eventTime` is more than [`MAX_AHEAD_MS`] ahead of the
+    /// function's clock (or is not a time): AWS records events as they
+    /// happen, and an event dated ahead would move correlation windows
+    /// past the real events.
+    Ahead(String),
 }
+
+/// How far ahead of the function's clock an event time may be (clocks
+/// differ by seconds; 15 minutes is far beyond that), in ms.
+pub const MAX_AHEAD_MS: i64 = 15 * 60_000;
 
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -60,6 +69,11 @@ impl std::fmt::Display for Rejection {
                 "the event's account {:?} is not the record's recipientAccountId {:?}",
                 cut(envelope),
                 cut(record)
+            ),
+            Rejection::Ahead(time) => write!(
+                f,
+                "eventTime {:?} is not a time at or before the function's clock (15 minutes allowed)",
+                cut(time)
             ),
         }
     }
@@ -97,12 +111,29 @@ pub fn cloudtrail_detail(event: &Value) -> Result<&Value, Rejection> {
     Ok(detail)
 }
 
+/// `detail` (a CloudTrail record) if its `eventTime` is a time no more
+/// than [`MAX_AHEAD_MS`] after `now_ms` (epoch ms).
+pub fn not_ahead(detail: &Value, now_ms: i64) -> Result<&Value, Rejection> {
+    let time = detail["eventTime"].as_str().unwrap_or("");
+    match trailwarden_cloudtrail::parse_event_time(time) {
+        Some(t) if t <= now_ms + MAX_AHEAD_MS => Ok(detail),
+        _ => Err(Rejection::Ahead(time.to_owned())),
+    }
+}
+
+/// The function's clock, epoch ms.
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Handle one EventBridge event. An error makes EventBridge retry it (and
 /// then send it to the target's dead-letter queue); a rejected event is
 /// not an error.
 pub async fn handle(service: &Service, event: Value) -> Result<(), String> {
     let started = std::time::Instant::now();
-    let detail = match cloudtrail_detail(&event) {
+    let detail = match cloudtrail_detail(&event).and_then(|d| not_ahead(d, now_ms())) {
         Ok(detail) => detail,
         Err(rejection) => {
             if log_rejection(&event, &rejection) {
@@ -153,6 +184,7 @@ pub async fn handle_queue(service: &Service, batch: SqsEvent) -> BatchResponse {
     let (mut rejected, mut failed) = (0u64, 0u64);
     // (message id, the record's text)
     let mut accepted: Vec<(String, String)> = Vec::new();
+    let now = now_ms();
     for message in batch.records {
         let id = message.message_id.unwrap_or_default();
         let body = message.body.as_deref().unwrap_or_default();
@@ -165,7 +197,7 @@ pub async fn handle_queue(service: &Service, batch: SqsEvent) -> BatchResponse {
                 continue;
             }
         };
-        match cloudtrail_detail(&event) {
+        match cloudtrail_detail(&event).and_then(|d| not_ahead(d, now)) {
             Ok(detail) => accepted.push((id, detail.to_string())),
             Err(rejection) => rejected += u64::from(log_rejection(&event, &rejection)),
         }
@@ -312,6 +344,27 @@ mod tests {
             &json!({"Records": [{"eventSource": "aws:s3"}]})
         ));
         assert!(!is_sqs_batch(&json!({"Records": []})));
+    }
+
+    #[test]
+    fn an_event_dated_ahead_of_the_clock_is_rejected() {
+        let now = trailwarden_cloudtrail::parse_event_time("2026-11-30T08:00:00Z").unwrap();
+        let at = |time: &str| json!({"eventName": "StopLogging", "eventTime": time});
+        assert!(not_ahead(&at("2026-11-30T08:00:00Z"), now).is_ok());
+        assert!(not_ahead(&at("2026-11-30T08:14:59Z"), now).is_ok());
+        assert!(not_ahead(&at("2020-01-01T00:00:00Z"), now).is_ok());
+        for bad in [
+            "2026-11-30T08:15:01Z",
+            "2099-01-01T00:00:00Z",
+            "yesterday",
+            "",
+        ] {
+            let rejection = not_ahead(&at(bad), now).unwrap_err();
+            assert!(
+                rejection.to_string().contains("not a time at or before"),
+                "{rejection}"
+            );
+        }
     }
 
     #[test]

@@ -677,6 +677,7 @@ impl<'e> Session<'e> {
         batch.source = self.source.clone();
         batch.flushes = self.flushes;
         batch.flush_after = self.flush_after;
+        batch.early = self.early;
         self.flushes += 1;
         batch
     }

@@ -187,8 +187,9 @@ pub struct WindowBody {
     pub last: Option<Snapshot>,
     /// The latest firings (at most [`MAX_FIRED`]), for correlations over
     /// this one (chained correlations): merging a batch this window already
-    /// holds hands them on again, so a chain that failed between rounds, or
-    /// a correlation over this one added later, still gets them.
+    /// holds, or a batch with an event of a window that already fired,
+    /// hands them on again, so a chain that failed between rounds, or a
+    /// correlation over this one added later, still gets them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fired: Vec<Fired>,
 }

@@ -206,6 +206,11 @@ pub(super) fn merge_window(
     let ahead: HashSet<&str> = before.early.iter().map(|e| e.id.as_str()).collect();
     let fired_until = body.fired_until.unwrap_or(i64::MIN);
     let mut added = false;
+    // An event of a window that already fired: the firing's chain round
+    // may have failed after the window was written (its batch then comes
+    // again, as a retried real-time batch or the log file, with no digest
+    // in common), so the firings are handed on again.
+    let mut late_for_fired = false;
     let mut seen_in_batch = HashSet::new();
     for gathered in &pending.entries {
         // A run of this batch whose first event is known still brings its
@@ -214,7 +219,11 @@ pub(super) fn merge_window(
         let id = ids.get(gathered.id);
         let single = gathered.n == 1;
         let repeated = single && (known.contains(id) || (early && ahead.contains(id)));
-        if repeated || !seen_in_batch.insert(id) || gathered.end <= fired_until {
+        if gathered.end <= fired_until {
+            late_for_fired = true;
+            continue;
+        }
+        if repeated || !seen_in_batch.insert(id) {
             continue;
         }
         let e = gathered.entry(ids);
@@ -281,7 +290,12 @@ pub(super) fn merge_window(
         body.group = bounded_group(&pending.group);
     }
     if !added && body == before {
-        return (None, Vec::new(), 0, Vec::new());
+        let events = if chained && late_for_fired {
+            chain_events(&group, &body, &body.fired)
+        } else {
+            Vec::new()
+        };
+        return (None, Vec::new(), 0, events);
     }
     body.entries.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
     body.early.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
@@ -410,11 +424,15 @@ pub(super) fn merge_window(
         }
     }
     drop((values, present));
-    // Fresh firings carry the group's whole values.
-    let events = if chained {
-        chain_events(&group, &body, &fired)
-    } else {
-        Vec::new()
+    // Fresh firings carry the group's whole values (and the earlier ones
+    // go again when this batch came late for them, see `late_for_fired`).
+    let events = match (chained, late_for_fired) {
+        (false, _) => Vec::new(),
+        (true, false) => chain_events(&group, &body, &fired),
+        (true, true) => {
+            let all: Vec<Fired> = body.fired.iter().chain(&fired).cloned().collect();
+            chain_events(&group, &body, &all)
+        }
     };
     body.fired.extend(fired);
     if body.fired.len() > MAX_FIRED {
