@@ -16,9 +16,11 @@ use std::fmt;
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 
+use smallvec::SmallVec;
+
 use crate::scan::{
-    find_key, members, members_from, parse_object, Fields, Kind, ParseError, Span, BOOLS, DETAIL,
-    EVENT_NAME, FIELDS, NESTED, STRINGS,
+    find_key, members, parse_object, Fields, Kind, ParseError, Span, Walk, BOOLS, DETAIL,
+    EVENT_NAME, FIELDS, NESTED, STRINGS, WALK_MEMBERS, WALK_OBJECTS,
 };
 
 /// A string that borrows from the input when it can (no escapes) and owns its
@@ -145,10 +147,9 @@ pub struct Record<'a> {
     bools: [Option<bool>; 2],
     nested_raw: [Option<&'a str>; NESTED_FIELDS.len()],
     nested: [OnceCell<Option<serde_json::Value>>; NESTED_FIELDS.len()],
-    /// The members of each object [`Record::lookup`] has gone into (nested
-    /// objects and objects inside them), by the address of the object's
-    /// text, found as far as lookups have needed so far.
-    members: RefCell<Vec<(usize, Members)>>,
+    /// The members of the objects [`Record::lookup`] has gone into, and
+    /// of `userIdentity` and the objects in it (read with the record).
+    members: RefCell<Members>,
     whole: OnceCell<Option<serde_json::Value>>,
 }
 
@@ -161,25 +162,17 @@ struct Member {
     kind: Kind,
 }
 
-/// The members of one object found so far, in order, and where the walk
-/// goes on: each byte of the object's text is walked at most once per
-/// record, however many paths are looked up in it, and never further than
-/// the last member asked for.
-#[derive(Debug)]
+/// The members of the objects walked so far, each object walked once,
+/// whole, the first time a lookup goes into it (so each byte of its text is
+/// walked at most once per record, however many paths are looked up in
+/// it). Kept inline, without allocation, for the few objects a rule set
+/// looks into.
+#[derive(Debug, Default)]
 struct Members {
-    found: Vec<Member>,
-    /// Where the next member starts (1, just after the `{`, before the
-    /// first walk); `None`: all found.
-    next: Option<usize>,
-}
-
-impl Default for Members {
-    fn default() -> Self {
-        Members {
-            found: Vec::new(),
-            next: Some(1),
-        }
-    }
+    /// (address of the object's text, its first member in `found`, how
+    /// many): each object's members are contiguous in `found`, in order.
+    objects: SmallVec<[(usize, u32, u32); WALK_OBJECTS]>,
+    found: SmallVec<[Member; WALK_MEMBERS]>,
 }
 
 impl Members {
@@ -187,33 +180,51 @@ impl Members {
     /// [`find_key`] finds it.
     fn find(&mut self, text: &str, key: &str) -> Option<Member> {
         let b = text.as_bytes();
-        let key_of = |m: &Member| &b[m.key.0 as usize..m.key.1 as usize];
-        if let Some(m) = self.found.iter().find(|m| key_of(m) == key.as_bytes()) {
-            return Some(*m);
-        }
-        let at = self.next?;
-        if self.found.capacity() == 0 {
-            // CloudTrail's identity objects have up to about eight members.
-            self.found.reserve(8);
-        }
-        let base = b.as_ptr() as usize;
-        let mut hit = None;
-        let found = &mut self.found;
-        self.next = members_from(b, at, |this, value, kind| {
-            let start = (this.as_ptr() as usize - base) as u32;
-            let m = Member {
-                key: (start, start + this.len() as u32),
-                value,
-                kind,
-            };
-            found.push(m);
-            if this == key.as_bytes() {
-                hit = Some(m);
-                return false;
+        let at = b.as_ptr() as usize;
+        let (first, n) = match self.objects.iter().find(|o| o.0 == at) {
+            Some(&(_, first, n)) => (first as usize, n as usize),
+            None => {
+                let first = self.found.len();
+                let found = &mut self.found;
+                members(b, |this, value, kind| {
+                    let start = (this.as_ptr() as usize - at) as u32;
+                    found.push(Member {
+                        key: (start, start + this.len() as u32),
+                        value,
+                        kind,
+                    });
+                    true
+                });
+                let n = self.found.len() - first;
+                self.objects.push((at, first as u32, n as u32));
+                (first, n)
             }
-            true
-        });
-        hit
+        };
+        self.found[first..first + n]
+            .iter()
+            .find(|m| &b[m.key.0 as usize..m.key.1 as usize] == key.as_bytes())
+            .copied()
+    }
+
+    /// The objects of `walk` (read by `parse_object` from `raw`).
+    fn read(raw: &str, walk: &Walk) -> Members {
+        let mut out = Members::default();
+        let base = raw.as_ptr() as usize;
+        for (at, members) in walk.objects() {
+            let first = out.found.len();
+            out.found.extend(members.iter().map(|w| Member {
+                key: (w.key.0 - at, w.key.1 - at),
+                value: Span {
+                    start: w.value.start - at,
+                    end: w.value.end - at,
+                    escaped: w.value.escaped,
+                },
+                kind: w.kind,
+            }));
+            out.objects
+                .push((base + at as usize, first as u32, members.len() as u32));
+        }
+        out
     }
 }
 
@@ -399,13 +410,25 @@ impl<'a> Record<'a> {
                 Some((span, _)) => Some(text(span)),
             };
         }
+        // `userIdentity`'s members and those of the objects in it, read as
+        // the object was passed over (when it is the object kept: the last
+        // of duplicate keys).
+        let members = match (&fields.identity, nested_raw[0]) {
+            (Some(walk), Some(text))
+                if walk.objects().last().map(|(at, _)| at as usize)
+                    == Some(text.as_ptr() as usize - raw.as_ptr() as usize) =>
+            {
+                Members::read(raw, walk)
+            }
+            _ => Members::default(),
+        };
         Ok(Record {
             raw,
             strs,
             bools,
             nested_raw,
             nested: Default::default(),
-            members: RefCell::default(),
+            members: RefCell::new(members),
             whole: OnceCell::new(),
         })
     }
@@ -571,18 +594,7 @@ impl<'a> Record<'a> {
                 Some((first, rest)) => (first, Some(rest)),
                 None => (path, None),
             };
-            let at = text.as_ptr() as usize;
-            let members = match cache.iter().position(|(p, _)| *p == at) {
-                Some(i) => &mut cache[i].1,
-                None => {
-                    if cache.capacity() == 0 {
-                        cache.reserve(4);
-                    }
-                    cache.push((at, Members::default()));
-                    &mut cache.last_mut().expect("pushed").1
-                }
-            };
-            let Some(m) = members.find(text, first) else {
+            let Some(m) = cache.find(text, first) else {
                 return Lookup::Missing;
             };
             match (m.kind, rest) {
@@ -906,6 +918,184 @@ mod tests {
         );
         assert_eq!(parse_event_time("2023-13-10T11:45:12Z"), None);
         assert_eq!(parse_event_time("yesterday"), None);
+    }
+
+    /// `userIdentity` read member by member with the record answers every
+    /// lookup as walking it on first lookup does (the record laid over a
+    /// copy of its text by `Layout::record`, which reads nothing ahead),
+    /// whatever its shape: duplicate and escaped keys, many members, deep
+    /// or malformed values, a second `userIdentity`.
+    #[test]
+    fn identity_read_with_the_record_answers_as_a_later_walk() {
+        let many: String = (0..40).map(|i| format!(r#""k{i}":{i},"#)).collect();
+        let deep = format!("{}1{}", r#"{"a":"#.repeat(70), "}".repeat(70));
+        let identities = [
+            r#"{"type":"AssumedRole","principalId":"AROA:s","arn":"arn:aws:sts::1:assumed-role/r/s","accountId":"1","accessKeyId":"ASIA","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/r","userName":"r"},"webIdFederationData":{},"attributes":{"creationDate":"2026-11-02T08:00:00Z","mfaAuthenticated":"false"},"ec2RoleDelivery":"2.0"},"invokedBy":"ec2.amazonaws.com"}"#.to_owned(),
+            r#"{"type":"IAMUser","type":"Root","arn":"a\"b","acc\u0065ssKeyId":"x","accessKeyId":"AKIA","n":-1.5e3,"t":true,"f":false,"z":null,"l":[1,{"a":2}]}"#.to_owned(),
+            format!(r#"{{{many}"type":"IAMUser","sessionContext":{{"attributes":{{"mfaAuthenticated":"true"}}}}}}"#),
+            format!(r#"{{"type":"x","sessionContext":{{"a":{{"b":{{"c":{{"d":{{"e":{{"f":{{"g":"h"}}}}}}}}}}}}}},"deep":{deep}}}"#),
+            r#"{ "type" : "x" , "sessionContext" : { "attributes" : { "mfaAuthenticated" : "true" } } }"#.to_owned(),
+            r#"{"type":"x","bad":tru}"#.to_owned(),
+            r#"{"type":"x","n":12ab}"#.to_owned(),
+            r#"{"type":"x","sessionContext":{"attributes":{"m":tru}},"arn":"y"}"#.to_owned(),
+            r#"{"type":"x",}"#.to_owned(),
+            r#"{}"#.to_owned(),
+        ];
+        let paths = [
+            "type",
+            "arn",
+            "accessKeyId",
+            "principalId",
+            "accountId",
+            "invokedBy",
+            "userName",
+            "sessionContext",
+            "sessionContext.sessionIssuer.arn",
+            "sessionContext.sessionIssuer.userName",
+            "sessionContext.attributes.mfaAuthenticated",
+            "sessionContext.ec2RoleDelivery",
+            "sessionContext.webIdFederationData",
+            "sessionContext.a.b.c.d.e.f.g",
+            "n",
+            "t",
+            "f",
+            "z",
+            "l",
+            "l.a",
+            "k3",
+            "k39",
+            "bad",
+            "deep",
+            "deep.a.a.a",
+            r"acc\u0065ssKeyId",
+            "missing",
+        ];
+        let mut walked = Vec::new();
+        for identity in &identities {
+            for twice in [false, true] {
+                let first = if twice {
+                    r#""userIdentity":{"type":"first"},"#
+                } else {
+                    ""
+                };
+                let raw = format!(
+                    r#"{{"eventVersion":"1.09",{first}"eventTime":"2026-11-02T08:00:00Z","eventName":"X","userIdentity":{identity}}}"#
+                );
+                let Ok(read) = Record::parse(&raw) else {
+                    // Too deep or malformed for the record itself: the
+                    // reader rejects it either way.
+                    assert!(
+                        identity.contains("\"deep\"") || identity.contains("tru}"),
+                        "{raw}"
+                    );
+                    continue;
+                };
+                // Laid over a copy of its text, the record reads nothing
+                // ahead: each object is walked on first lookup.
+                let copy = raw.clone();
+                let later = read.layout().record(&copy).expect("same text");
+                assert!(later.members.borrow().objects.is_empty());
+                walked.push(read.members.borrow().objects.len());
+                for path in paths {
+                    assert_eq!(
+                        read.lookup("userIdentity", path),
+                        later.lookup("userIdentity", path),
+                        "{path} in {raw}"
+                    );
+                }
+            }
+        }
+        // Objects read with the record, per identity (twice each; the one
+        // nested too deep is no record): all five of the AssumedRole one;
+        // none of one whose own members do not fit, or that is malformed
+        // (walked on first lookup instead); an object in it that is
+        // malformed is passed over, and walked on first lookup.
+        assert_eq!(
+            walked,
+            [5, 5, 1, 1, 0, 0, 3, 3, 0, 0, 0, 0, 2, 2, 0, 0, 1, 1]
+        );
+    }
+
+    /// Thousands of damaged identities (bytes replaced, dropped or
+    /// repeated, from a fixed seed): the record reads exactly as it does
+    /// when `userIdentity` is passed over and walked on first lookup (the
+    /// same record or the same error), and every lookup answers the same.
+    #[test]
+    fn a_damaged_identity_reads_as_when_it_is_passed_over() {
+        let identity = r#"{"type":"AssumedRole","principalId":"AROA:s","arn":"arn:aws:sts::1:assumed-role/r/s","accountId":"1","accessKeyId":"ASIA","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/r","userName":"r"},"webIdFederationData":{},"attributes":{"creationDate":"2026-11-02T08:00:00Z","mfaAuthenticated":false,"n":-1.5e3},"ec2RoleDelivery":"2.0"},"l":[1,{"a":null}],"invokedBy":"ec2.amazonaws.com"}"#;
+        let paths = [
+            "type",
+            "arn",
+            "accessKeyId",
+            "invokedBy",
+            "userName",
+            "sessionContext",
+            "sessionContext.sessionIssuer.arn",
+            "sessionContext.attributes.mfaAuthenticated",
+            "sessionContext.attributes.n",
+            "sessionContext.ec2RoleDelivery",
+            "l",
+            "l.a",
+        ];
+        let alphabet = br#"{}[]":,\ tfnrue0-9.eaE"#;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % n as u64) as usize
+        };
+        let (mut parsed, mut walked) = (0, 0);
+        for _ in 0..20_000 {
+            let mut text = identity.as_bytes().to_vec();
+            for _ in 0..1 + next(3) {
+                let at = next(text.len());
+                match next(3) {
+                    0 => text[at] = alphabet[next(alphabet.len())],
+                    1 => {
+                        text.remove(at);
+                    }
+                    _ => text.insert(at, text[at]),
+                }
+            }
+            let Ok(text) = String::from_utf8(text) else {
+                continue;
+            };
+            let raw = format!(
+                r#"{{"eventVersion":"1.09","eventTime":"2026-11-02T08:00:00Z","eventName":"X","userIdentity":{text},"userAgent":"u"}}"#
+            );
+            let read = Record::parse(&raw);
+            crate::scan::WALKING.with(|w| w.set(false));
+            let passed = Record::parse(&raw);
+            crate::scan::WALKING.with(|w| w.set(true));
+            match (read, passed) {
+                (Ok(read), Ok(passed)) => {
+                    parsed += 1;
+                    walked += usize::from(!read.members.borrow().objects.is_empty());
+                    assert!(passed.members.borrow().objects.is_empty());
+                    assert_eq!(read.user_agent(), passed.user_agent(), "{raw}");
+                    assert_eq!(
+                        read.nested_raw("userIdentity"),
+                        passed.nested_raw("userIdentity"),
+                        "{raw}"
+                    );
+                    for path in paths {
+                        assert_eq!(
+                            read.lookup("userIdentity", path),
+                            passed.lookup("userIdentity", path),
+                            "{path} in {raw}"
+                        );
+                    }
+                }
+                (Err(a), Err(b)) => assert_eq!(a, b, "{raw}"),
+                (a, b) => panic!("{raw}: read {:?}, passed over {:?}", a.err(), b.err()),
+            }
+        }
+        // Both kinds were met often.
+        assert!(
+            parsed > 5_000 && walked > 1_000 && walked < parsed,
+            "{parsed} {walked}"
+        );
     }
 
     #[test]

@@ -238,6 +238,70 @@ pub(crate) struct Fields {
     /// Top-level keys seen (the first 8), for messages about unknown shapes.
     keys: [Span; 8],
     key_count: usize,
+    /// The members of `userIdentity` and of the objects in it, read while
+    /// the object was passed over (the engine looks inside it for nearly
+    /// every record, and walking members costs what skipping them does);
+    /// `None` when it is not an object, is not well formed throughout, or
+    /// its own members do not fit (it is then walked on first lookup).
+    pub identity: Option<Walk>,
+}
+
+/// Most objects a [`Walk`] holds (`userIdentity`, `sessionContext`,
+/// `sessionIssuer`, `attributes`, `webIdFederationData`, ...).
+pub(crate) const WALK_OBJECTS: usize = 6;
+/// Most members a [`Walk`] holds, all its objects together (an assumed
+/// role's identity objects hold about eighteen).
+pub(crate) const WALK_MEMBERS: usize = 24;
+/// Most members of one object a [`Walk`] holds.
+const WALK_OWN: usize = 16;
+
+/// One member of an object: where its raw key (escapes left as they are,
+/// without the quotes) and its value lie, in bytes from the start of the
+/// text given to [`parse_object`], and the value's kind.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Walked {
+    pub key: (u32, u32),
+    pub value: Span,
+    pub kind: Kind,
+}
+
+/// Objects read member by member by [`parse_object`]: each object's
+/// members are contiguous in `members`, in order.
+#[derive(Debug, Clone)]
+pub(crate) struct Walk {
+    /// (where the object's `{` is, first member, member count)
+    objects: [(u32, u8, u8); WALK_OBJECTS],
+    object_count: u8,
+    members: [Walked; WALK_MEMBERS],
+    member_count: u8,
+}
+
+impl Walk {
+    const NONE: Walked = Walked {
+        key: (0, 0),
+        value: Span {
+            start: 0,
+            end: 0,
+            escaped: false,
+        },
+        kind: Kind::Null,
+    };
+
+    fn new() -> Walk {
+        Walk {
+            objects: [(0, 0, 0); WALK_OBJECTS],
+            object_count: 0,
+            members: [Walk::NONE; WALK_MEMBERS],
+            member_count: 0,
+        }
+    }
+
+    /// Each object walked: where its `{` is, and its members in order.
+    pub fn objects(&self) -> impl Iterator<Item = (u32, &[Walked])> {
+        self.objects[..self.object_count as usize]
+            .iter()
+            .map(|&(at, first, n)| (at, &self.members[first as usize..(first + n) as usize]))
+    }
 }
 
 impl Fields {
@@ -266,6 +330,7 @@ pub(crate) fn parse_object(b: &[u8], max_depth: usize) -> Result<(usize, Fields)
         spans: [None; FIELDS.len()],
         keys: [Span::default(); 8],
         key_count: 0,
+        identity: None,
     };
     let ws = |i: &mut usize| {
         while *i < b.len() && is_ws(b[*i]) {
@@ -311,11 +376,29 @@ pub(crate) fn parse_object(b: &[u8], max_depth: usize) -> Result<(usize, Fields)
                 } else {
                     Kind::Array
                 };
-                match scan_brackets(&b[i..], max_depth.saturating_sub(1)) {
-                    Scan::Complete(n) => (i + n, kind, false),
-                    Scan::Incomplete => return Err(Incomplete),
-                    Scan::TooDeep => return Err(ParseError::TooDeep),
-                    Scan::Invalid(at) => return Err(Invalid(i + at, "unbalanced brackets")),
+                let identity = !key_escaped && key == b"userIdentity";
+                if identity {
+                    // The last of duplicate keys counts, as for `spans`.
+                    fields.identity = None;
+                }
+                let walked = if identity && kind == Kind::Object && max_depth >= 3 && walking() {
+                    let mut walk = Walk::new();
+                    let end = walk_object(b, i, max_depth - 2, &mut walk);
+                    if end.is_some() {
+                        fields.identity = Some(walk);
+                    }
+                    end
+                } else {
+                    None
+                };
+                match walked {
+                    Some(end) => (end, kind, false),
+                    None => match scan_brackets(&b[i..], max_depth.saturating_sub(1)) {
+                        Scan::Complete(n) => (i + n, kind, false),
+                        Scan::Incomplete => return Err(Incomplete),
+                        Scan::TooDeep => return Err(ParseError::TooDeep),
+                        Scan::Invalid(at) => return Err(Invalid(i + at, "unbalanced brackets")),
+                    },
                 }
             }
             Some(b't') => (literal(b, i, b"true")?, Kind::Bool(true), false),
@@ -324,6 +407,9 @@ pub(crate) fn parse_object(b: &[u8], max_depth: usize) -> Result<(usize, Fields)
             Some(b'-' | b'0'..=b'9') => (number(b, i)?, Kind::Number, false),
             Some(_) => return Err(Invalid(i, "expected a JSON value")),
         };
+        if !key_escaped && key == b"userIdentity" && kind != Kind::Object {
+            fields.identity = None;
+        }
         if !key_escaped {
             if let Some(s) = slot(key) {
                 fields.spans[s] = Some((span(start, end, escaped), kind));
@@ -338,6 +424,125 @@ pub(crate) fn parse_object(b: &[u8], max_depth: usize) -> Result<(usize, Fields)
             Some(_) => return Err(Invalid(i, "expected ',' or '}' after a value")),
         }
     }
+}
+
+/// Whether [`parse_object`] walks `userIdentity` (always, but in the tests
+/// that compare it with passing over the object).
+#[cfg(not(test))]
+#[inline(always)]
+fn walking() -> bool {
+    true
+}
+
+#[cfg(test)]
+thread_local! {
+    pub(crate) static WALKING: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+}
+
+#[cfg(test)]
+fn walking() -> bool {
+    WALKING.with(|w| w.get())
+}
+
+/// Walk the object at `b[at]` (a `{`) member by member, reading each as
+/// [`members_from`] does but checking every value (strings closed, literals
+/// and numbers valid, nested values balanced within `depth` levels by
+/// [`scan_brackets`]), and the objects in it the same way while `out` has
+/// room (one that does not fit is passed over): where it ends (just after
+/// its `}`), its members and theirs recorded in `out`; `None` (and `out`
+/// as it was) when any of that fails or its own members do not fit. The
+/// end is then where [`scan_brackets`] finds it, and the members are those
+/// [`members_from`] finds.
+fn walk_object(b: &[u8], at: usize, depth: usize, out: &mut Walk) -> Option<usize> {
+    let mark = (out.object_count, out.member_count);
+    let end = walk_members(b, at, depth, out);
+    if end.is_none() {
+        (out.object_count, out.member_count) = mark;
+    }
+    end
+}
+
+fn walk_members(b: &[u8], at: usize, depth: usize, out: &mut Walk) -> Option<usize> {
+    // The object's own members wait here while the objects in it are
+    // recorded, so that each object's members are contiguous.
+    let mut own = [Walk::NONE; WALK_OWN];
+    let mut count = 0usize;
+    let ws = |i: &mut usize| {
+        while *i < b.len() && is_ws(b[*i]) {
+            *i += 1;
+        }
+    };
+    let mut i = at + 1;
+    ws(&mut i);
+    let end = if b.get(i) == Some(&b'}') {
+        i + 1
+    } else {
+        loop {
+            ws(&mut i);
+            if b.get(i) != Some(&b'"') {
+                return None;
+            }
+            let (key_end, _) = skip_string(b, i)?;
+            let key = ((i + 1) as u32, (key_end - 1) as u32);
+            i = key_end;
+            ws(&mut i);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i += 1;
+            ws(&mut i);
+            let start = i;
+            let (end, kind, escaped) = match *b.get(i)? {
+                b'"' => {
+                    let (end, escaped) = skip_string(b, i)?;
+                    (end, Kind::String, escaped)
+                }
+                b'{' if depth >= 1 => match walk_object(b, i, depth - 1, out) {
+                    Some(end) => (end, Kind::Object, false),
+                    // Not walked (no room, or not well formed): passed
+                    // over as before.
+                    None => match scan_brackets(&b[i..], depth) {
+                        Scan::Complete(n) => (i + n, Kind::Object, false),
+                        _ => return None,
+                    },
+                },
+                c @ (b'{' | b'[') => match scan_brackets(&b[i..], depth) {
+                    Scan::Complete(n) => {
+                        let kind = if c == b'{' { Kind::Object } else { Kind::Array };
+                        (i + n, kind, false)
+                    }
+                    _ => return None,
+                },
+                b't' => (literal(b, i, b"true").ok()?, Kind::Bool(true), false),
+                b'f' => (literal(b, i, b"false").ok()?, Kind::Bool(false), false),
+                b'n' => (literal(b, i, b"null").ok()?, Kind::Null, false),
+                b'-' | b'0'..=b'9' => (number(b, i).ok()?, Kind::Number, false),
+                _ => return None,
+            };
+            *own.get_mut(count)? = Walked {
+                key,
+                value: span(start, end, escaped),
+                kind,
+            };
+            count += 1;
+            i = end;
+            ws(&mut i);
+            match b.get(i) {
+                Some(b',') => i += 1,
+                Some(b'}') => break i + 1,
+                _ => return None,
+            }
+        }
+    };
+    let first = out.member_count as usize;
+    if out.object_count as usize == WALK_OBJECTS || first + count > WALK_MEMBERS {
+        return None;
+    }
+    out.members[first..first + count].copy_from_slice(&own[..count]);
+    out.member_count += count as u8;
+    out.objects[out.object_count as usize] = (at as u32, first as u8, count as u8);
+    out.object_count += 1;
+    Some(end)
 }
 
 /// Find the value of `key` among the top-level keys of the object at the
