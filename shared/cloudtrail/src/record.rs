@@ -920,100 +920,183 @@ mod tests {
         assert_eq!(parse_event_time("yesterday"), None);
     }
 
-    /// `userIdentity` read member by member with the record answers every
-    /// lookup as walking it on first lookup does (the record laid over a
-    /// copy of its text by `Layout::record`, which reads nothing ahead),
-    /// whatever its shape: duplicate and escaped keys, many members, deep
-    /// or malformed values, a second `userIdentity`.
+    /// The paths the identity tests look up.
+    const IDENTITY_PATHS: [&str; 28] = [
+        "type",
+        "arn",
+        "accessKeyId",
+        "principalId",
+        "accountId",
+        "invokedBy",
+        "userName",
+        "sessionContext",
+        "sessionContext.sessionIssuer.arn",
+        "sessionContext.sessionIssuer.userName",
+        "sessionContext.attributes.mfaAuthenticated",
+        "sessionContext.ec2RoleDelivery",
+        "sessionContext.webIdFederationData",
+        "sessionContext.a.b.c.d.e.f.g",
+        "sessionContext.o6.x",
+        "sessionContext.attributes.n",
+        "n",
+        "t",
+        "f",
+        "z",
+        "l",
+        "l.a",
+        "k3",
+        "k39",
+        "bad",
+        "deep",
+        "deep.a.a.a",
+        r"acc\u0065ssKeyId",
+    ];
+
+    /// `raw` parsed (under `max_depth`) with `userIdentity` walked by the
+    /// reader and with it passed over (`WALKING` off): the same record or
+    /// the same error, and every lookup of `paths` the same, in the record
+    /// and laid over a copy of its text (which reads nothing ahead). How
+    /// many objects the reader walked (`None`: no record).
+    fn same_as_passed_over(raw: &str, max_depth: usize, paths: &[&str]) -> Option<usize> {
+        let read = Record::parse_within(raw, max_depth);
+        crate::scan::WALKING.with(|w| w.set(false));
+        let passed = Record::parse_within(raw, max_depth);
+        crate::scan::WALKING.with(|w| w.set(true));
+        let (read, passed) = match (read, passed) {
+            (Ok(read), Ok(passed)) => (read, passed),
+            (Err(a), Err(b)) => {
+                assert_eq!(a, b, "{raw}");
+                return None;
+            }
+            (a, b) => panic!("{raw}: read {:?}, passed over {:?}", a.err(), b.err()),
+        };
+        assert!(passed.members.borrow().objects.is_empty());
+        assert_eq!(read.user_agent(), passed.user_agent(), "{raw}");
+        assert_eq!(
+            read.nested_raw("userIdentity"),
+            passed.nested_raw("userIdentity"),
+            "{raw}"
+        );
+        let copy = raw.to_owned();
+        let later = read.layout().record(&copy).expect("same text");
+        assert!(later.members.borrow().objects.is_empty());
+        let walked = read.members.borrow().objects.len();
+        for path in paths {
+            let found = read.lookup("userIdentity", path);
+            assert_eq!(
+                found,
+                passed.lookup("userIdentity", path),
+                "{path} in {raw}"
+            );
+            assert_eq!(found, later.lookup("userIdentity", path), "{path} in {raw}");
+        }
+        Some(walked)
+    }
+
+    fn with_identity(identity: &str, first: &str) -> String {
+        format!(
+            r#"{{"eventVersion":"1.09",{first}"eventTime":"2026-11-02T08:00:00Z","eventName":"X","userIdentity":{identity},"userAgent":"u"}}"#
+        )
+    }
+
+    /// `userIdentity` read member by member with the record reads and
+    /// answers every lookup as passing over it and walking it on first
+    /// lookup does, whatever its shape: duplicate and escaped keys, many
+    /// members or objects, deep or malformed values, a second
+    /// `userIdentity`.
     #[test]
     fn identity_read_with_the_record_answers_as_a_later_walk() {
         let many: String = (0..40).map(|i| format!(r#""k{i}":{i},"#)).collect();
         let deep = format!("{}1{}", r#"{"a":"#.repeat(70), "}".repeat(70));
+        let objects: String = (0..8).map(|i| format!(r#""o{i}":{{"x":{i}}},"#)).collect();
+        let members: String = (0..4)
+            .map(|i| {
+                let inner: String = (0..7).map(|j| format!(r#""m{j}":{j},"#)).collect();
+                format!(r#""s{i}":{{{inner}"x":1}},"#)
+            })
+            .collect();
         let identities = [
             r#"{"type":"AssumedRole","principalId":"AROA:s","arn":"arn:aws:sts::1:assumed-role/r/s","accountId":"1","accessKeyId":"ASIA","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/r","userName":"r"},"webIdFederationData":{},"attributes":{"creationDate":"2026-11-02T08:00:00Z","mfaAuthenticated":"false"},"ec2RoleDelivery":"2.0"},"invokedBy":"ec2.amazonaws.com"}"#.to_owned(),
             r#"{"type":"IAMUser","type":"Root","arn":"a\"b","acc\u0065ssKeyId":"x","accessKeyId":"AKIA","n":-1.5e3,"t":true,"f":false,"z":null,"l":[1,{"a":2}]}"#.to_owned(),
             format!(r#"{{{many}"type":"IAMUser","sessionContext":{{"attributes":{{"mfaAuthenticated":"true"}}}}}}"#),
-            format!(r#"{{"type":"x","sessionContext":{{"a":{{"b":{{"c":{{"d":{{"e":{{"f":{{"g":"h"}}}}}}}}}}}}}},"deep":{deep}}}"#),
+            format!(r#"{{"type":"x","sessionContext":{{"a":{{"b":{{"c":{{"d":{{"e":{{"f":{{"g":"h"}}}}}}}}}}}}}}}}"#),
+            format!(r#"{{"type":"x","deep":{deep}}}"#),
+            format!(r#"{{"type":"x","sessionContext":{{{objects}"y":1}}}}"#),
+            format!(r#"{{"type":"x","sessionContext":{{{members}"y":1}}}}"#),
             r#"{ "type" : "x" , "sessionContext" : { "attributes" : { "mfaAuthenticated" : "true" } } }"#.to_owned(),
             r#"{"type":"x","bad":tru}"#.to_owned(),
             r#"{"type":"x","n":12ab}"#.to_owned(),
             r#"{"type":"x","sessionContext":{"attributes":{"m":tru}},"arn":"y"}"#.to_owned(),
             r#"{"type":"x",}"#.to_owned(),
             r#"{}"#.to_owned(),
-        ];
-        let paths = [
-            "type",
-            "arn",
-            "accessKeyId",
-            "principalId",
-            "accountId",
-            "invokedBy",
-            "userName",
-            "sessionContext",
-            "sessionContext.sessionIssuer.arn",
-            "sessionContext.sessionIssuer.userName",
-            "sessionContext.attributes.mfaAuthenticated",
-            "sessionContext.ec2RoleDelivery",
-            "sessionContext.webIdFederationData",
-            "sessionContext.a.b.c.d.e.f.g",
-            "n",
-            "t",
-            "f",
-            "z",
-            "l",
-            "l.a",
-            "k3",
-            "k39",
-            "bad",
-            "deep",
-            "deep.a.a.a",
-            r"acc\u0065ssKeyId",
-            "missing",
+            r#""not an object""#.to_owned(),
         ];
         let mut walked = Vec::new();
         for identity in &identities {
-            for twice in [false, true] {
-                let first = if twice {
-                    r#""userIdentity":{"type":"first"},"#
-                } else {
-                    ""
-                };
-                let raw = format!(
-                    r#"{{"eventVersion":"1.09",{first}"eventTime":"2026-11-02T08:00:00Z","eventName":"X","userIdentity":{identity}}}"#
-                );
-                let Ok(read) = Record::parse(&raw) else {
-                    // Too deep or malformed for the record itself: the
-                    // reader rejects it either way.
-                    assert!(
-                        identity.contains("\"deep\"") || identity.contains("tru}"),
-                        "{raw}"
-                    );
-                    continue;
-                };
-                // Laid over a copy of its text, the record reads nothing
-                // ahead: each object is walked on first lookup.
-                let copy = raw.clone();
-                let later = read.layout().record(&copy).expect("same text");
-                assert!(later.members.borrow().objects.is_empty());
-                walked.push(read.members.borrow().objects.len());
-                for path in paths {
-                    assert_eq!(
-                        read.lookup("userIdentity", path),
-                        later.lookup("userIdentity", path),
-                        "{path} in {raw}"
-                    );
-                }
+            for first in ["", r#""userIdentity":{"type":"first"},"#] {
+                let raw = with_identity(identity, first);
+                walked.push(same_as_passed_over(&raw, PARSE_MAX_DEPTH, &IDENTITY_PATHS));
             }
         }
-        // Objects read with the record, per identity (twice each; the one
-        // nested too deep is no record): all five of the AssumedRole one;
-        // none of one whose own members do not fit, or that is malformed
-        // (walked on first lookup instead); an object in it that is
-        // malformed is passed over, and walked on first lookup.
+        // Objects read with the record, per identity (twice each): all
+        // five of the AssumedRole one; three levels of the deep chain;
+        // none of one nested too deep for a record, of one whose own
+        // members do not fit, or of a malformed one (walked on first
+        // lookup); a malformed object in it is passed over; an object
+        // whose members (its own, or with those in it) pass six objects or
+        // 24 members is passed over, with everything in it.
+        let expected = [
+            Some(5),
+            Some(1),
+            Some(0),
+            Some(3),
+            None,
+            Some(1),
+            Some(1),
+            Some(3),
+            Some(0),
+            Some(0),
+            Some(2),
+            Some(0),
+            Some(1),
+            Some(0),
+        ];
+        let once: Vec<Option<usize>> = walked.iter().step_by(2).copied().collect();
+        assert_eq!(once, expected);
         assert_eq!(
-            walked,
-            [5, 5, 1, 1, 0, 0, 3, 3, 0, 0, 0, 0, 2, 2, 0, 0, 1, 1]
+            walked
+                .iter()
+                .skip(1)
+                .step_by(2)
+                .copied()
+                .collect::<Vec<_>>(),
+            expected
         );
+    }
+
+    /// At every nesting limit, from the smallest that holds a record, the
+    /// reader reads `userIdentity` (or fails) exactly as passing over it
+    /// does, limits on either side of the identity's own depth included.
+    #[test]
+    fn identity_read_at_every_nesting_limit() {
+        let chain = |n: usize| format!("{}1{}", r#"{"a":"#.repeat(n), "}".repeat(n));
+        let paths = [
+            "a",
+            "a.a",
+            "a.a.a",
+            "type",
+            "sessionContext.attributes.mfaAuthenticated",
+        ];
+        for levels in 0..7 {
+            let identity = format!(
+                r#"{{"type":"x","a":{},"sessionContext":{{"attributes":{{"mfaAuthenticated":"true"}}}}}}"#,
+                chain(levels)
+            );
+            let raw = with_identity(&identity, "");
+            for max_depth in 1..12 {
+                same_as_passed_over(&raw, max_depth, &paths);
+            }
+        }
     }
 
     /// Thousands of damaged identities (bytes replaced, dropped or
@@ -1023,20 +1106,6 @@ mod tests {
     #[test]
     fn a_damaged_identity_reads_as_when_it_is_passed_over() {
         let identity = r#"{"type":"AssumedRole","principalId":"AROA:s","arn":"arn:aws:sts::1:assumed-role/r/s","accountId":"1","accessKeyId":"ASIA","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/r","userName":"r"},"webIdFederationData":{},"attributes":{"creationDate":"2026-11-02T08:00:00Z","mfaAuthenticated":false,"n":-1.5e3},"ec2RoleDelivery":"2.0"},"l":[1,{"a":null}],"invokedBy":"ec2.amazonaws.com"}"#;
-        let paths = [
-            "type",
-            "arn",
-            "accessKeyId",
-            "invokedBy",
-            "userName",
-            "sessionContext",
-            "sessionContext.sessionIssuer.arn",
-            "sessionContext.attributes.mfaAuthenticated",
-            "sessionContext.attributes.n",
-            "sessionContext.ec2RoleDelivery",
-            "l",
-            "l.a",
-        ];
         let alphabet = br#"{}[]":,\ tfnrue0-9.eaE"#;
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = |n: usize| {
@@ -1061,34 +1130,11 @@ mod tests {
             let Ok(text) = String::from_utf8(text) else {
                 continue;
             };
-            let raw = format!(
-                r#"{{"eventVersion":"1.09","eventTime":"2026-11-02T08:00:00Z","eventName":"X","userIdentity":{text},"userAgent":"u"}}"#
-            );
-            let read = Record::parse(&raw);
-            crate::scan::WALKING.with(|w| w.set(false));
-            let passed = Record::parse(&raw);
-            crate::scan::WALKING.with(|w| w.set(true));
-            match (read, passed) {
-                (Ok(read), Ok(passed)) => {
-                    parsed += 1;
-                    walked += usize::from(!read.members.borrow().objects.is_empty());
-                    assert!(passed.members.borrow().objects.is_empty());
-                    assert_eq!(read.user_agent(), passed.user_agent(), "{raw}");
-                    assert_eq!(
-                        read.nested_raw("userIdentity"),
-                        passed.nested_raw("userIdentity"),
-                        "{raw}"
-                    );
-                    for path in paths {
-                        assert_eq!(
-                            read.lookup("userIdentity", path),
-                            passed.lookup("userIdentity", path),
-                            "{path} in {raw}"
-                        );
-                    }
-                }
-                (Err(a), Err(b)) => assert_eq!(a, b, "{raw}"),
-                (a, b) => panic!("{raw}: read {:?}, passed over {:?}", a.err(), b.err()),
+            if let Some(objects) =
+                same_as_passed_over(&with_identity(&text, ""), PARSE_MAX_DEPTH, &IDENTITY_PATHS)
+            {
+                parsed += 1;
+                walked += usize::from(objects > 0);
             }
         }
         // Both kinds were met often.

@@ -5,8 +5,11 @@
 //! the top-level object key by key, notes where each value the model names
 //! lies (a byte range), and skips nested objects and arrays with
 //! [`scan_value`] (strings skipped with a SIMD search, brackets counted, no
-//! recursion). Nested values are parsed later, by `serde_json`, only if a
-//! rule reads them; string values with escapes are unescaped by `serde_json`.
+//! recursion). `userIdentity`, which the rules read on nearly every record,
+//! is walked member by member instead, with the objects in it down to
+//! [`WALK_LEVELS`] levels (recursion bounded by that). Nested values are
+//! parsed later, by `serde_json`, only if a rule reads them; string values
+//! with escapes are unescaped by `serde_json`.
 //!
 //! The top level is checked strictly (keys, colons, commas, literals,
 //! numbers); inside nested values only strings and bracket balance are
@@ -238,14 +241,20 @@ pub(crate) struct Fields {
     /// Top-level keys seen (the first 8), for messages about unknown shapes.
     keys: [Span; 8],
     key_count: usize,
-    /// The members of `userIdentity` and of the objects in it, read while
-    /// the object was passed over (the engine looks inside it for nearly
-    /// every record, and walking members costs what skipping them does);
-    /// `None` when it is not an object, is not well formed throughout, or
-    /// its own members do not fit (it is then walked on first lookup).
+    /// The members of `userIdentity` and of the objects in it, read in
+    /// place of passing over the object (the engine looks inside it for
+    /// nearly every record; a walk that succeeds costs about what passing
+    /// over does); `None` when it is not an object, is not well formed
+    /// throughout, or its own members do not fit (it is then passed over,
+    /// and walked on first lookup).
     pub identity: Option<Walk>,
 }
 
+/// Object levels a [`Walk`] goes down (`userIdentity`, `sessionContext`,
+/// `sessionIssuer`); deeper objects are passed over, and walked on first
+/// lookup. A walk that fails passes over the object again at each walked
+/// level above it, so this also bounds that repeat (and the recursion).
+pub(crate) const WALK_LEVELS: usize = 3;
 /// Most objects a [`Walk`] holds (`userIdentity`, `sessionContext`,
 /// `sessionIssuer`, `attributes`, `webIdFederationData`, ...).
 pub(crate) const WALK_OBJECTS: usize = 6;
@@ -383,7 +392,7 @@ pub(crate) fn parse_object(b: &[u8], max_depth: usize) -> Result<(usize, Fields)
                 }
                 let walked = if identity && kind == Kind::Object && max_depth >= 3 && walking() {
                     let mut walk = Walk::new();
-                    let end = walk_object(b, i, max_depth - 2, &mut walk);
+                    let end = walk_object(b, i, max_depth - 2, WALK_LEVELS, &mut walk);
                     if end.is_some() {
                         fields.identity = Some(walk);
                     }
@@ -447,22 +456,24 @@ fn walking() -> bool {
 /// Walk the object at `b[at]` (a `{`) member by member, reading each as
 /// [`members_from`] does but checking every value (strings closed, literals
 /// and numbers valid, nested values balanced within `depth` levels by
-/// [`scan_brackets`]), and the objects in it the same way while `out` has
-/// room (one that does not fit is passed over): where it ends (just after
-/// its `}`), its members and theirs recorded in `out`; `None` (and `out`
-/// as it was) when any of that fails or its own members do not fit. The
-/// end is then where [`scan_brackets`] finds it, and the members are those
-/// [`members_from`] finds.
-fn walk_object(b: &[u8], at: usize, depth: usize, out: &mut Walk) -> Option<usize> {
+/// [`scan_brackets`]), and the objects in it the same way down to `levels`
+/// object levels (this one included) while `out` has room (an object
+/// deeper, that fails or does not fit is passed over with
+/// [`scan_brackets`]): where it ends (just after its `}`), its members and
+/// theirs recorded in `out`; `None` (and `out` as it was) when any of that
+/// fails, it has more than `WALK_OWN` members or `out` has no room left for
+/// them. The end is then where [`scan_brackets`] finds it, and the members
+/// are those [`members_from`] finds.
+fn walk_object(b: &[u8], at: usize, depth: usize, levels: usize, out: &mut Walk) -> Option<usize> {
     let mark = (out.object_count, out.member_count);
-    let end = walk_members(b, at, depth, out);
+    let end = walk_members(b, at, depth, levels, out);
     if end.is_none() {
         (out.object_count, out.member_count) = mark;
     }
     end
 }
 
-fn walk_members(b: &[u8], at: usize, depth: usize, out: &mut Walk) -> Option<usize> {
+fn walk_members(b: &[u8], at: usize, depth: usize, levels: usize, out: &mut Walk) -> Option<usize> {
     // The object's own members wait here while the objects in it are
     // recorded, so that each object's members are contiguous.
     let mut own = [Walk::NONE; WALK_OWN];
@@ -497,15 +508,17 @@ fn walk_members(b: &[u8], at: usize, depth: usize, out: &mut Walk) -> Option<usi
                     let (end, escaped) = skip_string(b, i)?;
                     (end, Kind::String, escaped)
                 }
-                b'{' if depth >= 1 => match walk_object(b, i, depth - 1, out) {
-                    Some(end) => (end, Kind::Object, false),
-                    // Not walked (no room, or not well formed): passed
-                    // over as before.
-                    None => match scan_brackets(&b[i..], depth) {
-                        Scan::Complete(n) => (i + n, Kind::Object, false),
-                        _ => return None,
-                    },
-                },
+                b'{' if depth >= 1 && levels > 1 => {
+                    match walk_object(b, i, depth - 1, levels - 1, out) {
+                        Some(end) => (end, Kind::Object, false),
+                        // Not walked (no room, or not well formed): passed
+                        // over as before.
+                        None => match scan_brackets(&b[i..], depth) {
+                            Scan::Complete(n) => (i + n, Kind::Object, false),
+                            _ => return None,
+                        },
+                    }
+                }
                 c @ (b'{' | b'[') => match scan_brackets(&b[i..], depth) {
                     Scan::Complete(n) => {
                         let kind = if c == b'{' { Kind::Object } else { Kind::Array };
