@@ -1019,7 +1019,7 @@ mod tests {
             r#"{"type":"AssumedRole","principalId":"AROA:s","arn":"arn:aws:sts::1:assumed-role/r/s","accountId":"1","accessKeyId":"ASIA","sessionContext":{"sessionIssuer":{"type":"Role","arn":"arn:aws:iam::1:role/r","userName":"r"},"webIdFederationData":{},"attributes":{"creationDate":"2026-11-02T08:00:00Z","mfaAuthenticated":"false"},"ec2RoleDelivery":"2.0"},"invokedBy":"ec2.amazonaws.com"}"#.to_owned(),
             r#"{"type":"IAMUser","type":"Root","arn":"a\"b","acc\u0065ssKeyId":"x","accessKeyId":"AKIA","n":-1.5e3,"t":true,"f":false,"z":null,"l":[1,{"a":2}]}"#.to_owned(),
             format!(r#"{{{many}"type":"IAMUser","sessionContext":{{"attributes":{{"mfaAuthenticated":"true"}}}}}}"#),
-            format!(r#"{{"type":"x","sessionContext":{{"a":{{"b":{{"c":{{"d":{{"e":{{"f":{{"g":"h"}}}}}}}}}}}}}}}}"#),
+            r#"{"type":"x","sessionContext":{"a":{"b":{"c":{"d":{"e":{"f":{"g":"h"}}}}}}}}"#.to_owned(),
             format!(r#"{{"type":"x","deep":{deep}}}"#),
             format!(r#"{{"type":"x","sessionContext":{{{objects}"y":1}}}}"#),
             format!(r#"{{"type":"x","sessionContext":{{{members}"y":1}}}}"#),
