@@ -675,16 +675,7 @@ async fn correlations_fire_from_the_real_time_queue_and_the_log_file_adds_nothin
     let Some(_) = endpoint() else { return };
     // A fixed seed: the same records (and so the same findings) every run.
     let simulated = simulated_llmjacking_with(100, &["--seed", "7"]);
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(simulated.as_slice()),
-        &mut text,
-    )
-    .unwrap();
-    let records = serde_json::from_str::<Value>(&text).unwrap()["Records"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let records = records_of(&simulated);
     let title =
         "LLMjacking - Bedrock Reconnaissance Then Model Invocation with a Long-Term Access Key";
 
@@ -1566,6 +1557,16 @@ fn simulated_llmjacking_with(background: usize, more: &[&str]) -> Vec<u8> {
     std::fs::read(&file).unwrap()
 }
 
+/// The records of a gzip log file (`{"Records": [...]}`).
+fn records_of(gzip: &[u8]) -> Vec<Value> {
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(gzip), &mut text).unwrap();
+    serde_json::from_str::<Value>(&text).unwrap()["Records"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
 /// The findings table as id → times made.
 async fn finding_counts(world: &World) -> std::collections::BTreeMap<String, String> {
     world
@@ -1811,16 +1812,7 @@ async fn extra_rules_load_from_an_s3_prefix_an_ssm_parameter_or_an_ssm_path() {
 async fn a_correlation_spans_objects_delivered_separately_and_out_of_order() {
     let Some(_) = endpoint() else { return };
     let simulated = simulated_llmjacking(100);
-    let mut text = String::new();
-    std::io::Read::read_to_string(
-        &mut flate2::read::GzDecoder::new(simulated.as_slice()),
-        &mut text,
-    )
-    .unwrap();
-    let records = serde_json::from_str::<Value>(&text).unwrap()["Records"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let records = records_of(&simulated);
     let title =
         "LLMjacking - Bedrock Reconnaissance Then Model Invocation with a Long-Term Access Key";
     let half = records.len() / 2;

@@ -478,31 +478,15 @@ fn walk_members(b: &[u8], at: usize, depth: usize, levels: usize, out: &mut Walk
     // recorded, so that each object's members are contiguous.
     let mut own = [Walk::NONE; WALK_OWN];
     let mut count = 0usize;
-    let ws = |i: &mut usize| {
-        while *i < b.len() && is_ws(b[*i]) {
-            *i += 1;
-        }
-    };
     let mut i = at + 1;
-    ws(&mut i);
+    skip_ws(b, &mut i);
     let end = if b.get(i) == Some(&b'}') {
         i + 1
     } else {
         loop {
-            ws(&mut i);
-            if b.get(i) != Some(&b'"') {
-                return None;
-            }
-            let (key_end, _) = skip_string(b, i)?;
-            let key = ((i + 1) as u32, (key_end - 1) as u32);
-            i = key_end;
-            ws(&mut i);
-            if b.get(i) != Some(&b':') {
-                return None;
-            }
-            i += 1;
-            ws(&mut i);
-            let start = i;
+            let (key_start, key_end, start) = member_head(b, i)?;
+            let key = (key_start as u32, key_end as u32);
+            i = start;
             let (end, kind, escaped) = match *b.get(i)? {
                 b'"' => {
                     let (end, escaped) = skip_string(b, i)?;
@@ -539,7 +523,7 @@ fn walk_members(b: &[u8], at: usize, depth: usize, levels: usize, out: &mut Walk
             };
             count += 1;
             i = end;
-            ws(&mut i);
+            skip_ws(b, &mut i);
             match b.get(i) {
                 Some(b',') => i += 1,
                 Some(b'}') => break i + 1,
@@ -556,6 +540,34 @@ fn walk_members(b: &[u8], at: usize, depth: usize, levels: usize, out: &mut Walk
     out.objects[out.object_count as usize] = (at as u32, first as u8, count as u8);
     out.object_count += 1;
     Some(end)
+}
+
+/// The member whose text starts at `i` (white space first): where its raw
+/// key lies (without the quotes), and where its value starts (after the
+/// colon and white space); `None` where the text there is not `"key":`.
+fn member_head(b: &[u8], mut i: usize) -> Option<(usize, usize, usize)> {
+    skip_ws(b, &mut i);
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let (key_end, _) = skip_string(b, i)?;
+    let key = (i + 1, key_end - 1);
+    i = key_end;
+    skip_ws(b, &mut i);
+    if b.get(i) != Some(&b':') {
+        return None;
+    }
+    i += 1;
+    skip_ws(b, &mut i);
+    Some((key.0, key.1, i))
+}
+
+/// Move `i` past white space.
+#[inline]
+fn skip_ws(b: &[u8], i: &mut usize) {
+    while *i < b.len() && is_ws(b[*i]) {
+        *i += 1;
+    }
 }
 
 /// Find the value of `key` among the top-level keys of the object at the
@@ -592,26 +604,10 @@ pub(crate) fn members_from(
     mut i: usize,
     mut f: impl FnMut(&[u8], Span, Kind) -> bool,
 ) -> Option<usize> {
-    let ws = |i: &mut usize| {
-        while *i < b.len() && is_ws(b[*i]) {
-            *i += 1;
-        }
-    };
     loop {
-        ws(&mut i);
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let (key_end, _) = skip_string(b, i)?;
-        let this = &b[i + 1..key_end - 1];
-        i = key_end;
-        ws(&mut i);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i += 1;
-        ws(&mut i);
-        let start = i;
+        let (key_start, key_end, start) = member_head(b, i)?;
+        let this = &b[key_start..key_end];
+        i = start;
         let first = *b.get(i)?;
         let (end, kind, escaped) = match first {
             b'"' => {
@@ -639,7 +635,7 @@ pub(crate) fn members_from(
         };
         let go_on = f(this, span(start, end, escaped), kind);
         i = end;
-        ws(&mut i);
+        skip_ws(b, &mut i);
         if b.get(i) != Some(&b',') {
             return None;
         }

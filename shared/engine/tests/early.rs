@@ -71,19 +71,23 @@ fn counted(store: &mut MemoryStore, rule: &str) -> (u64, usize) {
     }
 }
 
-fn burst(threshold: u32) -> String {
-    format!(
-        r#"
+/// The base rule of every correlation here: every `InvokeModel`.
+const INVOCATION: &str = r#"
 title: Invocation
 id: 00000000-0000-4000-8000-0000000000e1
 name: invoke
-logsource: {{product: aws, service: cloudtrail}}
+logsource: {product: aws, service: cloudtrail}
 detection:
   selection:
     eventName: InvokeModel
   condition: selection
 level: informational
----
+"#;
+
+fn burst(threshold: u32) -> String {
+    format!(
+        r#"
+{INVOCATION}---
 title: Burst of invocations
 id: 00000000-0000-4000-8000-0000000000e2
 correlation:
@@ -204,18 +208,8 @@ fn early_events_the_log_files_never_bring_still_count_and_age_out() {
 
 #[test]
 fn presence_windows_and_sums_count_once_too() {
-    let e = engine(
-        r#"
-title: Invocation
-id: 00000000-0000-4000-8000-0000000000f1
-name: invoke
-logsource: {product: aws, service: cloudtrail}
-detection:
-  selection:
-    eventName: InvokeModel
-  condition: selection
-level: informational
----
+    let e = engine(&format!(
+        r#"{INVOCATION}---
 title: Calls from several addresses
 id: 00000000-0000-4000-8000-0000000000f2
 correlation:
@@ -239,8 +233,8 @@ correlation:
     field: additionalEventData.tokens
     gte: 30
 level: high
-"#,
-    );
+"#
+    ));
     let with_tokens = |s: u32, ip: &str| {
         call(s, "AKIA1").replace("198.51.100.7", ip).replace(
             r#""requestParameters""#,
@@ -270,48 +264,12 @@ fn a_chained_correlation_counts_each_firing_once() {
     // Bursts of three calls per key; two bursts within a day is an
     // escalation. Firings are events of the outer correlation whichever
     // path made them, and no log file brings them again.
-    let e = engine(
-        r#"
-title: Invocation
-id: 00000000-0000-4000-8000-0000000000a1
-name: invoke
-logsource: {product: aws, service: cloudtrail}
-detection:
-  selection:
-    eventName: InvokeModel
-  condition: selection
-level: informational
----
-title: Burst
-id: 00000000-0000-4000-8000-0000000000a2
-name: burst
-correlation:
-  type: event_count
-  rules: [invoke]
-  group-by: [userIdentity.accessKeyId]
-  timespan: 1m
-  condition:
-    gte: 3
-level: medium
----
-title: Repeated bursts
-id: 00000000-0000-4000-8000-0000000000a3
-correlation:
-  type: event_count
-  generate: true
-  rules: [burst]
-  group-by: [userIdentity.accessKeyId]
-  timespan: 1d
-  condition:
-    gte: 2
-level: high
-"#,
-    );
+    let e = engine(&bursts_and_repeats(true));
     let mut store = MemoryStore::new();
     let first = merge(&e, &mut store, &calls(0..3), true);
     assert_eq!(first.len(), 1, "{first:#?}");
     let items = store
-        .scan_rule("00000000-0000-4000-8000-0000000000a3")
+        .scan_rule("00000000-0000-4000-8000-0000000000b3")
         .unwrap();
     match &items[0].body {
         Body::Window(w) => {
@@ -332,17 +290,8 @@ level: high
 
 /// Bursts of three calls per key, and two bursts within a day.
 fn bursts_and_repeats(with_outer: bool) -> String {
-    let mut yaml = r#"
-title: Invocation
-id: 00000000-0000-4000-8000-0000000000b1
-name: invoke
-logsource: {product: aws, service: cloudtrail}
-detection:
-  selection:
-    eventName: InvokeModel
-  condition: selection
-level: informational
----
+    let mut yaml = format!(
+        r#"{INVOCATION}---
 title: Burst
 id: 00000000-0000-4000-8000-0000000000b2
 name: burst
@@ -355,7 +304,7 @@ correlation:
     gte: 3
 level: medium
 "#
-    .to_owned();
+    );
     if with_outer {
         yaml.push_str(
             r#"---
