@@ -193,3 +193,63 @@ fn engine_verdicts_equal_rsigma_on_samples_and_corpus() {
         );
     }
 }
+
+/// A list of case-insensitive `contains` patterns (searched with finders
+/// over the lowered text) gives rsigma's verdicts on user agents of every
+/// case, with non-ASCII text, empty, and longer than the text lowered on
+/// the stack.
+#[test]
+fn contains_lists_give_rsigmas_verdicts_whatever_the_case() {
+    let mut b = RuleSetBuilder::new();
+    b.add_yaml(
+        "contains.yml",
+        r#"
+title: Attack tools
+id: 6a1c2e4f-0000-4000-8000-00000000c001
+logsource: {product: aws, service: cloudtrail}
+detection:
+  tool:
+    userAgent|contains:
+      - kali
+      - Stratus-Red-Team
+      - TRUFFLEHOG
+      - é-x
+      - "\u212Aelvin"
+  one:
+    userAgent|contains: Parrot
+  condition: tool or one
+level: low
+"#,
+    );
+    let engine = build(b);
+    let long = "x".repeat(600);
+    let agents = [
+        "Boto3/1.34 kali-linux".to_owned(),
+        "BOTO3 KALI".to_owned(),
+        "aws-cli/2 Stratus-Red-Team/2".to_owned(),
+        "aws-cli/2 STRATUS-RED-TEAM".to_owned(),
+        "TruffleHog/3".to_owned(),
+        "x é-x".to_owned(),
+        "x É-X".to_owned(),
+        "x E-X".to_owned(),
+        "kelvin".to_owned(),
+        "\u{212A}ELVIN".to_owned(),
+        "ParrotOS".to_owned(),
+        "plain".to_owned(),
+        String::new(),
+        format!("{long}KaLi"),
+        format!("{long}k ali"),
+    ];
+    let records: Vec<String> = agents
+        .iter()
+        .enumerate()
+        .map(|(i, ua)| {
+            format!(
+                r#"{{"eventVersion":"1.09","eventTime":"2026-11-02T08:00:00Z","eventSource":"sts.amazonaws.com","eventName":"GetCallerIdentity","eventID":"e{i}","userAgent":{}}}"#,
+                serde_json::to_string(ua).unwrap()
+            )
+        })
+        .collect();
+    let matched = assert_same_verdicts(&engine, &records);
+    assert!(matched >= 8, "{matched}");
+}
