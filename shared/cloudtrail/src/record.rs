@@ -19,7 +19,7 @@ use serde::Deserialize;
 use smallvec::SmallVec;
 
 use crate::scan::{
-    find_key, members, parse_object, Fields, Kind, ParseError, Span, Walk, BOOLS, DETAIL,
+    find_key, members, parse_object, Fields, Kind, Member, ParseError, Span, Walk, BOOLS, DETAIL,
     EVENT_NAME, FIELDS, NESTED, STRINGS, WALK_MEMBERS, WALK_OBJECTS,
 };
 
@@ -151,15 +151,6 @@ pub struct Record<'a> {
     /// of `userIdentity` and the objects in it (read with the record).
     members: RefCell<Members>,
     whole: OnceCell<Option<serde_json::Value>>,
-}
-
-/// One top-level member of an object: where its raw key (escapes left as
-/// they are) and its value lie in the object's text, and the value's kind.
-#[derive(Debug, Clone, Copy)]
-struct Member {
-    key: (u32, u32),
-    value: Span,
-    kind: Kind,
 }
 
 /// The members of the objects walked so far, each object walked once,

@@ -266,9 +266,10 @@ const WALK_OWN: usize = 16;
 
 /// One member of an object: where its raw key (escapes left as they are,
 /// without the quotes) and its value lie, in bytes from the start of the
-/// text given to [`parse_object`], and the value's kind.
+/// text it was found in (the record's, in a [`Walk`]; the object's own, in
+/// a record's lookup cache), and the value's kind.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Walked {
+pub(crate) struct Member {
     pub key: (u32, u32),
     pub value: Span,
     pub kind: Kind,
@@ -281,12 +282,12 @@ pub(crate) struct Walk {
     /// (where the object's `{` is, first member, member count)
     objects: [(u32, u8, u8); WALK_OBJECTS],
     object_count: u8,
-    members: [Walked; WALK_MEMBERS],
+    members: [Member; WALK_MEMBERS],
     member_count: u8,
 }
 
 impl Walk {
-    const NONE: Walked = Walked {
+    const NONE: Member = Member {
         key: (0, 0),
         value: Span {
             start: 0,
@@ -306,7 +307,7 @@ impl Walk {
     }
 
     /// Each object walked: where its `{` is, and its members in order.
-    pub fn objects(&self) -> impl Iterator<Item = (u32, &[Walked])> {
+    pub fn objects(&self) -> impl Iterator<Item = (u32, &[Member])> {
         self.objects[..self.object_count as usize]
             .iter()
             .map(|&(at, first, n)| (at, &self.members[first as usize..(first + n) as usize]))
@@ -516,7 +517,7 @@ fn walk_members(b: &[u8], at: usize, depth: usize, levels: usize, out: &mut Walk
                 b'-' | b'0'..=b'9' => (number(b, i).ok()?, Kind::Number, false),
                 _ => return None,
             };
-            *own.get_mut(count)? = Walked {
+            *own.get_mut(count)? = Member {
                 key,
                 value: span(start, end, escaped),
                 kind,

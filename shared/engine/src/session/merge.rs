@@ -297,8 +297,8 @@ pub(super) fn merge_window(
         };
         return (None, Vec::new(), 0, events);
     }
-    body.entries.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
-    body.early.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
+    body.entries.sort_by(by_time);
+    body.early.sort_by(by_time);
     let span = corr.timespan_ms;
     let mut findings = Vec::new();
     let mut fired: Vec<Fired> = Vec::new();
@@ -314,7 +314,7 @@ pub(super) fn merge_window(
     } else {
         let mut all = body.entries.clone();
         all.extend(body.early.iter().cloned());
-        all.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
+        all.sort_by(by_time);
         Cow::Owned(all)
     };
     let with_ends: Vec<Entry>;
@@ -477,6 +477,11 @@ pub(super) fn merge_window(
     (Some(write), findings, trimmed + cut, events)
 }
 
+/// The order of a window's entries: by time, then event id.
+fn by_time(a: &Entry, b: &Entry) -> std::cmp::Ordering {
+    (a.t, &a.id).cmp(&(b.t, &b.id))
+}
+
 /// `entries` with each run's last event as an entry of its own (counting
 /// no events: `n` 0), in time order.
 pub(super) fn with_run_ends(entries: &[Entry]) -> Vec<Entry> {
@@ -492,7 +497,7 @@ pub(super) fn with_run_ends(entries: &[Entry]) -> Vec<Entry> {
             });
         }
     }
-    out.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
+    out.sort_by(by_time);
     out
 }
 
@@ -522,7 +527,7 @@ pub(super) fn fold_runs(entries: Vec<Entry>, span: i64) -> Vec<Entry> {
         out.push(e);
         open.insert(k, out.len() - 1);
     }
-    out.sort_by(|a, b| (a.t, &a.id).cmp(&(b.t, &b.id)));
+    out.sort_by(by_time);
     out
 }
 
