@@ -705,20 +705,21 @@ impl<'e> Session<'e> {
     /// Evaluate one record: single-event findings go to `emit` now; stateful
     /// matches wait for [`Session::flush`].
     pub fn record(&mut self, record: &Record<'_>, emit: &mut dyn FnMut(Finding)) {
-        // The event time, read once (`None` inside: the record has none).
-        let mut t = None;
-        if !self.baseline_ids.is_empty() {
-            let read = record.event_time_millis();
-            if let Some(ms) = read {
-                self.saw(ms);
-            }
-            t = Some(read);
-        }
         let engine = self.engine;
         let mut matched = std::mem::take(&mut self.matched);
         matched.clear();
         let fields = engine.fields(record);
         engine.evaluate_fields(&fields, |i, _| matched.push(i));
+        // The event time, read once, when baselines or matches need it.
+        let baselines = !self.baseline_ids.is_empty();
+        let t = if baselines || !matched.is_empty() {
+            record.event_time_millis()
+        } else {
+            None
+        };
+        if let (true, Some(t)) = (baselines, t) {
+            self.saw(t);
+        }
         self.matched_record(record, &fields, &matched, t, emit);
         self.matched = matched;
     }
@@ -768,15 +769,17 @@ impl<'e> Session<'e> {
             return;
         }
         let fields = self.engine.fields(record);
-        self.matched_record(record, &fields, matched, None, emit);
+        self.matched_record(record, &fields, matched, record.event_time_millis(), emit);
     }
 
+    /// The findings and state of the rules a record matched (`t`: its
+    /// event time).
     fn matched_record(
         &mut self,
         record: &Record<'_>,
         fields: &Fields<'_, '_, '_>,
         matched: &[usize],
-        time: Option<Option<i64>>,
+        t: Option<i64>,
         emit: &mut dyn FnMut(Finding),
     ) {
         let engine = self.engine;
@@ -784,7 +787,6 @@ impl<'e> Session<'e> {
         self.raw = None;
         if !matched.is_empty() {
             let event = fields;
-            let t = time.unwrap_or_else(|| record.event_time_millis());
             let mut id: Option<String> = None;
             let mut at: Option<u32> = None;
             for &i in matched {
